@@ -1,0 +1,225 @@
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { z } from "zod";
+import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
+import { err, ok, type Result } from "./result.ts";
+
+/** Auth keys published in examples; a config that still uses one is refused. */
+export const EXAMPLE_AUTH_KEYS: readonly string[] = [
+  "$Kq1wJ@HF18yN^4I", // the original exporter's README
+  "replace-me-with-a-long-random-string", // config.example.toml
+];
+
+/** Environment variables that override config keys, for containers. */
+export const ENV_OVERRIDES = {
+  MONZO_ACCOUNT_ID: "account_id",
+  MONZO_CLIENT_ID: "client_id",
+  MONZO_CLIENT_SECRET: "client_secret",
+  MONZO_AUTH_KEY: "auth_key",
+} as const;
+
+/** Poll intervals that `Deno.cron` can keep evenly (minutes dividing an hour). */
+export const POLL_INTERVALS: readonly number[] = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
+
+const MIN_AUTH_KEY_LENGTH = 16;
+
+function nonEmpty(key: string) {
+  return z.string({ error: `${key} must be a string` }).trim().min(1, `${key} is empty`);
+}
+
+function httpUrl(key: string) {
+  return z.string({ error: `${key} must be a string` }).transform((text, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: "custom", message: `${key} "${text}" is not a URL` });
+      return z.NEVER;
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      ctx.addIssue({ code: "custom", message: `${key} "${text}" must start with http:// or https://` });
+      return z.NEVER;
+    }
+    if (url.search || url.hash) {
+      ctx.addIssue({ code: "custom", message: `${key} "${text}" must not have a query or fragment` });
+      return z.NEVER;
+    }
+    // A trailing slash would double up when paths are appended.
+    return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+  });
+}
+
+const listenAddress = z.string({ error: "server_addr must be a string" }).transform(
+  (text, ctx): ListenAddress => {
+    const parsed = parseListenAddress(text);
+    if (parsed.ok) return parsed.value;
+    ctx.addIssue({ code: "custom", message: `server_addr ${parsed.error}` });
+    return z.NEVER;
+  },
+);
+
+const redirectUri = httpUrl("redirect_uri").superRefine((base, ctx) => {
+  const host = new URL(base).hostname;
+  if (host === "0.0.0.0" || host === "[::]") {
+    ctx.addIssue({
+      code: "custom",
+      message: `redirect_uri "${base}" uses ${host}, which a browser cannot open; use the address you browse to`,
+    });
+  }
+});
+
+const authKey = z.string({ error: "auth_key must be a string" }).superRefine((key, ctx) => {
+  if (key.trim() === "") {
+    ctx.addIssue({ code: "custom", message: "auth_key is empty" });
+  } else if (EXAMPLE_AUTH_KEYS.includes(key)) {
+    ctx.addIssue({
+      code: "custom",
+      message: "auth_key is the published example key; choose your own random string",
+    });
+  } else if (key.length < MIN_AUTH_KEY_LENGTH) {
+    ctx.addIssue({
+      code: "custom",
+      message: `auth_key is too short (${key.length} characters, at least ${MIN_AUTH_KEY_LENGTH})`,
+    });
+  }
+});
+
+/** The config file's keys, validated and normalised. */
+export const configFileSchema = z.strictObject({
+  account_id: z.string({ error: "account_id must be a string" }).regex(
+    /^acc_[0-9A-Za-z]+$/,
+    "account_id must look like acc_…",
+  ).optional(),
+  client_id: nonEmpty("client_id"),
+  client_secret: nonEmpty("client_secret"),
+  server_addr: listenAddress,
+  redirect_uri: redirectUri,
+  auth_key: authKey,
+  api_url: httpUrl("api_url").default("https://api.monzo.com"),
+  auth_url: httpUrl("auth_url").default("https://auth.monzo.com"),
+  tokens_path: nonEmpty("tokens_path").default("tokens.json"),
+  poll_interval_minutes: z.number({ error: "poll_interval_minutes must be a number" })
+    .refine((n) => POLL_INTERVALS.includes(n), {
+      message: `poll_interval_minutes must be one of ${POLL_INTERVALS.join(", ")}`,
+    }).default(1),
+  request_timeout_seconds: z.number({ error: "request_timeout_seconds must be a number" })
+    .min(1, "request_timeout_seconds must be at least 1")
+    .max(120, "request_timeout_seconds must be at most 120")
+    .default(10),
+});
+
+/** The config file as written, after validation. */
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** Everything the exporter needs to know from its configuration. */
+export interface Config {
+  /** Absolute path of the file this came from, for messages. */
+  readonly path: string;
+  /** The one account to export, or null to discover every open account. */
+  readonly accountId: string | null;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly listen: ListenAddress;
+  /** Public base URL of the exporter, without a trailing slash. */
+  readonly redirectUri: string;
+  /** Where Monzo sends the browser back to: `{redirectUri}/callback`. */
+  readonly callbackUrl: string;
+  readonly authKey: string;
+  readonly apiUrl: string;
+  readonly authUrl: string;
+  /** Absolute path of the tokens file. */
+  readonly tokensPath: string;
+  readonly pollIntervalMinutes: number;
+  readonly requestTimeoutMs: number;
+  /** Names of the environment variables that supplied values. */
+  readonly fromEnv: readonly string[];
+}
+
+/** Environment lookup, passed in so tests need not touch the real environment. */
+export type Env = (name: string) => string | undefined;
+
+/** Validates parsed TOML (plus environment overrides) into a Config. */
+export function configFromObject(
+  raw: Record<string, unknown>,
+  options: { path: string; env?: Env },
+): Result<Config> {
+  const merged: Record<string, unknown> = { ...raw };
+  const fromEnv: string[] = [];
+  for (const [name, key] of Object.entries(ENV_OVERRIDES)) {
+    const value = options.env?.(name);
+    if (value !== undefined && value !== "") {
+      merged[key] = value;
+      fromEnv.push(name);
+    }
+  }
+  const parsed = configFileSchema.safeParse(merged);
+  if (!parsed.success) return err(describeIssue(parsed.error.issues[0], merged));
+  const file = parsed.data;
+  const folder = dirname(options.path);
+  return ok({
+    path: options.path,
+    accountId: file.account_id ?? null,
+    clientId: file.client_id,
+    clientSecret: file.client_secret,
+    listen: file.server_addr,
+    redirectUri: file.redirect_uri,
+    callbackUrl: `${file.redirect_uri}/callback`,
+    authKey: file.auth_key,
+    apiUrl: file.api_url,
+    authUrl: file.auth_url,
+    tokensPath: isAbsolute(file.tokens_path) ? file.tokens_path : join(folder, file.tokens_path),
+    pollIntervalMinutes: file.poll_interval_minutes,
+    requestTimeoutMs: file.request_timeout_seconds * 1000,
+    fromEnv,
+  });
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>): string {
+  if (issue.code === "unrecognized_keys") {
+    const known = Object.keys(configFileSchema.shape).join(", ");
+    return `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")} (known keys: ${known})`;
+  }
+  const key = String(issue.path[0] ?? "");
+  if (key && input[key] === undefined) {
+    const envName = Object.entries(ENV_OVERRIDES).find(([, k]) => k === key)?.[0];
+    return envName ? `${key} is missing (set it in the file or in ${envName})` : `${key} is missing`;
+  }
+  return issue.message;
+}
+
+/** Reads, parses and validates a config file; the error is one line naming the file. */
+export async function loadConfig(path: string, options: { env?: Env } = {}): Promise<Result<Config>> {
+  const absolute = resolve(path);
+  const fail = (detail: string) => err(`Cannot load config "${absolute}": ${detail}`);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(absolute);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return fail("file not found");
+    if (error instanceof Deno.errors.PermissionDenied) return fail("permission denied");
+    if (error instanceof Deno.errors.IsADirectory) return fail("is a directory, not a file");
+    return fail(error instanceof Error ? error.message : String(error));
+  }
+  let raw: Record<string, unknown>;
+  try {
+    raw = parseToml(text);
+  } catch (error) {
+    if (error instanceof TomlError) {
+      const reason = error.message.replace(/^Invalid TOML document: /, "").split("\n")[0];
+      return fail(`invalid TOML at line ${error.line}, column ${error.column}: ${reason}`);
+    }
+    throw error;
+  }
+  const config = configFromObject(raw, { path: absolute, env: options.env });
+  return config.ok ? config : fail(config.error);
+}
+
+/** A one-line description of a config, without any secret. */
+export function summarizeConfig(config: Config): string {
+  const accounts = config.accountId ? `account ${config.accountId}` : "every open account";
+  const env = config.fromEnv.length ? `; from environment: ${config.fromEnv.join(", ")}` : "";
+  return `Config "${config.path}" is valid: ${accounts}, client ${config.clientId}, ` +
+    `listening on ${formatListenAddress(config.listen)}, callback ${config.callbackUrl}, ` +
+    `tokens in "${config.tokensPath}", poll every ${config.pollIntervalMinutes} min, ` +
+    `API ${config.apiUrl}${env}`;
+}
