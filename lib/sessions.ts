@@ -23,6 +23,8 @@ export interface Sessions {
   logIn(code: string, signal?: AbortSignal): Promise<Result<string, string>>;
   /** The login under `key` with a token that is good for a while, refreshed if needed or forced. */
   fresh(key: string, options?: { force?: boolean }): Promise<Result<StoredLogin, SessionFailure>>;
+  /** Why the last refresh of `key` failed while its token still works, or null. */
+  refreshProblem(key: string): string | null;
   /** Asks Monzo whose login `key` is and stores it under that user id. */
   identify(key: string, signal?: AbortSignal): Promise<Result<StoredLogin, MonzoFailure>>;
 }
@@ -40,6 +42,7 @@ export interface SessionsOptions {
 export function createSessions(options: SessionsOptions): Sessions {
   const { config, client, store, clock, log } = options;
   const refreshing = new Map<string, Promise<Result<StoredLogin, SessionFailure>>>();
+  const refreshProblems = new Map<string, string>();
 
   function loginFrom(grant: TokenResponse, fallbackRefresh: string | null): StoredLogin {
     return {
@@ -64,6 +67,7 @@ export function createSessions(options: SessionsOptions): Sessions {
     if (answer.ok) {
       // Monzo has already revoked the old pair: store the new one before anything uses it.
       const renewed = loginFrom(answer.value, null);
+      refreshProblems.delete(key);
       await store.save(renewed, key);
       log.info(`Refreshed the tokens of ${renewed.userId}; they expire at ${new Date(renewed.expiresAt).toISOString()}`);
       return ok(renewed);
@@ -72,15 +76,15 @@ export function createSessions(options: SessionsOptions): Sessions {
     if (isDefiniteRejection(failure)) {
       const message = `Monzo refused to renew the login of ${who} (${failure.detail}): ` +
         `log in again at ${loginLink(config)}`;
+      // The poller logs the message once, with the other problems of the poll.
       await store.logOut(key, message);
-      log.error(message);
       return err({ kind: "logged_out" as const, message });
     }
     const advice = isClientRejection(failure)
       ? "check client_id and client_secret in the config"
       : "the stored tokens are kept and the refresh is retried at the next poll";
     const message = `Cannot refresh the login of ${who}: ${failure.detail}; ${advice}`;
-    log.warn(message);
+    refreshProblems.set(key, message);
     if (login.expiresAt > clock.now()) return ok(login);
     return err({ kind: "unavailable" as const, message });
   }
@@ -107,6 +111,10 @@ export function createSessions(options: SessionsOptions): Sessions {
       const started = refresh(key, login).finally(() => refreshing.delete(key));
       refreshing.set(key, started);
       return started;
+    },
+
+    refreshProblem(key) {
+      return store.get(key) ? refreshProblems.get(key) ?? null : null;
     },
 
     async identify(key, signal) {

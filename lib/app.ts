@@ -1,0 +1,116 @@
+import { Hono } from "hono";
+import type { Clock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { EXPOSITION_CONTENT_TYPE } from "./exposition.ts";
+import type { Logger } from "./log.ts";
+import type { LoginStates } from "./login_states.ts";
+import { authorizeUrl, loginLink } from "./oauth.ts";
+import { landingPage, messagePage, PAGE_HEADERS, type PageContext } from "./pages.ts";
+import { constantTimeEqual } from "./secrets.ts";
+import type { Sessions } from "./sessions.ts";
+import type { Snapshot } from "./snapshot.ts";
+
+/** The paths that serve the exposition: the standard one and the original exporter's two. */
+export const METRICS_PATHS: readonly string[] = ["/metrics", "/stats", "/monzo"];
+
+/** Dependencies of {@link createApp}. */
+export interface AppOptions {
+  readonly config: Pick<Config, "authKey" | "authUrl" | "clientId" | "clientSecret" | "callbackUrl" | "redirectUri">;
+  readonly snapshot: Snapshot;
+  /** The exposition of the current snapshot, rendered once per change. */
+  readonly exposition: () => string;
+  readonly states: LoginStates;
+  readonly sessions: Sessions;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Called after a successful login, to poll at once. */
+  readonly onLogin: () => void;
+  readonly version: string;
+  readonly demo: boolean;
+}
+
+/** Builds the exporter's HTTP routes: landing page, metrics, login, health. */
+export function createApp(options: AppOptions): Hono {
+  const { config, snapshot, states, sessions, clock, log } = options;
+  const context: PageContext = {
+    version: options.version,
+    demo: options.demo,
+    loginLink: loginLink(config),
+    demoLoginUrl: options.demo ? `/authorize?key=${encodeURIComponent(config.authKey)}` : undefined,
+  };
+  const page = (status: 200 | 400 | 401 | 404 | 500 | 502, title: string, sentences: string[]) =>
+    new Response(messagePage(title, sentences, context), { status, headers: PAGE_HEADERS });
+  const app = new Hono();
+
+  const metrics = () =>
+    new Response(options.exposition(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE } });
+  for (const path of METRICS_PATHS) app.get(path, metrics);
+
+  app.get("/", () =>
+    new Response(landingPage(snapshot.state, context, clock.now()), { headers: PAGE_HEADERS }));
+
+  app.get("/authorize", (c) => {
+    const key = c.req.query("key") ?? "";
+    if (!constantTimeEqual(key, config.authKey)) {
+      log.warn("Refused a login attempt with a wrong or missing key");
+      return page(401, "Wrong or missing key", [
+        "This link needs the auth_key from the exporter's config: open /authorize?key=YOUR_AUTH_KEY " +
+        "with your own key in place of YOUR_AUTH_KEY.",
+      ]);
+    }
+    return new Response(null, {
+      status: 302,
+      headers: { location: authorizeUrl(config, states.issue()), "cache-control": "no-store", "referrer-policy": "no-referrer" },
+    });
+  });
+
+  app.get("/callback", async (c) => {
+    const { code, state, error } = c.req.query();
+    if (!state || !states.consume(state)) {
+      return page(400, "This login link is not valid", [
+        "The login link is unknown, has expired (after 10 minutes) or was used already, so nothing was done.",
+        "Start again from /authorize?key=YOUR_AUTH_KEY on this exporter.",
+      ]);
+    }
+    if (error || !code) {
+      return page(400, "Monzo did not log you in", [
+        `Monzo sent you back without a login${error ? ` (${error})` : ""}.`,
+        "Start again from /authorize?key=YOUR_AUTH_KEY on this exporter.",
+      ]);
+    }
+    const loggedIn = await sessions.logIn(code, c.req.raw.signal);
+    if (!loggedIn.ok) {
+      log.error(`The login could not be completed: ${loggedIn.error}`);
+      return page(502, "The login could not be completed", [
+        `Monzo did not accept the login: ${loggedIn.error}.`,
+        "Check client_id, client_secret and redirect_uri in the config, then start again from " +
+        "/authorize?key=YOUR_AUTH_KEY.",
+      ]);
+    }
+    options.onLogin();
+    return page(200, "Logged in: now approve in the Monzo app", [
+      `The exporter now holds a login for Monzo user ${loggedIn.value}.`,
+      "Open the Monzo app on your phone and allow access for this exporter when it asks (a notification, " +
+      "then your PIN or fingerprint). Until then Monzo shares no data.",
+      "The exporter polls every few minutes by itself; the status page shows when data arrives.",
+    ]);
+  });
+
+  app.get("/healthz", () => new Response("ok\n", { headers: { "content-type": "text/plain" } }));
+
+  app.get("/readyz", () => {
+    const state = snapshot.state;
+    const loggedIn = state.logins.some((login) => login.loggedIn);
+    const problems = state.lastPoll?.problems ?? ["no poll has finished yet"];
+    const ready = loggedIn && state.lastPoll !== null && problems.length === 0;
+    const reason = ready ? "ready" : !loggedIn ? "no Monzo login" : problems.join("; ");
+    return new Response(`${reason}\n`, { status: ready ? 200 : 503, headers: { "content-type": "text/plain" } });
+  });
+
+  app.notFound(() => page(404, "Not found", ["This exporter serves /, /metrics, /authorize and /callback."]));
+  app.onError((error) => {
+    log.error(`A request failed: ${error instanceof Error ? error.message : String(error)}`);
+    return page(500, "Something went wrong", ["The exporter could not answer this request; see its log."]);
+  });
+  return app;
+}

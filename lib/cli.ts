@@ -1,0 +1,74 @@
+import { parseArgs } from "node:util";
+import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
+import { err, ok, type Result } from "./result.ts";
+
+/** What the command line asks for. */
+export interface CliOptions {
+  readonly help: boolean;
+  readonly version: boolean;
+  readonly checkConfig: boolean;
+  readonly demo: boolean;
+  /** The `--config` path, or null for the default. */
+  readonly configPath: string | null;
+  /** The `--web.listen-address`, overriding `server_addr`. */
+  readonly listen: ListenAddress | null;
+}
+
+/** The text of `--help`. */
+export const USAGE = `Usage: monzo-exporter [options]
+
+A Prometheus exporter for Monzo: balances, pots and spending of every account you can see.
+
+Options:
+  --config PATH                    Config file (default: config.toml in the working directory;
+                                   for the compiled binary, config.toml beside it when that is missing)
+  --web.listen-address HOST:PORT   Address to serve on, overriding server_addr in the config
+  --check-config                   Validate the config, print a one-line summary without secrets, exit
+  --demo                           Serve a built-in simulated Monzo; needs no config, no secrets
+  --version                        Print the version and exit
+  --help                           Print this help and exit
+
+Environment: MONZO_ACCOUNT_ID, MONZO_CLIENT_ID, MONZO_CLIENT_SECRET and MONZO_AUTH_KEY override the
+config keys of the same name (without the MONZO_ prefix, in lower case).
+
+Pages: / (status and login), /metrics (also /stats and /monzo), /authorize?key=AUTH_KEY, /callback,
+/healthz, /readyz.`;
+
+/** Parses the command line; the error is one line naming the bad option. */
+export function parseCli(args: readonly string[]): Result<CliOptions> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: "string" },
+        "web.listen-address": { type: "string" },
+        "check-config": { type: "boolean", default: false },
+        demo: { type: "boolean", default: false },
+        version: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    return err(`${message} (see --help)`);
+  }
+  let listen: ListenAddress | null = null;
+  const address = values["web.listen-address"];
+  if (address !== undefined) {
+    const parsed = parseListenAddress(address);
+    if (!parsed.ok) return err(`--web.listen-address ${parsed.error}`);
+    listen = parsed.value;
+  }
+  if (values.config !== undefined && values.config.trim() === "") return err("--config needs a file path");
+  return ok({
+    help: values.help,
+    version: values.version,
+    checkConfig: values["check-config"],
+    demo: values.demo,
+    configPath: values.config ?? null,
+    listen,
+  });
+}

@@ -1,0 +1,54 @@
+import type { Config } from "./config.ts";
+import { type FakeMonzo, householdData, startFakeMonzo } from "./fake_monzo.ts";
+import { formatListenAddress, type ListenAddress } from "./listen_address.ts";
+import { randomToken } from "./secrets.ts";
+import type { Sessions } from "./sessions.ts";
+
+/** The demo's login key: shown on its landing page, since the demo holds nothing worth guarding. */
+export const DEMO_AUTH_KEY = "demo-mode-key-not-a-secret";
+
+/** A running simulated Monzo and the config that points the exporter at it. */
+export interface Demo {
+  readonly config: Config;
+  readonly fake: FakeMonzo;
+  /** Logs every simulated household member in, as if each had used the browser login. */
+  logInEveryone(sessions: Sessions): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts the simulated Monzo (the same one the tests use) for an exporter bound to `bound`. */
+export async function startDemo(bound: ListenAddress): Promise<Demo> {
+  const clientId = "oauth2client_demo";
+  const clientSecret = randomToken();
+  const fake = await startFakeMonzo({ clientId, clientSecret, data: householdData(), autoApprove: true, drift: true });
+  // A browser cannot open a wildcard address; send it to loopback instead.
+  const host = ["0.0.0.0", "::"].includes(bound.hostname) ? "127.0.0.1" : bound.hostname;
+  const redirectUri = `http://${formatListenAddress({ hostname: host, port: bound.port })}`;
+  const config: Config = {
+    path: "(demo: no config file)",
+    accountId: null,
+    clientId,
+    clientSecret,
+    listen: bound,
+    redirectUri,
+    callbackUrl: `${redirectUri}/callback`,
+    authKey: DEMO_AUTH_KEY,
+    apiUrl: fake.url,
+    authUrl: fake.authUrl,
+    tokensPath: "(demo: in memory)",
+    pollIntervalMinutes: 1,
+    requestTimeoutMs: 10_000,
+    fromEnv: [],
+  };
+  return {
+    config,
+    fake,
+    async logInEveryone(sessions) {
+      for (const user of fake.data.users) {
+        const loggedIn = await sessions.logIn(fake.issueCode(user.id, config.callbackUrl));
+        if (!loggedIn.ok) throw new Error(`The demo login of ${user.name} failed: ${loggedIn.error}`);
+      }
+    },
+    close: () => fake.close(),
+  };
+}

@@ -1,0 +1,143 @@
+import { basename, dirname, join } from "node:path";
+import { type CliOptions, parseCli, USAGE } from "./lib/cli.ts";
+import { type Config, loadConfig, summarizeConfig } from "./lib/config.ts";
+import { type Demo, startDemo } from "./lib/demo.ts";
+import { createExporter, type Exporter } from "./lib/exporter.ts";
+import { formatListenAddress, type ListenAddress } from "./lib/listen_address.ts";
+import { memoryTokens } from "./lib/token_file.ts";
+import { VERSION } from "./lib/version.ts";
+
+/** How long shutdown may take before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+/** The cron schedule for polling every `minutes` minutes (a divisor of 60). */
+export function pollSchedule(minutes: number): string {
+  if (minutes === 1) return "* * * * *";
+  if (minutes === 60) return "0 * * * *";
+  return `*/${minutes} * * * *`;
+}
+
+/** The config path to use: `--config`, else ./config.toml, else config.toml beside a compiled binary. */
+export async function defaultConfigPath(cli: CliOptions): Promise<string> {
+  if (cli.configPath !== null) return cli.configPath;
+  const local = "config.toml";
+  const executable = Deno.execPath();
+  if (await exists(local) || /^deno(\.exe)?$/.test(basename(executable))) return local;
+  const beside = join(dirname(executable), "config.toml");
+  return await exists(beside) ? beside : local;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function fail(message: string, code = 1): never {
+  console.error(message);
+  Deno.exit(code);
+}
+
+function log(message: string): void {
+  console.error(`${new Date().toISOString()} INFO ${message}`);
+}
+
+/** Binds the server; a taken or forbidden address is a one-line error. */
+function serve(listen: ListenAddress, handler: Deno.ServeHandler, onListen: (addr: Deno.NetAddr) => void) {
+  try {
+    return Deno.serve({ hostname: listen.hostname, port: listen.port, onListen }, handler);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.AddrInUse
+      ? "the address is already in use"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    return fail(`Cannot listen on ${formatListenAddress(listen)}: ${reason}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const parsed = parseCli(Deno.args);
+  if (!parsed.ok) fail(parsed.error, 2);
+  const cli = parsed.value;
+  if (cli.help) return console.log(USAGE);
+  if (cli.version) return console.log(`monzo-exporter ${VERSION}`);
+
+  let config: Config | null = null;
+  if (!cli.demo) {
+    const loaded = await loadConfig(await defaultConfigPath(cli), { env: (name) => Deno.env.get(name) });
+    if (!loaded.ok) fail(loaded.error);
+    config = cli.listen ? { ...loaded.value, listen: cli.listen } : loaded.value;
+    if (cli.checkConfig) return console.log(summarizeConfig(config));
+  } else if (cli.checkConfig) {
+    return fail("--check-config and --demo do not go together: the demo has no config file", 2);
+  }
+
+  let exporter: Exporter | null = null;
+  let demo: Demo | null = null;
+  // The demo needs the bound port for its redirect URL, so the server starts before the exporter exists.
+  let handler: Deno.ServeHandler = () => new Response("Starting\n", { status: 503 });
+  let bound: ListenAddress | null = null;
+  const listen = config?.listen ?? cli.listen ?? { hostname: "127.0.0.1", port: 8080 };
+  if (config) {
+    exporter = await createExporter({ config, build: { version: VERSION, mode: "live" } });
+    handler = exporter.handler;
+  }
+  const server = serve(listen, (request, info) => handler(request, info), (addr) => {
+    bound = { hostname: addr.hostname, port: addr.port };
+  });
+  if (!bound) fail("The server did not report its address");
+  const address = bound as ListenAddress;
+
+  if (!config) {
+    demo = await startDemo(address);
+    config = demo.config;
+    exporter = await createExporter({
+      config,
+      build: { version: VERSION, mode: "demo" },
+      persistence: memoryTokens(),
+    });
+    handler = exporter.handler;
+    log(`DEMO MODE: serving a simulated Monzo at ${demo.fake.url}; no real bank is involved`);
+    await demo.logInEveryone(exporter.sessions);
+  } else {
+    log(summarizeConfig(config));
+  }
+  const running = exporter as Exporter;
+  const url = `${config.redirectUri}`;
+  log(`Listening on http://${formatListenAddress(address)}: status page ${url}/, metrics ${url}/metrics`);
+  if (running.store.logins().length === 0) {
+    log(`No Monzo login yet: log in at ${config.redirectUri}/authorize?key=YOUR_AUTH_KEY`);
+  }
+
+  const stopCron = new AbortController();
+  // The promise settles only when the cron stops, so it is kept, not awaited here.
+  const cron = Deno.cron("monzo-poll", pollSchedule(config.pollIntervalMinutes), {
+    backoffSchedule: [],
+    signal: stopCron.signal,
+  }, () => running.poller.poll());
+  // Checks the tokens and fills the metrics now rather than at the first cron tick.
+  void running.poller.poll();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`Received ${signal}: stopping`);
+    setTimeout(() => fail("Shutdown took too long; exiting", 0), SHUTDOWN_GRACE_MS);
+    stopCron.abort();
+    await running.close();
+    await cron;
+    await server.shutdown();
+    await demo?.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
+  await server.finished;
+}
+
+if (import.meta.main) await main();
