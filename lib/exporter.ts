@@ -40,21 +40,22 @@ export interface Exporter {
 export async function createExporter(options: ExporterOptions): Promise<Exporter> {
   const { config, build } = options;
   const clock = options.clock ?? systemClock;
-  let store: TokenStore | undefined;
+  // The logger is needed to open the store, and must mask the tokens the store then holds.
+  const held: { store?: TokenStore } = {};
   const log = createLogger({
     sink: options.sink,
     now: () => clock.now(),
     secrets: () => [
       config.clientSecret,
       config.authKey,
-      ...(store?.logins() ?? []).flatMap((login) => [login.accessToken, login.refreshToken ?? ""]),
+      ...(held.store?.logins() ?? []).flatMap((login) => [login.accessToken, login.refreshToken ?? ""]),
     ],
   });
-  store = await TokenStore.open(options.persistence ?? tokenFile(config.tokensPath), log);
+  const store = await TokenStore.open(options.persistence ?? tokenFile(config.tokensPath), log);
+  held.store = store;
   const snapshot = new Snapshot(build);
-  const tokens = store;
-  snapshot.setLogins(tokens.statuses(), tokens.loadError);
-  tokens.onChange(() => snapshot.setLogins(tokens.statuses(), tokens.loadError));
+  snapshot.setLogins(store.statuses(), store.loadError);
+  store.onChange(() => snapshot.setLogins(store.statuses(), store.loadError));
   const client = createMonzoClient({
     apiUrl: config.apiUrl,
     timeoutMs: config.requestTimeoutMs,

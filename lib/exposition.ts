@@ -187,8 +187,9 @@ export function renderExposition(state: SnapshotState): string {
       lines.push(`${family.name}${labels ? `{${labels}}` : ""} ${formatValue(sample.value)}`);
     }
   }
-  // join() builds one flat string; a string grown by += would be a slow-to-send rope.
-  return lines.join("\n") + "\n";
+  // join() builds one flat string; appending the final newline with + would make it a slow-to-send rope.
+  lines.push("");
+  return lines.join("\n");
 }
 
 /** Renders the snapshot when it has changed since the last call, and otherwise reuses the text. */

@@ -46,7 +46,7 @@ class PollStop {
 
 /** Creates the poller: one poll at a time, and at most one more queued behind it. */
 export function createPoller(options: PollerOptions): Poller {
-  const { config, client, sessions, store, snapshot, clock, log } = options;
+  const { store, snapshot, clock, log } = options;
   const controller = new AbortController();
   let running: Promise<void> = Promise.resolve();
   let queued: Promise<void> | null = null;
