@@ -78,7 +78,9 @@ export function createApp(options: AppOptions): Hono {
         "Start again from /authorize?key=YOUR_AUTH_KEY on this exporter.",
       ]);
     }
-    const loggedIn = await sessions.logIn(code, c.req.raw.signal);
+    // No request signal: it aborts after every response in Deno (with a warning on stderr), and once
+    // Monzo has issued tokens for the code they must be stored even if the browser went away.
+    const loggedIn = await sessions.logIn(code);
     if (!loggedIn.ok) {
       log.error(`The login could not be completed: ${loggedIn.error}`);
       return page(502, "The login could not be completed", [

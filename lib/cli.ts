@@ -26,7 +26,7 @@ Options:
   --check-config                   Validate the config, print a one-line summary without secrets, exit
   --demo                           Serve a built-in simulated Monzo; needs no config, no secrets
   --version                        Print the version and exit
-  --help                           Print this help and exit
+  -h, --help                       Print this help and exit
 
 Environment: MONZO_ACCOUNT_ID, MONZO_CLIENT_ID, MONZO_CLIENT_SECRET and MONZO_AUTH_KEY override the
 config keys of the same name (without the MONZO_ prefix, in lower case).

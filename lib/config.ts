@@ -190,7 +190,9 @@ function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>):
 /** Reads, parses and validates a config file; the error is one line naming the file. */
 export async function loadConfig(path: string, options: { env?: Env } = {}): Promise<Result<Config>> {
   const absolute = resolve(path);
-  const fail = (detail: string) => err(`Cannot load config "${absolute}": ${detail}`);
+  // Values are quoted in messages as written, so line breaks in them are escaped to keep one line.
+  const fail = (detail: string) =>
+    err(`Cannot load config "${absolute}": ${detail}`.replaceAll("\r", "\\r").replaceAll("\n", "\\n"));
   let text: string;
   try {
     text = await Deno.readTextFile(absolute);

@@ -32,7 +32,7 @@ function formatValue(value: number): string {
   return String(value); // String(-0) is "0", so a zero spend never prints as -0
 }
 
-/** Minor units (pence) to major units (pounds); exact for every amount below 2^53. */
+/** Minor units (pence) to major units (pounds); prints to the penny for any amount below about £10^13. */
 function major(minor: number): number {
   return minor / 100;
 }

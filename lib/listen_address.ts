@@ -13,7 +13,8 @@ const PLAIN = /^([^\s:\[\]\/]+):(\d{1,5})$/;
 export function parseListenAddress(text: string): Result<ListenAddress> {
   const match = BRACKETED.exec(text) ?? PLAIN.exec(text);
   if (!match) {
-    return err(`"${text}" is not host:port (for example 0.0.0.0:8080 or [::]:8080)`);
+    // JSON quoting escapes line breaks, so the message stays on one line.
+    return err(`${JSON.stringify(text)} is not host:port (for example 0.0.0.0:8080 or [::]:8080)`);
   }
   const port = Number(match[2]);
   if (port > 65535) return err(`"${text}" has port ${port}, above 65535`);

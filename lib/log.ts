@@ -23,7 +23,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const sink = options.sink ?? ((line: string) => console.error(line));
   const now = options.now ?? Date.now;
   function write(level: string, message: string): void {
-    let text = message.replaceAll("\n", " ");
+    let text = message.replace(/\r\n?|\n/g, " "); // a lone \r would also break the line in most viewers
     // A second line of defence: messages are built without secrets, but a stray one is masked.
     for (const secret of options.secrets?.() ?? []) {
       if (secret.length >= 8) text = text.replaceAll(secret, "[redacted]");

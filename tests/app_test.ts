@@ -1,0 +1,527 @@
+// The exporter's HTTP routes: metrics paths, the login flow (/authorize, /callback) over a real
+// socket, health checks, and what the pages show and must never show.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Clock } from "../lib/clock.ts";
+import { type Config, configFromObject } from "../lib/config.ts";
+import { createExporter, type Exporter } from "../lib/exporter.ts";
+import { type FakeMonzo, householdData, startFakeMonzo } from "../lib/fake_monzo.ts";
+import { decodeLogins, type StoredLogin, tokenFile } from "../lib/token_file.ts";
+
+const CLIENT_ID = "oauth2client_00009AppTest";
+const CLIENT_SECRET = "mnzconf.app-test-secret-Lm9WzT4N";
+const AUTH_KEY = "app-test-auth-key-c8Pq3VsYeKd7Rk";
+const EXPOSITION_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
+const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
+const ALICE_CURRENT = "acc_00009AliceCurrent7Rk2Lm";
+
+const T0 = Date.parse("2026-03-02T09:00:00.000Z");
+const MINUTE = 60_000;
+
+class TestClock implements Clock {
+  #now = T0;
+  now(): number {
+    return this.#now;
+  }
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+}
+
+interface Harness {
+  readonly fake: FakeMonzo;
+  readonly exporter: Exporter;
+  readonly clock: TestClock;
+  readonly config: Config;
+  readonly tokensPath: string;
+  readonly lines: string[];
+  readonly seen: Set<string>;
+  /** `http://127.0.0.1:PORT` of the real server in front of the exporter. */
+  readonly base: string;
+}
+
+/**
+ * Runs `body` with a fake Monzo and an exporter served by a real `Deno.serve` on loopback, whose
+ * address is the config's `redirect_uri` (plus `redirectSuffix`, to try a trailing slash).
+ */
+async function withServed(
+  options: { redirectSuffix?: string },
+  body: (h: Harness) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "monzo-app-test-" });
+  const clock = new TestClock();
+  const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, data: householdData(), clock });
+  let handler: (request: Request) => Response | Promise<Response> = () => new Response("starting", { status: 503 });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => handler(request));
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  let exporter: Exporter | undefined;
+  try {
+    const tokensPath = join(dir, "tokens.json");
+    const parsed = configFromObject({
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      server_addr: `127.0.0.1:${server.addr.port}`,
+      redirect_uri: base + (options.redirectSuffix ?? ""),
+      auth_key: AUTH_KEY,
+      api_url: fake.url,
+      auth_url: fake.authUrl,
+      tokens_path: tokensPath,
+    }, { path: join(dir, "config.toml") });
+    if (!parsed.ok) throw new Error(parsed.error);
+    const config = parsed.value;
+    const lines: string[] = [];
+    exporter = await createExporter({
+      config,
+      build: { version: "0.0.0-test", mode: "live" },
+      clock,
+      sink: (line) => lines.push(line),
+      persistence: tokenFile(tokensPath),
+    });
+    handler = exporter.handler;
+    await body({ fake, exporter, clock, config, tokensPath, lines, seen: new Set(), base });
+  } finally {
+    await server.shutdown();
+    await exporter?.close();
+    await fake.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function track(h: Harness): void {
+  for (const user of [ALICE, BOB]) {
+    const tokens = h.fake.tokensOf(user);
+    if (tokens) {
+      h.seen.add(tokens.accessToken);
+      h.seen.add(tokens.refreshToken);
+    }
+  }
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+}
+
+/** A GET over the real socket, redirects not followed, body read. */
+async function fetchText(url: string): Promise<Answer> {
+  const response = await fetch(url, { redirect: "manual" });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/** A GET through hono in-process. */
+async function request(h: Harness, path: string): Promise<Answer> {
+  const response = await h.exporter.app.request(path);
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/** `/authorize` with the right key: the state from the redirect. */
+async function authorize(h: Harness): Promise<{ location: URL; state: string }> {
+  const answer = await fetchText(`${h.base}/authorize?key=${encodeURIComponent(AUTH_KEY)}`);
+  assert.equal(answer.status, 302, answer.text);
+  const location = new URL(answer.headers.get("location") ?? "");
+  return { location, state: location.searchParams.get("state") ?? "" };
+}
+
+/** The whole login as a browser does it: /authorize, Monzo's redirect back to /callback. */
+async function browserLogin(h: Harness, userId: string): Promise<Answer> {
+  const { location, state } = await authorize(h);
+  const code = h.fake.issueCode(userId, location.searchParams.get("redirect_uri") ?? "");
+  const answer = await fetchText(`${h.base}/callback?${new URLSearchParams({ code, state })}`);
+  track(h);
+  return answer;
+}
+
+/** Waits for the first poll, the one a login starts by itself, without triggering one. */
+async function waitForPoll(h: Harness): Promise<void> {
+  for (let i = 0; i < 500 && h.exporter.snapshot.state.lastPoll === null; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.notEqual(h.exporter.snapshot.state.lastPoll, null, "no poll ran after the login");
+}
+
+function sample(exposition: string, series: string): number | undefined {
+  const line = exposition.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function storedLogins(h: Harness): Promise<StoredLogin[]> {
+  const decoded = decodeLogins(await Deno.readTextFile(h.tokensPath));
+  if (!decoded.ok) throw new Error(`the tokens file does not parse: ${decoded.error}`);
+  return decoded.value;
+}
+
+/** An HTML page for a person: not JSON, no stack trace, with the page security headers. */
+function assertPersonPage(answer: Answer): void {
+  assert.equal(answer.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.match(answer.text, /^<!doctype html>/i);
+  assert.throws(() => JSON.parse(answer.text));
+  assert.doesNotMatch(answer.text, /\bat .*\.ts:\d+|Error:|TypeError|stack/i);
+  assertPageHeaders(answer.headers);
+}
+
+function assertPageHeaders(headers: Headers): void {
+  assert.equal(headers.get("referrer-policy"), "no-referrer");
+  assert.equal(headers.get("cache-control"), "no-store");
+  assert.equal(headers.get("x-content-type-options"), "nosniff");
+  const csp = headers.get("content-security-policy") ?? "";
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.doesNotMatch(csp, /script-src/);
+}
+
+/** No token, client secret or auth key in the log, the metrics or the landing page. */
+async function assertNoSecrets(h: Harness): Promise<void> {
+  track(h);
+  assert.ok(h.seen.size > 0, "no tokens were tracked");
+  const shown = {
+    log: h.lines.join("\n"),
+    metrics: (await request(h, "/metrics")).text,
+    page: (await request(h, "/")).text,
+  };
+  for (const [where, text] of Object.entries(shown)) {
+    for (const secret of [...h.seen, CLIENT_SECRET, AUTH_KEY]) {
+      assert.ok(!text.includes(secret), `a secret appears in the ${where}`);
+    }
+  }
+  assert.ok(!shown.log.includes("[redacted]"), "a log message was built with a secret in it");
+}
+
+/** Logs in through the browser flow, approves, and polls until the exporter is well. */
+async function loggedInAndPolled(h: Harness, users: readonly string[]): Promise<void> {
+  for (const user of users) {
+    const answer = await browserLogin(h, user);
+    assert.equal(answer.status, 200, answer.text);
+    h.fake.approve(user);
+  }
+  h.clock.advance(MINUTE);
+  await h.exporter.poller.poll();
+  assert.equal(sample((await request(h, "/metrics")).text, "monzo_up"), 1);
+}
+
+// ---- Metrics ----
+
+Deno.test("/metrics, /stats and /monzo serve the same exposition as text format 0.0.4", async () => {
+  await withServed({}, async (h) => {
+    await loggedInAndPolled(h, [ALICE]);
+    const answers = await Promise.all(["/metrics", "/stats", "/monzo"].map((path) => fetchText(h.base + path)));
+    for (const answer of answers) {
+      assert.equal(answer.status, 200);
+      assert.equal(answer.headers.get("content-type"), EXPOSITION_TYPE);
+      assert.equal(answer.text, answers[0].text);
+    }
+    assert.equal(sample(answers[0].text, `monzo_balance{account_id="${ALICE_CURRENT}",currency="GBP"}`), 1234.56);
+    assert.match(answers[0].text, /^# HELP monzo_balance .*last poll/m);
+    assert.match(answers[0].text, /^monzo_exporter_build_info\{version="0\.0\.0-test",mode="live"\} 1$/m);
+    await assertNoSecrets(h);
+  });
+});
+
+Deno.test("scrapes never call Monzo", async () => {
+  await withServed({}, async (h) => {
+    await loggedInAndPolled(h, [ALICE, BOB]);
+    const before = h.fake.requests.length;
+    const exposition = (await request(h, "/metrics")).text;
+    for (let i = 0; i < 50; i++) {
+      const path = ["/metrics", "/stats", "/monzo", "/", "/readyz"][i % 5];
+      const answer = i % 2 === 0 ? await request(h, path) : await fetchText(h.base + path);
+      assert.equal(answer.status, 200, `${path}: ${answer.text}`);
+    }
+    assert.equal(h.fake.requests.length, before, "a scrape made a request to Monzo");
+    assert.equal((await request(h, "/metrics")).text, exposition);
+  });
+});
+
+// ---- /authorize ----
+
+Deno.test("/authorize with a wrong or missing key answers a 401 page and issues no state", async () => {
+  await withServed({}, async (h) => {
+    // A state issued first must survive many refused attempts: refused ones must not fill the store.
+    const { state } = await authorize(h);
+    const wrong = ["", "?key=", "?key=nope", `?key=${AUTH_KEY}x`, `?key=${AUTH_KEY.slice(0, -1)}`, "?KEY=" + AUTH_KEY];
+    for (let i = 0; i < 80; i++) {
+      const answer = await fetchText(`${h.base}/authorize${wrong[i % wrong.length]}`);
+      assert.equal(answer.status, 401);
+      assert.equal(answer.headers.get("location"), null);
+      assert.doesNotMatch(answer.text, /state=/);
+      assertPersonPage(answer);
+      assert.match(answer.text, /Wrong or missing key/);
+      assert.match(answer.text, /\/authorize\?key=YOUR_AUTH_KEY/);
+      assert.ok(!answer.text.includes(AUTH_KEY));
+    }
+    assert.ok(h.lines.some((line) => / WARN .*wrong or missing key/.test(line)));
+    assert.equal(h.fake.count("/oauth2/token"), 0);
+
+    const code = h.fake.issueCode(ALICE, h.config.callbackUrl);
+    const callback = await fetchText(`${h.base}/callback?${new URLSearchParams({ code, state })}`);
+    assert.equal(callback.status, 200, "a state issued before refused attempts was lost");
+    track(h);
+    await waitForPoll(h);
+    await assertNoSecrets(h);
+  });
+});
+
+Deno.test("/authorize with the right key redirects to Monzo with a fresh state that is not the key", async () => {
+  await withServed({}, async (h) => {
+    const states = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      const answer = await fetchText(`${h.base}/authorize?key=${encodeURIComponent(AUTH_KEY)}`);
+      assert.equal(answer.status, 302);
+      assert.equal(answer.headers.get("cache-control"), "no-store");
+      assert.equal(answer.headers.get("referrer-policy"), "no-referrer");
+      const location = answer.headers.get("location") ?? "";
+      assert.ok(location.startsWith(`${h.fake.authUrl}/?client_id=`), location);
+      const url = new URL(location);
+      assert.deepEqual([...url.searchParams.keys()], ["client_id", "redirect_uri", "response_type", "state"]);
+      assert.equal(url.searchParams.get("client_id"), CLIENT_ID);
+      assert.equal(url.searchParams.get("redirect_uri"), `${h.base}/callback`);
+      assert.equal(url.searchParams.get("response_type"), "code");
+      const state = url.searchParams.get("state") ?? "";
+      assert.ok(state.length >= 16, `state "${state}" is too short to be unguessable`);
+      assert.ok(!state.includes(AUTH_KEY) && !AUTH_KEY.includes(state), "the state carries the key");
+      assert.ok(!location.includes(AUTH_KEY), "the redirect carries the key");
+      states.add(state);
+    }
+    assert.equal(states.size, 3, "a state was reused");
+
+    // The fake Monzo's login page accepts the redirect as it is.
+    const { location } = await authorize(h);
+    const monzoPage = await fetchText(location.href);
+    assert.equal(monzoPage.status, 200, monzoPage.text);
+  });
+});
+
+Deno.test("a redirect_uri written with a trailing slash still gives /callback", async () => {
+  await withServed({ redirectSuffix: "/" }, async (h) => {
+    const { location } = await authorize(h);
+    assert.equal(location.searchParams.get("redirect_uri"), `${h.base}/callback`);
+    const answer = await browserLogin(h, ALICE);
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual((await storedLogins(h)).map((login) => login.userId), [ALICE]);
+    await waitForPoll(h);
+  });
+});
+
+// ---- /callback ----
+
+Deno.test("/callback with an unknown, reused or expired state answers 400 and exchanges no code", async () => {
+  await withServed({}, async (h) => {
+    const callback = (code: string, state: string | null) =>
+      fetchText(`${h.base}/callback?${new URLSearchParams(state === null ? { code } : { code, state })}`);
+    const refused = async (answer: Answer, why: string) => {
+      assert.equal(answer.status, 400, `${why}: ${answer.text}`);
+      assertPersonPage(answer);
+      assert.match(answer.text, /not valid/);
+      assert.equal(h.fake.count("/oauth2/token"), 0, `${why}: a code was exchanged`);
+    };
+
+    await refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), "forged-state-value"), "unknown");
+    await refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), null), "missing");
+    await refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), AUTH_KEY), "the key as state");
+
+    // Expired: issued 11 minutes ago.
+    const old = await authorize(h);
+    h.clock.advance(11 * MINUTE);
+    await refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), old.state), "expired");
+
+    // Reused: the first use logs in, the second does nothing.
+    const { state } = await authorize(h);
+    const first = await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), state);
+    assert.equal(first.status, 200, first.text);
+    await waitForPoll(h);
+    const exchanges = h.fake.count("/oauth2/token");
+    assert.equal(exchanges, 1);
+    const again = await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), state);
+    assert.equal(again.status, 400);
+    assertPersonPage(again);
+    assert.equal(h.fake.count("/oauth2/token"), exchanges, "a reused state exchanged a code");
+    track(h);
+    await assertNoSecrets(h);
+  });
+});
+
+Deno.test("a valid callback stores the tokens (mode 600), polls at once and asks for app approval", async () => {
+  await withServed({}, async (h) => {
+    const answer = await browserLogin(h, ALICE);
+    assert.equal(answer.status, 200, answer.text);
+    assertPersonPage(answer);
+    assert.match(answer.text, /approve in the Monzo app/i);
+    assert.ok(answer.text.includes(ALICE));
+
+    const tokens = h.fake.tokensOf(ALICE);
+    assert.ok(tokens);
+    const stored = await storedLogins(h);
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0].userId, ALICE);
+    assert.equal(stored[0].accessToken, tokens.accessToken);
+    assert.equal(stored[0].refreshToken, tokens.refreshToken);
+    assert.equal((await Deno.stat(h.tokensPath)).mode! & 0o777, 0o600);
+    // The original exporter's format while there is one login.
+    const file = JSON.parse(await Deno.readTextFile(h.tokensPath));
+    assert.equal(typeof file.access_token, "string");
+    assert.equal(typeof file.expires_at, "string");
+
+    // The poll the login started by itself meets the 403 of an unapproved login.
+    await waitForPoll(h);
+    assert.ok(h.fake.count("/accounts") >= 1);
+    const landing = await request(h, "/");
+    assert.match(landing.text, /waiting for approval in the Monzo app/);
+    assert.equal(sample((await request(h, "/metrics")).text, `monzo_logged_in{user_id="${ALICE}"}`), 1);
+
+    h.fake.approve(ALICE);
+    h.clock.advance(MINUTE);
+    await h.exporter.poller.poll();
+    assert.match((await request(h, "/")).text, /logged in, polling/);
+    await assertNoSecrets(h);
+  });
+});
+
+Deno.test("a second user's login keeps both, and the same user logging in again replaces the old login", async () => {
+  await withServed({}, async (h) => {
+    assert.equal((await browserLogin(h, ALICE)).status, 200);
+    await waitForPoll(h);
+    const aliceFirst = h.fake.tokensOf(ALICE);
+    assert.ok(aliceFirst);
+    assert.equal((await browserLogin(h, BOB)).status, 200);
+
+    let file = JSON.parse(await Deno.readTextFile(h.tokensPath));
+    assert.deepEqual(Object.keys(file.logins ?? {}).sort(), [ALICE, BOB].sort());
+    assert.equal(file.logins[ALICE].access_token, aliceFirst.accessToken);
+    assert.equal(file.logins[BOB].access_token, h.fake.tokensOf(BOB)?.accessToken);
+    assert.equal((await Deno.stat(h.tokensPath)).mode! & 0o777, 0o600);
+
+    // Alice again (Monzo keeps one token per user): her entry is replaced, Bob's kept.
+    assert.equal((await browserLogin(h, ALICE)).status, 200);
+    const aliceSecond = h.fake.tokensOf(ALICE);
+    assert.ok(aliceSecond && aliceSecond.accessToken !== aliceFirst.accessToken);
+    file = JSON.parse(await Deno.readTextFile(h.tokensPath));
+    assert.deepEqual(Object.keys(file.logins ?? {}).sort(), [ALICE, BOB].sort());
+    assert.equal(file.logins[ALICE].access_token, aliceSecond.accessToken);
+    assert.equal(file.logins[ALICE].refresh_token, aliceSecond.refreshToken);
+    const text = await Deno.readTextFile(h.tokensPath);
+    assert.ok(!text.includes(aliceFirst.accessToken) && !text.includes(aliceFirst.refreshToken));
+
+    h.fake.approve(ALICE);
+    h.fake.approve(BOB);
+    h.clock.advance(MINUTE);
+    await h.exporter.poller.poll();
+    const metrics = (await request(h, "/metrics")).text;
+    assert.equal(metrics.split("\n").filter((l) => l.startsWith("monzo_logged_in{")).length, 2);
+    assert.equal(sample(metrics, "monzo_up"), 1);
+    const table = /<table id="logins">(.*?)<\/table>/s.exec((await request(h, "/")).text)?.[1] ?? "";
+    const rows = [...table.matchAll(/<tr><td><code>([^<]*)<\/code>/g)].map((m) => m[1]);
+    assert.deepEqual(rows.sort(), [ALICE, BOB].sort(), "each login is listed once");
+    await assertNoSecrets(h);
+  });
+});
+
+Deno.test("the same user logging in again with a single login keeps the original file format", async () => {
+  await withServed({}, async (h) => {
+    assert.equal((await browserLogin(h, ALICE)).status, 200);
+    await waitForPoll(h);
+    const first = h.fake.tokensOf(ALICE);
+    assert.equal((await browserLogin(h, ALICE)).status, 200);
+    const second = h.fake.tokensOf(ALICE);
+    assert.ok(first && second && first.accessToken !== second.accessToken);
+    const file = JSON.parse(await Deno.readTextFile(h.tokensPath));
+    assert.equal(file.logins, undefined, "one login must stay in the original format");
+    assert.equal(file.access_token, second.accessToken);
+    assert.equal(file.refresh_token, second.refreshToken);
+    assert.equal(file.user_id, ALICE);
+    assert.equal((await storedLogins(h)).length, 1);
+  });
+});
+
+// ---- Health ----
+
+Deno.test("/healthz is 200 while serving; /readyz is 503 until logged in with a good poll", async () => {
+  await withServed({}, async (h) => {
+    const health = await fetchText(`${h.base}/healthz`);
+    assert.equal(health.status, 200);
+    let ready = await fetchText(`${h.base}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(ready.text, /no Monzo login/);
+
+    // Logged in but not yet approved: still not ready.
+    assert.equal((await browserLogin(h, ALICE)).status, 200);
+    await waitForPoll(h);
+    ready = await fetchText(`${h.base}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(ready.text, /approval/);
+
+    h.fake.approve(ALICE);
+    h.clock.advance(MINUTE);
+    await h.exporter.poller.poll();
+    ready = await fetchText(`${h.base}/readyz`);
+    assert.equal(ready.status, 200, ready.text);
+
+    // A failing poll makes it unready again; /healthz does not care.
+    h.fake.fault({ path: "/balance", kind: "status", status: 500 });
+    h.clock.advance(MINUTE);
+    await h.exporter.poller.poll();
+    assert.equal((await fetchText(`${h.base}/readyz`)).status, 503);
+    assert.equal((await fetchText(`${h.base}/healthz`)).status, 200);
+  });
+});
+
+// ---- What pages show ----
+
+Deno.test("the landing page shows no balances and no secrets, and escapes text from Monzo", async () => {
+  await withServed({}, async (h) => {
+    const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
+    assert.ok(account);
+    account.description = `<script>alert("owned")</script>`;
+    await loggedInAndPolled(h, [ALICE, BOB]);
+
+    let landing = await request(h, "/");
+    assert.equal(landing.status, 200);
+    assertPersonPage(landing);
+    assert.ok(landing.text.includes("&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;"), landing.text);
+    assert.ok(!landing.text.includes("<script"), "an account description is not escaped");
+    // The household's figures in every shape they could take.
+    for (const figure of ["1234.56", "1,234.56", "123456", "567.89", "56789", "42.1", "4210", "420.5", "42050", "8.99"]) {
+      assert.ok(!landing.text.includes(figure), `the landing page shows the figure ${figure}`);
+    }
+    assert.ok(landing.text.includes(ALICE) && landing.text.includes(BOB));
+    assert.match(landing.text, /href="\/metrics"/);
+
+    // Error text from Monzo is shown, escaped.
+    h.fake.fault({
+      path: "/balance",
+      kind: "status",
+      status: 500,
+      body: { code: "internal_service_error", message: `<img src=x onerror="alert(1)">` },
+    });
+    h.clock.advance(MINUTE);
+    await h.exporter.poller.poll();
+    landing = await request(h, "/");
+    assert.ok(landing.text.includes("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"), landing.text);
+    assert.ok(!landing.text.includes("<img"), "an error message from Monzo is not escaped");
+    await assertNoSecrets(h);
+  });
+});
+
+Deno.test("every HTML page carries no-referrer, a CSP and no-store", async () => {
+  await withServed({}, async (h) => {
+    const pages: Array<[string, number]> = [
+      ["/", 200],
+      ["/authorize", 401],
+      ["/authorize?key=wrong", 401],
+      ["/callback?code=x&state=y", 400],
+      ["/no-such-page", 404],
+    ];
+    for (const [path, status] of pages) {
+      const answer = await fetchText(h.base + path);
+      assert.equal(answer.status, status, path);
+      assertPersonPage(answer);
+    }
+    const login = await browserLogin(h, ALICE);
+    assert.equal(login.status, 200);
+    assertPersonPage(login);
+    await waitForPoll(h);
+    assertPersonPage(await fetchText(`${h.base}/`));
+  });
+});

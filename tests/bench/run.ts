@@ -1,0 +1,645 @@
+// `deno task bench`: speed and footprint of the exporter against a bare `Deno.serve` ceiling.
+//
+// In one run on one machine it
+//  1. starts a fake Monzo (3 accounts × 10 pots), seeds a tokens file through its OAuth code exchange,
+//     and starts the exporter as its own process, the way `deno task start --config …` runs it;
+//  2. starts tests/bench/bare_server.ts, a plain `Deno.serve` answering with the exporter's exact
+//     /metrics bytes and content type;
+//  3. scrapes each 100 000 times, sampling the resident memory (VmRSS) every 25 000 scrapes;
+//  4. loads each with wrk (Debian package `wrk`) alternately, several rounds, and takes medians;
+//  5. counts Monzo API calls per poll, for the exporter process's first poll and in-process for a
+//     discovery poll, a steady poll and a rediscovery poll;
+//  6. prints a table with the targets and writes everything to artifacts/bench.json.
+//
+// It exits 0 when the measurement ran, whether or not a target was met (FAIL is printed), and
+// non-zero when it could not measure (wrk missing, the exporter not starting).
+//
+// Options (for quicker trial runs): --duration S (10), --rounds N (3), --warmup S (3),
+// --scrapes N (100000), --connections N (32), --threads N (2), --out FILE (artifacts/bench.json).
+
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { configFromObject } from "../../lib/config.ts";
+import { createExporter } from "../../lib/exporter.ts";
+import { benchData, type FakeMonzo, startFakeMonzo } from "../../lib/fake_monzo.ts";
+import { REDISCOVER_AFTER_MS } from "../../lib/poller.ts";
+import { memoryTokens } from "../../lib/token_file.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const ACCOUNTS = 3;
+const POTS_PER_ACCOUNT = 10;
+const CLIENT_ID = "oauth2client_00009BenchClient";
+const CLIENT_SECRET = "mnzconf.bench-secret-not-real";
+const AUTH_KEY = "bench-auth-key-0123456789abcdef";
+
+const TARGET_RATIO = 0.85;
+const TARGET_P99_MS = 5;
+const TARGET_EXTRA_RSS_MB = 20;
+/** "Flat": the RSS may move by GC timing, but not grow with the number of scrapes. */
+const TARGET_GROWTH_MB = 5;
+
+interface WrkRun {
+  readonly target: "exporter" | "bare";
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly requests: number;
+  readonly non2xx: number;
+  readonly socketErrors: number;
+}
+
+interface Spawned {
+  readonly child: Deno.ChildProcess;
+  readonly pid: number;
+  /** Everything the process wrote so far (for diagnostics). */
+  log(): string;
+  /** The first line written to standard output. */
+  readonly firstLine: Promise<string>;
+}
+
+// ---------------------------------------------------------------- helpers
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function round(value: number, digits = 2): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function say(message: string): void {
+  console.error(`[bench] ${message}`);
+}
+
+/** Resident set size and its peak, in MiB, from /proc. */
+function memoryOf(pid: number): { rssMb: number; peakMb: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = (field: string) => {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
+    if (!match) throw new Error(`No ${field} in /proc/${pid}/status`);
+    return Number(match[1]);
+  };
+  return { rssMb: round(kb("VmRSS") / 1024, 1), peakMb: round(kb("VmHWM") / 1024, 1) };
+}
+
+async function freePort(): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function commandExists(name: string): Promise<boolean> {
+  try {
+    await new Deno.Command(name, { args: ["--version"], stdout: "null", stderr: "null" }).output();
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** Spawns a process whose output is drained in the background so its pipes never fill. */
+function spawn(command: string, args: string[], cwd: string): Spawned {
+  const child = new Deno.Command(command, { args, cwd, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+  let text = "";
+  let resolveLine: (line: string) => void = () => {};
+  const firstLine = new Promise<string>((resolve) => resolveLine = resolve);
+  let stdoutSoFar = "";
+  const drain = async (stream: ReadableStream<Uint8Array>, isStdout: boolean) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      if (text.length < 1_000_000) text += chunk;
+      if (isStdout) {
+        stdoutSoFar += chunk;
+        const newline = stdoutSoFar.indexOf("\n");
+        if (newline >= 0) resolveLine(stdoutSoFar.slice(0, newline));
+      }
+    }
+    if (isStdout) resolveLine(stdoutSoFar);
+  };
+  void drain(child.stdout, true);
+  void drain(child.stderr, false);
+  return { child, pid: child.pid, log: () => text, firstLine };
+}
+
+/** Sends SIGTERM and waits; SIGKILL after `graceMs`. Returns the exit code and how long it took. */
+async function stop(spawned: Spawned, graceMs = 5_000): Promise<{ code: number | null; ms: number }> {
+  const started = performance.now();
+  try {
+    spawned.child.kill("SIGTERM");
+  } catch {
+    // Already gone.
+  }
+  const timeout = sleep(graceMs).then(() => null);
+  const status = await Promise.race([spawned.child.status, timeout]);
+  if (status === null) {
+    try {
+      spawned.child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await spawned.child.status;
+    return { code: null, ms: round(performance.now() - started, 0) };
+  }
+  return { code: status.code, ms: round(performance.now() - started, 0) };
+}
+
+/** `total` GETs of `url` over `concurrency` keep-alive connections; returns how many were not 200. */
+async function scrape(url: string, total: number, concurrency: number): Promise<number> {
+  let started = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (started < total) {
+      started += 1;
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (response.status !== 200) failed += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return failed;
+}
+
+function toMs(value: string, unit: string): number {
+  const n = Number(value);
+  return unit === "us" ? n / 1000 : unit === "ms" ? n : n * 1000;
+}
+
+/** Parses wrk's report (with `--latency`). */
+export function parseWrk(output: string): Omit<WrkRun, "target"> {
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(output);
+  const p50 = /^\s+50%\s+([\d.]+)(us|ms|s)\s*$/m.exec(output);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(output);
+  const requests = /^\s*(\d+) requests in /m.exec(output);
+  if (!rps || !p50 || !p99 || !requests) throw new Error(`Cannot read wrk's output:\n${output}`);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  return {
+    requestsPerSecond: Number(rps[1]),
+    p50Ms: round(toMs(p50[1], p50[2]), 3),
+    p99Ms: round(toMs(p99[1], p99[2]), 3),
+    requests: Number(requests[1]),
+    non2xx: non2xx ? Number(non2xx[1]) : 0,
+    socketErrors: socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
+  };
+}
+
+async function wrk(url: string, seconds: number, options: Options): Promise<Omit<WrkRun, "target">> {
+  const args = [`-t${options.threads}`, `-c${options.connections}`, `-d${seconds}s`, "--latency", url];
+  const result = await new Deno.Command("wrk", { args, stdout: "piped", stderr: "piped" }).output();
+  const output = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+  if (!result.success) throw new Error(`wrk failed:\n${output}`);
+  return parseWrk(output);
+}
+
+function countByPath(fake: FakeMonzo): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const request of fake.requests) counts[request.path] = (counts[request.path] ?? 0) + 1;
+  return counts;
+}
+
+// ---------------------------------------------------------------- the exporter as users run it
+
+/** The `deno run …` words of the `start` task, with this deno binary. */
+async function startCommand(): Promise<{ command: string; args: string[] }> {
+  const meta = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const words = String(meta.tasks.start).split(/\s+/);
+  if (words[0] !== "deno") throw new Error(`Unexpected start task: ${meta.tasks.start}`);
+  return { command: Deno.execPath(), args: words.slice(1) };
+}
+
+/** Writes the original exporter's tokens.json for the bench user, from a real code exchange. */
+async function seedTokens(fake: FakeMonzo, path: string, callbackUrl: string): Promise<void> {
+  const userId = fake.data.users[0].id;
+  const code = fake.issueCode(userId, callbackUrl);
+  const response = await fetch(`${fake.url}/oauth2/token`, {
+    method: "POST",
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      redirect_uri: callbackUrl,
+      code,
+    }),
+  });
+  const grant = await response.json();
+  if (response.status !== 200) throw new Error(`The fake refused the code exchange: ${JSON.stringify(grant)}`);
+  const tokens = {
+    access_token: grant.access_token,
+    expires_at: new Date(Date.now() + grant.expires_in * 1000).toISOString(),
+    refresh_token: grant.refresh_token,
+    user_id: grant.user_id,
+  };
+  await Deno.writeTextFile(path, JSON.stringify(tokens, null, 2) + "\n", { mode: 0o600 });
+}
+
+/** Waits until /metrics shows every balance and pot with `monzo_up 1`. */
+async function waitForMetrics(url: string, exporter: Spawned, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url);
+      last = await response.text();
+      const balances = last.match(/^monzo_balance\{/gm)?.length ?? 0;
+      const pots = last.match(/^monzo_pot_balance\{/gm)?.length ?? 0;
+      if (response.status === 200 && balances === ACCOUNTS && pots === ACCOUNTS * POTS_PER_ACCOUNT && /^monzo_up 1$/m.test(last)) {
+        return last;
+      }
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(100);
+  }
+  throw new Error(`The exporter did not show the balances within ${timeoutMs} ms.\n` +
+    `Its log:\n${exporter.log()}\nLast /metrics:\n${last}`);
+}
+
+// ---------------------------------------------------------------- API calls per poll, in-process
+
+async function measurePollsInProcess() {
+  const fake = await startFakeMonzo({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    data: benchData(ACCOUNTS, POTS_PER_ACCOUNT),
+    autoApprove: true,
+  });
+  let offset = 0;
+  const clock = { now: () => Date.now() + offset };
+  const config = configFromObject({
+    client_id: CLIENT_ID,
+    client_secret: CLIENT_SECRET,
+    server_addr: "127.0.0.1:0",
+    redirect_uri: "http://127.0.0.1:9",
+    auth_key: AUTH_KEY,
+    api_url: fake.url,
+    auth_url: fake.authUrl,
+  }, { path: join(Deno.cwd(), "bench-config.toml") });
+  if (!config.ok) throw new Error(config.error);
+  const exporter = await createExporter({
+    config: config.value,
+    build: { version: "bench", mode: "live" },
+    clock,
+    sink: () => {},
+    persistence: memoryTokens(),
+  });
+  try {
+    const loggedIn = await exporter.sessions.logIn(fake.issueCode(fake.data.users[0].id, config.value.callbackUrl));
+    if (!loggedIn.ok) throw new Error(`In-process login failed: ${loggedIn.error}`);
+    const measure = async () => {
+      fake.resetRequests();
+      await exporter.poller.poll();
+      return { calls: fake.requests.length, byPath: countByPath(fake) };
+    };
+    const discovery = await measure();
+    const steady = await measure();
+    const steadyAgain = await measure();
+    offset += REDISCOVER_AFTER_MS + 1_000;
+    const rediscovery = await measure();
+    return { discovery, steady, steadyAgain, rediscovery };
+  } finally {
+    await exporter.close();
+    await fake.close();
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+interface Options {
+  readonly duration: number;
+  readonly rounds: number;
+  readonly warmup: number;
+  readonly scrapes: number;
+  readonly connections: number;
+  readonly threads: number;
+  readonly out: string;
+}
+
+function readOptions(): Options {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      duration: { type: "string", default: "10" },
+      rounds: { type: "string", default: "3" },
+      warmup: { type: "string", default: "3" },
+      scrapes: { type: "string", default: "100000" },
+      connections: { type: "string", default: "32" },
+      threads: { type: "string", default: "2" },
+      out: { type: "string", default: join(ROOT, "artifacts", "bench.json") },
+    },
+  });
+  const number = (name: keyof typeof values) => {
+    const n = Number(values[name]);
+    if (!Number.isFinite(n) || n <= 0) {
+      console.error(`--${name} must be a positive number, not "${values[name]}"`);
+      Deno.exit(2);
+    }
+    return n;
+  };
+  return {
+    duration: number("duration"),
+    rounds: number("rounds"),
+    warmup: number("warmup"),
+    scrapes: number("scrapes"),
+    connections: number("connections"),
+    threads: number("threads"),
+    out: resolve(values.out),
+  };
+}
+
+async function machine() {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const wrkVersion = await new Deno.Command("wrk", { args: ["--version"], stdout: "piped", stderr: "piped" }).output();
+  return {
+    cpus: navigator.hardwareConcurrency,
+    cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? "unknown",
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    wrk: new TextDecoder().decode(wrkVersion.stdout).split("\n")[0].trim(),
+  };
+}
+
+async function main(): Promise<number> {
+  const options = readOptions();
+  if (Deno.build.os !== "linux") {
+    console.error("The bench reads memory from /proc and needs Linux");
+    return 2;
+  }
+  if (!await commandExists("wrk")) {
+    console.error(
+      "The bench needs wrk, the HTTP load generator, which is not installed.\n" +
+        "Install it and run again:\n  apt-get install -y wrk   (as root, or with sudo)\n  deno task bench",
+    );
+    return 2;
+  }
+
+  const temp = await Deno.makeTempDir({ prefix: "monzo-exporter-bench-" });
+  const fake = await startFakeMonzo({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    data: benchData(ACCOUNTS, POTS_PER_ACCOUNT),
+    autoApprove: true,
+  });
+  let exporter: Spawned | null = null;
+  let bare: Spawned | null = null;
+  try {
+    // ---- the exporter process
+    const port = await freePort();
+    const redirectUri = `http://127.0.0.1:${port}`;
+    const configPath = join(temp, "config.toml");
+    await Deno.writeTextFile(
+      configPath,
+      [
+        `client_id = "${CLIENT_ID}"`,
+        `client_secret = "${CLIENT_SECRET}"`,
+        `server_addr = "127.0.0.1:${port}"`,
+        `redirect_uri = "${redirectUri}"`,
+        `auth_key = "${AUTH_KEY}"`,
+        `api_url = "${fake.url}"`,
+        `auth_url = "${fake.authUrl}"`,
+        `tokens_path = "tokens.json"`,
+        "",
+      ].join("\n"),
+    );
+    await seedTokens(fake, join(temp, "tokens.json"), `${redirectUri}/callback`);
+    fake.resetRequests();
+    const start = await startCommand();
+    const startArgs = [...start.args, "--config", configPath];
+    say(`starting the exporter: deno ${startArgs.join(" ")}`);
+    exporter = spawn(start.command, startArgs, ROOT);
+    const exporterUrl = `${redirectUri}/metrics`;
+    await waitForMetrics(exporterUrl, exporter);
+    const firstPoll = { calls: fake.requests.length, byPath: countByPath(fake) };
+    say(`the exporter shows ${ACCOUNTS} balances and ${ACCOUNTS * POTS_PER_ACCOUNT} pots after ${firstPoll.calls} API calls`);
+
+    // ---- the bare server, with the exporter's exact bytes
+    const answer = await fetch(exporterUrl);
+    const body = await answer.text();
+    const contentType = answer.headers.get("content-type") ?? "";
+    const bodyPath = join(temp, "metrics.txt");
+    await Deno.writeTextFile(bodyPath, body);
+    bare = spawn(Deno.execPath(), [
+      "run",
+      "--allow-net=127.0.0.1",
+      `--allow-read=${bodyPath}`,
+      join(ROOT, "tests", "bench", "bare_server.ts"),
+      "--body",
+      bodyPath,
+      "--content-type",
+      contentType,
+    ], ROOT);
+    const barePort = JSON.parse(await bare.firstLine).port;
+    const bareUrl = `http://127.0.0.1:${barePort}/metrics`;
+    const check = await fetch(bareUrl);
+    if (await check.text() !== body || check.headers.get("content-type") !== contentType) {
+      throw new Error("The bare server does not answer with the exporter's bytes");
+    }
+    say(`bare server on ${bareUrl}; body ${new TextEncoder().encode(body).length} bytes, ${contentType}`);
+
+    // ---- memory over N scrapes, sampled every quarter
+    const samples = [{ scrapes: 0, exporter: memoryOf(exporter.pid), bare: memoryOf(bare.pid) }];
+    const quarter = Math.ceil(options.scrapes / 4);
+    let scraped = 0;
+    let failedScrapes = 0;
+    while (scraped < options.scrapes) {
+      const n = Math.min(quarter, options.scrapes - scraped);
+      failedScrapes += await scrape(exporterUrl, n, options.connections);
+      failedScrapes += await scrape(bareUrl, n, options.connections);
+      scraped += n;
+      samples.push({ scrapes: scraped, exporter: memoryOf(exporter.pid), bare: memoryOf(bare.pid) });
+      say(`after ${scraped} scrapes: exporter ${samples.at(-1)!.exporter.rssMb} MB, bare ${samples.at(-1)!.bare.rssMb} MB`);
+    }
+
+    // ---- throughput and latency under wrk, alternating
+    say(`warm-up: ${options.warmup} s each`);
+    await wrk(exporterUrl, options.warmup, options);
+    await wrk(bareUrl, options.warmup, options);
+    const runs: WrkRun[] = [];
+    for (let round = 0; round < options.rounds; round++) {
+      // Alternate the order so a drift in the machine's speed does not favour one side.
+      const order = round % 2 === 0 ? ["exporter", "bare"] as const : ["bare", "exporter"] as const;
+      for (const target of order) {
+        const run = { target, ...await wrk(target === "exporter" ? exporterUrl : bareUrl, options.duration, options) };
+        runs.push(run);
+        say(`round ${round + 1} ${target}: ${run.requestsPerSecond} req/s, p99 ${run.p99Ms} ms`);
+      }
+    }
+    const afterLoad = { exporter: memoryOf(exporter.pid), bare: memoryOf(bare.pid) };
+    const wrkRequests = (target: string) => runs.filter((r) => r.target === target).reduce((s, r) => s + r.requests, 0);
+
+    // ---- API calls the exporter process made (first poll, and any cron polls during the run)
+    const processCalls = countByPath(fake);
+    const processPolls = Math.round((processCalls["/balance"] ?? 0) / ACCOUNTS);
+
+    const stopped = await stop(exporter);
+    exporter = null;
+    await stop(bare);
+    bare = null;
+
+    // ---- API calls per poll, in-process
+    const polls = await measurePollsInProcess();
+
+    // ---- results
+    const side = (target: "exporter" | "bare") => {
+      const mine = runs.filter((r) => r.target === target);
+      return {
+        runs: mine,
+        medianRequestsPerSecond: round(median(mine.map((r) => r.requestsPerSecond)), 0),
+        medianP50Ms: round(median(mine.map((r) => r.p50Ms)), 3),
+        medianP99Ms: round(median(mine.map((r) => r.p99Ms)), 3),
+        errors: mine.reduce((s, r) => s + r.non2xx + r.socketErrors, 0),
+      };
+    };
+    const ex = side("exporter");
+    const ba = side("bare");
+    const ratio = round(ex.medianRequestsPerSecond / ba.medianRequestsPerSecond, 3);
+    const quarterSample = samples[1];
+    const last = samples.at(-1)!;
+    const exporterGrowth = round(last.exporter.rssMb - quarterSample.exporter.rssMb, 1);
+    const bareGrowth = round(last.bare.rssMb - quarterSample.bare.rssMb, 1);
+    const extra = round(last.exporter.rssMb - last.bare.rssMb, 1);
+    const steadyLimit = 2 * ACCOUNTS;
+    const discoveryLimit = 2 * ACCOUNTS + 1;
+    const pass = {
+      throughput: ratio >= TARGET_RATIO && ex.errors === 0,
+      p99: ex.medianP99Ms < TARGET_P99_MS,
+      rss: extra <= TARGET_EXTRA_RSS_MB,
+      rssFlat: exporterGrowth <= TARGET_GROWTH_MB,
+      steadyPoll: polls.steady.calls <= steadyLimit && polls.steadyAgain.calls <= steadyLimit,
+      discoveryPoll: polls.discovery.calls <= discoveryLimit && polls.rediscovery.calls <= discoveryLimit &&
+        firstPoll.calls <= discoveryLimit,
+    };
+    const results = {
+      date: new Date().toISOString(),
+      machine: await machine(),
+      setup: {
+        accounts: ACCOUNTS,
+        pots: ACCOUNTS * POTS_PER_ACCOUNT,
+        bodyBytes: new TextEncoder().encode(body).length,
+        contentType,
+        exporterCommand: `deno ${startArgs.join(" ")}`,
+        wrk: `wrk -t${options.threads} -c${options.connections} -d${options.duration}s --latency`,
+        rounds: options.rounds,
+        warmupSeconds: options.warmup,
+      },
+      throughput: { exporter: ex, bare: ba, ratio, target: TARGET_RATIO, pass: pass.throughput },
+      latency: { exporterP99Ms: ex.medianP99Ms, bareP99Ms: ba.medianP99Ms, targetMs: TARGET_P99_MS, pass: pass.p99 },
+      memory: {
+        samples,
+        scrapes: options.scrapes,
+        failedScrapes,
+        exporterRssMb: last.exporter.rssMb,
+        bareRssMb: last.bare.rssMb,
+        extraMb: extra,
+        targetExtraMb: TARGET_EXTRA_RSS_MB,
+        growthFromQuarterMb: { exporter: exporterGrowth, bare: bareGrowth, targetMb: TARGET_GROWTH_MB },
+        afterWrkLoad: {
+          exporter: afterLoad.exporter,
+          bare: afterLoad.bare,
+          exporterScrapes: options.scrapes + wrkRequests("exporter"),
+          bareScrapes: options.scrapes + wrkRequests("bare"),
+        },
+        pass: pass.rss && pass.rssFlat,
+      },
+      apiCalls: {
+        accounts: ACCOUNTS,
+        limits: { steady: steadyLimit, discovery: discoveryLimit },
+        inProcess: polls,
+        process: { firstPoll, polls: processPolls, total: processCalls },
+        pass: pass.steadyPoll && pass.discoveryPoll,
+      },
+      shutdown: stopped,
+    };
+    await Deno.mkdir(dirname(options.out), { recursive: true });
+    await Deno.writeTextFile(options.out, JSON.stringify(results, null, 2) + "\n");
+
+    const verdict = (ok: boolean) => ok ? "PASS" : "FAIL";
+    const rows: string[][] = [
+      ["metric", "exporter", "bare", "ratio / target", "result"],
+      [
+        "throughput (req/s, median)",
+        String(ex.medianRequestsPerSecond),
+        String(ba.medianRequestsPerSecond),
+        `${ratio.toFixed(3)} / ≥ ${TARGET_RATIO}`,
+        verdict(pass.throughput),
+      ],
+      [
+        "p99 latency (ms, median)",
+        ex.medianP99Ms.toFixed(2),
+        ba.medianP99Ms.toFixed(2),
+        `< ${TARGET_P99_MS} ms`,
+        verdict(pass.p99),
+      ],
+      [
+        `RSS after ${options.scrapes} scrapes (MB)`,
+        last.exporter.rssMb.toFixed(1),
+        last.bare.rssMb.toFixed(1),
+        `+${extra.toFixed(1)} / ≤ +${TARGET_EXTRA_RSS_MB}`,
+        verdict(pass.rss),
+      ],
+      [
+        `RSS growth ${quarterSample.scrapes}→${last.scrapes} (MB)`,
+        exporterGrowth.toFixed(1),
+        bareGrowth.toFixed(1),
+        `≤ ${TARGET_GROWTH_MB} (flat)`,
+        verdict(pass.rssFlat),
+      ],
+      [
+        `RSS after ${options.scrapes + wrkRequests("exporter")} scrapes (MB)`,
+        afterLoad.exporter.rssMb.toFixed(1),
+        afterLoad.bare.rssMb.toFixed(1),
+        "(information)",
+        "",
+      ],
+      [
+        "API calls, steady poll",
+        `${polls.steady.calls}`,
+        "",
+        `≤ 2×${ACCOUNTS} = ${steadyLimit}`,
+        verdict(pass.steadyPoll),
+      ],
+      [
+        "API calls, discovery poll",
+        `${polls.discovery.calls} / ${polls.rediscovery.calls} / ${firstPoll.calls}`,
+        "",
+        `≤ 2×${ACCOUNTS}+1 = ${discoveryLimit}`,
+        verdict(pass.discoveryPoll),
+      ],
+    ];
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+    const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd();
+    console.log("");
+    console.log(`monzo-exporter bench: ${ACCOUNTS} accounts, ${ACCOUNTS * POTS_PER_ACCOUNT} pots, ` +
+      `${results.setup.bodyBytes}-byte exposition; ${results.setup.wrk}, ${options.rounds} rounds; ` +
+      `${results.machine.cpus} CPUs, deno ${Deno.version.deno}`);
+    console.log(line(rows[0]));
+    console.log(widths.map((w) => "-".repeat(w)).join("  "));
+    for (const row of rows.slice(1)) console.log(line(row));
+    console.log("");
+    console.log("discovery poll: in-process after login / in-process after an hour (rediscovery) / " +
+      "the exporter process's first poll");
+    if (ex.errors + ba.errors + failedScrapes > 0) {
+      console.log(`FAIL: ${ex.errors + ba.errors + failedScrapes} requests failed during the load`);
+    }
+    if (stopped.code !== 0) console.log(`FAIL: the exporter did not stop cleanly on SIGTERM (${JSON.stringify(stopped)})`);
+    const failed = Object.entries(pass).filter(([, ok]) => !ok).map(([name]) => name);
+    console.log(failed.length === 0 ? "All targets met." : `FAIL: targets not met: ${failed.join(", ")}`);
+    console.log(`Results written to ${options.out}`);
+    return 0;
+  } finally {
+    if (exporter) await stop(exporter);
+    if (bare) await stop(bare);
+    await fake.close();
+    await Deno.remove(temp, { recursive: true });
+  }
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { type CliOptions, parseCli, USAGE } from "../lib/cli.ts";
+import { ENV_OVERRIDES } from "../lib/config.ts";
+
+function parsed(args: string[]): CliOptions {
+  const result = parseCli(args);
+  assert.ok(result.ok, `expected ${JSON.stringify(args)} to parse, got: ${result.ok ? "" : result.error}`);
+  return result.value;
+}
+
+function refused(args: string[], ...needles: string[]): string {
+  const result = parseCli(args);
+  assert.ok(!result.ok, `expected ${JSON.stringify(args)} to be refused`);
+  assert.doesNotMatch(result.error, /[\r\n]/, `error spans several lines: ${JSON.stringify(result.error)}`);
+  assert.doesNotMatch(result.error, /\bat .+:\d+:\d+/, `error carries a stack trace: ${result.error}`);
+  for (const needle of needles) {
+    assert.ok(result.error.includes(needle), `error does not mention "${needle}": ${result.error}`);
+  }
+  return result.error;
+}
+
+/** Every long option, with an argument where it takes one. */
+const LONG_OPTIONS: ReadonlyArray<readonly string[]> = [
+  ["--help"],
+  ["--version"],
+  ["--check-config"],
+  ["--demo"],
+  ["--config", "/etc/monzo-exporter/config.toml"],
+  ["--web.listen-address", "127.0.0.1:9100"],
+];
+
+/** The fields of CliOptions that differ between two parses. */
+function changedFields(a: CliOptions, b: CliOptions): string[] {
+  return (Object.keys(a) as Array<keyof CliOptions>).filter((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]));
+}
+
+/** True when USAGE lists `flag` as an option (not merely as a part of a longer word). */
+function usageMentions(flag: string): boolean {
+  const escaped = flag.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[\\s,])${escaped}(?=[\\s,=]|$)`, "m").test(USAGE);
+}
+
+Deno.test("no arguments: nothing asked for, config and listen address left to the config", () => {
+  assert.deepEqual(parsed([]), {
+    help: false,
+    version: false,
+    checkConfig: false,
+    demo: false,
+    configPath: null,
+    listen: null,
+  });
+});
+
+Deno.test("--help and -h ask for help", () => {
+  assert.equal(parsed(["--help"]).help, true);
+  assert.equal(parsed(["-h"]).help, true);
+});
+
+Deno.test("--version asks for the version", () => {
+  assert.equal(parsed(["--version"]).version, true);
+});
+
+Deno.test("--check-config asks to validate the config", () => {
+  assert.equal(parsed(["--check-config"]).checkConfig, true);
+});
+
+Deno.test("--demo asks for the simulated Monzo", () => {
+  assert.equal(parsed(["--demo"]).demo, true);
+});
+
+Deno.test("--config takes a path, as a separate argument or after =", () => {
+  assert.equal(parsed(["--config", "/etc/monzo/config.toml"]).configPath, "/etc/monzo/config.toml");
+  assert.equal(parsed(["--config=relative/config.toml"]).configPath, "relative/config.toml");
+  assert.equal(parsed(["--config", "with space/c.toml"]).configPath, "with space/c.toml");
+});
+
+Deno.test("--web.listen-address takes host:port, IPv6 in brackets", () => {
+  assert.deepEqual(parsed(["--web.listen-address", "127.0.0.1:9100"]).listen, { hostname: "127.0.0.1", port: 9100 });
+  assert.deepEqual(parsed(["--web.listen-address=[::1]:9100"]).listen, { hostname: "::1", port: 9100 });
+  assert.deepEqual(parsed(["--web.listen-address", "0.0.0.0:0"]).listen, { hostname: "0.0.0.0", port: 0 });
+});
+
+Deno.test("options combine", () => {
+  const options = parsed(["--check-config", "--config", "c.toml", "--web.listen-address", "localhost:8081"]);
+  assert.equal(options.checkConfig, true);
+  assert.equal(options.configPath, "c.toml");
+  assert.deepEqual(options.listen, { hostname: "localhost", port: 8081 });
+  assert.equal(options.demo, false);
+  assert.equal(options.help, false);
+});
+
+Deno.test("an unknown option is a one-line error naming it and pointing at --help", () => {
+  refused(["--verbose"], "--verbose", "--help");
+  refused(["--web.telemetry-path", "/metrics"], "--web.telemetry-path");
+  refused(["--demo", "--listen", "0.0.0.0:1"], "--listen");
+  refused(["-x"], "-x");
+});
+
+Deno.test("a positional argument is refused (the config needs --config)", () => {
+  refused(["config.toml"], "config.toml");
+});
+
+Deno.test("a bad --web.listen-address is a one-line error naming the option and the value", () => {
+  for (const bad of ["9100", "localhost", "127.0.0.1:70000", ":9100", "http://127.0.0.1:9100", ""]) {
+    refused(["--web.listen-address", bad], "--web.listen-address", `"${bad}"`);
+  }
+  refused(["--web.listen-address", "127.0.0.1\n:9100"], "--web.listen-address");
+});
+
+Deno.test("--web.listen-address or --config without a value is refused", () => {
+  refused(["--web.listen-address"], "--web.listen-address");
+  refused(["--config"], "--config");
+});
+
+Deno.test("--config with an empty or blank value is refused", () => {
+  refused(["--config", ""], "--config");
+  refused(["--config="], "--config");
+  refused(["--config", "   "], "--config");
+});
+
+Deno.test("a boolean option given a value is refused", () => {
+  refused(["--demo=yes"], "--demo");
+});
+
+Deno.test("USAGE mentions every option parseCli accepts", () => {
+  const defaults = parsed([]);
+  const covered = new Set<string>();
+  for (const args of LONG_OPTIONS) {
+    const changed = changedFields(defaults, parsed([...args]));
+    assert.equal(changed.length, 1, `${args[0]} should set exactly one option, set: ${changed.join(", ")}`);
+    covered.add(changed[0]);
+    assert.ok(usageMentions(args[0]), `USAGE does not mention ${args[0]}`);
+  }
+  // A new option adds a field; this fails until it is listed above, and so checked against USAGE.
+  assert.deepEqual([...covered].sort(), Object.keys(defaults).sort());
+
+  // Short options cannot be listed from the result's fields, so every letter is tried.
+  const letters = [..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"];
+  const shortAccepted = letters.filter((c) => parseCli([`-${c}`]).ok || parseCli([`-${c}`, "value"]).ok);
+  assert.ok(shortAccepted.includes("h"), "-h is accepted, so this search must find it");
+  for (const c of shortAccepted) assert.ok(usageMentions(`-${c}`), `USAGE does not mention -${c}`);
+});
+
+Deno.test("USAGE names every environment variable that overrides a config key", () => {
+  const names = Object.keys(ENV_OVERRIDES);
+  assert.ok(names.length > 0);
+  for (const name of names) assert.ok(USAGE.includes(name), `USAGE does not mention ${name}`);
+});

@@ -1,0 +1,575 @@
+import assert from "node:assert/strict";
+import {
+  createExpositionCache,
+  escapeHelp,
+  escapeLabelValue,
+  EXPOSITION_CONTENT_TYPE,
+  renderExposition,
+} from "../lib/exposition.ts";
+import type { Balance, Pot } from "../lib/monzo_schemas.ts";
+import { type AccountEntry, type AccountValues, type BuildInfo, Snapshot } from "../lib/snapshot.ts";
+
+// ---------------------------------------------------------------------------------------------
+// A small parser of the text format 0.0.4, written from the format's description, so that tests
+// look at series and values rather than at the renderer's exact spelling.
+
+interface Sample {
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  /** The value as written. */
+  readonly value: string;
+  readonly timestamp: string | null;
+  /** The line as written. */
+  readonly line: string;
+}
+
+interface Parsed {
+  readonly samples: Sample[];
+  /** Every comment line, in order: kind, metric name, rest. */
+  readonly comments: Array<{ kind: "HELP" | "TYPE"; name: string; text: string; index: number }>;
+  /** Sample and comment lines in order, to check grouping. */
+  readonly order: Array<{ kind: "HELP" | "TYPE" | "sample"; name: string }>;
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+
+function parseLabels(text: string, line: string): { labels: Record<string, string>; rest: string } {
+  const labels: Record<string, string> = {};
+  let at = 1; // after "{"
+  while (text[at] !== "}") {
+    const name = LABEL_NAME.exec(text.slice(at))?.[0];
+    assert.ok(name, `bad label name in: ${line}`);
+    at += name.length;
+    assert.equal(text.slice(at, at + 2), '="', `expected =" in: ${line}`);
+    at += 2;
+    let value = "";
+    while (text[at] !== '"') {
+      assert.ok(at < text.length, `unterminated label value in: ${line}`);
+      if (text[at] === "\\") {
+        const next = text[at + 1];
+        if (next === "\\") value += "\\";
+        else if (next === '"') value += '"';
+        else if (next === "n") value += "\n";
+        else assert.fail(`invalid escape \\${next} in: ${line}`);
+        at += 2;
+      } else {
+        value += text[at];
+        at += 1;
+      }
+    }
+    at += 1; // closing quote
+    assert.ok(!(name in labels), `label ${name} repeated in: ${line}`);
+    labels[name] = value;
+    if (text[at] === ",") at += 1;
+    else assert.equal(text[at], "}", `expected , or } in: ${line}`);
+  }
+  return { labels, rest: text.slice(at + 1) };
+}
+
+function parseExposition(text: string): Parsed {
+  assert.ok(text.endsWith("\n"), "the exposition must end with a newline");
+  const lines = text.slice(0, -1).split("\n");
+  const parsed: Parsed = { samples: [], comments: [], order: [] };
+  lines.forEach((line, index) => {
+    assert.notEqual(line, "", `blank line ${index + 1}`);
+    const comment = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (comment) {
+      const kind = comment[1] as "HELP" | "TYPE";
+      parsed.comments.push({ kind, name: comment[2], text: comment[3], index });
+      parsed.order.push({ kind, name: comment[2] });
+      return;
+    }
+    assert.ok(!line.startsWith("#"), `unexpected comment: ${line}`);
+    const name = METRIC_NAME.exec(line)?.[0];
+    assert.ok(name, `bad sample line: ${line}`);
+    let rest = line.slice(name.length);
+    let labels: Record<string, string> = {};
+    if (rest.startsWith("{")) ({ labels, rest } = parseLabels(rest, line));
+    const fields = /^ (\S+)(?: (\S+))?$/.exec(rest);
+    assert.ok(fields, `bad value part in: ${line}`);
+    parsed.samples.push({ name, labels, value: fields[1], timestamp: fields[2] ?? null, line });
+    parsed.order.push({ kind: "sample", name });
+  });
+  return parsed;
+}
+
+function series(parsed: Parsed, name: string): Sample[] {
+  return parsed.samples.filter((sample) => sample.name === name);
+}
+
+/** The one sample of `name` whose labels include `labels`. */
+function sampleOf(parsed: Parsed, name: string, labels: Record<string, string> = {}): Sample {
+  const found = series(parsed, name).filter((sample) =>
+    Object.entries(labels).every(([key, value]) => sample.labels[key] === value)
+  );
+  assert.equal(found.length, 1, `expected one ${name} ${JSON.stringify(labels)}, found ${found.length}`);
+  return found[0];
+}
+
+/** Pence as pounds, written with decimal arithmetic on integers: no floating point involved. */
+function poundsText(pence: number): string {
+  const sign = pence < 0 ? "-" : "";
+  const abs = BigInt(Math.abs(pence));
+  const whole = (abs / 100n).toString();
+  const fraction = (abs % 100n).toString().padStart(2, "0").replace(/0+$/, "");
+  return `${sign}${whole}${fraction ? `.${fraction}` : ""}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building states through the real Snapshot.
+
+const LIVE: BuildInfo = { version: "1.2.3-test", mode: "live" };
+const T0 = Date.UTC(2026, 0, 15, 9, 0, 0);
+
+const CURRENT: AccountEntry = {
+  id: "acc_00009Current",
+  type: "uk_retail",
+  description: "user_00009Alice",
+  owners: ["Alice"],
+  visibleTo: ["user_00009Alice"],
+};
+const JOINT: AccountEntry = {
+  id: "acc_00009Joint",
+  type: "uk_retail_joint",
+  description: 'Alice & Bob\'s "house" account',
+  owners: ["Alice", "Bob"],
+  visibleTo: ["user_00009Alice", "user_00009Bob"],
+};
+
+function balance(overrides: Partial<Balance> = {}): Balance {
+  return {
+    balance: 10_000,
+    total_balance: 20_000,
+    balance_including_flexible_savings: 15_000,
+    currency: "GBP",
+    spend_today: 0,
+    ...overrides,
+  };
+}
+
+function pot(id: string, overrides: Partial<Pot> = {}): Pot {
+  return { id, name: `Pot ${id}`, balance: 1_000, currency: "GBP", deleted: false, ...overrides };
+}
+
+interface PollInput {
+  readonly at: number;
+  readonly accounts?: readonly AccountEntry[];
+  readonly values?: ReadonlyArray<readonly [string, Omit<AccountValues, "at">]>;
+  readonly problems?: readonly string[];
+  readonly accountErrors?: ReadonlyArray<readonly [string, string]>;
+}
+
+function poll(snapshot: Snapshot, input: PollInput): void {
+  snapshot.applyPoll({
+    startedAt: input.at - 1_500,
+    finishedAt: input.at,
+    problems: input.problems ?? [],
+    users: new Map(),
+    accounts: input.accounts,
+    values: new Map((input.values ?? []).map(([id, figures]) => [id, { ...figures, at: input.at - 500 }])),
+    accountErrors: new Map(input.accountErrors ?? []),
+    backoffUntil: null,
+  });
+}
+
+/** One account with the given balance figures and pots, after one successful poll. */
+function oneAccount(figures: Partial<Balance>, pots: Pot[] = [], build: BuildInfo = LIVE): Snapshot {
+  const snapshot = new Snapshot(build);
+  poll(snapshot, { at: T0, accounts: [CURRENT], values: [[CURRENT.id, { balance: balance(figures), pots }]] });
+  return snapshot;
+}
+
+/** A state with something in every family, and awkward label values. */
+function richSnapshot(): Snapshot {
+  const snapshot = new Snapshot(LIVE);
+  poll(snapshot, {
+    at: T0,
+    accounts: [CURRENT, JOINT],
+    values: [
+      [CURRENT.id, {
+        balance: balance({ balance: 123_456, spend_today: -2_599 }),
+        pots: [
+          pot("pot_00009Holiday", { name: 'Holiday "Fund" \\ 2026\nsecond line', goal_amount: 250_000 }),
+          pot("pot_00009Rainy", { name: "Rainy day", goal_amount: null }),
+        ],
+      }],
+      [JOINT.id, {
+        balance: balance({ balance: -5_001, total_balance: -1, balance_including_flexible_savings: 0 }),
+        pots: [pot("pot_00009Bills", { name: "Bills ✓ £", balance: 0, goal_amount: 1 })],
+      }],
+    ],
+  });
+  snapshot.countRequest("/accounts", "200");
+  snapshot.countRequest("/balance", "200");
+  snapshot.countRequest("/balance", "200");
+  snapshot.countRequest("/pots", "timeout");
+  snapshot.countRequest("/balance", "403");
+  snapshot.setLogins([
+    { userId: "user_00009Alice", loggedIn: true, expiresAt: T0 + 6 * 3_600_000 },
+    { userId: null, loggedIn: true, expiresAt: T0 + 3_600_000 },
+    { userId: "user_00009Bob", loggedIn: false, reason: "Monzo ended the login" },
+  ], null);
+  return snapshot;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("the HTTP content type is the text format 0.0.4 in UTF-8", () => {
+  assert.equal(EXPOSITION_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+});
+
+Deno.test("balances in pence are exported in pounds", () => {
+  const parsed = parseExposition(renderExposition(
+    oneAccount({ balance: 123_456, total_balance: 200_001, balance_including_flexible_savings: 150_010 }).state,
+  ));
+  const labels = { account_id: CURRENT.id, currency: "GBP" };
+  assert.equal(sampleOf(parsed, "monzo_balance", labels).value, "1234.56");
+  assert.equal(sampleOf(parsed, "monzo_total_balance", labels).value, "2000.01");
+  assert.equal(sampleOf(parsed, "monzo_balance_including_flexible_savings", labels).value, "1500.1");
+});
+
+Deno.test("an overdrawn balance is negative pounds", () => {
+  const parsed = parseExposition(renderExposition(oneAccount({ balance: -5_001, total_balance: -1 }).state));
+  assert.equal(sampleOf(parsed, "monzo_balance").value, "-50.01");
+  assert.equal(sampleOf(parsed, "monzo_total_balance").value, "-0.01");
+});
+
+Deno.test("pence convert to pounds without floating-point noise, across magnitudes", () => {
+  const amounts = [
+    0,
+    1,
+    7,
+    10,
+    29,
+    57,
+    99,
+    100,
+    101,
+    110,
+    999,
+    1_005,
+    33_333,
+    123_456,
+    10_000_000_00,
+    2 ** 31,
+    999_999_999_99,
+    99_999_999_999_999, // about a trillion pounds; near 10^13 pounds a double stops holding every penny
+    -1,
+    -29,
+    -5_001,
+    -999_999,
+  ];
+  for (let i = 0; i < 200; i++) amounts.push(Math.floor((Math.random() - 0.3) * 10_000_000));
+  for (const pence of amounts) {
+    const parsed = parseExposition(renderExposition(
+      oneAccount({ balance: pence }, [pot("pot_1", { balance: pence })])
+        .state,
+    ));
+    assert.equal(sampleOf(parsed, "monzo_balance").value, poundsText(pence), `${pence} pence`);
+    assert.equal(sampleOf(parsed, "monzo_pot_balance").value, poundsText(pence), `${pence} pence in a pot`);
+  }
+});
+
+Deno.test("spend_today flips Monzo's sign: spending is positive, and zero is 0 not -0", () => {
+  const spent = parseExposition(renderExposition(oneAccount({ spend_today: -2_599 }).state));
+  assert.equal(sampleOf(spent, "monzo_spend_today").value, "25.99");
+  const refunded = parseExposition(renderExposition(oneAccount({ spend_today: 500 }).state));
+  assert.equal(sampleOf(refunded, "monzo_spend_today").value, "-5");
+  const none = parseExposition(renderExposition(oneAccount({ spend_today: 0 }).state));
+  assert.equal(sampleOf(none, "monzo_spend_today").value, "0");
+});
+
+Deno.test("escapeLabelValue escapes backslash, double quote and newline, and nothing else", () => {
+  assert.equal(escapeLabelValue("plain text £ ✓"), "plain text £ ✓");
+  assert.equal(escapeLabelValue('say "hi"'), 'say \\"hi\\"');
+  assert.equal(escapeLabelValue("C:\\pots"), "C:\\\\pots");
+  assert.equal(escapeLabelValue("one\ntwo"), "one\\ntwo");
+  // A backslash before a quote or an n must not merge into one escape.
+  assert.equal(escapeLabelValue('\\"'), '\\\\\\"');
+  assert.equal(escapeLabelValue("\\n"), "\\\\n");
+  assert.equal(escapeLabelValue("tab\there"), "tab\there");
+  assert.equal(escapeLabelValue(""), "");
+});
+
+Deno.test("escapeHelp escapes backslash and newline but leaves double quotes", () => {
+  assert.equal(escapeHelp("Balance in pounds."), "Balance in pounds.");
+  assert.equal(escapeHelp("a\\b"), "a\\\\b");
+  assert.equal(escapeHelp("line one\nline two"), "line one\\nline two");
+  assert.equal(escapeHelp('the "pot"'), 'the "pot"');
+  assert.equal(escapeHelp("\\n"), "\\\\n");
+});
+
+Deno.test("pot names with quotes, backslashes and newlines are escaped in label values", () => {
+  const name = 'Holiday "Fund" \\ 2026\nsecond line';
+  const text = renderExposition(oneAccount({}, [pot("pot_00009Holiday", { name, goal_amount: 100 })]).state);
+  const parsed = parseExposition(text);
+  for (const metric of ["monzo_pot_balance", "monzo_pot_goal"]) {
+    const sample = sampleOf(parsed, metric, { pot_id: "pot_00009Holiday" });
+    assert.equal(sample.labels.pot_name, name, metric);
+    assert.ok(sample.line.includes('pot_name="Holiday \\"Fund\\" \\\\ 2026\\nsecond line"'), sample.line);
+  }
+});
+
+Deno.test("the account description and owners are label values, escaped", () => {
+  const snapshot = new Snapshot(LIVE);
+  poll(snapshot, { at: T0, accounts: [JOINT], values: [[JOINT.id, { balance: balance(), pots: [] }]] });
+  const info = sampleOf(parseExposition(renderExposition(snapshot.state)), "monzo_account_info");
+  assert.deepEqual(info.labels, {
+    account_id: JOINT.id,
+    account_type: JOINT.type,
+    description: JOINT.description,
+    owners: "Alice, Bob",
+  });
+  assert.equal(info.value, "1");
+});
+
+Deno.test("pot_goal is exported only for pots with a goal", () => {
+  const pots = [
+    pot("pot_goal", { goal_amount: 50_000 }),
+    pot("pot_null", { goal_amount: null }),
+    pot("pot_absent"),
+    pot("pot_zero", { goal_amount: 0 }),
+  ];
+  const parsed = parseExposition(renderExposition(oneAccount({}, pots).state));
+  assert.deepEqual(series(parsed, "monzo_pot_balance").map((s) => s.labels.pot_id).sort(), [
+    "pot_absent",
+    "pot_goal",
+    "pot_null",
+    "pot_zero",
+  ]);
+  const goals = series(parsed, "monzo_pot_goal");
+  assert.deepEqual(goals.map((s) => [s.labels.pot_id, s.value]), [["pot_goal", "500"]]);
+});
+
+Deno.test("a pot deleted since the last poll is no longer exported", () => {
+  const snapshot = oneAccount({}, [pot("pot_kept"), pot("pot_gone", { goal_amount: 100 })]);
+  const before = parseExposition(renderExposition(snapshot.state));
+  assert.equal(series(before, "monzo_pot_balance").length, 2);
+  // The poller leaves deleted pots out of the figures it reports.
+  poll(snapshot, { at: T0 + 60_000, values: [[CURRENT.id, { balance: balance(), pots: [pot("pot_kept")] }]] });
+  const text = renderExposition(snapshot.state);
+  assert.ok(!text.includes("pot_gone"), text);
+  assert.equal(sampleOf(parseExposition(text), "monzo_pot_balance").labels.pot_id, "pot_kept");
+});
+
+Deno.test("an account no longer discovered is no longer exported", () => {
+  const snapshot = new Snapshot(LIVE);
+  poll(snapshot, {
+    at: T0,
+    accounts: [CURRENT, JOINT],
+    values: [[CURRENT.id, { balance: balance(), pots: [] }], [JOINT.id, { balance: balance(), pots: [pot("p")] }]],
+  });
+  poll(snapshot, { at: T0 + 60_000, accounts: [CURRENT], values: [] });
+  const text = renderExposition(snapshot.state);
+  assert.ok(!text.includes(JOINT.id), text);
+  assert.equal(sampleOf(parseExposition(text), "monzo_balance").labels.account_id, CURRENT.id);
+});
+
+Deno.test("a failed poll keeps the last values, sets monzo_up 0 and keeps the last success time", () => {
+  const snapshot = oneAccount({ balance: 123_456 }, [pot("pot_1", { balance: 4_200 })]);
+  const first = parseExposition(renderExposition(snapshot.state));
+  assert.equal(sampleOf(first, "monzo_up").value, "1");
+  assert.equal(sampleOf(first, "monzo_last_successful_poll_timestamp_seconds").value, String(T0 / 1000));
+
+  poll(snapshot, {
+    at: T0 + 60_000,
+    problems: ["Monzo did not answer in time; the figures are from the last poll"],
+    accountErrors: [[CURRENT.id, "timeout"]],
+  });
+  const after = parseExposition(renderExposition(snapshot.state));
+  assert.equal(sampleOf(after, "monzo_up").value, "0");
+  assert.equal(sampleOf(after, "monzo_balance").value, "1234.56");
+  assert.equal(sampleOf(after, "monzo_pot_balance").value, "42");
+  assert.equal(sampleOf(after, "monzo_last_successful_poll_timestamp_seconds").value, String(T0 / 1000));
+  assert.equal(
+    sampleOf(after, "monzo_account_last_successful_poll_timestamp_seconds", { account_id: CURRENT.id }).value,
+    String((T0 - 500) / 1000),
+  );
+  // The failed poll is still the last poll, so its duration is reported.
+  assert.equal(sampleOf(after, "monzo_poll_duration_seconds").value, "1.5");
+
+  poll(snapshot, { at: T0 + 120_000, values: [[CURRENT.id, { balance: balance({ balance: 1 }), pots: [] }]] });
+  const recovered = parseExposition(renderExposition(snapshot.state));
+  assert.equal(sampleOf(recovered, "monzo_up").value, "1");
+  assert.equal(sampleOf(recovered, "monzo_balance").value, "0.01");
+  assert.equal(
+    sampleOf(recovered, "monzo_last_successful_poll_timestamp_seconds").value,
+    String((T0 + 120_000) / 1000),
+  );
+});
+
+Deno.test("before any poll monzo_up is 0 and there is no last-success time", () => {
+  const parsed = parseExposition(renderExposition(new Snapshot(LIVE).state));
+  assert.equal(sampleOf(parsed, "monzo_up").value, "0");
+  assert.equal(series(parsed, "monzo_last_successful_poll_timestamp_seconds").length, 0);
+  assert.equal(series(parsed, "monzo_balance").length, 0);
+});
+
+Deno.test("logins: expiry for each held login, logged_in 1 or 0, unknown user ids labelled unknown", () => {
+  const parsed = parseExposition(renderExposition(richSnapshot().state));
+  assert.equal(
+    sampleOf(parsed, "monzo_token_expiry_timestamp_seconds", { user_id: "user_00009Alice" }).value,
+    String((T0 + 6 * 3_600_000) / 1000),
+  );
+  assert.equal(
+    sampleOf(parsed, "monzo_token_expiry_timestamp_seconds", { user_id: "unknown" }).value,
+    String((T0 + 3_600_000) / 1000),
+  );
+  assert.equal(series(parsed, "monzo_token_expiry_timestamp_seconds").length, 2, "no expiry for a logged-out user");
+  assert.equal(sampleOf(parsed, "monzo_logged_in", { user_id: "user_00009Alice" }).value, "1");
+  assert.equal(sampleOf(parsed, "monzo_logged_in", { user_id: "unknown" }).value, "1");
+  assert.equal(sampleOf(parsed, "monzo_logged_in", { user_id: "user_00009Bob" }).value, "0");
+});
+
+Deno.test("requests to Monzo are counted by endpoint and code", () => {
+  const parsed = parseExposition(renderExposition(richSnapshot().state));
+  const counts = series(parsed, "monzo_api_requests_total").map((s) =>
+    `${s.labels.endpoint} ${s.labels.code} ${s.value}`
+  );
+  assert.deepEqual(counts.sort(), [
+    "/accounts 200 1",
+    "/balance 200 2",
+    "/balance 403 1",
+    "/pots timeout 1",
+  ]);
+  const type = parsed.comments.find((c) => c.kind === "TYPE" && c.name === "monzo_api_requests_total");
+  assert.equal(type?.text, "counter");
+});
+
+Deno.test("build_info carries the version and the mode", () => {
+  for (const build of [LIVE, { version: "0.0.1-demo", mode: "demo" } as const]) {
+    const parsed = parseExposition(renderExposition(new Snapshot(build).state));
+    const info = sampleOf(parsed, "monzo_exporter_build_info");
+    assert.deepEqual(info.labels, { version: build.version, mode: build.mode });
+    assert.equal(info.value, "1");
+  }
+});
+
+Deno.test("no sample carries a timestamp", () => {
+  const parsed = parseExposition(renderExposition(richSnapshot().state));
+  assert.ok(parsed.samples.length > 20);
+  for (const sample of parsed.samples) assert.equal(sample.timestamp, null, sample.line);
+});
+
+Deno.test("each family has one HELP and one TYPE, before its samples, which are all together", () => {
+  const parsed = parseExposition(renderExposition(richSnapshot().state));
+  const names = [...new Set(parsed.samples.map((s) => s.name))];
+  assert.ok(names.length >= 14, `expected every family to have samples, got ${names.join(", ")}`);
+  for (const name of names) {
+    const helps = parsed.comments.filter((c) => c.kind === "HELP" && c.name === name);
+    const types = parsed.comments.filter((c) => c.kind === "TYPE" && c.name === name);
+    assert.equal(helps.length, 1, `HELP lines of ${name}`);
+    assert.equal(types.length, 1, `TYPE lines of ${name}`);
+    assert.match(types[0].text, /^(gauge|counter)$/, name);
+    assert.ok(helps[0].text.trim().length > 0, `empty HELP of ${name}`);
+  }
+  // Walk the lines: HELP, TYPE, then the family's samples, and a family never comes back.
+  const finished = new Set<string>();
+  let current: string | null = null;
+  let expect: "HELP" | "TYPE" | "sample-or-next" = "HELP";
+  for (const entry of parsed.order) {
+    if (entry.kind === "HELP") {
+      assert.ok(expect !== "TYPE", `HELP of ${entry.name} between HELP and TYPE of ${current}`);
+      assert.ok(!finished.has(entry.name) && entry.name !== current, `family ${entry.name} appears twice`);
+      if (current) finished.add(current);
+      current = entry.name;
+      expect = "TYPE";
+    } else if (entry.kind === "TYPE") {
+      assert.equal(expect, "TYPE", `TYPE of ${entry.name} not right after its HELP`);
+      assert.equal(entry.name, current);
+      expect = "sample-or-next";
+    } else {
+      assert.equal(expect, "sample-or-next", `sample of ${entry.name} before its TYPE`);
+      assert.equal(entry.name, current, `sample of ${entry.name} inside family ${current}`);
+    }
+  }
+  // No family is announced without samples.
+  for (const comment of parsed.comments) assert.ok(names.includes(comment.name), `${comment.name} has no samples`);
+});
+
+Deno.test("every series appears once", () => {
+  const parsed = parseExposition(renderExposition(richSnapshot().state));
+  const seen = new Set<string>();
+  for (const sample of parsed.samples) {
+    const key = `${sample.name}${JSON.stringify(Object.entries(sample.labels).sort())}`;
+    assert.ok(!seen.has(key), `duplicate series: ${sample.line}`);
+    seen.add(key);
+  }
+});
+
+Deno.test("the exposition ends with exactly one newline", () => {
+  for (const state of [new Snapshot(LIVE).state, richSnapshot().state]) {
+    const text = renderExposition(state);
+    assert.ok(text.endsWith("\n"));
+    assert.ok(!text.endsWith("\n\n"));
+  }
+});
+
+const PROMTOOL = "/usr/bin/promtool";
+const havePromtool = (() => {
+  try {
+    return Deno.statSync(PROMTOOL).isFile;
+  } catch {
+    return false;
+  }
+})();
+if (!havePromtool) console.log(`exposition_test: ${PROMTOOL} is absent, so the promtool check is skipped`);
+
+async function promtoolCheck(text: string): Promise<{ code: number; complaints: string }> {
+  const child = new Deno.Command(PROMTOOL, {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return { code: output.code, complaints: (decoder.decode(output.stdout) + decoder.decode(output.stderr)).trim() };
+}
+
+Deno.test({
+  name: "promtool check metrics accepts the exposition without complaint",
+  ignore: !havePromtool,
+  async fn() {
+    // The check is only worth something if promtool does complain about a bad exposition.
+    const bad = await promtoolCheck("# TYPE monzo_things counter\nmonzo_things 1\n");
+    assert.notEqual(bad.code, 0, "promtool accepted a counter without _total and without HELP");
+    assert.notEqual(bad.complaints, "");
+
+    for (const state of [new Snapshot(LIVE).state, richSnapshot().state]) {
+      const text = renderExposition(state);
+      const { code, complaints } = await promtoolCheck(text);
+      assert.equal(complaints, "", `promtool complained:\n${complaints}\n--- exposition ---\n${text}`);
+      assert.equal(code, 0);
+    }
+  },
+});
+
+Deno.test("the exposition cache re-renders after a change and reuses its text otherwise", () => {
+  const snapshot = richSnapshot();
+  const cache = createExpositionCache(snapshot);
+  const first = cache();
+  assert.equal(first, renderExposition(snapshot.state));
+  assert.equal(cache(), first);
+
+  // Counting in the state's own map, behind the Snapshot's back, leaves the state object the same:
+  // a cache that re-rendered on every call would show the count, one that reuses its text does not.
+  (snapshot.state.requests as Map<string, number>).set("/sneaky 200", 1);
+  assert.equal(cache(), first);
+  assert.ok(!cache().includes("/sneaky"));
+
+  snapshot.countRequest("/ping/whoami", "200");
+  const second = cache();
+  assert.notEqual(second, first);
+  assert.ok(second.includes('monzo_api_requests_total{endpoint="/ping/whoami",code="200"} 1'), second);
+  assert.equal(cache(), second);
+
+  poll(snapshot, { at: T0 + 60_000, problems: ["Monzo is down"] });
+  const third = cache();
+  assert.equal(sampleOf(parseExposition(third), "monzo_up").value, "0");
+  assert.equal(third, renderExposition(snapshot.state));
+});

@@ -1,0 +1,539 @@
+// The fake Monzo misbehaves during polls (issue 3, "Faults"). Each test asserts what a user sees:
+// /metrics keeps the last good values with monzo_up 0, the landing page and the log say what is
+// wrong, the tokens file stays whole, and the next poll after the fault clears recovers by itself.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Clock } from "../lib/clock.ts";
+import { type Config, configFromObject } from "../lib/config.ts";
+import { createExporter, type Exporter } from "../lib/exporter.ts";
+import { type FakeMonzo, householdData, startFakeMonzo } from "../lib/fake_monzo.ts";
+import { decodeLogins, type StoredLogin, tokenFile } from "../lib/token_file.ts";
+
+const CLIENT_ID = "oauth2client_00009FaultsTest";
+const CLIENT_SECRET = "mnzconf.faults-test-secret-Hj4Nc8Pq";
+const AUTH_KEY = "faults-test-auth-key-3VsYeKd7Rk2";
+const REDIRECT = "http://127.0.0.1:9100";
+const LOGIN_LINK = `${REDIRECT}/authorize?key=YOUR_AUTH_KEY`;
+
+const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
+const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
+const ALICE_CURRENT = "acc_00009AliceCurrent7Rk2Lm";
+const JOINT = "acc_00009JointHousehold4Tq8";
+const ALICE_FLEX = "acc_00009AliceFlex00009Hq3";
+const BOB_CURRENT = "acc_00009BobCurrent000Wn5";
+
+const T0 = Date.parse("2026-03-02T09:00:00.000Z");
+const MINUTE = 60_000;
+const TOKEN_LIFETIME = 30 * 60 * MINUTE;
+
+/** The household's figures after the first good poll, as /metrics shows them. */
+const GOOD: Readonly<Record<string, number>> = {
+  [ALICE_CURRENT]: 1234.56,
+  [JOINT]: 567.89,
+  [ALICE_FLEX]: -150,
+  [BOB_CURRENT]: -42.1,
+};
+/** New figures the fake gives after the first poll, so a fresh read is told from a kept one. */
+const NEXT: Readonly<Record<string, number>> = {
+  [ALICE_CURRENT]: 2000.01,
+  [JOINT]: 600.02,
+  [ALICE_FLEX]: -175.03,
+  [BOB_CURRENT]: 9.04,
+};
+
+class TestClock implements Clock {
+  #now = T0;
+  now(): number {
+    return this.#now;
+  }
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+  set(ms: number): void {
+    this.#now = ms;
+  }
+}
+
+interface Harness {
+  readonly fake: FakeMonzo;
+  readonly exporter: Exporter;
+  readonly clock: TestClock;
+  readonly config: Config;
+  readonly tokensPath: string;
+  readonly lines: string[];
+  readonly seen: Set<string>;
+}
+
+async function withHarness(
+  options: { config?: Record<string, unknown> },
+  body: (h: Harness) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "monzo-faults-test-" });
+  const clock = new TestClock();
+  const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, data: householdData(), clock });
+  let exporter: Exporter | undefined;
+  try {
+    const tokensPath = join(dir, "tokens.json");
+    const parsed = configFromObject({
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      server_addr: "127.0.0.1:9100",
+      redirect_uri: REDIRECT,
+      auth_key: AUTH_KEY,
+      api_url: fake.url,
+      auth_url: fake.authUrl,
+      tokens_path: tokensPath,
+      ...options.config,
+    }, { path: join(dir, "config.toml") });
+    if (!parsed.ok) throw new Error(parsed.error);
+    const config = parsed.value;
+    const lines: string[] = [];
+    exporter = await createExporter({
+      config,
+      build: { version: "0.0.0-test", mode: "live" },
+      clock,
+      sink: (line) => lines.push(line),
+      persistence: tokenFile(tokensPath),
+    });
+    await body({ fake, exporter, clock, config, tokensPath, lines, seen: new Set() });
+  } finally {
+    await exporter?.close();
+    await fake.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function track(h: Harness): void {
+  for (const user of [ALICE, BOB]) {
+    const tokens = h.fake.tokensOf(user);
+    if (tokens) {
+      h.seen.add(tokens.accessToken);
+      h.seen.add(tokens.refreshToken);
+    }
+  }
+}
+
+async function logIn(h: Harness, userId: string, { approve = true } = {}): Promise<void> {
+  const answer = await h.exporter.sessions.logIn(h.fake.issueCode(userId, h.config.callbackUrl));
+  assert.ok(answer.ok, answer.ok ? "" : answer.error);
+  if (approve) h.fake.approve(userId);
+  track(h);
+}
+
+/** Runs a poll one minute after the last, as the schedule would. */
+async function poll(h: Harness): Promise<void> {
+  h.clock.advance(MINUTE);
+  await h.exporter.poller.poll();
+  track(h);
+}
+
+async function get(h: Harness, path: string): Promise<string> {
+  const response = await h.exporter.app.request(path);
+  const text = await response.text();
+  assert.equal(response.status, 200, `${path} answered ${response.status}: ${text}`);
+  return text;
+}
+
+const metrics = (h: Harness) => get(h, "/metrics");
+const page = (h: Harness) => get(h, "/");
+
+function sample(exposition: string, series: string): number | undefined {
+  const line = exposition.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+const balance = (account: string) => `monzo_balance{account_id="${account}",currency="GBP"}`;
+const loggedIn = (user: string) => `monzo_logged_in{user_id="${user}"}`;
+const readAt = (account: string) => `monzo_account_last_successful_poll_timestamp_seconds{account_id="${account}"}`;
+
+/** Alice and Bob logged in and approved, one good poll done. */
+async function household(h: Harness): Promise<void> {
+  await logIn(h, ALICE);
+  await logIn(h, BOB);
+  await poll(h);
+  const text = await metrics(h);
+  assert.equal(sample(text, "monzo_up"), 1);
+  for (const [account, value] of Object.entries(GOOD)) assert.equal(sample(text, balance(account)), value);
+}
+
+/** Makes the fake answer the {@link NEXT} figures from now on. */
+function moveBalances(h: Harness): void {
+  for (const [account, value] of Object.entries(NEXT)) {
+    const found = h.fake.data.accounts.find((a) => a.id === account);
+    assert.ok(found);
+    found.balance = Math.round(value * 100);
+  }
+}
+
+/** The balances /metrics shows, by account. */
+async function balances(h: Harness): Promise<Record<string, number | undefined>> {
+  const text = await metrics(h);
+  return Object.fromEntries(Object.keys(GOOD).map((account) => [account, sample(text, balance(account))]));
+}
+
+/** Items of the landing page's problem list, unescaped enough to compare plain text. */
+async function problems(h: Harness): Promise<string[]> {
+  const html = await page(h);
+  const list = /<ul id="problems">(.*?)<\/ul>/s.exec(html)?.[1] ?? "";
+  return [...list.matchAll(/<li>(.*?)<\/li>/gs)].map((m) =>
+    m[1].replaceAll("&quot;", '"').replaceAll("&#39;", "'").replaceAll("&lt;", "<").replaceAll("&gt;", ">")
+      .replaceAll("&amp;", "&")
+  );
+}
+
+async function storedLogins(h: Harness): Promise<StoredLogin[]> {
+  const decoded = decodeLogins(await Deno.readTextFile(h.tokensPath));
+  if (!decoded.ok) throw new Error(`the tokens file does not parse: ${decoded.error}`);
+  return decoded.value;
+}
+
+/**
+ * What must hold through every fault: /metrics serves (with the given values), the tokens file
+ * parses and holds `users`, and no secret shows in the log, the metrics or the page.
+ */
+async function invariants(
+  h: Harness,
+  expected: Record<string, number | undefined>,
+  users: readonly string[],
+): Promise<void> {
+  assert.deepEqual(await balances(h), expected);
+  for (const path of ["/stats", "/monzo", "/healthz"]) await get(h, path);
+  const stored = await storedLogins(h);
+  assert.deepEqual(stored.map((login) => login.userId).sort(), [...users].sort());
+  track(h);
+  const shown = { log: h.lines.join("\n"), metrics: await metrics(h), page: await page(h) };
+  for (const [where, text] of Object.entries(shown)) {
+    for (const secret of [...h.seen, CLIENT_SECRET, AUTH_KEY]) {
+      assert.ok(!text.includes(secret), `a secret appears in the ${where}`);
+    }
+  }
+  assert.ok(!shown.log.includes("[redacted]"), "a log message was built with a secret in it");
+}
+
+/** Log lines at `level` that contain `text`. */
+function logged(h: Harness, level: "INFO" | "WARN" | "ERROR", text: string): string[] {
+  return h.lines.filter((line) => line.includes(` ${level} `) && line.includes(text));
+}
+
+/** Clears the faults, polls, and checks the exporter is fully well again with the NEXT figures. */
+async function recovers(h: Harness, users: readonly string[] = [ALICE, BOB]): Promise<void> {
+  h.fake.clearFaults();
+  await poll(h);
+  const text = await metrics(h);
+  assert.equal(sample(text, "monzo_up"), 1, `still failing: ${JSON.stringify(await problems(h))}`);
+  assert.equal(sample(text, "monzo_last_successful_poll_timestamp_seconds"), h.clock.now() / 1000);
+  assert.deepEqual(await problems(h), []);
+  assert.match(await page(h), /The last poll succeeded\./);
+  const readyz = await h.exporter.app.request("/readyz");
+  await readyz.body?.cancel();
+  assert.equal(readyz.status, 200);
+  await invariants(h, NEXT, users);
+}
+
+// ---- 500 ----
+
+Deno.test("a 500 on one account's /balance keeps its last values while the others stay fresh", async () => {
+  await withHarness({}, async (h) => {
+    await household(h);
+    const goodAt = h.clock.now() / 1000;
+    moveBalances(h);
+    h.fake.fault({ path: "/balance", kind: "status", status: 500, accountId: BOB_CURRENT });
+    await poll(h);
+
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 0);
+    assert.equal(sample(text, "monzo_last_successful_poll_timestamp_seconds"), goodAt);
+    assert.equal(sample(text, readAt(BOB_CURRENT)), goodAt);
+    assert.equal(sample(text, readAt(ALICE_CURRENT)), h.clock.now() / 1000);
+    assert.equal(sample(text, `monzo_api_requests_total{endpoint="/balance",code="500"}`), 1);
+    const reason = `Cannot read account ${BOB_CURRENT}: Monzo answered /balance with HTTP 500 internal_service_error`;
+    assert.ok((await problems(h)).some((p) => p.startsWith(reason)), JSON.stringify(await problems(h)));
+    assert.match(await page(h), /The last poll had problems; the metrics keep the last good values/);
+    assert.equal(logged(h, "WARN", reason).length, 1);
+    const readyz = await h.exporter.app.request("/readyz");
+    assert.match(await readyz.text(), /HTTP 500/);
+    assert.equal(readyz.status, 503);
+    await invariants(h, { ...NEXT, [BOB_CURRENT]: GOOD[BOB_CURRENT] }, [ALICE, BOB]);
+
+    await recovers(h);
+    assert.equal(logged(h, "INFO", "The poll succeeded again").length, 1);
+  });
+});
+
+// ---- 429 ----
+
+Deno.test("a 429 with Retry-After pauses polling until then, says so, and polling resumes after", async () => {
+  await withHarness({}, async (h) => {
+    await household(h);
+    moveBalances(h);
+    h.fake.fault({ path: "/balance", kind: "status", status: 429, headers: { "retry-after": "120" }, times: 1 });
+    await poll(h);
+    const limitedAt = h.clock.now();
+    const until = new Date(limitedAt + 120_000).toISOString();
+
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 0);
+    assert.equal(sample(text, `monzo_api_requests_total{endpoint="/balance",code="429"}`), 1);
+    const reason = "Monzo is rate limiting the exporter (HTTP 429 on /balance); polling pauses until " + until;
+    assert.ok((await problems(h)).some((p) => p.startsWith(reason)), JSON.stringify(await problems(h)));
+    assert.ok((await page(h)).includes("Polling is paused until " + until.replace(".000Z", "Z")));
+    assert.equal(logged(h, "WARN", reason).length, 1);
+    await invariants(h, GOOD, [ALICE, BOB]);
+
+    // Polls inside the window do not touch Monzo at all.
+    h.fake.resetRequests();
+    for (const at of [limitedAt + 60_000, limitedAt + 119_000]) {
+      h.clock.set(at);
+      await h.exporter.poller.poll();
+      assert.deepEqual(h.fake.requests, [], `a poll at +${(at - limitedAt) / 1000} s called Monzo`);
+    }
+    assert.equal(sample(await metrics(h), "monzo_up"), 0);
+    await invariants(h, GOOD, [ALICE, BOB]);
+
+    h.clock.set(limitedAt + 120_000 - MINUTE);
+    await recovers(h);
+    assert.ok(h.fake.requests.length > 0);
+    assert.ok(!(await page(h)).includes("Polling is paused"));
+  });
+});
+
+// ---- No answer ----
+
+Deno.test("a request that never answers ends the poll at request_timeout and the next poll still runs", async () => {
+  await withHarness({ config: { request_timeout_seconds: 1 } }, async (h) => {
+    await household(h);
+    moveBalances(h);
+    h.fake.fault({ path: "/balance", kind: "hang" });
+
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const before = h.fake.count("/balance");
+      const started = performance.now();
+      await poll(h);
+      const took = performance.now() - started;
+      assert.ok(took >= 900 && took < 5000, `poll ${attempt} took ${took} ms with a 1 s timeout`);
+      assert.equal(h.fake.count("/balance"), before + 1, `poll ${attempt} did not reach Monzo`);
+      const text = await metrics(h);
+      assert.equal(sample(text, "monzo_up"), 0);
+      assert.equal(sample(text, `monzo_api_requests_total{endpoint="/balance",code="timeout"}`), attempt);
+      const reason = "Monzo did not answer within 1 s";
+      assert.ok((await problems(h)).some((p) => p.includes(reason)), JSON.stringify(await problems(h)));
+      // Logged when it appears, not again while it lasts.
+      assert.equal(logged(h, "WARN", reason).length, 1);
+      await invariants(h, GOOD, [ALICE, BOB]);
+    }
+
+    await recovers(h);
+  });
+});
+
+// ---- Malformed answers ----
+
+Deno.test("malformed JSON from /pots keeps that account's last values and names the endpoint", async () => {
+  await withHarness({}, async (h) => {
+    await household(h);
+    moveBalances(h);
+    h.fake.fault({ path: "/pots", kind: "malformed_json", accountId: ALICE_CURRENT });
+    await poll(h);
+
+    assert.equal(sample(await metrics(h), "monzo_up"), 0);
+    const reason = `Cannot read account ${ALICE_CURRENT}: Monzo sent malformed JSON for /pots`;
+    assert.ok((await problems(h)).some((p) => p.startsWith(reason)), JSON.stringify(await problems(h)));
+    assert.equal(logged(h, "WARN", reason).length, 1);
+    // The balance was read fine, but an account is only updated when both reads worked.
+    await invariants(h, { ...NEXT, [ALICE_CURRENT]: GOOD[ALICE_CURRENT] }, [ALICE, BOB]);
+
+    await recovers(h);
+  });
+});
+
+Deno.test("an answer missing a required field keeps that account's last values and names the field", async () => {
+  await withHarness({}, async (h) => {
+    await household(h);
+    moveBalances(h);
+    h.fake.fault({ path: "/balance", kind: "missing_fields", accountId: JOINT });
+    await poll(h);
+
+    assert.equal(sample(await metrics(h), "monzo_up"), 0);
+    const reason = `Cannot read account ${JOINT}: Monzo's /balance answer has an unusable field balance`;
+    assert.ok((await problems(h)).some((p) => p.startsWith(reason)), JSON.stringify(await problems(h)));
+    assert.equal(logged(h, "WARN", reason).length, 1);
+    await invariants(h, { ...NEXT, [JOINT]: GOOD[JOINT] }, [ALICE, BOB]);
+
+    await recovers(h);
+  });
+});
+
+// ---- 401 ----
+
+Deno.test("a 401 for an evicted token is healed by a refresh within the same poll", async () => {
+  await withHarness({}, async (h) => {
+    await household(h);
+    const before = h.fake.tokensOf(ALICE);
+    assert.ok(before);
+    moveBalances(h);
+    h.fake.evict(ALICE);
+    h.fake.resetRequests();
+    await poll(h);
+
+    assert.ok(
+      h.fake.requests.some((r) => r.status === 401 && r.userId === ALICE),
+      "the fake never answered 401: the test did not exercise eviction",
+    );
+    assert.equal(h.fake.count("/oauth2/token"), 1);
+    const after = h.fake.tokensOf(ALICE);
+    assert.ok(after);
+    const stored = (await storedLogins(h)).find((login) => login.userId === ALICE);
+    assert.equal(stored?.accessToken, after.accessToken);
+    assert.equal(stored?.refreshToken, after.refreshToken);
+    const file = await Deno.readTextFile(h.tokensPath);
+    assert.ok(!file.includes(before.refreshToken), "the used refresh token is still stored");
+
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1, JSON.stringify(await problems(h)));
+    assert.equal(sample(text, loggedIn(ALICE)), 1);
+    assert.deepEqual(await problems(h), []);
+    assert.equal(logged(h, "INFO", `Refreshed the tokens of ${ALICE}`).length, 1);
+    await invariants(h, NEXT, [ALICE, BOB]);
+
+    await recovers(h);
+    assert.equal(h.fake.count("/oauth2/token"), 1, "refreshed again although the new token works");
+  });
+});
+
+// ---- 403 ----
+
+Deno.test("a login awaiting approval says so once, on the page and in the log, until it is approved", async () => {
+  await withHarness({}, async (h) => {
+    await logIn(h, ALICE, { approve: false });
+    for (let i = 0; i < 4; i++) {
+      await poll(h);
+      const text = await metrics(h);
+      assert.equal(sample(text, "monzo_up"), 0);
+      assert.equal(sample(text, loggedIn(ALICE)), 1);
+      assert.equal(sample(text, balance(ALICE_CURRENT)), undefined);
+      const html = await page(h);
+      assert.match(html, /waiting for approval in the Monzo app/);
+      assert.ok(
+        (await problems(h)).some((p) => p.includes("open the Monzo app and allow access")),
+        JSON.stringify(await problems(h)),
+      );
+    }
+    assert.ok(h.fake.count("/accounts") >= 4, "the polls did not ask Monzo");
+    const approvalLines = h.lines.filter((line) => /approv/i.test(line));
+    assert.equal(approvalLines.length, 1, `logged ${approvalLines.length} times: ${approvalLines.join("\n")}`);
+    assert.match(approvalLines[0], / WARN .*waiting for approval in the Monzo app/);
+
+    h.fake.approve(ALICE);
+    await poll(h);
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1, JSON.stringify(await problems(h)));
+    assert.equal(sample(text, balance(ALICE_CURRENT)), GOOD[ALICE_CURRENT]);
+    assert.equal(sample(text, balance(JOINT)), GOOD[JOINT]);
+    assert.match(await page(h), /logged in, polling/);
+    assert.doesNotMatch(await page(h), /waiting for approval/);
+    assert.equal(logged(h, "INFO", `Reading the accounts of ${ALICE} works again`).length, 1);
+    assert.deepEqual((await storedLogins(h)).map((login) => login.userId), [ALICE]);
+  });
+});
+
+Deno.test("a lapsed approval keeps the user's last values while a joint account is read through the other login", async () => {
+  await withHarness({}, async (h) => {
+    await household(h);
+    moveBalances(h);
+    h.fake.revokeApproval(ALICE);
+    await poll(h);
+    await poll(h);
+
+    assert.equal(sample(await metrics(h), "monzo_up"), 0);
+    assert.match(await page(h), /waiting for approval in the Monzo app/);
+    assert.equal(logged(h, "WARN", "waiting for approval in the Monzo app").length, 1);
+    // Alice's own accounts keep their values; the joint one is fresh through Bob.
+    await invariants(h, { ...NEXT, [ALICE_CURRENT]: GOOD[ALICE_CURRENT], [ALICE_FLEX]: GOOD[ALICE_FLEX] }, [
+      ALICE,
+      BOB,
+    ]);
+
+    h.fake.approve(ALICE);
+    await recovers(h);
+  });
+});
+
+// ---- Refresh failures ----
+
+Deno.test("the refresh endpoint being down keeps the stored tokens, says so, and recovers", async () => {
+  await withHarness({}, async (h) => {
+    await household(h);
+    const fileBefore = await Deno.readTextFile(h.tokensPath);
+    moveBalances(h);
+    h.fake.fault({ path: "/oauth2/token", kind: "status", status: 500 });
+
+    // 20 minutes left: the refresh fails, but the current token still reads the accounts.
+    h.clock.set(T0 + TOKEN_LIFETIME - 21 * MINUTE);
+    h.fake.resetRequests();
+    await poll(h);
+    assert.equal(h.fake.count("/oauth2/token"), 2, "a refresh per login was not attempted");
+    assert.equal(await Deno.readTextFile(h.tokensPath), fileBefore, "the stored tokens changed");
+    let text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 0);
+    assert.equal(sample(text, loggedIn(ALICE)), 1);
+    const reason = `Cannot refresh the login of ${ALICE}: Monzo answered /oauth2/token with HTTP 500`;
+    assert.ok((await problems(h)).some((p) => p.startsWith(reason)), JSON.stringify(await problems(h)));
+    assert.ok((await problems(h)).some((p) => p.includes("the stored tokens are kept")));
+    assert.equal(logged(h, "WARN", reason).length, 1);
+    await invariants(h, NEXT, [ALICE, BOB]);
+
+    // Past expiry and still down: no data, last values kept, tokens still kept, still logged in.
+    const stale = h.fake.data.accounts.find((a) => a.id === BOB_CURRENT);
+    assert.ok(stale);
+    stale.balance = 1;
+    h.clock.set(T0 + TOKEN_LIFETIME + 10 * MINUTE);
+    await poll(h);
+    assert.equal(await Deno.readTextFile(h.tokensPath), fileBefore, "the stored tokens changed");
+    text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 0);
+    assert.equal(sample(text, loggedIn(ALICE)), 1);
+    assert.equal(sample(text, loggedIn(BOB)), 1);
+    assert.ok((await problems(h)).some((p) => p.includes(reason)), JSON.stringify(await problems(h)));
+    await invariants(h, NEXT, [ALICE, BOB]);
+    stale.balance = Math.round(NEXT[BOB_CURRENT] * 100);
+
+    await recovers(h);
+    assert.notEqual(await Deno.readTextFile(h.tokensPath), fileBefore);
+    const stored = await storedLogins(h);
+    for (const user of [ALICE, BOB]) {
+      assert.equal(stored.find((login) => login.userId === user)?.refreshToken, h.fake.tokensOf(user)?.refreshToken);
+    }
+  });
+});
+
+Deno.test("a rejected refresh logs the user out, shows the login link without the key, keeps the values", async () => {
+  await withHarness({}, async (h) => {
+    await household(h);
+    moveBalances(h);
+    h.fake.revokeRefresh(ALICE);
+    h.fake.expire(ALICE);
+    await poll(h);
+    await poll(h);
+
+    const text = await metrics(h);
+    assert.equal(sample(text, loggedIn(ALICE)), 0);
+    assert.equal(sample(text, loggedIn(BOB)), 1);
+    assert.equal(sample(text, "monzo_up"), 0);
+    // Alice's own accounts keep their last values; Bob's and the joint one stay fresh.
+    await invariants(h, { ...NEXT, [ALICE_CURRENT]: GOOD[ALICE_CURRENT], [ALICE_FLEX]: GOOD[ALICE_FLEX] }, [BOB]);
+
+    const html = await page(h);
+    assert.match(html, /logged out/);
+    assert.ok(html.includes(LOGIN_LINK), "the page does not show the login link");
+    const lines = logged(h, "WARN", `Monzo refused to renew the login of ${ALICE}`);
+    assert.equal(lines.length, 1, h.lines.join("\n"));
+    assert.ok(lines[0].includes(`log in again at ${LOGIN_LINK}`), lines[0]);
+    for (const shown of [html, h.lines.join("\n"), text]) assert.ok(!shown.includes(AUTH_KEY));
+
+    // Logging in again brings everything back.
+    await logIn(h, ALICE);
+    await recovers(h);
+    assert.equal(sample(await metrics(h), loggedIn(ALICE)), 1);
+  });
+});
