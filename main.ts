@@ -109,9 +109,6 @@ async function main(): Promise<void> {
   const running = exporter as Exporter;
   const url = `${config.redirectUri}`;
   log(`Listening on http://${formatListenAddress(address)}: status page ${url}/, metrics ${url}/metrics`);
-  if (running.store.logins().length === 0) {
-    log(`No Monzo login yet: log in at ${config.redirectUri}/authorize?key=YOUR_AUTH_KEY`);
-  }
 
   const stopCron = new AbortController();
   // The promise settles only when the cron stops, so it is kept, not awaited here.

@@ -42,12 +42,10 @@ export function createApp(options: AppOptions): Hono {
     new Response(messagePage(title, sentences, context), { status, headers: PAGE_HEADERS });
   const app = new Hono();
 
-  const metrics = () =>
-    new Response(options.exposition(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE } });
+  const metrics = () => new Response(options.exposition(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE } });
   for (const path of METRICS_PATHS) app.get(path, metrics);
 
-  app.get("/", () =>
-    new Response(landingPage(snapshot.state, context, clock.now()), { headers: PAGE_HEADERS }));
+  app.get("/", () => new Response(landingPage(snapshot.state, context, clock.now()), { headers: PAGE_HEADERS }));
 
   app.get("/authorize", (c) => {
     const key = c.req.query("key") ?? "";
@@ -60,7 +58,11 @@ export function createApp(options: AppOptions): Hono {
     }
     return new Response(null, {
       status: 302,
-      headers: { location: authorizeUrl(config, states.issue()), "cache-control": "no-store", "referrer-policy": "no-referrer" },
+      headers: {
+        location: authorizeUrl(config, states.issue()),
+        "cache-control": "no-store",
+        "referrer-policy": "no-referrer",
+      },
     });
   });
 

@@ -311,21 +311,21 @@ Deno.test("/callback with an unknown, reused or expired state answers 400 and ex
   await withServed({}, async (h) => {
     const callback = (code: string, state: string | null) =>
       fetchText(`${h.base}/callback?${new URLSearchParams(state === null ? { code } : { code, state })}`);
-    const refused = async (answer: Answer, why: string) => {
+    const refused = (answer: Answer, why: string) => {
       assert.equal(answer.status, 400, `${why}: ${answer.text}`);
       assertPersonPage(answer);
       assert.match(answer.text, /not valid/);
       assert.equal(h.fake.count("/oauth2/token"), 0, `${why}: a code was exchanged`);
     };
 
-    await refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), "forged-state-value"), "unknown");
-    await refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), null), "missing");
-    await refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), AUTH_KEY), "the key as state");
+    refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), "forged-state-value"), "unknown");
+    refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), null), "missing");
+    refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), AUTH_KEY), "the key as state");
 
     // Expired: issued 11 minutes ago.
     const old = await authorize(h);
     h.clock.advance(11 * MINUTE);
-    await refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), old.state), "expired");
+    refused(await callback(h.fake.issueCode(ALICE, h.config.callbackUrl), old.state), "expired");
 
     // Reused: the first use logs in, the second does nothing.
     const { state } = await authorize(h);
@@ -482,7 +482,9 @@ Deno.test("the landing page shows no balances and no secrets, and escapes text f
     assert.ok(landing.text.includes("&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;"), landing.text);
     assert.ok(!landing.text.includes("<script"), "an account description is not escaped");
     // The household's figures in every shape they could take.
-    for (const figure of ["1234.56", "1,234.56", "123456", "567.89", "56789", "42.1", "4210", "420.5", "42050", "8.99"]) {
+    for (
+      const figure of ["1234.56", "1,234.56", "123456", "567.89", "56789", "42.1", "4210", "420.5", "42050", "8.99"]
+    ) {
       assert.ok(!landing.text.includes(figure), `the landing page shows the figure ${figure}`);
     }
     assert.ok(landing.text.includes(ALICE) && landing.text.includes(BOB));
@@ -500,6 +502,14 @@ Deno.test("the landing page shows no balances and no secrets, and escapes text f
     landing = await request(h, "/");
     assert.ok(landing.text.includes("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"), landing.text);
     assert.ok(!landing.text.includes("<img"), "an error message from Monzo is not escaped");
+
+    // So is the error a browser brings back to /callback.
+    const { state } = await authorize(h);
+    const denied = await fetchText(`${h.base}/callback?${new URLSearchParams({ state, error: "<b>denied</b>" })}`);
+    assert.equal(denied.status, 400);
+    assertPersonPage(denied);
+    assert.ok(denied.text.includes("&lt;b&gt;denied&lt;/b&gt;"), denied.text);
+    assert.ok(!denied.text.includes("<b>"));
     await assertNoSecrets(h);
   });
 });

@@ -18,8 +18,8 @@ import {
   JOINT,
   ROOT,
   sampleValue,
-  serveExporter,
   type ServedExporter,
+  serveExporter,
 } from "./helpers/e2e.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

@@ -137,8 +137,7 @@ const BAD_CONFIGS: BadConfigCase[] = [
   },
   {
     name: "the example auth_key of config.example.toml is refused",
-    write: (dir, port) =>
-      writeConfig(dir, { ...validFields(port), auth_key: "replace-me-with-a-long-random-string" }),
+    write: (dir, port) => writeConfig(dir, { ...validFields(port), auth_key: "replace-me-with-a-long-random-string" }),
     mentions: () => ["auth_key", "example"],
   },
   {
@@ -187,7 +186,14 @@ Deno.test("deno task start: logs in through /authorize and /callback, serves bal
   const unusedPort = freePort();
   // server_addr names another port: --web.listen-address must win.
   const configPath = await writeConfig(dir, { ...configFields(fake, port), server_addr: `127.0.0.1:${unusedPort}` });
-  const program = spawn(Deno.execPath(), ["task", "start", "--config", configPath, "--web.listen-address", `127.0.0.1:${port}`]);
+  const program = spawn(Deno.execPath(), [
+    "task",
+    "start",
+    "--config",
+    configPath,
+    "--web.listen-address",
+    `127.0.0.1:${port}`,
+  ]);
   const base = `http://127.0.0.1:${port}`;
   let code: string | null = null;
   try {

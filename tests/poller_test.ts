@@ -266,12 +266,15 @@ Deno.test("deleted pots are left out and goals are exported only where set", asy
     assert.ok(!text.includes("Old car"), "the deleted pot's name is exported");
     const potIds = samples(text, `monzo_pot_balance{account_id="${ALICE_CURRENT}"`)
       .map((line) => /pot_id="([^"]+)"/.exec(line)?.[1]);
-    assert.deepEqual(potIds.sort(), [
-      "pot_00009AliceEmergency0001",
-      HOLIDAY_POT,
-      RAINY_POT,
-      "pot_00009AliceSavings000002",
-    ].sort());
+    assert.deepEqual(
+      potIds.sort(),
+      [
+        "pot_00009AliceEmergency0001",
+        HOLIDAY_POT,
+        RAINY_POT,
+        "pot_00009AliceSavings000002",
+      ].sort(),
+    );
     const goals = samples(text, "monzo_pot_goal{").map((line) => /pot_id="([^"]+)"/.exec(line)?.[1]);
     assert.deepEqual(goals.sort(), ["pot_00009AliceEmergency0001", HOLIDAY_POT, "pot_00009JointBills0000001"].sort());
     assert.equal(
@@ -508,7 +511,10 @@ Deno.test("tokens are refreshed when under 30 minutes remain and the new pair is
     const before = h.fake.tokensOf(ALICE);
     assert.ok(before);
     const expiresAt = T0 + TOKEN_LIFETIME;
-    assert.equal(sample(await metrics(h), `monzo_token_expiry_timestamp_seconds{user_id="${ALICE}"}`), expiresAt / 1000);
+    assert.equal(
+      sample(await metrics(h), `monzo_token_expiry_timestamp_seconds{user_id="${ALICE}"}`),
+      expiresAt / 1000,
+    );
 
     // 31 minutes left: not yet.
     h.clock.set(expiresAt - 31 * MINUTE);

@@ -261,7 +261,9 @@ export async function serveExporter(
   const port = (await listening.promise).port;
   try {
     const dir = options.dir ?? "/nonexistent-e2e";
-    const made = configFromObject({ ...configFields(fake, port), ...options.extra }, { path: join(dir, "config.toml") });
+    const made = configFromObject({ ...configFields(fake, port), ...options.extra }, {
+      path: join(dir, "config.toml"),
+    });
     if (!made.ok) throw new Error(made.error);
     const config = made.value;
     const logs: string[] = [];
