@@ -161,9 +161,23 @@ class PollRun {
       if (refreshProblem) this.problems.push(refreshProblem);
       let login = fresh.value;
       if (login.userId === null) {
-        const identified = await sessions.identify(key, this.signal);
+        let identified = await sessions.identify(key, this.signal);
+        if (!identified.ok && isBadAccessToken(identified.error)) {
+          // Evicted or expired early: a refresh renews the token and names its user as well.
+          const renewed = await sessions.fresh(key, { force: true });
+          if (!renewed.ok) {
+            this.setUser(key, renewed.error.kind === "logged_out" ? "logged_out" : "error", renewed.error.message);
+            continue;
+          }
+          identified = renewed;
+        }
         if (!identified.ok) {
           if (this.handleLoginFailure(key, identified.error)) continue;
+          // The token may still read the accounts; the poll is not a full success all the same.
+          this.problems.push(
+            `Cannot tell which Monzo user the stored login belongs to (${identified.error.detail}); ` +
+              `Monzo is asked again at the next poll`,
+          );
         } else {
           login = identified.value;
         }
@@ -191,6 +205,14 @@ class PollRun {
       const answer = await this.withLogin(key, (token) => this.options.client.accounts(token, this.signal));
       if (!answer.ok) {
         complete = false;
+        // A login problem (approval, dead token) is already the user's message; anything else
+        // (a 5xx, a malformed answer) must still fail the poll, or monzo_up says 1 with no accounts.
+        if (this.users.get(key)?.status === "ok") {
+          this.problems.push(
+            `Cannot list the accounts of ${key || "the stored login"}: ${answer.error.detail}; ` +
+              `the accounts found before are kept and the next poll tries again`,
+          );
+        }
         continue;
       }
       asked.add(key);

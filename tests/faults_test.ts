@@ -217,7 +217,11 @@ function logged(h: Harness, level: "INFO" | "WARN" | "ERROR", text: string): str
 }
 
 /** Clears the faults, polls, and checks the exporter is fully well again with the NEXT figures. */
-async function recovers(h: Harness, users: readonly string[] = [ALICE, BOB]): Promise<void> {
+async function recovers(
+  h: Harness,
+  users: readonly string[] = [ALICE, BOB],
+  expected: Record<string, number | undefined> = NEXT,
+): Promise<void> {
   h.fake.clearFaults();
   await poll(h);
   const text = await metrics(h);
@@ -228,7 +232,7 @@ async function recovers(h: Harness, users: readonly string[] = [ALICE, BOB]): Pr
   const readyz = await h.exporter.app.request("/readyz");
   await readyz.body?.cancel();
   assert.equal(readyz.status, 200);
-  await invariants(h, NEXT, users);
+  await invariants(h, expected, users);
 }
 
 // ---- 500 ----
@@ -258,6 +262,49 @@ Deno.test("a 500 on one account's /balance keeps its last values while the other
 
     await recovers(h);
     assert.equal(logged(h, "INFO", "The poll succeeded again").length, 1);
+  });
+});
+
+Deno.test("a failing /accounts fails the poll instead of reporting success with no accounts", async () => {
+  await withHarness({}, async (h) => {
+    await logIn(h, ALICE);
+    h.fake.fault({ path: "/accounts", kind: "status", status: 500 });
+    await poll(h);
+
+    let text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 0, "monzo_up says 1 although no account could be listed");
+    assert.equal(sample(text, "monzo_last_successful_poll_timestamp_seconds"), undefined);
+    const reason = `Cannot list the accounts of ${ALICE}: Monzo answered /accounts with HTTP 500`;
+    assert.ok((await problems(h)).some((p) => p.startsWith(reason)), JSON.stringify(await problems(h)));
+    assert.equal(logged(h, "WARN", reason).length, 1);
+    const readyz = await h.exporter.app.request("/readyz");
+    await readyz.body?.cancel();
+    assert.equal(readyz.status, 503);
+    const none = { [ALICE_CURRENT]: undefined, [JOINT]: undefined, [ALICE_FLEX]: undefined, [BOB_CURRENT]: undefined };
+    await invariants(h, none, [ALICE]);
+
+    h.fake.clearFaults();
+    await poll(h);
+    const aliceGood = { ...GOOD, [BOB_CURRENT]: undefined };
+    assert.equal(sample(await metrics(h), "monzo_up"), 1, JSON.stringify(await problems(h)));
+    await invariants(h, aliceGood, [ALICE]);
+
+    // At the hourly rediscovery: the accounts found before are still read, but the poll is not a success.
+    moveBalances(h);
+    h.fake.fault({ path: "/accounts", kind: "malformed_json" });
+    h.clock.advance(2 * 60 * MINUTE);
+    await poll(h);
+    text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 0);
+    assert.ok(
+      (await problems(h)).some((p) => p.startsWith(`Cannot list the accounts of ${ALICE}: Monzo sent malformed JSON`)),
+      JSON.stringify(await problems(h)),
+    );
+    await invariants(h, { ...NEXT, [BOB_CURRENT]: undefined }, [ALICE]);
+
+    h.fake.resetRequests();
+    await recovers(h, [ALICE], { ...NEXT, [BOB_CURRENT]: undefined });
+    assert.equal(h.fake.count("/accounts"), 1, "the failed discovery is not retried at the next poll");
   });
 });
 

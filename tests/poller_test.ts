@@ -435,10 +435,12 @@ Deno.test("a new login triggers rediscovery and its accounts are exported from t
 
 // ---- Logins ----
 
-Deno.test("a login in the original tokens.json format learns its user id from /ping/whoami", async () => {
-  let accessToken = "";
-  const prepare = async (fake: FakeMonzo, tokensPath: string, seen: Set<string>) => {
-    // What the original exporter did: exchange a code and write the three fields, nothing else.
+/**
+ * What the original exporter left behind: a code exchanged at Monzo and the three fields written,
+ * nothing else. `grant` receives the tokens.
+ */
+function originalTokensFile(grant: { accessToken?: string; refreshToken?: string } = {}) {
+  return async (fake: FakeMonzo, tokensPath: string, seen: Set<string>) => {
     const response = await fetch(`${fake.url}/oauth2/token`, {
       method: "POST",
       body: new URLSearchParams({
@@ -449,17 +451,23 @@ Deno.test("a login in the original tokens.json format learns its user id from /p
         code: fake.issueCode(ALICE, `${REDIRECT}/callback`),
       }),
     });
-    const grant = await response.json();
+    const body = await response.json();
     assert.equal(response.status, 200);
     fake.approve(ALICE);
-    accessToken = grant.access_token;
-    seen.add(grant.access_token);
-    seen.add(grant.refresh_token);
+    grant.accessToken = body.access_token;
+    grant.refreshToken = body.refresh_token;
+    seen.add(body.access_token);
+    seen.add(body.refresh_token);
     // chrono writes nanoseconds.
-    const expiresAt = new Date(T0 + grant.expires_in * 1000).toISOString().replace(".000Z", ".000000000Z");
-    const original = { access_token: grant.access_token, expires_at: expiresAt, refresh_token: grant.refresh_token };
+    const expiresAt = new Date(T0 + body.expires_in * 1000).toISOString().replace(".000Z", ".000000000Z");
+    const original = { access_token: body.access_token, expires_at: expiresAt, refresh_token: body.refresh_token };
     await Deno.writeTextFile(tokensPath, JSON.stringify(original, null, 2), { mode: 0o600 });
   };
+}
+
+Deno.test("a login in the original tokens.json format learns its user id from /ping/whoami", async () => {
+  const grant: { accessToken?: string } = {};
+  const prepare = originalTokensFile(grant);
   await withHarness({ prepare }, async (h) => {
     assert.equal(sample(await metrics(h), `monzo_logged_in{user_id="unknown"}`), 1);
     h.fake.resetRequests();
@@ -476,7 +484,7 @@ Deno.test("a login in the original tokens.json format learns its user id from /p
     // Stored under the id, still in the original single-login format, with the same tokens.
     const file = JSON.parse(await Deno.readTextFile(h.tokensPath));
     assert.equal(file.user_id, ALICE);
-    assert.equal(file.access_token, accessToken);
+    assert.equal(file.access_token, grant.accessToken);
     assert.equal(file.logins, undefined);
     assert.equal((await Deno.stat(h.tokensPath)).mode! & 0o777, 0o600);
     assert.ok(h.lines.some((line) => line.includes(`The stored login belongs to ${ALICE}`)));
@@ -486,6 +494,50 @@ Deno.test("a login in the original tokens.json format learns its user id from /p
     await poll(h);
     assert.equal(h.fake.count("/ping/whoami"), 0, "whoami is asked again although the id is known");
     assert.equal(h.fake.requests.length, 2 * 3);
+    await assertNoSecrets(h);
+  });
+});
+
+Deno.test("an original-format login whose token was evicted is renewed, which also names its user", async () => {
+  const grant: { refreshToken?: string } = {};
+  await withHarness({ prepare: originalTokensFile(grant) }, async (h) => {
+    // Someone used the same OAuth client meanwhile (the original exporter, the API playground).
+    h.fake.evict(ALICE);
+    h.fake.resetRequests();
+    await poll(h);
+    assert.equal(h.fake.count("/oauth2/token"), 1, "the evicted token was not renewed");
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1, await page(h));
+    assert.equal(sample(text, loggedIn(ALICE)), 1);
+    assert.equal(sample(text, `monzo_logged_in{user_id="unknown"}`), undefined);
+    assert.equal(sample(text, balance(ALICE_CURRENT)), 1234.56);
+    const stored = await storedLogins(h);
+    assert.deepEqual(stored.map((login) => login.userId), [ALICE]);
+    assert.equal(stored[0].refreshToken, h.fake.tokensOf(ALICE)?.refreshToken);
+    assert.ok(!(await Deno.readTextFile(h.tokensPath)).includes(grant.refreshToken ?? "?"));
+    await assertNoSecrets(h);
+  });
+});
+
+Deno.test("an original-format login that /ping/whoami cannot name yet makes the poll not fully successful", async () => {
+  await withHarness({ prepare: originalTokensFile() }, async (h) => {
+    h.fake.fault({ path: "/ping/whoami", kind: "status", status: 500, times: 1 });
+    await poll(h);
+    let text = await metrics(h);
+    // The token still reads the accounts, but the poll did not do all it should.
+    assert.equal(sample(text, balance(ALICE_CURRENT)), 1234.56);
+    assert.equal(sample(text, "monzo_up"), 0);
+    assert.equal(sample(text, `monzo_logged_in{user_id="unknown"}`), 1);
+    const reason = "Cannot tell which Monzo user the stored login belongs to";
+    assert.ok((await page(h)).includes(reason));
+    assert.equal(h.lines.filter((line) => line.includes(reason)).length, 1);
+
+    h.clock.advance(MINUTE);
+    await poll(h);
+    text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1);
+    assert.equal(sample(text, loggedIn(ALICE)), 1);
+    assert.deepEqual((await storedLogins(h)).map((login) => login.userId), [ALICE]);
     await assertNoSecrets(h);
   });
 });

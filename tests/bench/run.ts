@@ -79,18 +79,29 @@ function say(message: string): void {
   console.error(`[bench] ${message}`);
 }
 
-/** Resident set size and its peak, in MiB, from /proc. */
-function memoryOf(pid: number): { rssMb: number; peakMb: number } {
+/** Resident memory, in MiB, from /proc: the total and its peak, and the part that is the process's own
+ * (anonymous) as opposed to file pages such as the deno binary's code, which every deno process shares. */
+function memoryOf(pid: number): { rssMb: number; peakMb: number; anonMb: number; fileMb: number } {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   const kb = (field: string) => {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
     if (!match) throw new Error(`No ${field} in /proc/${pid}/status`);
     return Number(match[1]);
   };
-  return { rssMb: round(kb("VmRSS") / 1024, 1), peakMb: round(kb("VmHWM") / 1024, 1) };
+  return {
+    rssMb: round(kb("VmRSS") / 1024, 1),
+    peakMb: round(kb("VmHWM") / 1024, 1),
+    anonMb: round(kb("RssAnon") / 1024, 1),
+    fileMb: round(kb("RssFile") / 1024, 1),
+  };
 }
 
-async function freePort(): Promise<number> {
+/** The 1-minute load average: other work on the machine makes the figures noisy. */
+function loadAverage(): number {
+  return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+}
+
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -251,7 +262,10 @@ async function waitForMetrics(url: string, exporter: Spawned, timeoutMs = 30_000
       last = await response.text();
       const balances = last.match(/^monzo_balance\{/gm)?.length ?? 0;
       const pots = last.match(/^monzo_pot_balance\{/gm)?.length ?? 0;
-      if (response.status === 200 && balances === ACCOUNTS && pots === ACCOUNTS * POTS_PER_ACCOUNT && /^monzo_up 1$/m.test(last)) {
+      if (
+        response.status === 200 && balances === ACCOUNTS && pots === ACCOUNTS * POTS_PER_ACCOUNT &&
+        /^monzo_up 1$/m.test(last)
+      ) {
         return last;
       }
     } catch {
@@ -259,8 +273,10 @@ async function waitForMetrics(url: string, exporter: Spawned, timeoutMs = 30_000
     }
     await sleep(100);
   }
-  throw new Error(`The exporter did not show the balances within ${timeoutMs} ms.\n` +
-    `Its log:\n${exporter.log()}\nLast /metrics:\n${last}`);
+  throw new Error(
+    `The exporter did not show the balances within ${timeoutMs} ms.\n` +
+      `Its log:\n${exporter.log()}\nLast /metrics:\n${last}`,
+  );
 }
 
 // ---------------------------------------------------------------- API calls per poll, in-process
@@ -381,6 +397,7 @@ async function main(): Promise<number> {
     return 2;
   }
 
+  const loadBefore = loadAverage();
   const temp = await Deno.makeTempDir({ prefix: "monzo-exporter-bench-" });
   const fake = await startFakeMonzo({
     clientId: CLIENT_ID,
@@ -392,7 +409,7 @@ async function main(): Promise<number> {
   let bare: Spawned | null = null;
   try {
     // ---- the exporter process
-    const port = await freePort();
+    const port = freePort();
     const redirectUri = `http://127.0.0.1:${port}`;
     const configPath = join(temp, "config.toml");
     await Deno.writeTextFile(
@@ -418,7 +435,11 @@ async function main(): Promise<number> {
     const exporterUrl = `${redirectUri}/metrics`;
     await waitForMetrics(exporterUrl, exporter);
     const firstPoll = { calls: fake.requests.length, byPath: countByPath(fake) };
-    say(`the exporter shows ${ACCOUNTS} balances and ${ACCOUNTS * POTS_PER_ACCOUNT} pots after ${firstPoll.calls} API calls`);
+    say(
+      `the exporter shows ${ACCOUNTS} balances and ${
+        ACCOUNTS * POTS_PER_ACCOUNT
+      } pots after ${firstPoll.calls} API calls`,
+    );
 
     // ---- the bare server, with the exporter's exact bytes
     const answer = await fetch(exporterUrl);
@@ -455,7 +476,11 @@ async function main(): Promise<number> {
       failedScrapes += await scrape(bareUrl, n, options.connections);
       scraped += n;
       samples.push({ scrapes: scraped, exporter: memoryOf(exporter.pid), bare: memoryOf(bare.pid) });
-      say(`after ${scraped} scrapes: exporter ${samples.at(-1)!.exporter.rssMb} MB, bare ${samples.at(-1)!.bare.rssMb} MB`);
+      say(
+        `after ${scraped} scrapes: exporter ${samples.at(-1)!.exporter.rssMb} MB, bare ${
+          samples.at(-1)!.bare.rssMb
+        } MB`,
+      );
     }
 
     // ---- throughput and latency under wrk, alternating
@@ -473,6 +498,7 @@ async function main(): Promise<number> {
       }
     }
     const afterLoad = { exporter: memoryOf(exporter.pid), bare: memoryOf(bare.pid) };
+    const loadAfter = loadAverage();
     const wrkRequests = (target: string) => runs.filter((r) => r.target === target).reduce((s, r) => s + r.requests, 0);
 
     // ---- API calls the exporter process made (first poll, and any cron polls during the run)
@@ -519,7 +545,7 @@ async function main(): Promise<number> {
     };
     const results = {
       date: new Date().toISOString(),
-      machine: await machine(),
+      machine: { ...await machine(), loadAverageBefore: loadBefore, loadAverageAfterLoad: loadAfter },
       setup: {
         accounts: ACCOUNTS,
         pots: ACCOUNTS * POTS_PER_ACCOUNT,
@@ -539,6 +565,9 @@ async function main(): Promise<number> {
         exporterRssMb: last.exporter.rssMb,
         bareRssMb: last.bare.rssMb,
         extraMb: extra,
+        exporterAnonMb: last.exporter.anonMb,
+        bareAnonMb: last.bare.anonMb,
+        extraAnonMb: round(last.exporter.anonMb - last.bare.anonMb, 1),
         targetExtraMb: TARGET_EXTRA_RSS_MB,
         growthFromQuarterMb: { exporter: exporterGrowth, bare: bareGrowth, targetMb: TARGET_GROWTH_MB },
         afterWrkLoad: {
@@ -586,6 +615,13 @@ async function main(): Promise<number> {
         verdict(pass.rss),
       ],
       [
+        "  of which private (RssAnon)",
+        last.exporter.anonMb.toFixed(1),
+        last.bare.anonMb.toFixed(1),
+        `+${(last.exporter.anonMb - last.bare.anonMb).toFixed(1)}`,
+        "",
+      ],
+      [
         `RSS growth ${quarterSample.scrapes}→${last.scrapes} (MB)`,
         exporterGrowth.toFixed(1),
         bareGrowth.toFixed(1),
@@ -617,19 +653,35 @@ async function main(): Promise<number> {
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd();
     console.log("");
-    console.log(`monzo-exporter bench: ${ACCOUNTS} accounts, ${ACCOUNTS * POTS_PER_ACCOUNT} pots, ` +
-      `${results.setup.bodyBytes}-byte exposition; ${results.setup.wrk}, ${options.rounds} rounds; ` +
-      `${results.machine.cpus} CPUs, deno ${Deno.version.deno}`);
+    console.log(
+      `monzo-exporter bench: ${ACCOUNTS} accounts, ${ACCOUNTS * POTS_PER_ACCOUNT} pots, ` +
+        `${results.setup.bodyBytes}-byte exposition; ${results.setup.wrk}, ${options.rounds} rounds; ` +
+        `${results.machine.cpus} CPUs, deno ${Deno.version.deno}`,
+    );
     console.log(line(rows[0]));
     console.log(widths.map((w) => "-".repeat(w)).join("  "));
     for (const row of rows.slice(1)) console.log(line(row));
     console.log("");
-    console.log("discovery poll: in-process after login / in-process after an hour (rediscovery) / " +
-      "the exporter process's first poll");
+    console.log(
+      "discovery poll: in-process after login / in-process after an hour (rediscovery) / " +
+        "the exporter process's first poll",
+    );
+    console.log(
+      "RSS counts the deno binary's code pages (RssFile), shared by every deno process; " +
+        "RssAnon is the process's own memory.",
+    );
+    if (Math.max(loadBefore, loadAfter) > navigator.hardwareConcurrency / 2) {
+      console.log(
+        `Note: the machine was busy (load average ${loadBefore} before, ${loadAfter} after the load): ` +
+          "throughput and latency figures are noisy; run again on a quiet machine.",
+      );
+    }
     if (ex.errors + ba.errors + failedScrapes > 0) {
       console.log(`FAIL: ${ex.errors + ba.errors + failedScrapes} requests failed during the load`);
     }
-    if (stopped.code !== 0) console.log(`FAIL: the exporter did not stop cleanly on SIGTERM (${JSON.stringify(stopped)})`);
+    if (stopped.code !== 0) {
+      console.log(`FAIL: the exporter did not stop cleanly on SIGTERM (${JSON.stringify(stopped)})`);
+    }
     const failed = Object.entries(pass).filter(([, ok]) => !ok).map(([name]) => name);
     console.log(failed.length === 0 ? "All targets met." : `FAIL: targets not met: ${failed.join(", ")}`);
     console.log(`Results written to ${options.out}`);

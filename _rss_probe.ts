@@ -1,2 +1,0 @@
-const s = Deno.serve({port:0, onListen(){}}, () => new Response('x')); await (await fetch('http://127.0.0.1:'+s.addr.port)).text();
-setTimeout(() => { const s = Deno.readTextFileSync('/proc/self/status'); const g=(f)=>(Number(new RegExp(f+':\\s+(\\d+)').exec(s)[1])/1024).toFixed(1); console.log('serve+fetch'.padEnd(14), 'rss', g('VmRSS'), 'anon', g('RssAnon'), 'file', g('RssFile'), 'heap', (Deno.memoryUsage().heapTotal/1048576).toFixed(1)); Deno.exit(0); }, 1500);
