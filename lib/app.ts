@@ -47,9 +47,9 @@ export function createApp(options: AppOptions): Hono {
 
   app.get("/", () => new Response(landingPage(snapshot.state, context, clock.now()), { headers: PAGE_HEADERS }));
 
-  app.get("/authorize", (c) => {
+  app.get("/authorize", async (c) => {
     const key = c.req.query("key") ?? "";
-    if (!constantTimeEqual(key, config.authKey)) {
+    if (!(await constantTimeEqual(key, config.authKey))) {
       log.warn("Refused a login attempt with a wrong or missing key");
       return page(401, "Wrong or missing key", [
         "This link needs the auth_key from the exporter's config: open /authorize?key=YOUR_AUTH_KEY " +

@@ -23,12 +23,17 @@ export const POLL_INTERVALS: readonly number[] = [1, 2, 3, 4, 5, 6, 10, 12, 15, 
 
 const MIN_AUTH_KEY_LENGTH = 16;
 
+/** The same message whether a value has the wrong type or is absent (absence is reworded later). */
+function typeError(message: string) {
+  return { invalid_type_error: message, required_error: message };
+}
+
 function nonEmpty(key: string) {
-  return z.string({ error: `${key} must be a string` }).trim().min(1, `${key} is empty`);
+  return z.string(typeError(`${key} must be a string`)).trim().min(1, `${key} is empty`);
 }
 
 function httpUrl(key: string) {
-  return z.string({ error: `${key} must be a string` }).transform((text, ctx) => {
+  return z.string(typeError(`${key} must be a string`)).transform((text, ctx) => {
     let url: URL;
     try {
       url = new URL(text);
@@ -49,7 +54,7 @@ function httpUrl(key: string) {
   });
 }
 
-const listenAddress = z.string({ error: "server_addr must be a string" }).transform(
+const listenAddress = z.string(typeError("server_addr must be a string")).transform(
   (text, ctx): ListenAddress => {
     const parsed = parseListenAddress(text);
     if (parsed.ok) return parsed.value;
@@ -59,6 +64,8 @@ const listenAddress = z.string({ error: "server_addr must be a string" }).transf
 );
 
 const redirectUri = httpUrl("redirect_uri").superRefine((base, ctx) => {
+  // zod 3 runs refinements even after the transform failed; there is nothing to check then.
+  if (typeof base !== "string") return;
   const host = new URL(base).hostname;
   if (host === "0.0.0.0" || host === "[::]") {
     ctx.addIssue({
@@ -68,7 +75,7 @@ const redirectUri = httpUrl("redirect_uri").superRefine((base, ctx) => {
   }
 });
 
-const authKey = z.string({ error: "auth_key must be a string" }).superRefine((key, ctx) => {
+const authKey = z.string(typeError("auth_key must be a string")).superRefine((key, ctx) => {
   if (key.trim() === "") {
     ctx.addIssue({ code: "custom", message: "auth_key is empty" });
   } else if (EXAMPLE_AUTH_KEYS.includes(key)) {
@@ -86,7 +93,7 @@ const authKey = z.string({ error: "auth_key must be a string" }).superRefine((ke
 
 /** The config file's keys, validated and normalised. */
 export const configFileSchema = z.strictObject({
-  account_id: z.string({ error: "account_id must be a string" }).regex(
+  account_id: z.string(typeError("account_id must be a string")).regex(
     /^acc_[0-9A-Za-z]+$/,
     "account_id must look like acc_…",
   ).optional(),
@@ -98,11 +105,11 @@ export const configFileSchema = z.strictObject({
   api_url: httpUrl("api_url").default("https://api.monzo.com"),
   auth_url: httpUrl("auth_url").default("https://auth.monzo.com"),
   tokens_path: nonEmpty("tokens_path").default("tokens.json"),
-  poll_interval_minutes: z.number({ error: "poll_interval_minutes must be a number" })
+  poll_interval_minutes: z.number(typeError("poll_interval_minutes must be a number"))
     .refine((n) => POLL_INTERVALS.includes(n), {
       message: `poll_interval_minutes must be one of ${POLL_INTERVALS.join(", ")}`,
     }).default(1),
-  request_timeout_seconds: z.number({ error: "request_timeout_seconds must be a number" })
+  request_timeout_seconds: z.number(typeError("request_timeout_seconds must be a number"))
     .min(1, "request_timeout_seconds must be at least 1")
     .max(120, "request_timeout_seconds must be at most 120")
     .default(10),
@@ -174,7 +181,7 @@ export function configFromObject(
   });
 }
 
-function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>): string {
+function describeIssue(issue: z.ZodIssue, input: Record<string, unknown>): string {
   if (issue.code === "unrecognized_keys") {
     const known = Object.keys(configFileSchema.shape).join(", ");
     return `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")} (known keys: ${known})`;

@@ -461,8 +461,8 @@ export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMon
 
   async function token(request: Request, _url: URL, record: Recorded): Promise<Response> {
     const form = new URLSearchParams(await request.text());
-    const clientOk = constantTimeEqual(form.get("client_id") ?? "", options.clientId) &&
-      constantTimeEqual(form.get("client_secret") ?? "", options.clientSecret);
+    const clientOk = await constantTimeEqual(form.get("client_id") ?? "", options.clientId) &&
+      await constantTimeEqual(form.get("client_secret") ?? "", options.clientSecret);
     if (!clientOk) {
       return json(401, { error: "invalid_client", error_description: "Client authentication failed" });
     }

@@ -57,7 +57,7 @@ export interface MonzoClient {
 
 /** Creates a client for the API at `options.apiUrl`. */
 export function createMonzoClient(options: MonzoClientOptions): MonzoClient {
-  async function call<S extends z.ZodType>(
+  async function call<S extends z.ZodTypeAny>(
     endpoint: string,
     init: RequestInit & { query?: Record<string, string> },
     schema: S,

@@ -82,11 +82,7 @@ export function landingPage(state: SnapshotState, context: PageContext, now: num
     ? `<table id="logins"><tr><th>Monzo user</th><th>Status</th><th>Token expires</th></tr>${rows}</table>`
     : `<p id="logins">Nobody is logged in yet.</p>`;
   const loginsError = state.loginsError ? `<p class="bad">${escapeHtml(state.loginsError)}</p>` : "";
-  const accounts = state.accounts.length > 0
-    ? `<p>Exporting ${state.accounts.length} account${state.accounts.length === 1 ? "" : "s"}: ` +
-      state.accounts.map((a) => `${escapeHtml(a.description || a.type)} (<code>${escapeHtml(a.type)}</code>)`)
-        .join(", ") + `.</p>`
-    : "";
+  const accounts = state.accounts.length > 0 ? accountsTable(state) : "";
   const demoLogin = context.demoLoginUrl
     ? `<p>In demo mode you can try the login too: <a id="demo-login" href="${escapeHtml(context.demoLoginUrl)}">` +
       `log in to the simulated Monzo</a>.</p>`
@@ -95,13 +91,36 @@ export function landingPage(state: SnapshotState, context: PageContext, now: num
     `<p>Last poll: ${time(poll?.startedAt ?? null)}` +
     (poll ? ` (took ${poll.durationSeconds.toFixed(2)} s)` : "") +
     `. Last successful poll: ${time(state.lastSuccessAt)}.</p>` +
-    `<h2>Logins</h2>${loginsError}${logins}${accounts}` +
+    `<h2>Logins</h2>${loginsError}${logins}` +
     `<p>To log in, or to add another member of the household, open <code>${escapeHtml(context.loginLink)}</code> ` +
     `with your <code>auth_key</code> in place of <code>YOUR_AUTH_KEY</code>, then approve the access in the ` +
-    `Monzo app.</p>${demoLogin}` +
+    `Monzo app.</p>${demoLogin}${accounts}` +
     `<h2>Metrics</h2><p><a href="/metrics">/metrics</a> serves the values of the last poll for Prometheus ` +
     `(also at <a href="/stats">/stats</a> and <a href="/monzo">/monzo</a>, the original exporter's paths).</p>`;
   return layout("Monzo exporter", body, context);
+}
+
+const ACCOUNT_KINDS: Readonly<Record<string, string>> = {
+  uk_retail: "Current account",
+  uk_retail_joint: "Joint account",
+  uk_monzo_flex: "Monzo Flex",
+  uk_rewards: "Rewards",
+  uk_business: "Business account",
+  uk_loan: "Loan",
+  uk_prepaid: "Prepaid",
+};
+
+// Which accounts are exported and whether the last poll could read them; figures stay in /metrics.
+function accountsTable(state: SnapshotState): string {
+  const rows = state.accounts.map((account) => {
+    const error = state.accountErrors.get(account.id);
+    const read = state.values.get(account.id)?.at ?? null;
+    const status = error ? `<span class="bad">not read: ${escapeHtml(error)}</span>` : `<span class="ok">read</span>`;
+    return `<tr><td>${escapeHtml(ACCOUNT_KINDS[account.type] ?? account.type)}<br><code>${escapeHtml(account.id)}` +
+      `</code></td><td>${escapeHtml(account.owners.join(", "))}</td><td>${status}</td><td>${time(read)}</td></tr>`;
+  }).join("");
+  return `<h2>Accounts</h2><table id="accounts"><tr><th>Account</th><th>Owners</th><th>Last poll</th>` +
+    `<th>Last read</th></tr>${rows}</table>`;
 }
 
 /** A short page for a person who followed a link: a title and a few sentences. */

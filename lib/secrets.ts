@@ -1,11 +1,17 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+const encoder = new TextEncoder();
 
 /** Compares two secrets in time that does not depend on where they differ, nor on their lengths. */
-export function constantTimeEqual(a: string, b: string): boolean {
-  // Hashing first gives equal-length inputs, so the length check leaks nothing either.
-  const digestA = createHash("sha256").update(a).digest();
-  const digestB = createHash("sha256").update(b).digest();
-  return timingSafeEqual(digestA, digestB);
+export async function constantTimeEqual(a: string, b: string): Promise<boolean> {
+  // Hashing first gives equal-length inputs, so not even the secret's length leaks.
+  const [digestA, digestB] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(a)),
+    crypto.subtle.digest("SHA-256", encoder.encode(b)),
+  ]);
+  const x = new Uint8Array(digestA);
+  const y = new Uint8Array(digestB);
+  let difference = 0;
+  for (let i = 0; i < x.length; i++) difference |= x[i] ^ y[i];
+  return difference === 0;
 }
 
 /** A fresh random string of 32 bytes, base64url-encoded. */

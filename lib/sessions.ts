@@ -2,7 +2,14 @@ import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
 import type { MonzoClient, MonzoFailure } from "./monzo_client.ts";
 import type { TokenResponse } from "./monzo_schemas.ts";
-import { codeGrant, isClientRejection, isDefiniteRejection, loginLink, type OAuthConfig, refreshGrant } from "./oauth.ts";
+import {
+  codeGrant,
+  isClientRejection,
+  isDefiniteRejection,
+  loginLink,
+  type OAuthConfig,
+  refreshGrant,
+} from "./oauth.ts";
 import { err, ok, type Result } from "./result.ts";
 import type { StoredLogin } from "./token_file.ts";
 import { loginKey, type TokenStore } from "./token_store.ts";
@@ -69,7 +76,9 @@ export function createSessions(options: SessionsOptions): Sessions {
       const renewed = loginFrom(answer.value, null);
       refreshProblems.delete(key);
       await store.save(renewed, key);
-      log.info(`Refreshed the tokens of ${renewed.userId}; they expire at ${new Date(renewed.expiresAt).toISOString()}`);
+      log.info(
+        `Refreshed the tokens of ${renewed.userId}; they expire at ${new Date(renewed.expiresAt).toISOString()}`,
+      );
       return ok(renewed);
     }
     const failure = answer.error;

@@ -471,9 +471,10 @@ Deno.test("/healthz is 200 while serving; /readyz is 503 until logged in with a 
 
 Deno.test("the landing page shows no balances and no secrets, and escapes text from Monzo", async () => {
   await withServed({}, async (h) => {
-    const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
-    assert.ok(account);
-    account.description = `<script>alert("owned")</script>`;
+    // Owners' names come from Monzo and are shown on the page.
+    const owner = h.fake.data.users.find((u) => u.id === ALICE);
+    assert.ok(owner);
+    owner.name = `<script>alert("owned")</script>`;
     await loggedInAndPolled(h, [ALICE, BOB]);
 
     let landing = await request(h, "/");

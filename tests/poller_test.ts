@@ -209,7 +209,9 @@ Deno.test("discovery exports open accounts and skips closed accounts and flex ba
     assert.deepEqual(requestsFor(h.fake, ALICE_CLOSED), []);
     assert.deepEqual(requestsFor(h.fake, FLEX_LOAN), []);
     assert.equal(sample(text, "monzo_up"), 1);
-    assert.match(await page(h), /Exporting 3 accounts/);
+    const landing = await page(h);
+    const listed = [...landing.matchAll(/<code>(acc_[0-9A-Za-z]+)<\/code>/g)].map((m) => m[1]).sort();
+    assert.deepEqual(listed, [ALICE_CURRENT, ALICE_FLEX, JOINT].sort());
     await assertNoSecrets(h);
   });
 });

@@ -670,9 +670,9 @@ async function main(): Promise<number> {
       "RSS counts the deno binary's code pages (RssFile), shared by every deno process; " +
         "RssAnon is the process's own memory.",
     );
-    if (Math.max(loadBefore, loadAfter) > navigator.hardwareConcurrency / 2) {
+    if (loadBefore > navigator.hardwareConcurrency / 2) {
       console.log(
-        `Note: the machine was busy (load average ${loadBefore} before, ${loadAfter} after the load): ` +
+        `Note: the machine was busy before the bench began (load average ${loadBefore}): ` +
           "throughput and latency figures are noisy; run again on a quiet machine.",
       );
     }
