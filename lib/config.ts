@@ -204,7 +204,9 @@ export async function loadConfig(path: string, options: { env?: Env } = {}): Pro
   try {
     text = await Deno.readTextFile(absolute);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return fail("file not found");
+    if (error instanceof Deno.errors.NotFound) {
+      return fail("file not found (copy config.example.toml to start one, or try --demo)");
+    }
     if (error instanceof Deno.errors.PermissionDenied) return fail("permission denied");
     if (error instanceof Deno.errors.IsADirectory) return fail("is a directory, not a file");
     return fail(error instanceof Error ? error.message : String(error));

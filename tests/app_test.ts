@@ -2,103 +2,23 @@
 // socket, health checks, and what the pages show and must never show.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import type { Clock } from "../lib/clock.ts";
-import { type Config, configFromObject } from "../lib/config.ts";
-import { createExporter, type Exporter } from "../lib/exporter.ts";
-import { type FakeMonzo, householdData, startFakeMonzo } from "../lib/fake_monzo.ts";
-import { decodeLogins, type StoredLogin, tokenFile } from "../lib/token_file.ts";
+import {
+  ALICE,
+  ALICE_CURRENT,
+  assertNoSecrets,
+  AUTH_KEY,
+  BOB,
+  CLIENT_ID,
+  type Harness,
+  MINUTE,
+  poll,
+  sample,
+  storedLogins,
+  track,
+  withHarness,
+} from "./helpers/harness.ts";
 
-const CLIENT_ID = "oauth2client_00009AppTest";
-const CLIENT_SECRET = "mnzconf.app-test-secret-Lm9WzT4N";
-const AUTH_KEY = "app-test-auth-key-c8Pq3VsYeKd7Rk";
 const EXPOSITION_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-
-const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
-const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
-const ALICE_CURRENT = "acc_00009AliceCurrent7Rk2Lm";
-
-const T0 = Date.parse("2026-03-02T09:00:00.000Z");
-const MINUTE = 60_000;
-
-class TestClock implements Clock {
-  #now = T0;
-  now(): number {
-    return this.#now;
-  }
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
-
-interface Harness {
-  readonly fake: FakeMonzo;
-  readonly exporter: Exporter;
-  readonly clock: TestClock;
-  readonly config: Config;
-  readonly tokensPath: string;
-  readonly lines: string[];
-  readonly seen: Set<string>;
-  /** `http://127.0.0.1:PORT` of the real server in front of the exporter. */
-  readonly base: string;
-}
-
-/**
- * Runs `body` with a fake Monzo and an exporter served by a real `Deno.serve` on loopback, whose
- * address is the config's `redirect_uri` (plus `redirectSuffix`, to try a trailing slash).
- */
-async function withServed(
-  options: { redirectSuffix?: string },
-  body: (h: Harness) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "monzo-app-test-" });
-  const clock = new TestClock();
-  const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, data: householdData(), clock });
-  let handler: (request: Request) => Response | Promise<Response> = () => new Response("starting", { status: 503 });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => handler(request));
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  let exporter: Exporter | undefined;
-  try {
-    const tokensPath = join(dir, "tokens.json");
-    const parsed = configFromObject({
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      server_addr: `127.0.0.1:${server.addr.port}`,
-      redirect_uri: base + (options.redirectSuffix ?? ""),
-      auth_key: AUTH_KEY,
-      api_url: fake.url,
-      auth_url: fake.authUrl,
-      tokens_path: tokensPath,
-    }, { path: join(dir, "config.toml") });
-    if (!parsed.ok) throw new Error(parsed.error);
-    const config = parsed.value;
-    const lines: string[] = [];
-    exporter = await createExporter({
-      config,
-      build: { version: "0.0.0-test", mode: "live" },
-      clock,
-      sink: (line) => lines.push(line),
-      persistence: tokenFile(tokensPath),
-    });
-    handler = exporter.handler;
-    await body({ fake, exporter, clock, config, tokensPath, lines, seen: new Set(), base });
-  } finally {
-    await server.shutdown();
-    await exporter?.close();
-    await fake.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function track(h: Harness): void {
-  for (const user of [ALICE, BOB]) {
-    const tokens = h.fake.tokensOf(user);
-    if (tokens) {
-      h.seen.add(tokens.accessToken);
-      h.seen.add(tokens.refreshToken);
-    }
-  }
-}
 
 interface Answer {
   readonly status: number;
@@ -143,17 +63,6 @@ async function waitForPoll(h: Harness): Promise<void> {
   assert.notEqual(h.exporter.snapshot.state.lastPoll, null, "no poll ran after the login");
 }
 
-function sample(exposition: string, series: string): number | undefined {
-  const line = exposition.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-async function storedLogins(h: Harness): Promise<StoredLogin[]> {
-  const decoded = decodeLogins(await Deno.readTextFile(h.tokensPath));
-  if (!decoded.ok) throw new Error(`the tokens file does not parse: ${decoded.error}`);
-  return decoded.value;
-}
-
 /** An HTML page for a person: not JSON, no stack trace, with the page security headers. */
 function assertPersonPage(answer: Answer): void {
   assert.equal(answer.headers.get("content-type"), "text/html; charset=utf-8");
@@ -173,23 +82,6 @@ function assertPageHeaders(headers: Headers): void {
   assert.doesNotMatch(csp, /script-src/);
 }
 
-/** No token, client secret or auth key in the log, the metrics or the landing page. */
-async function assertNoSecrets(h: Harness): Promise<void> {
-  track(h);
-  assert.ok(h.seen.size > 0, "no tokens were tracked");
-  const shown = {
-    log: h.lines.join("\n"),
-    metrics: (await request(h, "/metrics")).text,
-    page: (await request(h, "/")).text,
-  };
-  for (const [where, text] of Object.entries(shown)) {
-    for (const secret of [...h.seen, CLIENT_SECRET, AUTH_KEY]) {
-      assert.ok(!text.includes(secret), `a secret appears in the ${where}`);
-    }
-  }
-  assert.ok(!shown.log.includes("[redacted]"), "a log message was built with a secret in it");
-}
-
 /** Logs in through the browser flow, approves, and polls until the exporter is well. */
 async function loggedInAndPolled(h: Harness, users: readonly string[]): Promise<void> {
   for (const user of users) {
@@ -197,15 +89,14 @@ async function loggedInAndPolled(h: Harness, users: readonly string[]): Promise<
     assert.equal(answer.status, 200, answer.text);
     h.fake.approve(user);
   }
-  h.clock.advance(MINUTE);
-  await h.exporter.poller.poll();
+  await poll(h, MINUTE);
   assert.equal(sample((await request(h, "/metrics")).text, "monzo_up"), 1);
 }
 
 // ---- Metrics ----
 
 Deno.test("/metrics, /stats and /monzo serve the same exposition as text format 0.0.4", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     await loggedInAndPolled(h, [ALICE]);
     const answers = await Promise.all(["/metrics", "/stats", "/monzo"].map((path) => fetchText(h.base + path)));
     for (const answer of answers) {
@@ -221,7 +112,7 @@ Deno.test("/metrics, /stats and /monzo serve the same exposition as text format 
 });
 
 Deno.test("scrapes never call Monzo", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     await loggedInAndPolled(h, [ALICE, BOB]);
     const before = h.fake.requests.length;
     const exposition = (await request(h, "/metrics")).text;
@@ -238,7 +129,7 @@ Deno.test("scrapes never call Monzo", async () => {
 // ---- /authorize ----
 
 Deno.test("/authorize with a wrong or missing key answers a 401 page and issues no state", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     // A state issued first must survive many refused attempts: refused ones must not fill the store.
     const { state } = await authorize(h);
     const wrong = ["", "?key=", "?key=nope", `?key=${AUTH_KEY}x`, `?key=${AUTH_KEY.slice(0, -1)}`, "?KEY=" + AUTH_KEY];
@@ -265,7 +156,7 @@ Deno.test("/authorize with a wrong or missing key answers a 401 page and issues 
 });
 
 Deno.test("/authorize with the right key redirects to Monzo with a fresh state that is not the key", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     const states = new Set<string>();
     for (let i = 0; i < 3; i++) {
       const answer = await fetchText(`${h.base}/authorize?key=${encodeURIComponent(AUTH_KEY)}`);
@@ -295,7 +186,7 @@ Deno.test("/authorize with the right key redirects to Monzo with a fresh state t
 });
 
 Deno.test("a redirect_uri written with a trailing slash still gives /callback", async () => {
-  await withServed({ redirectSuffix: "/" }, async (h) => {
+  await withHarness({ serve: true, redirectSuffix: "/" }, async (h) => {
     const { location } = await authorize(h);
     assert.equal(location.searchParams.get("redirect_uri"), `${h.base}/callback`);
     const answer = await browserLogin(h, ALICE);
@@ -308,7 +199,7 @@ Deno.test("a redirect_uri written with a trailing slash still gives /callback", 
 // ---- /callback ----
 
 Deno.test("/callback with an unknown, reused or expired state answers 400 and exchanges no code", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     const callback = (code: string, state: string | null) =>
       fetchText(`${h.base}/callback?${new URLSearchParams(state === null ? { code } : { code, state })}`);
     const refused = (answer: Answer, why: string) => {
@@ -344,7 +235,7 @@ Deno.test("/callback with an unknown, reused or expired state answers 400 and ex
 });
 
 Deno.test("a valid callback stores the tokens (mode 600), polls at once and asks for app approval", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     const answer = await browserLogin(h, ALICE);
     assert.equal(answer.status, 200, answer.text);
     assertPersonPage(answer);
@@ -372,15 +263,14 @@ Deno.test("a valid callback stores the tokens (mode 600), polls at once and asks
     assert.equal(sample((await request(h, "/metrics")).text, `monzo_logged_in{user_id="${ALICE}"}`), 1);
 
     h.fake.approve(ALICE);
-    h.clock.advance(MINUTE);
-    await h.exporter.poller.poll();
+    await poll(h, MINUTE);
     assert.match((await request(h, "/")).text, /logged in, polling/);
     await assertNoSecrets(h);
   });
 });
 
 Deno.test("a second user's login keeps both, and the same user logging in again replaces the old login", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     assert.equal((await browserLogin(h, ALICE)).status, 200);
     await waitForPoll(h);
     const aliceFirst = h.fake.tokensOf(ALICE);
@@ -406,8 +296,7 @@ Deno.test("a second user's login keeps both, and the same user logging in again 
 
     h.fake.approve(ALICE);
     h.fake.approve(BOB);
-    h.clock.advance(MINUTE);
-    await h.exporter.poller.poll();
+    await poll(h, MINUTE);
     const metrics = (await request(h, "/metrics")).text;
     assert.equal(metrics.split("\n").filter((l) => l.startsWith("monzo_logged_in{")).length, 2);
     assert.equal(sample(metrics, "monzo_up"), 1);
@@ -419,7 +308,7 @@ Deno.test("a second user's login keeps both, and the same user logging in again 
 });
 
 Deno.test("the same user logging in again with a single login keeps the original file format", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     assert.equal((await browserLogin(h, ALICE)).status, 200);
     await waitForPoll(h);
     const first = h.fake.tokensOf(ALICE);
@@ -438,7 +327,7 @@ Deno.test("the same user logging in again with a single login keeps the original
 // ---- Health ----
 
 Deno.test("/healthz is 200 while serving; /readyz is 503 until logged in with a good poll", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     const health = await fetchText(`${h.base}/healthz`);
     assert.equal(health.status, 200);
     let ready = await fetchText(`${h.base}/readyz`);
@@ -453,15 +342,13 @@ Deno.test("/healthz is 200 while serving; /readyz is 503 until logged in with a 
     assert.match(ready.text, /approval/);
 
     h.fake.approve(ALICE);
-    h.clock.advance(MINUTE);
-    await h.exporter.poller.poll();
+    await poll(h, MINUTE);
     ready = await fetchText(`${h.base}/readyz`);
     assert.equal(ready.status, 200, ready.text);
 
     // A failing poll makes it unready again; /healthz does not care.
     h.fake.fault({ path: "/balance", kind: "status", status: 500 });
-    h.clock.advance(MINUTE);
-    await h.exporter.poller.poll();
+    await poll(h, MINUTE);
     assert.equal((await fetchText(`${h.base}/readyz`)).status, 503);
     assert.equal((await fetchText(`${h.base}/healthz`)).status, 200);
   });
@@ -470,7 +357,7 @@ Deno.test("/healthz is 200 while serving; /readyz is 503 until logged in with a 
 // ---- What pages show ----
 
 Deno.test("the landing page shows no balances and no secrets, and escapes text from Monzo", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     // Owners' names come from Monzo and are shown on the page.
     const owner = h.fake.data.users.find((u) => u.id === ALICE);
     assert.ok(owner);
@@ -498,8 +385,7 @@ Deno.test("the landing page shows no balances and no secrets, and escapes text f
       status: 500,
       body: { code: "internal_service_error", message: `<img src=x onerror="alert(1)">` },
     });
-    h.clock.advance(MINUTE);
-    await h.exporter.poller.poll();
+    await poll(h, MINUTE);
     landing = await request(h, "/");
     assert.ok(landing.text.includes("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"), landing.text);
     assert.ok(!landing.text.includes("<img"), "an error message from Monzo is not escaped");
@@ -516,7 +402,7 @@ Deno.test("the landing page shows no balances and no secrets, and escapes text f
 });
 
 Deno.test("every HTML page carries no-referrer, a CSP and no-store", async () => {
-  await withServed({}, async (h) => {
+  await withHarness({ serve: true }, async (h) => {
     const pages: Array<[string, number]> = [
       ["/", 200],
       ["/authorize", 401],

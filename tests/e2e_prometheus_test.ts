@@ -9,6 +9,7 @@ import {
   ALICE_CURRENT,
   binaryExists,
   BOB,
+  BOB_CURRENT,
   CLIENT_ID,
   CLIENT_SECRET,
   explainSkip,
@@ -17,6 +18,8 @@ import {
   HOLIDAY_POT,
   JOINT,
   logInDirectly,
+  PROMTOOL,
+  promtoolCheck,
   RAINY_POT,
   serveExporter,
   spawn,
@@ -24,7 +27,6 @@ import {
 } from "./helpers/e2e.ts";
 
 const PROMETHEUS = "/usr/bin/prometheus";
-const PROMTOOL = "/usr/bin/promtool";
 const hasPrometheus = binaryExists(PROMETHEUS);
 const hasPromtool = binaryExists(PROMTOOL);
 if (!hasPrometheus) explainSkip(PROMETHEUS, "the real Prometheus end-to-end test");
@@ -150,7 +152,7 @@ Deno.test({
           assert.equal(Number(samples[0].value[1]), account.balance / 100);
         }
         // The overdrawn account is negative in Prometheus too.
-        const bob = await query(prometheusUrl, `monzo_balance{account_id="acc_00009BobCurrent000Wn5"}`);
+        const bob = await query(prometheusUrl, `monzo_balance{account_id="${BOB_CURRENT}"}`);
         assert.equal(Number(bob[0]?.value[1]), -42.1);
 
         // Pot names that needed escaping in the exposition arrive in Prometheus exactly as Monzo has them.
@@ -195,19 +197,9 @@ Deno.test({
       for (const name of ["monzo_balance{", "monzo_pot_balance{", "monzo_pot_goal{", "monzo_api_requests_total{"]) {
         assert.ok(metrics.text.includes(name), `no ${name} in the exposition`);
       }
-      const child = new Deno.Command(PROMTOOL, {
-        args: ["check", "metrics"],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(metrics.text));
-      await writer.close();
-      const { code, stdout, stderr } = await child.output();
-      const said = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
-      assert.equal(code, 0, `promtool check metrics failed:\n${said}`);
-      assert.equal(said.trim(), "", `promtool had remarks:\n${said}`);
+      const { code, complaints } = await promtoolCheck(metrics.text);
+      assert.equal(code, 0, `promtool check metrics failed:\n${complaints}`);
+      assert.equal(complaints, "", `promtool had remarks:\n${complaints}`);
     });
   },
 });

@@ -8,6 +8,7 @@ import {
 } from "../lib/exposition.ts";
 import type { Balance, Pot } from "../lib/monzo_schemas.ts";
 import { type AccountEntry, type AccountValues, type BuildInfo, Snapshot } from "../lib/snapshot.ts";
+import { binaryExists, PROMTOOL, promtoolCheck } from "./helpers/e2e.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A small parser of the text format 0.0.4, written from the format's description, so that tests
@@ -506,30 +507,8 @@ Deno.test("the exposition ends with exactly one newline", () => {
   }
 });
 
-const PROMTOOL = "/usr/bin/promtool";
-const havePromtool = (() => {
-  try {
-    return Deno.statSync(PROMTOOL).isFile;
-  } catch {
-    return false;
-  }
-})();
+const havePromtool = binaryExists(PROMTOOL);
 if (!havePromtool) console.log(`exposition_test: ${PROMTOOL} is absent, so the promtool check is skipped`);
-
-async function promtoolCheck(text: string): Promise<{ code: number; complaints: string }> {
-  const child = new Deno.Command(PROMTOOL, {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return { code: output.code, complaints: (decoder.decode(output.stdout) + decoder.decode(output.stderr)).trim() };
-}
 
 Deno.test({
   name: "promtool check metrics accepts the exposition without complaint",

@@ -1,16 +1,11 @@
 import assert from "node:assert/strict";
 import type { Clock } from "../lib/clock.ts";
 import { benchData, type FakeMonzo, type FakeMonzoOptions, startFakeMonzo } from "../lib/fake_monzo.ts";
+import { ALICE, ALICE_CURRENT, BOB, BOB_CURRENT, FLEX_LOAN, JOINT } from "./helpers/harness.ts";
 
 const CLIENT_ID = "oauth2client_00009TestClient";
 const CLIENT_SECRET = "mnzconf.test-secret";
 const REDIRECT = "http://127.0.0.1:9999/callback";
-const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
-const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
-const ALICE_CURRENT = "acc_00009AliceCurrent7Rk2Lm";
-const JOINT = "acc_00009JointHousehold4Tq8";
-const BOB_CURRENT = "acc_00009BobCurrent000Wn5";
-const BACKING_LOAN = "acc_00009AliceFlexLoan0Zp1";
 
 interface Answer {
   status: number;
@@ -345,7 +340,7 @@ Deno.test("balance: total_balance counts live pots, Bob is overdrawn, bad accoun
     assert.equal(missing.status, 400);
     assert.equal(field(missing.body, "code"), "bad_request.missing_param");
     assert.equal((await get(fake, "/balance", bob, { account_id: ALICE_CURRENT })).status, 403);
-    assert.equal((await get(fake, "/balance", alice, { account_id: BACKING_LOAN })).status, 403);
+    assert.equal((await get(fake, "/balance", alice, { account_id: FLEX_LOAN })).status, 403);
   }, { autoApprove: true });
 });
 

@@ -3,29 +3,33 @@
 // wrong, the tokens file stays whole, and the next poll after the fault clears recovers by itself.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import type { Clock } from "../lib/clock.ts";
-import { type Config, configFromObject } from "../lib/config.ts";
-import { createExporter, type Exporter } from "../lib/exporter.ts";
-import { type FakeMonzo, householdData, startFakeMonzo } from "../lib/fake_monzo.ts";
-import { decodeLogins, type StoredLogin, tokenFile } from "../lib/token_file.ts";
+import {
+  ALICE,
+  ALICE_CURRENT,
+  ALICE_FLEX,
+  assertNoSecrets,
+  AUTH_KEY,
+  balance,
+  BOB,
+  BOB_CURRENT,
+  get,
+  type Harness,
+  JOINT,
+  loggedIn,
+  logIn,
+  metrics,
+  MINUTE,
+  page,
+  poll,
+  REDIRECT,
+  sample,
+  storedLogins,
+  T0,
+  TOKEN_LIFETIME,
+  withHarness,
+} from "./helpers/harness.ts";
 
-const CLIENT_ID = "oauth2client_00009FaultsTest";
-const CLIENT_SECRET = "mnzconf.faults-test-secret-Hj4Nc8Pq";
-const AUTH_KEY = "faults-test-auth-key-3VsYeKd7Rk2";
-const REDIRECT = "http://127.0.0.1:9100";
 const LOGIN_LINK = `${REDIRECT}/authorize?key=YOUR_AUTH_KEY`;
-
-const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
-const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
-const ALICE_CURRENT = "acc_00009AliceCurrent7Rk2Lm";
-const JOINT = "acc_00009JointHousehold4Tq8";
-const ALICE_FLEX = "acc_00009AliceFlex00009Hq3";
-const BOB_CURRENT = "acc_00009BobCurrent000Wn5";
-
-const T0 = Date.parse("2026-03-02T09:00:00.000Z");
-const MINUTE = 60_000;
-const TOKEN_LIFETIME = 30 * 60 * MINUTE;
 
 /** The household's figures after the first good poll, as /metrics shows them. */
 const GOOD: Readonly<Record<string, number>> = {
@@ -42,116 +46,13 @@ const NEXT: Readonly<Record<string, number>> = {
   [BOB_CURRENT]: 9.04,
 };
 
-class TestClock implements Clock {
-  #now = T0;
-  now(): number {
-    return this.#now;
-  }
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-  set(ms: number): void {
-    this.#now = ms;
-  }
-}
-
-interface Harness {
-  readonly fake: FakeMonzo;
-  readonly exporter: Exporter;
-  readonly clock: TestClock;
-  readonly config: Config;
-  readonly tokensPath: string;
-  readonly lines: string[];
-  readonly seen: Set<string>;
-}
-
-async function withHarness(
-  options: { config?: Record<string, unknown> },
-  body: (h: Harness) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "monzo-faults-test-" });
-  const clock = new TestClock();
-  const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, data: householdData(), clock });
-  let exporter: Exporter | undefined;
-  try {
-    const tokensPath = join(dir, "tokens.json");
-    const parsed = configFromObject({
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      server_addr: "127.0.0.1:9100",
-      redirect_uri: REDIRECT,
-      auth_key: AUTH_KEY,
-      api_url: fake.url,
-      auth_url: fake.authUrl,
-      tokens_path: tokensPath,
-      ...options.config,
-    }, { path: join(dir, "config.toml") });
-    if (!parsed.ok) throw new Error(parsed.error);
-    const config = parsed.value;
-    const lines: string[] = [];
-    exporter = await createExporter({
-      config,
-      build: { version: "0.0.0-test", mode: "live" },
-      clock,
-      sink: (line) => lines.push(line),
-      persistence: tokenFile(tokensPath),
-    });
-    await body({ fake, exporter, clock, config, tokensPath, lines, seen: new Set() });
-  } finally {
-    await exporter?.close();
-    await fake.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function track(h: Harness): void {
-  for (const user of [ALICE, BOB]) {
-    const tokens = h.fake.tokensOf(user);
-    if (tokens) {
-      h.seen.add(tokens.accessToken);
-      h.seen.add(tokens.refreshToken);
-    }
-  }
-}
-
-async function logIn(h: Harness, userId: string, { approve = true } = {}): Promise<void> {
-  const answer = await h.exporter.sessions.logIn(h.fake.issueCode(userId, h.config.callbackUrl));
-  assert.ok(answer.ok, answer.ok ? "" : answer.error);
-  if (approve) h.fake.approve(userId);
-  track(h);
-}
-
-/** Runs a poll one minute after the last, as the schedule would. */
-async function poll(h: Harness): Promise<void> {
-  h.clock.advance(MINUTE);
-  await h.exporter.poller.poll();
-  track(h);
-}
-
-async function get(h: Harness, path: string): Promise<string> {
-  const response = await h.exporter.app.request(path);
-  const text = await response.text();
-  assert.equal(response.status, 200, `${path} answered ${response.status}: ${text}`);
-  return text;
-}
-
-const metrics = (h: Harness) => get(h, "/metrics");
-const page = (h: Harness) => get(h, "/");
-
-function sample(exposition: string, series: string): number | undefined {
-  const line = exposition.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-const balance = (account: string) => `monzo_balance{account_id="${account}",currency="GBP"}`;
-const loggedIn = (user: string) => `monzo_logged_in{user_id="${user}"}`;
 const readAt = (account: string) => `monzo_account_last_successful_poll_timestamp_seconds{account_id="${account}"}`;
 
 /** Alice and Bob logged in and approved, one good poll done. */
 async function household(h: Harness): Promise<void> {
   await logIn(h, ALICE);
   await logIn(h, BOB);
-  await poll(h);
+  await poll(h, MINUTE);
   const text = await metrics(h);
   assert.equal(sample(text, "monzo_up"), 1);
   for (const [account, value] of Object.entries(GOOD)) assert.equal(sample(text, balance(account)), value);
@@ -182,12 +83,6 @@ async function problems(h: Harness): Promise<string[]> {
   );
 }
 
-async function storedLogins(h: Harness): Promise<StoredLogin[]> {
-  const decoded = decodeLogins(await Deno.readTextFile(h.tokensPath));
-  if (!decoded.ok) throw new Error(`the tokens file does not parse: ${decoded.error}`);
-  return decoded.value;
-}
-
 /**
  * What must hold through every fault: /metrics serves (with the given values), the tokens file
  * parses and holds `users`, and no secret shows in the log, the metrics or the page.
@@ -201,14 +96,7 @@ async function invariants(
   for (const path of ["/stats", "/monzo", "/healthz"]) await get(h, path);
   const stored = await storedLogins(h);
   assert.deepEqual(stored.map((login) => login.userId).sort(), [...users].sort());
-  track(h);
-  const shown = { log: h.lines.join("\n"), metrics: await metrics(h), page: await page(h) };
-  for (const [where, text] of Object.entries(shown)) {
-    for (const secret of [...h.seen, CLIENT_SECRET, AUTH_KEY]) {
-      assert.ok(!text.includes(secret), `a secret appears in the ${where}`);
-    }
-  }
-  assert.ok(!shown.log.includes("[redacted]"), "a log message was built with a secret in it");
+  await assertNoSecrets(h);
 }
 
 /** Log lines at `level` that contain `text`. */
@@ -223,7 +111,7 @@ async function recovers(
   expected: Record<string, number | undefined> = NEXT,
 ): Promise<void> {
   h.fake.clearFaults();
-  await poll(h);
+  await poll(h, MINUTE);
   const text = await metrics(h);
   assert.equal(sample(text, "monzo_up"), 1, `still failing: ${JSON.stringify(await problems(h))}`);
   assert.equal(sample(text, "monzo_last_successful_poll_timestamp_seconds"), h.clock.now() / 1000);
@@ -243,7 +131,7 @@ Deno.test("a 500 on one account's /balance keeps its last values while the other
     const goodAt = h.clock.now() / 1000;
     moveBalances(h);
     h.fake.fault({ path: "/balance", kind: "status", status: 500, accountId: BOB_CURRENT });
-    await poll(h);
+    await poll(h, MINUTE);
 
     const text = await metrics(h);
     assert.equal(sample(text, "monzo_up"), 0);
@@ -269,7 +157,7 @@ Deno.test("a failing /accounts fails the poll instead of reporting success with 
   await withHarness({}, async (h) => {
     await logIn(h, ALICE);
     h.fake.fault({ path: "/accounts", kind: "status", status: 500 });
-    await poll(h);
+    await poll(h, MINUTE);
 
     let text = await metrics(h);
     assert.equal(sample(text, "monzo_up"), 0, "monzo_up says 1 although no account could be listed");
@@ -284,7 +172,7 @@ Deno.test("a failing /accounts fails the poll instead of reporting success with 
     await invariants(h, none, [ALICE]);
 
     h.fake.clearFaults();
-    await poll(h);
+    await poll(h, MINUTE);
     const aliceGood = { ...GOOD, [BOB_CURRENT]: undefined };
     assert.equal(sample(await metrics(h), "monzo_up"), 1, JSON.stringify(await problems(h)));
     await invariants(h, aliceGood, [ALICE]);
@@ -293,7 +181,7 @@ Deno.test("a failing /accounts fails the poll instead of reporting success with 
     moveBalances(h);
     h.fake.fault({ path: "/accounts", kind: "malformed_json" });
     h.clock.advance(2 * 60 * MINUTE);
-    await poll(h);
+    await poll(h, MINUTE);
     text = await metrics(h);
     assert.equal(sample(text, "monzo_up"), 0);
     assert.ok(
@@ -315,7 +203,7 @@ Deno.test("a 429 with Retry-After pauses polling until then, says so, and pollin
     await household(h);
     moveBalances(h);
     h.fake.fault({ path: "/balance", kind: "status", status: 429, headers: { "retry-after": "120" }, times: 1 });
-    await poll(h);
+    await poll(h, MINUTE);
     const limitedAt = h.clock.now();
     const until = new Date(limitedAt + 120_000).toISOString();
 
@@ -356,7 +244,7 @@ Deno.test("a request that never answers ends the poll at request_timeout and the
     for (let attempt = 1; attempt <= 2; attempt++) {
       const before = h.fake.count("/balance");
       const started = performance.now();
-      await poll(h);
+      await poll(h, MINUTE);
       const took = performance.now() - started;
       assert.ok(took >= 900 && took < 5000, `poll ${attempt} took ${took} ms with a 1 s timeout`);
       assert.equal(h.fake.count("/balance"), before + 1, `poll ${attempt} did not reach Monzo`);
@@ -381,7 +269,7 @@ Deno.test("malformed JSON from /pots keeps that account's last values and names 
     await household(h);
     moveBalances(h);
     h.fake.fault({ path: "/pots", kind: "malformed_json", accountId: ALICE_CURRENT });
-    await poll(h);
+    await poll(h, MINUTE);
 
     assert.equal(sample(await metrics(h), "monzo_up"), 0);
     const reason = `Cannot read account ${ALICE_CURRENT}: Monzo sent malformed JSON for /pots`;
@@ -399,7 +287,7 @@ Deno.test("an answer missing a required field keeps that account's last values a
     await household(h);
     moveBalances(h);
     h.fake.fault({ path: "/balance", kind: "missing_fields", accountId: JOINT });
-    await poll(h);
+    await poll(h, MINUTE);
 
     assert.equal(sample(await metrics(h), "monzo_up"), 0);
     const reason = `Cannot read account ${JOINT}: Monzo's /balance answer has an unusable field balance`;
@@ -421,7 +309,7 @@ Deno.test("a 401 for an evicted token is healed by a refresh within the same pol
     moveBalances(h);
     h.fake.evict(ALICE);
     h.fake.resetRequests();
-    await poll(h);
+    await poll(h, MINUTE);
 
     assert.ok(
       h.fake.requests.some((r) => r.status === 401 && r.userId === ALICE),
@@ -454,7 +342,7 @@ Deno.test("a login awaiting approval says so once, on the page and in the log, u
   await withHarness({}, async (h) => {
     await logIn(h, ALICE, { approve: false });
     for (let i = 0; i < 4; i++) {
-      await poll(h);
+      await poll(h, MINUTE);
       const text = await metrics(h);
       assert.equal(sample(text, "monzo_up"), 0);
       assert.equal(sample(text, loggedIn(ALICE)), 1);
@@ -472,7 +360,7 @@ Deno.test("a login awaiting approval says so once, on the page and in the log, u
     assert.match(approvalLines[0], / WARN .*waiting for approval in the Monzo app/);
 
     h.fake.approve(ALICE);
-    await poll(h);
+    await poll(h, MINUTE);
     const text = await metrics(h);
     assert.equal(sample(text, "monzo_up"), 1, JSON.stringify(await problems(h)));
     assert.equal(sample(text, balance(ALICE_CURRENT)), GOOD[ALICE_CURRENT]);
@@ -489,8 +377,8 @@ Deno.test("a lapsed approval keeps the user's last values while a joint account 
     await household(h);
     moveBalances(h);
     h.fake.revokeApproval(ALICE);
-    await poll(h);
-    await poll(h);
+    await poll(h, MINUTE);
+    await poll(h, MINUTE);
 
     assert.equal(sample(await metrics(h), "monzo_up"), 0);
     assert.match(await page(h), /waiting for approval in the Monzo app/);
@@ -518,7 +406,7 @@ Deno.test("the refresh endpoint being down keeps the stored tokens, says so, and
     // 20 minutes left: the refresh fails, but the current token still reads the accounts.
     h.clock.set(T0 + TOKEN_LIFETIME - 21 * MINUTE);
     h.fake.resetRequests();
-    await poll(h);
+    await poll(h, MINUTE);
     assert.equal(h.fake.count("/oauth2/token"), 2, "a refresh per login was not attempted");
     assert.equal(await Deno.readTextFile(h.tokensPath), fileBefore, "the stored tokens changed");
     let text = await metrics(h);
@@ -535,7 +423,7 @@ Deno.test("the refresh endpoint being down keeps the stored tokens, says so, and
     assert.ok(stale);
     stale.balance = 1;
     h.clock.set(T0 + TOKEN_LIFETIME + 10 * MINUTE);
-    await poll(h);
+    await poll(h, MINUTE);
     assert.equal(await Deno.readTextFile(h.tokensPath), fileBefore, "the stored tokens changed");
     text = await metrics(h);
     assert.equal(sample(text, "monzo_up"), 0);
@@ -560,8 +448,8 @@ Deno.test("a rejected refresh logs the user out, shows the login link without th
     moveBalances(h);
     h.fake.revokeRefresh(ALICE);
     h.fake.expire(ALICE);
-    await poll(h);
-    await poll(h);
+    await poll(h, MINUTE);
+    await poll(h, MINUTE);
 
     const text = await metrics(h);
     assert.equal(sample(text, loggedIn(ALICE)), 0);

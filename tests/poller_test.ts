@@ -2,165 +2,45 @@
 // API calls a poll costs, and how logins are identified and refreshed.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import type { Clock } from "../lib/clock.ts";
-import { type Config, configFromObject } from "../lib/config.ts";
-import { createExporter, type Exporter } from "../lib/exporter.ts";
-import { type FakeMonzo, type FakeMonzoOptions, householdData, startFakeMonzo } from "../lib/fake_monzo.ts";
+import type { FakeMonzo } from "../lib/fake_monzo.ts";
 import { REDISCOVER_AFTER_MS } from "../lib/poller.ts";
-import { decodeLogins, tokenFile, type TokenPersistence } from "../lib/token_file.ts";
-
-const CLIENT_ID = "oauth2client_00009PollerTest";
-const CLIENT_SECRET = "mnzconf.poller-test-secret-Qx7Rk2Lm";
-const AUTH_KEY = "poller-test-auth-key-9WzT4Nc8Pq";
-const REDIRECT = "http://127.0.0.1:9100";
-
-const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
-const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
-const ALICE_CURRENT = "acc_00009AliceCurrent7Rk2Lm";
-const JOINT = "acc_00009JointHousehold4Tq8";
-const ALICE_CLOSED = "acc_00009AliceOldCurrentX2";
-const ALICE_FLEX = "acc_00009AliceFlex00009Hq3";
-const FLEX_LOAN = "acc_00009AliceFlexLoan0Zp1";
-const BOB_CURRENT = "acc_00009BobCurrent000Wn5";
-const DELETED_POT = "pot_00009AliceOldCar0000005";
-const HOLIDAY_POT = "pot_00009AliceHoliday000003";
-const RAINY_POT = "pot_00009AliceRainyDay00004";
-
-const T0 = Date.parse("2026-03-02T09:00:00.000Z");
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-/** The fake's default token lifetime. */
-const TOKEN_LIFETIME = 30 * HOUR;
-
-/** A clock the test moves by hand; the fake and the exporter share it. */
-class TestClock implements Clock {
-  #now = T0;
-  now(): number {
-    return this.#now;
-  }
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-  set(ms: number): void {
-    this.#now = ms;
-  }
-}
-
-interface Harness {
-  readonly fake: FakeMonzo;
-  readonly exporter: Exporter;
-  readonly clock: TestClock;
-  readonly config: Config;
-  readonly tokensPath: string;
-  /** Every log line, in order. */
-  readonly lines: string[];
-  /** Every token the fake has handed out so far (old, rotated ones included). */
-  readonly seen: Set<string>;
-}
-
-interface HarnessOptions {
-  readonly config?: Record<string, unknown>;
-  readonly fake?: Partial<FakeMonzoOptions>;
-  readonly persistence?: (tokensPath: string, fake: FakeMonzo) => TokenPersistence;
-  /** Runs before the exporter starts, e.g. to write a tokens file. */
-  readonly prepare?: (fake: FakeMonzo, tokensPath: string, seen: Set<string>) => Promise<void>;
-}
-
-/** Runs `body` with a fake Monzo and an exporter pointed at it, and closes both whatever happens. */
-async function withHarness(options: HarnessOptions, body: (h: Harness) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "monzo-poller-test-" });
-  const clock = new TestClock();
-  const fake = await startFakeMonzo({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    data: householdData(),
-    clock,
-    ...options.fake,
-  });
-  let exporter: Exporter | undefined;
-  try {
-    const tokensPath = join(dir, "tokens.json");
-    const parsed = configFromObject({
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      server_addr: "127.0.0.1:9100",
-      redirect_uri: REDIRECT,
-      auth_key: AUTH_KEY,
-      api_url: fake.url,
-      auth_url: fake.authUrl,
-      tokens_path: tokensPath,
-      ...options.config,
-    }, { path: join(dir, "config.toml") });
-    if (!parsed.ok) throw new Error(parsed.error);
-    const config = parsed.value;
-    const seen = new Set<string>();
-    await options.prepare?.(fake, tokensPath, seen);
-    const lines: string[] = [];
-    exporter = await createExporter({
-      config,
-      build: { version: "0.0.0-test", mode: "live" },
-      clock,
-      sink: (line) => lines.push(line),
-      persistence: options.persistence?.(tokensPath, fake) ?? tokenFile(tokensPath),
-    });
-    await body({ fake, exporter, clock, config, tokensPath, lines, seen });
-  } finally {
-    await exporter?.close();
-    await fake.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Remembers the tokens the fake holds now, so later checks can look for every one of them. */
-function track(h: Harness): void {
-  for (const user of [ALICE, BOB]) {
-    const tokens = h.fake.tokensOf(user);
-    if (tokens) {
-      h.seen.add(tokens.accessToken);
-      h.seen.add(tokens.refreshToken);
-    }
-  }
-}
-
-/** Logs `userId` in as the browser flow would (code from the fake, exchanged by the exporter). */
-async function logIn(h: Harness, userId: string, { approve = true } = {}): Promise<void> {
-  const answer = await h.exporter.sessions.logIn(h.fake.issueCode(userId, h.config.callbackUrl));
-  assert.ok(answer.ok, answer.ok ? "" : answer.error);
-  assert.equal(answer.value, userId);
-  if (approve) h.fake.approve(userId);
-  track(h);
-}
-
-async function poll(h: Harness): Promise<void> {
-  await h.exporter.poller.poll();
-  track(h);
-}
-
-async function get(h: Harness, path: string): Promise<string> {
-  const response = await h.exporter.app.request(path);
-  const text = await response.text();
-  assert.equal(response.status, 200, `${path}: ${text}`);
-  return text;
-}
-
-const metrics = (h: Harness) => get(h, "/metrics");
-const page = (h: Harness) => get(h, "/");
-
-/** The value of the sample whose name and labels are exactly `series`, or undefined. */
-function sample(exposition: string, series: string): number | undefined {
-  const line = exposition.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
+import { tokenFile, type TokenPersistence } from "../lib/token_file.ts";
+import {
+  ALICE,
+  ALICE_CLOSED,
+  ALICE_CURRENT,
+  ALICE_FLEX,
+  assertNoSecrets,
+  balance,
+  BOB,
+  BOB_CURRENT,
+  DELETED_POT,
+  exchangeCode,
+  FLEX_LOAN,
+  HOLIDAY_POT,
+  JOINT,
+  loggedIn,
+  logIn,
+  metrics,
+  MINUTE,
+  page,
+  poll,
+  RAINY_POT,
+  REDIRECT,
+  sample,
+  storedLogins,
+  T0,
+  TOKEN_LIFETIME,
+  track,
+  withHarness,
+} from "./helpers/harness.ts";
 
 /** The sample lines starting with `prefix`. */
 function samples(exposition: string, prefix: string): string[] {
   return exposition.split("\n").filter((line) => line.startsWith(prefix));
 }
 
-const balance = (account: string) => `monzo_balance{account_id="${account}",currency="GBP"}`;
 const spendToday = (account: string) => `monzo_spend_today{account_id="${account}",currency="GBP"}`;
-const loggedIn = (user: string) => `monzo_logged_in{user_id="${user}"}`;
 
 /** The account ids of `monzo_account_info`, sorted. */
 function exportedAccounts(exposition: string): string[] {
@@ -172,26 +52,6 @@ function exportedAccounts(exposition: string): string[] {
 /** Requests the fake received that named `accountId` in their query. */
 function requestsFor(fake: FakeMonzo, accountId: string) {
   return fake.requests.filter((r) => Object.values(r.query).includes(accountId));
-}
-
-/** No token, client secret or auth key in the log, the metrics or the landing page. */
-async function assertNoSecrets(h: Harness): Promise<void> {
-  track(h);
-  assert.ok(h.seen.size > 0, "no tokens were tracked");
-  const shown = { log: h.lines.join("\n"), metrics: await metrics(h), page: await page(h) };
-  for (const [where, text] of Object.entries(shown)) {
-    for (const secret of [...h.seen, CLIENT_SECRET, AUTH_KEY]) {
-      assert.ok(!text.includes(secret), `a secret appears in the ${where}`);
-    }
-  }
-  // The logger masks known secrets; a mask in the log means a message was built with one.
-  assert.ok(!shown.log.includes("[redacted]"), "a log message was built with a secret in it");
-}
-
-async function storedLogins(h: Harness) {
-  const decoded = decodeLogins(await Deno.readTextFile(h.tokensPath));
-  if (!decoded.ok) throw new Error(`tokens file does not parse: ${decoded.error}`);
-  return decoded.value;
 }
 
 // ---- Discovery ----
@@ -443,18 +303,8 @@ Deno.test("a new login triggers rediscovery and its accounts are exported from t
  */
 function originalTokensFile(grant: { accessToken?: string; refreshToken?: string } = {}) {
   return async (fake: FakeMonzo, tokensPath: string, seen: Set<string>) => {
-    const response = await fetch(`${fake.url}/oauth2/token`, {
-      method: "POST",
-      body: new URLSearchParams({
-        grant_type: "authorization_code",
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        redirect_uri: `${REDIRECT}/callback`,
-        code: fake.issueCode(ALICE, `${REDIRECT}/callback`),
-      }),
-    });
-    const body = await response.json();
-    assert.equal(response.status, 200);
+    const { status, grant: body } = await exchangeCode(fake, ALICE, `${REDIRECT}/callback`);
+    assert.equal(status, 200);
     fake.approve(ALICE);
     grant.accessToken = body.access_token;
     grant.refreshToken = body.refresh_token;

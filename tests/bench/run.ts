@@ -25,6 +25,7 @@ import { createExporter } from "../../lib/exporter.ts";
 import { benchData, type FakeMonzo, startFakeMonzo } from "../../lib/fake_monzo.ts";
 import { REDISCOVER_AFTER_MS } from "../../lib/poller.ts";
 import { memoryTokens } from "../../lib/token_file.ts";
+import { exchangeCode } from "../helpers/harness.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ACCOUNTS = 3;
@@ -229,20 +230,9 @@ async function startCommand(): Promise<{ command: string; args: string[] }> {
 
 /** Writes the original exporter's tokens.json for the bench user, from a real code exchange. */
 async function seedTokens(fake: FakeMonzo, path: string, callbackUrl: string): Promise<void> {
-  const userId = fake.data.users[0].id;
-  const code = fake.issueCode(userId, callbackUrl);
-  const response = await fetch(`${fake.url}/oauth2/token`, {
-    method: "POST",
-    body: new URLSearchParams({
-      grant_type: "authorization_code",
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      redirect_uri: callbackUrl,
-      code,
-    }),
-  });
-  const grant = await response.json();
-  if (response.status !== 200) throw new Error(`The fake refused the code exchange: ${JSON.stringify(grant)}`);
+  const client = { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET };
+  const { status, grant } = await exchangeCode(fake, fake.data.users[0].id, callbackUrl, client);
+  if (status !== 200) throw new Error(`The fake refused the code exchange: ${JSON.stringify(grant)}`);
   const tokens = {
     access_token: grant.access_token,
     expires_at: new Date(Date.now() + grant.expires_in * 1000).toISOString(),

@@ -7,21 +7,24 @@ import { createExporter, type Exporter } from "../../lib/exporter.ts";
 import type { FakeMonzo } from "../../lib/fake_monzo.ts";
 import { memoryTokens, tokenFile, type TokenPersistence } from "../../lib/token_file.ts";
 import { VERSION } from "../../lib/version.ts";
+import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET } from "./harness.ts";
 
 /** The project root: child processes run here, as a user would run `deno task`. */
 export const ROOT: string = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 
-export const CLIENT_ID = "oauth2client_00009E2eTestClient";
-export const CLIENT_SECRET = "mnzconf.e2e-client-secret-9f3Kq2Lx";
-export const AUTH_KEY = "e2e-auth-key-7Hq2Lm9WzT4Nc8Pq";
-
-// Who and what the fake's householdData() holds.
-export const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
-export const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
-export const ALICE_CURRENT = "acc_00009AliceCurrent7Rk2Lm";
-export const JOINT = "acc_00009JointHousehold4Tq8";
-export const HOLIDAY_POT = "pot_00009AliceHoliday000003";
-export const RAINY_POT = "pot_00009AliceRainyDay00004";
+// The OAuth client and the household's ids are the in-process harness's, so they are defined once.
+export {
+  ALICE,
+  ALICE_CURRENT,
+  AUTH_KEY,
+  BOB,
+  BOB_CURRENT,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  HOLIDAY_POT,
+  JOINT,
+  RAINY_POT,
+} from "./harness.ts";
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {
@@ -89,6 +92,25 @@ export function binaryExists(path: string): boolean {
 /** Prints why a test is skipped, so a skip is never silent. */
 export function explainSkip(missing: string, why: string): void {
   console.warn(`SKIPPED: ${missing} is not installed, so ${why} cannot run here (.ci/run installs it)`);
+}
+
+/** Where Debian's package puts promtool. */
+export const PROMTOOL = "/usr/bin/promtool";
+
+/** Runs `promtool check metrics` on `text`: its exit code and everything it said, trimmed. */
+export async function promtoolCheck(text: string): Promise<{ code: number; complaints: string }> {
+  const child = new Deno.Command(PROMTOOL, {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return { code: output.code, complaints: (decoder.decode(output.stdout) + decoder.decode(output.stderr)).trim() };
 }
 
 /** Writes a TOML config; every value is a string or number (JSON string escapes are valid TOML). */
