@@ -7,6 +7,9 @@ import { formatListenAddress, type ListenAddress } from "./lib/listen_address.ts
 import { memoryTokens } from "./lib/token_file.ts";
 import { VERSION } from "./lib/version.ts";
 
+/** Where the demo listens unless told otherwise. */
+const DEMO_LISTEN: ListenAddress = { hostname: "127.0.0.1", port: 8080 };
+
 /** How long shutdown may take before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -46,9 +49,9 @@ function log(message: string): void {
 }
 
 /** Binds the server; a taken or forbidden address is a one-line error. */
-function serve(listen: ListenAddress, handler: Deno.ServeHandler, onListen: (addr: Deno.NetAddr) => void) {
+function serve(listen: ListenAddress, handler: Deno.ServeHandler): Deno.HttpServer<Deno.NetAddr> {
   try {
-    return Deno.serve({ hostname: listen.hostname, port: listen.port, onListen }, handler);
+    return Deno.serve({ hostname: listen.hostname, port: listen.port, onListen() {} }, handler);
   } catch (error) {
     const reason = error instanceof Deno.errors.AddrInUse
       ? "the address is already in use"
@@ -76,48 +79,37 @@ async function main(): Promise<void> {
     return fail("--check-config and --demo do not go together: the demo has no config file", 2);
   }
 
-  let exporter: Exporter | null = null;
-  let demo: Demo | null = null;
-  // The demo needs the bound port for its redirect URL, so the server starts before the exporter exists.
-  let handler: Deno.ServeHandler = () => new Response("Starting\n", { status: 503 });
-  let bound: ListenAddress | null = null;
-  const listen = config?.listen ?? cli.listen ?? { hostname: "127.0.0.1", port: 8080 };
-  if (config) {
-    exporter = await createExporter({ config, build: { version: VERSION, mode: "live" } });
-    handler = exporter.handler;
-  }
-  const server = serve(listen, (request, info) => handler(request, info), (addr) => {
-    bound = { hostname: addr.hostname, port: addr.port };
-  });
-  if (!bound) fail("The server did not report its address");
-  const address = bound as ListenAddress;
+  // A live exporter is built before anything listens, so a bad tokens path or config stops the start
+  // cleanly; the demo needs the bound port for its redirect URL, so it is built after.
+  const live = config ? await createExporter({ config, build: { version: VERSION, mode: "live" } }) : null;
+  let handler: Deno.ServeHandler = live?.handler ?? (() => new Response("Starting\n", { status: 503 }));
+  const server = serve(config?.listen ?? cli.listen ?? DEMO_LISTEN, (request, info) => handler(request, info));
+  const address: ListenAddress = { hostname: server.addr.hostname, port: server.addr.port };
 
-  if (!config) {
+  let exporter: Exporter;
+  let demo: Demo | null = null;
+  if (live && config) {
+    exporter = live;
+    log(summarizeConfig(config));
+  } else {
     demo = await startDemo(address);
     config = demo.config;
-    exporter = await createExporter({
-      config,
-      build: { version: VERSION, mode: "demo" },
-      persistence: memoryTokens(),
-    });
-    handler = exporter.handler;
+    exporter = await createExporter({ config, build: { version: VERSION, mode: "demo" }, persistence: memoryTokens() });
     log(`DEMO MODE: serving a simulated Monzo at ${demo.fake.url}; no real bank is involved`);
     await demo.logInEveryone(exporter.sessions);
-  } else {
-    log(summarizeConfig(config));
   }
-  const running = exporter as Exporter;
-  const url = `${config.redirectUri}`;
-  log(`Listening on http://${formatListenAddress(address)}: status page ${url}/, metrics ${url}/metrics`);
+  handler = exporter.handler;
+  const base = config.redirectUri;
+  log(`Listening on http://${formatListenAddress(address)}: status page ${base}/, metrics ${base}/metrics`);
 
   const stopCron = new AbortController();
   // The promise settles only when the cron stops, so it is kept, not awaited here.
   const cron = Deno.cron("monzo-poll", pollSchedule(config.pollIntervalMinutes), {
     backoffSchedule: [],
     signal: stopCron.signal,
-  }, () => running.poller.poll());
+  }, () => exporter.poller.poll());
   // Checks the tokens and fills the metrics now rather than at the first cron tick.
-  void running.poller.poll();
+  void exporter.poller.poll();
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -126,7 +118,7 @@ async function main(): Promise<void> {
     log(`Received ${signal}: stopping`);
     setTimeout(() => fail("Shutdown took too long; exiting", 0), SHUTDOWN_GRACE_MS);
     stopCron.abort();
-    await running.close();
+    await exporter.close();
     await cron;
     await server.shutdown();
     await demo?.close();
