@@ -1,5 +1,4 @@
-import { basename, dirname, join } from "node:path";
-import { type CliOptions, parseCli, USAGE } from "./lib/cli.ts";
+import { configPathFor, parseCli, USAGE } from "./lib/cli.ts";
 import { type Config, loadConfig, summarizeConfig } from "./lib/config.ts";
 import { type Demo, startDemo } from "./lib/demo.ts";
 import { createExporter, type Exporter } from "./lib/exporter.ts";
@@ -18,25 +17,6 @@ export function pollSchedule(minutes: number): string {
   if (minutes === 1) return "* * * * *";
   if (minutes === 60) return "0 * * * *";
   return `*/${minutes} * * * *`;
-}
-
-/** The config path to use: `--config`, else ./config.toml, else config.toml beside a compiled binary. */
-export async function defaultConfigPath(cli: CliOptions): Promise<string> {
-  if (cli.configPath !== null) return cli.configPath;
-  const local = "config.toml";
-  const executable = Deno.execPath();
-  if (await exists(local) || /^deno(\.exe)?$/.test(basename(executable))) return local;
-  const beside = join(dirname(executable), "config.toml");
-  return await exists(beside) ? beside : local;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function fail(message: string, code = 1): never {
@@ -71,7 +51,10 @@ async function main(): Promise<void> {
 
   let config: Config | null = null;
   if (!cli.demo) {
-    const loaded = await loadConfig(await defaultConfigPath(cli), { env: (name) => Deno.env.get(name) });
+    const loaded = await loadConfig(
+      await configPathFor(cli.configPath, { cwd: Deno.cwd(), execPath: Deno.execPath() }),
+      { env: (name) => Deno.env.get(name) },
+    );
     if (!loaded.ok) fail(loaded.error);
     config = cli.listen ? { ...loaded.value, listen: cli.listen } : loaded.value;
     if (cli.checkConfig) return console.log(summarizeConfig(config));

@@ -1,3 +1,4 @@
+import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { err, ok, type Result } from "./result.ts";
@@ -71,4 +72,30 @@ export function parseCli(args: readonly string[]): Result<CliOptions> {
     configPath: values.config ?? null,
     listen,
   });
+}
+
+/**
+ * The config file to load: `--config` when given, else `config.toml` in the working folder, else, for a
+ * compiled binary (not `deno` itself), `config.toml` beside the executable when that one exists.
+ */
+export async function configPathFor(
+  configPath: string | null,
+  where: { readonly cwd: string; readonly execPath: string },
+): Promise<string> {
+  if (configPath !== null) return configPath;
+  const local = join(where.cwd, "config.toml");
+  if (await isFile(local) || /^deno(\.exe)?$/.test(basename(where.execPath))) return local;
+  const beside = join(dirname(where.execPath), "config.toml");
+  return await isFile(beside) ? beside : local;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) return false;
+    // Present but unreadable: loading it then says so in one line.
+    if (error instanceof Deno.errors.PermissionDenied) return true;
+    throw error;
+  }
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type CliOptions, parseCli, USAGE } from "../lib/cli.ts";
+import { join } from "node:path";
+import { type CliOptions, configPathFor, parseCli, USAGE } from "../lib/cli.ts";
 import { ENV_OVERRIDES } from "../lib/config.ts";
 
 function parsed(args: string[]): CliOptions {
@@ -145,4 +146,51 @@ Deno.test("USAGE names every environment variable that overrides a config key", 
   const names = Object.keys(ENV_OVERRIDES);
   assert.ok(names.length > 0);
   for (const name of names) assert.ok(USAGE.includes(name), `USAGE does not mention ${name}`);
+});
+
+// ---- Which config file is loaded ----
+
+async function withFolders(body: (cwd: string, bin: string) => Promise<void>): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "monzo-cli-test-" });
+  try {
+    const cwd = join(root, "work");
+    const bin = join(root, "bin");
+    await Deno.mkdir(cwd);
+    await Deno.mkdir(bin);
+    await body(cwd, bin);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+Deno.test("--config wins over every default location", async () => {
+  await withFolders(async (cwd, bin) => {
+    await Deno.writeTextFile(join(cwd, "config.toml"), "");
+    const chosen = await configPathFor("elsewhere.toml", { cwd, execPath: join(bin, "monzo-exporter") });
+    assert.equal(chosen, "elsewhere.toml");
+  });
+});
+
+Deno.test("config.toml in the working folder comes before the one beside the binary", async () => {
+  await withFolders(async (cwd, bin) => {
+    await Deno.writeTextFile(join(cwd, "config.toml"), "");
+    await Deno.writeTextFile(join(bin, "config.toml"), "");
+    assert.equal(await configPathFor(null, { cwd, execPath: join(bin, "monzo-exporter") }), join(cwd, "config.toml"));
+  });
+});
+
+Deno.test("a compiled binary falls back to config.toml beside itself", async () => {
+  await withFolders(async (cwd, bin) => {
+    await Deno.writeTextFile(join(bin, "config.toml"), "");
+    assert.equal(await configPathFor(null, { cwd, execPath: join(bin, "monzo-exporter") }), join(bin, "config.toml"));
+  });
+});
+
+Deno.test("under deno itself, or with no config anywhere, the working folder's config.toml is named", async () => {
+  await withFolders(async (cwd, bin) => {
+    // The error for a missing file should name the place a user expects: the working folder.
+    assert.equal(await configPathFor(null, { cwd, execPath: join(bin, "monzo-exporter") }), join(cwd, "config.toml"));
+    await Deno.writeTextFile(join(bin, "config.toml"), "");
+    assert.equal(await configPathFor(null, { cwd, execPath: join(bin, "deno") }), join(cwd, "config.toml"));
+  });
 });
