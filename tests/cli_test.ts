@@ -194,3 +194,11 @@ Deno.test("under deno itself, or with no config anywhere, the working folder's c
     assert.equal(await configPathFor(null, { cwd, execPath: join(bin, "deno") }), join(cwd, "config.toml"));
   });
 });
+
+Deno.test("the README lists the options exactly as --help prints them", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const options = USAGE.split("\n").filter((line) => /^  -/.test(line)).map((line) => line.trim());
+  assert.ok(options.length >= 6, "USAGE lists no options");
+  const readmeLines = new Set(readme.split("\n").map((line) => line.trim()));
+  for (const option of options) assert.ok(readmeLines.has(option), `README lacks the --help line: ${option}`);
+});

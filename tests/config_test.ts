@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { isAbsolute, join, relative } from "node:path";
 import { parse as parseToml } from "smol-toml";
-import { type Config, type Env, EXAMPLE_AUTH_KEYS, loadConfig, summarizeConfig } from "../lib/config.ts";
+import {
+  type Config,
+  configFileSchema,
+  type Env,
+  EXAMPLE_AUTH_KEYS,
+  loadConfig,
+  summarizeConfig,
+} from "../lib/config.ts";
 
 /** The original Rust exporter's config.toml, key for key as its README shows it. */
 const ORIGINAL_README_CONFIG = `account_id = "acc_xxxxxxxxxxxxxxxxxxxxxx"
@@ -463,4 +470,16 @@ Deno.test("summarizeConfig is one line and contains neither the client secret no
     assert.ok(summary.includes("acc_00009Summary"), summary);
     assert.ok(summary.includes("MONZO_AUTH_KEY"), summary);
   });
+});
+
+Deno.test("config.example.toml and the README document every config key the schema knows", async () => {
+  const example = await Deno.readTextFile(new URL("../config.example.toml", import.meta.url));
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const keys = Object.keys(configFileSchema.shape);
+  assert.ok(keys.length >= 11, "the schema lists too few keys");
+  for (const key of keys) {
+    // Either set or shown commented out with its default.
+    assert.match(example, new RegExp(`^#? ?${key} = `, "m"), `config.example.toml does not show ${key}`);
+    assert.match(readme, new RegExp(`^\\| \`${key}\` +\\|`, "m"), `the README's config table lacks ${key}`);
+  }
 });

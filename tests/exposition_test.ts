@@ -552,3 +552,22 @@ Deno.test("the exposition cache re-renders after a change and reuses its text ot
   assert.equal(sampleOf(parseExposition(third), "monzo_up").value, "0");
   assert.equal(third, renderExposition(snapshot.state));
 });
+
+Deno.test("the README's metrics table lists exactly the families the exporter serves, with their labels", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const documented = new Map(
+    [...readme.matchAll(/^\| `(monzo_[a-z_]+)` +\| ([^|]*)\|/gm)].map((m) => [m[1], m[2].match(/[a-z_]+/g) ?? []]),
+  );
+  // The rich snapshot fills every family: a poll, pots with goals, requests, held and ended logins.
+  const parsed = parseExposition(renderExposition(richSnapshot().state));
+  const served = new Map<string, Set<string>>();
+  for (const sample of parsed.samples) {
+    const labels = served.get(sample.name) ?? new Set();
+    for (const label of Object.keys(sample.labels)) labels.add(label);
+    served.set(sample.name, labels);
+  }
+  assert.deepEqual([...documented.keys()].sort(), [...served.keys()].sort());
+  for (const [name, labels] of served) {
+    assert.deepEqual([...labels].sort(), [...documented.get(name) ?? []].sort(), name);
+  }
+});
