@@ -80,6 +80,8 @@ export function createPoller(options: PollerOptions): Poller {
       run.backoffUntil = error.backoffUntil;
     }
     if (controller.signal.aborted) return;
+    // Checked at the end: a refresh during the poll may have failed to reach the disk.
+    if (store.writeError) run.problems.push(store.writeError);
     const report = run.report(clock.now());
     logChanges(state.users, report.users, report.problems);
     snapshot.applyPoll(report);

@@ -20,7 +20,8 @@ export class TokenStore {
   readonly #loggedOut = new Map<string, string>();
   readonly #listeners: Array<() => void> = [];
   #loadError: string | null = null;
-  #unsaved = false;
+  /** Why the last write failed; null once the logins are safely on disk. */
+  #writeError: string | null = null;
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(persistence: TokenPersistence, log: Logger) {
@@ -45,6 +46,11 @@ export class TokenStore {
   /** Why the stored logins could not be read at start, if they could not. */
   get loadError(): string | null {
     return this.#loadError;
+  }
+
+  /** Why the logins could not be written, while they are held in memory only. */
+  get writeError(): string | null {
+    return this.#writeError;
   }
 
   /** Every current login, tokens included (for the exporter's own use only). */
@@ -100,7 +106,7 @@ export class TokenStore {
 
   /** Writes the logins again if an earlier write failed. */
   flush(): Promise<Result<void>> {
-    return this.#serial(() => this.#unsaved ? this.#persist() : Promise.resolve(ok(undefined)));
+    return this.#serial(() => this.#writeError !== null ? this.#persist() : Promise.resolve(ok(undefined)));
   }
 
   #change(apply: () => void): Promise<Result<void>> {
@@ -114,14 +120,16 @@ export class TokenStore {
 
   async #persist(): Promise<Result<void>> {
     const written = await this.#persistence.write(this.logins());
-    this.#unsaved = !written.ok;
     if (written.ok) {
+      if (this.#writeError !== null) this.#log.info(`The tokens file "${this.#persistence.name}" is written again`);
       if (this.#loadError) {
         this.#log.info(`The unreadable tokens file was kept as "${this.#persistence.name}.unreadable"`);
         this.#loadError = null;
       }
+      this.#writeError = null;
     } else {
-      this.#log.error(`${written.error}; the logins are kept in memory and writing is retried every poll`);
+      // The poller reports it with the poll's other problems: once in the log, and on the page until fixed.
+      this.#writeError = `${written.error}; the logins are kept in memory and writing is retried every poll`;
     }
     return written;
   }

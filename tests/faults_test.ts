@@ -28,6 +28,8 @@ import {
   TOKEN_LIFETIME,
   withHarness,
 } from "./helpers/harness.ts";
+import { err } from "../lib/result.ts";
+import { tokenFile, type TokenPersistence } from "../lib/token_file.ts";
 
 const LOGIN_LINK = `${REDIRECT}/authorize?key=YOUR_AUTH_KEY`;
 
@@ -472,5 +474,44 @@ Deno.test("a rejected refresh logs the user out, shows the login link without th
     const after = (await metrics(h)).split("\n").filter((line) => line.startsWith(loggedIn(ALICE)));
     assert.deepEqual(after, [`${loggedIn(ALICE)} 1`], "the old logged-out entry is still listed");
     assert.doesNotMatch(await page(h), /logged out/);
+  });
+});
+
+// ---- Tokens file ----
+
+Deno.test("a tokens file that cannot be written keeps the rotated login in memory, says so, and is written later", async () => {
+  let broken = false;
+  const persistence = (path: string): TokenPersistence => {
+    const file = tokenFile(path);
+    return {
+      name: file.name,
+      read: () => file.read(),
+      write: (logins) =>
+        broken ? Promise.resolve(err(`Cannot write tokens file "${path}": disk full`)) : file.write(logins),
+    };
+  };
+  await withHarness({ persistence }, async (h) => {
+    await household(h);
+    const before = await Deno.readTextFile(h.tokensPath);
+    broken = true;
+    moveBalances(h);
+    // Near expiry Alice's tokens are refreshed: Monzo rotates them, so the new pair must not be lost.
+    h.clock.set(T0 + TOKEN_LIFETIME - 20 * MINUTE);
+    await poll(h);
+
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 0);
+    assert.equal(sample(text, balance(ALICE_CURRENT)), NEXT[ALICE_CURRENT], "the rotated tokens are used");
+    assert.equal(await Deno.readTextFile(h.tokensPath), before, "the file is untouched");
+    const reason = `Cannot write tokens file "${h.tokensPath}": disk full`;
+    assert.ok((await problems(h)).some((p) => p.startsWith(reason)), JSON.stringify(await problems(h)));
+    await poll(h, MINUTE);
+    assert.equal(logged(h, "WARN", reason).length, 1, "logged once, not every poll");
+
+    broken = false;
+    await recovers(h);
+    const stored = await storedLogins(h);
+    const alice = stored.find((login) => login.userId === ALICE);
+    assert.equal(alice?.refreshToken, h.fake.tokensOf(ALICE)?.refreshToken, "the rotated pair reached the file");
   });
 });
