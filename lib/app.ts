@@ -15,7 +15,10 @@ export const METRICS_PATHS: readonly string[] = ["/metrics", "/stats", "/monzo"]
 
 /** Dependencies of {@link createApp}. */
 export interface AppOptions {
-  readonly config: Pick<Config, "authKey" | "authUrl" | "clientId" | "clientSecret" | "callbackUrl" | "redirectUri">;
+  readonly config: Pick<
+    Config,
+    "authKey" | "authUrl" | "clientId" | "clientSecret" | "callbackUrl" | "redirectUri" | "pollIntervalMinutes"
+  >;
   readonly snapshot: Snapshot;
   /** The exposition of the current snapshot, rendered once per change. */
   readonly exposition: () => string;
@@ -96,7 +99,8 @@ export function createApp(options: AppOptions): Hono {
       `The exporter now holds a login for Monzo user ${loggedIn.value}.`,
       "Open the Monzo app on your phone and allow access for this exporter when it asks (a notification, " +
       "then your PIN or fingerprint). Until then Monzo shares no data.",
-      "The exporter polls every few minutes by itself; the status page shows when data arrives.",
+      `After that the exporter reads your accounts every ${every(config.pollIntervalMinutes)} by itself; ` +
+      "the status page shows when data arrives.",
     ]);
   });
 
@@ -117,4 +121,8 @@ export function createApp(options: AppOptions): Hono {
     return page(500, "Something went wrong", ["The exporter could not answer this request; see its log."]);
   });
   return app;
+}
+
+function every(minutes: number): string {
+  return minutes === 1 ? "minute" : `${minutes} minutes`;
 }

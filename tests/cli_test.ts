@@ -197,7 +197,7 @@ Deno.test("under deno itself, or with no config anywhere, the working folder's c
 
 Deno.test("the README lists the options exactly as --help prints them", async () => {
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
-  const options = USAGE.split("\n").filter((line) => /^  -/.test(line)).map((line) => line.trim());
+  const options = USAGE.split("\n").filter((line) => /^ {2}-/.test(line)).map((line) => line.trim());
   assert.ok(options.length >= 6, "USAGE lists no options");
   const readmeLines = new Set(readme.split("\n").map((line) => line.trim()));
   for (const option of options) assert.ok(readmeLines.has(option), `README lacks the --help line: ${option}`);
