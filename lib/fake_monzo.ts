@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from "./clock.ts";
 import { constantTimeEqual, randomToken } from "./secrets.ts";
+import { escapeHtml } from "./pages.ts";
 
 // A simulated Monzo, served over real HTTP on loopback, used by the tests and by the demo mode.
 // It follows shared/reference/monzo-api.md, including the undocumented fields and the error shapes,
@@ -995,11 +996,6 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;")
-    .replaceAll("'", "&#39;");
 }
 
 function hiddenInputs(fields: Record<string, string>): string {
