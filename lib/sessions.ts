@@ -27,7 +27,7 @@ export interface SessionFailure {
 /** The life of logins: code exchange, refresh before expiry, learning the user id. */
 export interface Sessions {
   /** Trades an OAuth code for tokens and stores them; the value is the user id. */
-  logIn(code: string, signal?: AbortSignal): Promise<Result<string, string>>;
+  logIn(code: string): Promise<Result<string, string>>;
   /** The login under `key` with a token that is good for a while, refreshed if needed or forced. */
   fresh(key: string, options?: { force?: boolean }): Promise<Result<StoredLogin, SessionFailure>>;
   /** Why the last refresh of `key` failed while its token still works, or null. */
@@ -51,11 +51,11 @@ export function createSessions(options: SessionsOptions): Sessions {
   const refreshing = new Map<string, Promise<Result<StoredLogin, SessionFailure>>>();
   const refreshProblems = new Map<string, string>();
 
-  function loginFrom(grant: TokenResponse, fallbackRefresh: string | null): StoredLogin {
+  function loginFrom(grant: TokenResponse): StoredLogin {
     return {
       userId: grant.user_id,
       accessToken: grant.access_token,
-      refreshToken: grant.refresh_token ?? fallbackRefresh,
+      refreshToken: grant.refresh_token ?? null,
       expiresAt: clock.now() + grant.expires_in * 1000,
     };
   }
@@ -73,7 +73,7 @@ export function createSessions(options: SessionsOptions): Sessions {
     const answer = await client.token(refreshGrant(config, login.refreshToken));
     if (answer.ok) {
       // Monzo has already revoked the old pair: store the new one before anything uses it.
-      const renewed = loginFrom(answer.value, null);
+      const renewed = loginFrom(answer.value);
       refreshProblems.delete(key);
       await store.save(renewed, key);
       log.info(
@@ -99,10 +99,11 @@ export function createSessions(options: SessionsOptions): Sessions {
   }
 
   return {
-    async logIn(code, signal) {
-      const answer = await client.token(codeGrant(config, code), signal);
+    // No abort signal: once Monzo has issued the tokens (evicting the user's old ones) they must be stored.
+    async logIn(code) {
+      const answer = await client.token(codeGrant(config, code));
       if (!answer.ok) return err(answer.error.detail);
-      const login = loginFrom(answer.value, null);
+      const login = loginFrom(answer.value);
       const saved = await store.save(login);
       log.info(`Received new tokens for ${login.userId}` + (saved.ok ? "" : " (kept in memory only for now)"));
       return ok(login.userId ?? "");
