@@ -36,6 +36,3 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     error: (message) => write("ERROR", message),
   };
 }
-
-/** A logger that drops everything, for tests that do not look at logs. */
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

@@ -197,9 +197,3 @@ export function needsAppApproval(failure: MonzoFailure): boolean {
 export function isBadAccessToken(failure: MonzoFailure): boolean {
   return failure.status === 401;
 }
-
-/** True when waiting and trying again may help: no answer, rate limits, server errors. */
-export function isTransient(failure: MonzoFailure): boolean {
-  return failure.kind === "timeout" || failure.kind === "network" ||
-    failure.status === 429 || (failure.status !== undefined && failure.status >= 500);
-}

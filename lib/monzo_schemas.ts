@@ -77,5 +77,3 @@ export const errorBodySchema = z.object({
   error: z.string().optional(),
   error_description: z.string().optional(),
 });
-/** A parsed Monzo error body. */
-export type ErrorBody = z.infer<typeof errorBodySchema>;

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import type { FakeMonzo } from "../lib/fake_monzo.ts";
-import { REDISCOVER_AFTER_MS } from "../lib/poller.ts";
+import { rateLimitBackoffSeconds, REDISCOVER_AFTER_MS } from "../lib/poller.ts";
 import { tokenFile, type TokenPersistence } from "../lib/token_file.ts";
 import {
   ALICE,
@@ -491,4 +491,18 @@ Deno.test("concurrent sessions.fresh calls for one login share a single refresh"
     assert.equal(h.fake.count("/oauth2/token"), 1);
     await assertNoSecrets(h);
   });
+});
+
+Deno.test("after a 429 the wait is Retry-After when given, else 60 s doubling per 429 in a row up to 15 min", () => {
+  assert.equal(rateLimitBackoffSeconds(120, 0), 120);
+  assert.equal(rateLimitBackoffSeconds(0, 3), 1, "a zero Retry-After still waits a moment");
+  assert.equal(rateLimitBackoffSeconds(86_400, 0), 3600, "an absurd Retry-After is capped at an hour");
+  assert.deepEqual([0, 1, 2, 3, 4, 5].map((streak) => rateLimitBackoffSeconds(undefined, streak)), [
+    60,
+    120,
+    240,
+    480,
+    900,
+    900,
+  ]);
 });
