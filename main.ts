@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     await demo.logInEveryone(exporter.sessions);
   }
   handler = exporter.handler;
-  const base = config.redirectUri;
+  const base = config.publicUrl;
   log(`Listening on http://${formatListenAddress(address)}: status page ${base}/, metrics ${base}/metrics`);
 
   const stopCron = new AbortController();

@@ -17,7 +17,7 @@ export const METRICS_PATHS: readonly string[] = ["/metrics", "/stats", "/monzo"]
 export interface AppOptions {
   readonly config: Pick<
     Config,
-    "authKey" | "authUrl" | "clientId" | "clientSecret" | "callbackUrl" | "redirectUri" | "pollIntervalMinutes"
+    "authKey" | "authUrl" | "clientId" | "clientSecret" | "callbackUrl" | "publicUrl" | "pollIntervalMinutes"
   >;
   readonly snapshot: Snapshot;
   /** The exposition of the current snapshot, rendered once per change. */

@@ -63,7 +63,7 @@ const listenAddress = z.string(typeError("server_addr must be a string")).transf
   },
 );
 
-const redirectUri = httpUrl("redirect_uri").superRefine((base, ctx) => {
+const publicBase = httpUrl("redirect_uri").superRefine((base, ctx) => {
   // zod 3 runs refinements even after the transform failed; there is nothing to check then.
   if (typeof base !== "string") return;
   const host = new URL(base).hostname;
@@ -100,7 +100,7 @@ export const configFileSchema = z.strictObject({
   client_id: nonEmpty("client_id"),
   client_secret: nonEmpty("client_secret"),
   server_addr: listenAddress,
-  redirect_uri: redirectUri,
+  redirect_uri: publicBase,
   auth_key: authKey,
   api_url: httpUrl("api_url").default("https://api.monzo.com"),
   auth_url: httpUrl("auth_url").default("https://auth.monzo.com"),
@@ -127,9 +127,9 @@ export interface Config {
   readonly clientId: string;
   readonly clientSecret: string;
   readonly listen: ListenAddress;
-  /** Public base URL of the exporter, without a trailing slash. */
-  readonly redirectUri: string;
-  /** Where Monzo sends the browser back to: `{redirectUri}/callback`. */
+  /** Public base URL of the exporter (the config key `redirect_uri`), without a trailing slash. */
+  readonly publicUrl: string;
+  /** Where Monzo sends the browser back to: `{publicUrl}/callback`. */
   readonly callbackUrl: string;
   readonly authKey: string;
   readonly apiUrl: string;
@@ -169,7 +169,7 @@ export function configFromObject(
     clientId: file.client_id,
     clientSecret: file.client_secret,
     listen: file.server_addr,
-    redirectUri: file.redirect_uri,
+    publicUrl: file.redirect_uri,
     callbackUrl: `${file.redirect_uri}/callback`,
     authKey: file.auth_key,
     apiUrl: file.api_url,

@@ -23,15 +23,15 @@ export async function startDemo(bound: ListenAddress): Promise<Demo> {
   const fake = await startFakeMonzo({ clientId, clientSecret, data: householdData(), autoApprove: true, drift: true });
   // A browser cannot open a wildcard address; send it to loopback instead.
   const host = ["0.0.0.0", "::"].includes(bound.hostname) ? "127.0.0.1" : bound.hostname;
-  const redirectUri = `http://${formatListenAddress({ hostname: host, port: bound.port })}`;
+  const publicUrl = `http://${formatListenAddress({ hostname: host, port: bound.port })}`;
   const config: Config = {
     path: "(demo: no config file)",
     accountId: null,
     clientId,
     clientSecret,
     listen: bound,
-    redirectUri,
-    callbackUrl: `${redirectUri}/callback`,
+    publicUrl,
+    callbackUrl: `${publicUrl}/callback`,
     authKey: DEMO_AUTH_KEY,
     apiUrl: fake.url,
     authUrl: fake.authUrl,

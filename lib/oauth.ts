@@ -2,7 +2,7 @@ import type { Config } from "./config.ts";
 import type { MonzoFailure } from "./monzo_client.ts";
 
 /** The config keys the OAuth flow needs. */
-export type OAuthConfig = Pick<Config, "authUrl" | "clientId" | "clientSecret" | "callbackUrl" | "redirectUri">;
+export type OAuthConfig = Pick<Config, "authUrl" | "clientId" | "clientSecret" | "callbackUrl" | "publicUrl">;
 
 /** The Monzo login page URL for a fresh `state`. */
 export function authorizeUrl(config: OAuthConfig, state: string): string {
@@ -16,8 +16,8 @@ export function authorizeUrl(config: OAuthConfig, state: string): string {
 }
 
 /** The `/authorize` link to show people, with a placeholder where the secret key goes. */
-export function loginLink(config: Pick<Config, "redirectUri">): string {
-  return `${config.redirectUri}/authorize?key=YOUR_AUTH_KEY`;
+export function loginLink(config: Pick<Config, "publicUrl">): string {
+  return `${config.publicUrl}/authorize?key=YOUR_AUTH_KEY`;
 }
 
 /** The form that trades an authorization code for tokens. */

@@ -22,7 +22,7 @@ export function rateLimitBackoffSeconds(retryAfter: number | undefined, streak: 
 
 /** Options of {@link createPoller}. */
 export interface PollerOptions {
-  readonly config: Pick<Config, "accountId" | "redirectUri">;
+  readonly config: Pick<Config, "accountId" | "publicUrl">;
   readonly client: MonzoClient;
   readonly sessions: Sessions;
   readonly store: TokenStore;

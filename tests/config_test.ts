@@ -97,7 +97,7 @@ Deno.test("the original exporter's config.toml loads unchanged once its example 
     assert.equal(config.clientSecret, written.client_secret);
     assert.equal(`${config.listen.hostname}:${config.listen.port}`, written.server_addr);
     assert.deepEqual(config.listen, { hostname: "0.0.0.0", port: 8080 });
-    assert.equal(config.redirectUri, written.redirect_uri);
+    assert.equal(config.publicUrl, written.redirect_uri);
     // The original appends /callback to redirect_uri; Monzo's client must be registered with that URL.
     assert.equal(config.callbackUrl, "http://127.0.0.1:8080/callback");
     assert.equal(config.authKey, OWN_AUTH_KEY);
@@ -178,7 +178,7 @@ Deno.test("a redirect_uri with a trailing slash still gives a single-slash /call
       ]
     ) {
       const config = await loadOk(dir, withKey(MINIMAL, "redirect_uri", JSON.stringify(written)));
-      assert.equal(config.redirectUri, base, written);
+      assert.equal(config.publicUrl, base, written);
       assert.equal(config.callbackUrl, `${base}/callback`, written);
     }
   });
