@@ -6,9 +6,10 @@ import type { Logger } from "./log.ts";
 import type { LoginStates } from "./login_states.ts";
 import { authorizeUrl, loginLink } from "./oauth.ts";
 import { landingPage, messagePage, PAGE_HEADERS, type PageContext } from "./pages.ts";
+import { problem } from "./problems.ts";
 import { constantTimeEqual } from "./secrets.ts";
 import type { Sessions } from "./sessions.ts";
-import type { Snapshot } from "./snapshot.ts";
+import { isHealthy, type Snapshot } from "./snapshot.ts";
 
 /** The paths that serve the exposition: the standard one and the original exporter's two. */
 export const METRICS_PATHS: readonly string[] = ["/metrics", "/stats", "/monzo"];
@@ -95,8 +96,12 @@ export function createApp(options: AppOptions): Hono {
       ]);
     }
     options.onLogin();
-    return page(200, "Logged in: now approve in the Monzo app", [
-      `The exporter now holds a login for Monzo user ${loggedIn.value}.`,
+    const { userId, written } = loggedIn.value;
+    // Said here and not only in the log: the person who can fix the file is looking at this page.
+    const unsaved = written.ok ? [] : [problem("tokens_unwritable", "", { detail: written.error }).message + "."];
+    return page(200, written.ok ? "Logged in: now approve in the Monzo app" : "Logged in, but the login is not saved", [
+      ...unsaved,
+      `The exporter now holds a login for Monzo user ${userId}.`,
       "Open the Monzo app on your phone and allow access for this exporter when it asks (a notification, " +
       "then your PIN or fingerprint). Until then Monzo shares no data.",
       `After that the exporter reads your accounts every ${every(config.pollIntervalMinutes)} by itself; ` +
@@ -109,8 +114,8 @@ export function createApp(options: AppOptions): Hono {
   app.get("/readyz", () => {
     const state = snapshot.state;
     const loggedIn = state.logins.some((login) => login.loggedIn);
-    const problems = state.lastPoll?.problems ?? ["no poll has finished yet"];
-    const ready = loggedIn && state.lastPoll !== null && problems.length === 0;
+    const ready = loggedIn && isHealthy(state);
+    const problems = state.lastPoll?.problems.map((p) => p.message) ?? ["no poll has finished yet"];
     const reason = ready ? "ready" : !loggedIn ? "no Monzo login" : problems.join("; ");
     return new Response(`${reason}\n`, { status: ready ? 200 : 503, headers: { "content-type": "text/plain" } });
   });

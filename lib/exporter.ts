@@ -8,6 +8,7 @@ import { createLoginStates } from "./login_states.ts";
 import { createMonzoClient } from "./monzo_client.ts";
 import { createPoller, type Poller } from "./poller.ts";
 import { createSessions, type Sessions } from "./sessions.ts";
+import { startSteps } from "./poll/steps.ts";
 import { type BuildInfo, Snapshot } from "./snapshot.ts";
 import { tokenFile, type TokenPersistence } from "./token_file.ts";
 import { TokenStore } from "./token_store.ts";
@@ -32,7 +33,10 @@ export interface Exporter {
   readonly sessions: Sessions;
   readonly snapshot: Snapshot;
   readonly store: TokenStore;
-  /** Stops polling and waits for a running poll to end. */
+  /**
+   * Stops polling and waits for a running poll, a login or refresh in flight and its token write:
+   * once Monzo has rotated the tokens, only the write keeps the login.
+   */
   close(): Promise<void>;
 }
 
@@ -51,9 +55,10 @@ export async function createExporter(options: ExporterOptions): Promise<Exporter
       ...(held.store?.logins() ?? []).flatMap((login) => [login.accessToken, login.refreshToken ?? ""]),
     ],
   });
-  const store = await TokenStore.open(options.persistence ?? tokenFile(config.tokensPath), log);
+  const persistence = options.persistence ?? tokenFile(config.tokensPath);
+  const store = await TokenStore.open(persistence, log);
   held.store = store;
-  const snapshot = new Snapshot(build);
+  const snapshot = new Snapshot(build, startSteps());
   snapshot.setLogins(store.statuses(), store.loadError);
   store.onChange(() => snapshot.setLogins(store.statuses(), store.loadError));
   const client = createMonzoClient({
@@ -62,7 +67,7 @@ export async function createExporter(options: ExporterOptions): Promise<Exporter
     onRequest: (endpoint, code) => snapshot.countRequest(endpoint, code),
   });
   const sessions = createSessions({ config, client, store, clock, log });
-  const poller = createPoller({ config, client, sessions, store, snapshot, clock, log });
+  const poller = createPoller({ config, client, sessions, store, snapshot, clock, log, storeName: persistence.name });
   const app = createApp({
     config,
     snapshot,
@@ -82,6 +87,9 @@ export async function createExporter(options: ExporterOptions): Promise<Exporter
     sessions,
     snapshot,
     store,
-    close: () => poller.close(),
+    async close() {
+      await poller.close();
+      await sessions.idle();
+    },
   };
 }

@@ -1,19 +1,8 @@
-import type { Snapshot, SnapshotState } from "./snapshot.ts";
+import type { Family } from "./metric_family.ts";
+import { isHealthy, type Snapshot, type SnapshotState } from "./snapshot.ts";
 
 /** The content type of the Prometheus text format 0.0.4. */
 export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-
-type Labels = ReadonlyArray<readonly [string, string]>;
-
-interface Family {
-  readonly name: string;
-  readonly type: "gauge" | "counter";
-  readonly help: string;
-  readonly samples: ReadonlyArray<{ readonly labels: Labels; readonly value: number }>;
-}
-
-const FROM_LAST_POLL = "Served from the exporter's last poll of Monzo, not fetched per scrape.";
-const MONEY = "in major units of the currency label (pounds for GBP)";
 
 /** Escapes a HELP text: backslash and newline. */
 export function escapeHelp(text: string): string {
@@ -32,107 +21,22 @@ function formatValue(value: number): string {
   return String(value); // String(-0) is "0", so a zero spend never prints as -0
 }
 
-/** Minor units (pence) to major units (pounds); prints to the penny for any amount below about £10^13. */
-function major(minor: number): number {
-  return minor / 100;
-}
-
-function families(state: SnapshotState): Family[] {
-  const accountValues = state.accounts.flatMap((account) => {
-    const figures = state.values.get(account.id);
-    return figures ? [{ account, figures }] : [];
-  });
-  const perAccount = (pick: (balance: (typeof accountValues)[number]["figures"]["balance"]) => number) =>
-    accountValues.map(({ account, figures }) => ({
-      labels: [["account_id", account.id], ["currency", figures.balance.currency]] as const,
-      value: major(pick(figures.balance)),
-    }));
-  const pots = accountValues.flatMap(({ account, figures }) =>
-    figures.pots.map((pot) => ({
-      pot,
-      labels: [
-        ["account_id", account.id],
-        ["pot_id", pot.id],
-        ["pot_name", pot.name],
-        ["currency", pot.currency],
-      ] as const,
-    }))
-  );
+// The exporter's own families; each poll step declares its families beside the code that fills them.
+function exporterFamilies(state: SnapshotState): Family[] {
   const userLabel = (userId: string | null) => [["user_id", userId ?? "unknown"]] as const;
-  const requests = [...state.requests].sort(([a], [b]) => a.localeCompare(b)).map(([key, count]) => {
+  const requests = [...state.requests].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([key, count]) => {
     const [endpoint, code] = key.split(" ");
     return { labels: [["endpoint", endpoint], ["code", code]] as const, value: count };
   });
   const lastPoll = state.lastPoll;
-
+  const ranSteps = state.steps.filter((step) => step.ok !== null);
   return [
-    {
-      name: "monzo_balance",
-      type: "gauge",
-      help: `Balance of the account ${MONEY}, without pots. ${FROM_LAST_POLL}`,
-      samples: perAccount((b) => b.balance),
-    },
-    {
-      name: "monzo_balance_including_flexible_savings",
-      type: "gauge",
-      help: `Balance of the account plus its flexible savings pots, ${MONEY}. ${FROM_LAST_POLL}`,
-      samples: perAccount((b) => b.balance_including_flexible_savings),
-    },
-    {
-      name: "monzo_total_balance",
-      type: "gauge",
-      help: `Balance of the account plus all its pots, ${MONEY}. ${FROM_LAST_POLL}`,
-      samples: perAccount((b) => b.total_balance),
-    },
-    {
-      name: "monzo_spend_today",
-      type: "gauge",
-      help: `Money spent from the account today (Monzo's day starts about 4 am), ${MONEY}; ` +
-        `positive for spending, negative when more came back than went out. ${FROM_LAST_POLL}`,
-      samples: perAccount((b) => -b.spend_today),
-    },
-    {
-      name: "monzo_pot_balance",
-      type: "gauge",
-      help: `Balance of the pot ${MONEY}; deleted pots are left out. ${FROM_LAST_POLL}`,
-      samples: pots.map(({ pot, labels }) => ({ labels, value: major(pot.balance) })),
-    },
-    {
-      name: "monzo_pot_goal",
-      type: "gauge",
-      help: `Savings goal of the pot ${MONEY}, for pots that have one. ${FROM_LAST_POLL}`,
-      samples: pots.filter(({ pot }) => (pot.goal_amount ?? 0) > 0)
-        .map(({ pot, labels }) => ({ labels, value: major(pot.goal_amount ?? 0) })),
-    },
-    {
-      name: "monzo_account_info",
-      type: "gauge",
-      help: "Details of each exported account as labels; always 1. From the last account discovery.",
-      samples: state.accounts.map((account) => ({
-        labels: [
-          ["account_id", account.id],
-          ["account_type", account.type],
-          ["description", account.description],
-          ["owners", account.owners.join(", ")],
-        ],
-        value: 1,
-      })),
-    },
-    {
-      name: "monzo_account_last_successful_poll_timestamp_seconds",
-      type: "gauge",
-      help: "Unix time at which the account's figures were last read from Monzo.",
-      samples: accountValues.map(({ account, figures }) => ({
-        labels: [["account_id", account.id]],
-        value: figures.at / 1000,
-      })),
-    },
     {
       name: "monzo_up",
       type: "gauge",
       help: "1 when the last poll of Monzo fully succeeded, 0 when it did not (the figures then come " +
         "from earlier polls; see the exporter's page for the reason).",
-      samples: [{ labels: [], value: lastPoll !== null && lastPoll.problems.length === 0 ? 1 : 0 }],
+      samples: [{ labels: [], value: isHealthy(state) ? 1 : 0 }],
     },
     {
       name: "monzo_last_successful_poll_timestamp_seconds",
@@ -145,6 +49,21 @@ function families(state: SnapshotState): Family[] {
       type: "gauge",
       help: "How long the last poll of Monzo took, in seconds.",
       samples: lastPoll === null ? [] : [{ labels: [], value: lastPoll.durationSeconds }],
+    },
+    {
+      name: "monzo_poll_step_success",
+      type: "gauge",
+      help: "1 when the step did all of its work in the last poll, 0 when part of it failed (its figures " +
+        "then come from earlier polls).",
+      samples: ranSteps.map((step) => ({ labels: [["step", step.name]], value: step.ok ? 1 : 0 })),
+    },
+    {
+      name: "monzo_poll_step_last_success_timestamp_seconds",
+      type: "gauge",
+      help: "Unix time at which the step last did all of its work.",
+      samples: state.steps.flatMap((step) =>
+        step.lastSuccessAt === null ? [] : [{ labels: [["step", step.name]], value: step.lastSuccessAt / 1000 }]
+      ),
     },
     {
       name: "monzo_api_requests_total",
@@ -179,7 +98,7 @@ function families(state: SnapshotState): Family[] {
 /** Renders the state in the Prometheus text format 0.0.4, as one flat string. */
 export function renderExposition(state: SnapshotState): string {
   const lines: string[] = [];
-  for (const family of families(state)) {
+  for (const family of [...state.steps.flatMap((step) => step.families), ...exporterFamilies(state)]) {
     if (family.samples.length === 0) continue;
     lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`);
     for (const sample of family.samples) {

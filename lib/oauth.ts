@@ -47,9 +47,14 @@ export function isClientRejection(failure: MonzoFailure): boolean {
   return failure.kind === "http" && /invalid_client|bad_client|client_credentials/.test(words);
 }
 
-/** True when Monzo definitely refused a refresh token, so the login is over. */
+/**
+ * True when Monzo definitely refused a refresh token, so the login is over: a 400 or 401 whose body
+ * is an OAuth refusal of the grant. A 401 without one (a proxy's HTML page, an outage) is not:
+ * ending a login is the one thing that cannot be undone, so it needs Monzo's own words.
+ */
 export function isDefiniteRejection(failure: MonzoFailure): boolean {
   if (failure.kind !== "http" || isClientRejection(failure)) return false;
-  const words = `${failure.oauthError ?? ""} ${failure.code ?? ""}`;
-  return failure.status === 401 || /invalid_grant|bad_refresh_token/.test(words);
+  if (failure.status !== 400 && failure.status !== 401) return false;
+  return failure.oauthError === "invalid_grant" ||
+    /(^|\.)(invalid_grant|bad_refresh_token)(\.|$)/.test(failure.code ?? "");
 }

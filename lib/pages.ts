@@ -1,4 +1,4 @@
-import type { SnapshotState } from "./snapshot.ts";
+import { accountStatus, isHealthy, type SnapshotState } from "./snapshot.ts";
 
 /** Headers for every HTML page: no caching, no referrer (URLs may carry a code), no framing or scripts. */
 export const PAGE_HEADERS: Readonly<Record<string, string>> = {
@@ -53,14 +53,16 @@ function time(ms: number | null): string {
 /** The landing page: logins, last poll, problems and what to do; never balances or secrets. */
 export function landingPage(state: SnapshotState, context: PageContext, now: number): string {
   const poll = state.lastPoll;
-  const healthy = poll !== null && poll.problems.length === 0;
+  const healthy = isHealthy(state);
   const overall = poll === null
     ? `<p id="overall" class="wait">Waiting for the first poll of Monzo.</p>`
     : healthy
     ? `<p id="overall" class="ok">The last poll succeeded.</p>`
     : `<p id="overall" class="bad">The last poll had problems; the metrics keep the last good values.</p>`;
   const problems = poll && poll.problems.length > 0
-    ? `<h2>Problems</h2><ul id="problems">${poll.problems.map((p) => `<li>${escapeHtml(p)}</li>`).join("")}</ul>`
+    ? `<h2>Problems</h2><ul id="problems">${
+      poll.problems.map((p) => `<li>${escapeHtml(p.message)}</li>`).join("")
+    }</ul>`
     : "";
   const backoff = state.backoffUntil !== null && state.backoffUntil > now
     ? `<p class="wait">Polling is paused until ${time(state.backoffUntil)} because Monzo asked to slow down.</p>`
@@ -72,8 +74,9 @@ export function landingPage(state: SnapshotState, context: PageContext, now: num
     if (!login.loggedIn) cell = `<span class="bad">logged out</span>: ${escapeHtml(login.reason)}`;
     else if (status?.status === "awaiting_approval") {
       cell = `<span class="wait">waiting for approval in the Monzo app</span>`;
-    } else if (status && status.status !== "ok") cell = `<span class="bad">${escapeHtml(status.message)}</span>`;
-    else if (status?.status === "ok") cell = `<span class="ok">logged in, polling</span>`;
+    } else if (status && status.status !== "ok") {
+      cell = `<span class="bad">${escapeHtml(status.problem.message)}</span>`;
+    } else if (status?.status === "ok") cell = `<span class="ok">logged in, polling</span>`;
     else cell = `<span class="wait">logged in, not polled yet</span>`;
     const expiry = login.loggedIn ? time(login.expiresAt) : "—";
     return `<tr><td><code>${escapeHtml(user)}</code></td><td>${cell}</td><td>${expiry}</td></tr>`;
@@ -113,8 +116,7 @@ const ACCOUNT_KINDS: Readonly<Record<string, string>> = {
 // Which accounts are exported and whether the last poll could read them; figures stay in /metrics.
 function accountsTable(state: SnapshotState): string {
   const rows = state.accounts.map((account) => {
-    const error = state.accountErrors.get(account.id);
-    const read = state.values.get(account.id)?.at ?? null;
+    const { error, readAt: read } = accountStatus(state, account.id);
     const status = error ? `<span class="bad">not read: ${escapeHtml(error)}</span>` : `<span class="ok">read</span>`;
     return `<tr><td>${escapeHtml(ACCOUNT_KINDS[account.type] ?? account.type)}<br><code>${escapeHtml(account.id)}` +
       `</code></td><td>${escapeHtml(account.owners.join(", "))}</td><td>${status}</td><td>${time(read)}</td></tr>`;

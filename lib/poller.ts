@@ -3,16 +3,12 @@ import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { isBadAccessToken, type MonzoClient, type MonzoFailure, needsAppApproval } from "./monzo_client.ts";
 import { loginLink } from "./oauth.ts";
-import type { Sessions } from "./sessions.ts";
-import type { AccountEntry, AccountValues, Snapshot, UserState } from "./snapshot.ts";
-import type { StoredLogin } from "./token_file.ts";
+import type { AccountEntry, CallFailure, StepContext } from "./poll/step.ts";
+import { type Problem, problem } from "./problems.ts";
+import { err, type Result } from "./result.ts";
+import type { SessionFailure, Sessions } from "./sessions.ts";
+import type { Snapshot, SnapshotState, UserState } from "./snapshot.ts";
 import { loginKey, type TokenStore } from "./token_store.ts";
-
-/** Account types that hold no money of their own to export (Monzo answers 403 for their balance). */
-export const SKIPPED_ACCOUNT_TYPES: readonly string[] = ["uk_monzo_flex_backing_loan"];
-
-/** How often the account list is read again even when nothing suggests it changed. */
-export const REDISCOVER_AFTER_MS = 60 * 60_000;
 
 /** Backoff after a 429 without `Retry-After`: 60 s, doubling per consecutive 429, at most 15 min. */
 export function rateLimitBackoffSeconds(retryAfter: number | undefined, streak: number): number {
@@ -26,9 +22,12 @@ export interface PollerOptions {
   readonly client: MonzoClient;
   readonly sessions: Sessions;
   readonly store: TokenStore;
+  /** The one owner of the poll's state: each poll starts from it and ends by replacing it. */
   readonly snapshot: Snapshot;
   readonly clock: Clock;
   readonly log: Logger;
+  /** What the tokens store is called in messages (its file path). */
+  readonly storeName: string;
 }
 
 /** Reads Monzo into the snapshot; polls never overlap. */
@@ -39,82 +38,27 @@ export interface Poller {
   close(): Promise<void>;
 }
 
-/** Thrown inside a poll to end it early: Monzo cannot be reached or asked us to slow down. */
-class PollStop {
-  constructor(readonly message: string, readonly backoffUntil: number | null = null) {}
-}
-
 /** Creates the poller: one poll at a time, and at most one more queued behind it. */
 export function createPoller(options: PollerOptions): Poller {
-  const { store, snapshot, clock, log } = options;
+  const { snapshot, log } = options;
   const controller = new AbortController();
   let running: Promise<void> = Promise.resolve();
   let queued: Promise<void> | null = null;
-  let discoveredFor: string | null = null;
-  let discoveryFailed = false;
-  let loggedProblems = new Set<string>();
-
-  async function runPoll(): Promise<void> {
-    const startedAt = clock.now();
-    const state = snapshot.state;
-    if (state.backoffUntil !== null && startedAt < state.backoffUntil) return;
-    const run = new PollRun(options, controller.signal, startedAt);
-    try {
-      await store.flush();
-      const usable = await run.prepareLogins();
-      const keys = usable.map(loginKey).sort().join(" ");
-      const due = discoveryFailed || discoveredFor !== keys || state.discoveredAt === null ||
-        startedAt - state.discoveredAt >= REDISCOVER_AFTER_MS;
-      let accounts = state.accounts;
-      if (due && usable.length > 0) {
-        const found = await run.discover(usable, state.accounts);
-        accounts = found.accounts;
-        discoveryFailed = !found.complete;
-        discoveredFor = keys;
-        run.accounts = found.accounts;
-      }
-      await run.readAccounts(accounts);
-    } catch (error) {
-      if (!(error instanceof PollStop)) throw error;
-      run.problems.push(error.message);
-      run.backoffUntil = error.backoffUntil;
-    }
-    if (controller.signal.aborted) return;
-    // Checked at the end: a refresh during the poll may have failed to reach the disk.
-    if (store.writeError) run.problems.push(store.writeError);
-    const report = run.report(clock.now());
-    logChanges(state.users, report.users, report.problems);
-    snapshot.applyPoll(report);
-  }
-
-  // Problems are logged when they appear and when they clear, not every minute.
-  function logChanges(
-    before: ReadonlyMap<string, UserState>,
-    after: ReadonlyMap<string, UserState>,
-    problems: readonly string[],
-  ) {
-    for (const [key, userState] of after) {
-      const previous = before.get(key);
-      if (userState.status === "ok" && previous && previous.status !== "ok") {
-        log.info(`Reading the accounts of ${key || "the stored login"} works again`);
-      }
-    }
-    const current = new Set(problems);
-    for (const problem of current) if (!loggedProblems.has(problem)) log.warn(problem);
-    if (current.size === 0 && loggedProblems.size > 0) log.info("The poll succeeded again; every problem is cleared");
-    loggedProblems = current;
-  }
 
   return {
     poll() {
       if (controller.signal.aborted) return Promise.resolve();
       if (queued) return queued;
-      const next = running.then(() => {
+      const next = running.then(async () => {
         queued = null;
-        return runPoll();
+        const before = snapshot.state;
+        const report = await runPoll(options, before, controller.signal);
+        if (report === null || controller.signal.aborted) return;
+        snapshot.applyPoll(report);
+        logChanges(log, before, snapshot.state);
       }).catch((error) => {
-        // A bug must not stop the schedule; say it loudly instead.
-        log.error(`The poll failed unexpectedly: ${error instanceof Error ? error.stack ?? error.message : error}`);
+        // A bug must not stop the schedule; one line says so (the stack is for a debugger, not the log).
+        log.error(`The poll failed unexpectedly: ${error instanceof Error ? error.message : String(error)}`);
       });
       queued = next;
       running = next;
@@ -127,248 +71,158 @@ export function createPoller(options: PollerOptions): Poller {
   };
 }
 
-/** The working state of one poll. */
-class PollRun {
-  readonly problems: string[] = [];
-  readonly users = new Map<string, UserState>();
-  readonly values = new Map<string, AccountValues>();
-  readonly accountErrors = new Map<string, string>();
-  accounts: readonly AccountEntry[] | undefined = undefined;
-  backoffUntil: number | null = null;
+interface Halt {
+  readonly detail: string;
+  readonly backoffUntil: number | null;
+}
 
-  constructor(
-    readonly options: PollerOptions,
-    readonly signal: AbortSignal,
-    readonly startedAt: number,
-  ) {}
+function isSessionFailure(failure: MonzoFailure | SessionFailure): failure is SessionFailure {
+  return failure.kind === "logged_out" || failure.kind === "unavailable";
+}
 
-  /** Refreshes every login that needs it and learns unknown user ids; returns the usable ones. */
-  async prepareLogins(): Promise<StoredLogin[]> {
-    const { store, sessions, config } = this.options;
-    const usable: StoredLogin[] = [];
-    const past = store.statuses().filter((status) => !status.loggedIn);
-    for (const status of past) if (!status.loggedIn) this.setUser(status.userId, "logged_out", status.reason);
-    if (store.logins().length === 0 && past.length === 0) {
-      this.problems.push(`No Monzo login yet: log in at ${loginLink(config)}`);
-      return usable;
-    }
-    for (const stored of store.logins()) {
-      const key = loginKey(stored);
-      const fresh = await sessions.fresh(key);
-      if (!fresh.ok) {
-        this.setUser(key, fresh.error.kind === "logged_out" ? "logged_out" : "error", fresh.error.message);
-        continue;
-      }
-      const refreshProblem = sessions.refreshProblem(key);
-      if (refreshProblem) this.problems.push(refreshProblem);
-      let login = fresh.value;
-      if (login.userId === null) {
-        let identified = await sessions.identify(key, this.signal);
-        if (!identified.ok && isBadAccessToken(identified.error)) {
-          // Evicted or expired early: a refresh renews the token and names its user as well.
-          const renewed = await sessions.fresh(key, { force: true });
-          if (!renewed.ok) {
-            this.setUser(key, renewed.error.kind === "logged_out" ? "logged_out" : "error", renewed.error.message);
-            continue;
-          }
-          identified = renewed;
-        }
-        if (!identified.ok) {
-          if (this.handleLoginFailure(key, identified.error)) continue;
-          // The token may still read the accounts; the poll is not a full success all the same.
-          this.problems.push(
-            `Cannot tell which Monzo user the stored login belongs to (${identified.error.detail}); ` +
-              `Monzo is asked again at the next poll`,
-          );
-        } else {
-          login = identified.value;
-        }
-      }
-      usable.push(login);
-      this.users.set(loginKey(login), { status: "ok" });
-    }
-    return usable;
-  }
+function problemKey(p: Problem): string {
+  return `${p.code} ${p.subject} ${p.message}`;
+}
 
-  /**
-   * Reads `/accounts` for every usable login and merges the lists (a joint account once). Accounts
-   * of logins that could not be asked are kept from the previous list, so their last values stay.
-   */
-  async discover(
-    logins: readonly StoredLogin[],
-    previous: readonly AccountEntry[],
-  ): Promise<{ accounts: AccountEntry[]; complete: boolean }> {
-    const { config } = this.options;
-    const found = new Map<string, AccountEntry & { visibleTo: string[] }>();
-    const asked = new Set<string>();
-    let complete = true;
-    for (const login of logins) {
-      const key = loginKey(login);
-      const answer = await this.withLogin(key, (token) => this.options.client.accounts(token, this.signal));
-      if (!answer.ok) {
-        complete = false;
-        // A login problem (approval, dead token) is already the user's message; anything else
-        // (a 5xx, a malformed answer) must still fail the poll, or monzo_up says 1 with no accounts.
-        if (this.users.get(key)?.status === "ok") {
-          this.problems.push(
-            `Cannot list the accounts of ${key || "the stored login"}: ${answer.error.detail}; ` +
-              `the accounts found before are kept and the next poll tries again`,
-          );
-        }
-        continue;
-      }
-      asked.add(key);
-      for (const account of answer.value) {
-        if (account.closed || SKIPPED_ACCOUNT_TYPES.includes(account.type)) continue;
-        if (config.accountId !== null && account.id !== config.accountId) continue;
-        const seen = found.get(account.id);
-        if (seen) {
-          if (!seen.visibleTo.includes(key)) seen.visibleTo.push(key);
-          continue;
-        }
-        found.set(account.id, {
-          id: account.id,
-          type: account.type,
-          description: account.description,
-          owners: account.owners.map((owner) => owner.preferred_name ?? owner.user_id),
-          visibleTo: [key],
-        });
-      }
-    }
-    for (const entry of previous) {
-      if (!found.has(entry.id) && !entry.visibleTo.some((key) => asked.has(key))) {
-        found.set(entry.id, { ...entry, visibleTo: [...entry.visibleTo] });
-      }
-    }
-    if (complete && config.accountId !== null && !found.has(config.accountId)) {
-      this.problems.push(
-        `account_id ${config.accountId} is not an open account of the logged-in users: ` +
-          `fix account_id in the config, or remove it to export every open account`,
-      );
-    }
-    const accounts = [...found.values()];
-    accounts.sort((a, b) => a.id.localeCompare(b.id));
-    return { accounts, complete };
-  }
-
-  /** Reads `/balance` and `/pots` of every account through a login that can see it. */
-  async readAccounts(accounts: readonly AccountEntry[]): Promise<void> {
-    const { client, clock } = this.options;
-    for (const account of accounts) {
-      const reader = account.visibleTo.find((key) => this.users.get(key)?.status === "ok");
-      if (reader === undefined) {
-        this.accountErrors.set(account.id, "no login that can read it is working");
-        continue;
-      }
-      const balance = await this.withLogin(reader, (token) => client.balance(token, account.id, this.signal));
-      if (!balance.ok) {
-        this.accountFailed(account, balance.error);
-        continue;
-      }
-      const pots = await this.withLogin(reader, (token) => client.pots(token, account.id, this.signal));
-      if (!pots.ok) {
-        this.accountFailed(account, pots.error);
-        continue;
-      }
-      this.values.set(account.id, {
-        balance: balance.value,
-        pots: pots.value.filter((pot) => !pot.deleted),
-        at: clock.now(),
-      });
+// Problems are logged when they appear and when they clear, not every minute.
+function logChanges(log: Logger, before: SnapshotState, after: SnapshotState): void {
+  for (const [key, user] of after.users) {
+    const previous = before.users.get(key);
+    if (user.status === "ok" && previous && previous.status !== "ok") {
+      log.info(`Reading the accounts of ${key || "the stored login"} works again`);
     }
   }
+  const earlier = new Set((before.lastPoll?.problems ?? []).map(problemKey));
+  const now = after.lastPoll?.problems ?? [];
+  for (const p of now) if (!earlier.has(problemKey(p))) log.warn(p.message);
+  if (now.length === 0 && earlier.size > 0) log.info("The poll succeeded again; every problem is cleared");
+}
 
-  /** Calls Monzo with the login's token; after a 401 it renews the token once and tries again. */
-  async withLogin<T>(
-    key: string,
-    call: (token: string) => Promise<{ ok: true; value: T } | { ok: false; error: MonzoFailure }>,
-  ): Promise<{ ok: true; value: T } | { ok: false; error: MonzoFailure }> {
-    const { store, sessions } = this.options;
-    const login = store.get(key);
-    if (!login) return { ok: false, error: { kind: "invalid_response", endpoint: "", detail: "login gone" } };
-    let answer = await call(login.accessToken);
-    if (!answer.ok && isBadAccessToken(answer.error)) {
-      // Expired early or evicted: a refresh gives a new token without the user's help.
-      const renewed = await sessions.fresh(key, { force: true });
-      if (renewed.ok) answer = await call(renewed.value.accessToken);
-      else {
-        this.setUser(key, renewed.error.kind === "logged_out" ? "logged_out" : "error", renewed.error.message);
-        return answer;
-      }
+/** One poll: prepares the logins, runs every step from the state before, and reports; null when skipped. */
+async function runPoll(options: PollerOptions, before: SnapshotState, signal: AbortSignal) {
+  const { store, sessions, clock, config, client } = options;
+  const startedAt = clock.now();
+  if (before.backoffUntil !== null && startedAt < before.backoffUntil) return null;
+  const link = loginLink(config);
+  const users = new Map<string, UserState>();
+  const pollProblems: Problem[] = [];
+  // Set when the rest of the poll must not call Monzo (rate limited, unreachable, stopping).
+  const halted: { now: Halt | null } = { now: null };
+
+  const setUser = (key: string, status: Exclude<UserState["status"], "ok">, p: Problem) =>
+    users.set(key, { status, problem: p });
+
+  /** Records what a failure means for the login or the whole poll; true when it was recorded so. */
+  function recordFailure(key: string, failure: MonzoFailure | SessionFailure): boolean {
+    if (isSessionFailure(failure)) {
+      setUser(key, failure.kind === "logged_out" ? "logged_out" : "error", failure.problem);
+      return true;
     }
-    if (!answer.ok) this.handleLoginFailure(key, answer.error);
-    return answer;
-  }
-
-  /**
-   * Records what a failed call means for the login; stops the poll when Monzo is unreachable
-   * or rate limiting. True when the login cannot be used for the rest of the poll.
-   */
-  handleLoginFailure(key: string, failure: MonzoFailure): boolean {
-    const { config } = this.options;
-    const who = key || "the stored login";
-    if (failure.kind === "aborted") throw new PollStop("The poll was cancelled because the exporter is stopping");
+    if (failure.kind === "aborted") {
+      halted.now = { detail: "the exporter is stopping", backoffUntil: null };
+      return true;
+    }
     if (failure.status === 429) {
-      const streak = this.options.snapshot.state.rateLimitStreak;
-      const seconds = rateLimitBackoffSeconds(failure.retryAfterSeconds, streak);
-      const until = this.startedAt + seconds * 1000;
-      throw new PollStop(
-        `Monzo is rate limiting the exporter (HTTP 429 on ${failure.endpoint}); polling pauses until ` +
-          `${new Date(until).toISOString()}. Avoid other apps using the same OAuth client`,
-        until,
-      );
+      const seconds = rateLimitBackoffSeconds(failure.retryAfterSeconds, before.rateLimitStreak);
+      const until = startedAt + seconds * 1000;
+      halted.now = { detail: "Monzo asked the exporter to slow down", backoffUntil: until };
+      pollProblems.push(problem("rate_limited", failure.endpoint, { until }));
+      return true;
     }
     if (failure.kind === "timeout" || failure.kind === "network") {
-      throw new PollStop(`${failure.detail}; the last values are kept and the next poll tries again`);
+      halted.now = { detail: "Monzo could not be reached", backoffUntil: null };
+      pollProblems.push(problem("unreachable", failure.endpoint, { detail: failure.detail }));
+      return true;
     }
     if (needsAppApproval(failure)) {
-      this.setUser(
-        key,
-        "awaiting_approval",
-        `The login of ${who} is waiting for approval in the Monzo app (or the approval lapsed): open the ` +
-          `Monzo app and allow access; if no request shows there, log in again at ${loginLink(config)}`,
-      );
+      setUser(key, "awaiting_approval", problem("awaiting_approval", key, { loginLink: link }));
       return true;
     }
     if (isBadAccessToken(failure)) {
-      this.setUser(
-        key,
-        "error",
-        `Monzo refused the access token of ${who} (${failure.detail}) and it could not be renewed; ` +
-          `it is tried again at the next poll; if this persists, log in again at ${loginLink(config)}`,
-      );
+      setUser(key, "error", problem("token_refused", key, { detail: failure.detail, loginLink: link }));
       return true;
     }
     return false;
   }
 
-  accountFailed(account: AccountEntry, failure: MonzoFailure): void {
-    const state = [...account.visibleTo].map((key) => this.users.get(key)?.status);
-    // When the login itself stopped working, the user's message says it all.
-    if (state.every((status) => status !== "ok")) {
-      this.accountErrors.set(account.id, "its login is not working");
-      return;
+  // A function, not a property read, so the compiler does not assume it unchanged across awaits.
+  const haltDetail = (): string | undefined => halted.now?.detail;
+  const works = (key: string) => users.get(key)?.status === "ok";
+
+  async function call<T>(
+    key: string,
+    request: (token: string) => Promise<Result<T, MonzoFailure>>,
+  ): Promise<Result<T, CallFailure>> {
+    if (halted.now) return err({ kind: "skipped", detail: halted.now.detail });
+    if (!works(key)) return err({ kind: "skipped", detail: "its login is not working" });
+    const answer = await sessions.call(key, request);
+    if (answer.ok) return answer;
+    const failure = answer.error;
+    if (recordFailure(key, failure) || isSessionFailure(failure)) {
+      return err({ kind: "skipped", detail: haltDetail() ?? "its login is not working" });
     }
-    const message = `Cannot read account ${account.id}: ${failure.detail}; its last values are kept`;
-    this.accountErrors.set(account.id, failure.detail);
-    this.problems.push(message);
+    return err({ kind: "failed", failure, detail: failure.detail });
   }
 
-  setUser(key: string, status: Exclude<UserState["status"], "ok">, message: string): void {
-    this.users.set(key, { status, message });
+  // Flushed first: a write that failed in an earlier poll is retried before anything new.
+  await store.flush();
+
+  // Logins: those Monzo ended, then every stored one refreshed if due and identified if needed.
+  for (const status of store.statuses()) {
+    if (!status.loggedIn) setUser(status.userId, "logged_out", status.problem);
+  }
+  if (store.logins().length === 0 && users.size === 0) pollProblems.push(problem("no_login", "", { loginLink: link }));
+  const usable: string[] = [];
+  for (const stored of store.logins()) {
+    if (halted.now) break;
+    let key = loginKey(stored);
+    const fresh = await sessions.fresh(key);
+    if (!fresh.ok) {
+      recordFailure(key, fresh.error);
+      continue;
+    }
+    const refreshProblem = sessions.refreshProblem(key);
+    if (refreshProblem) pollProblems.push(refreshProblem);
+    if (fresh.value.userId === null) {
+      const identified = await sessions.identify(key, signal);
+      if (identified.ok) key = loginKey(identified.value);
+      else if (recordFailure(key, identified.error) || isSessionFailure(identified.error)) continue;
+      // The token may still read the accounts; the poll is not a full success all the same.
+      else pollProblems.push(problem("identify_failed", key, { detail: identified.error.detail }));
+    }
+    users.set(key, { status: "ok" });
+    usable.push(key);
   }
 
-  report(finishedAt: number) {
-    const userProblems = [...this.users.values()].flatMap((user) => user.status === "ok" ? [] : [user.message]);
-    return {
-      startedAt: this.startedAt,
-      finishedAt,
-      problems: [...userProblems, ...this.problems],
-      users: this.users,
-      accounts: this.accounts,
-      values: this.values,
-      accountErrors: this.accountErrors,
-      backoffUntil: this.backoffUntil,
+  let accounts: readonly AccountEntry[] = before.accounts;
+  const steps = [];
+  for (const step of before.steps) {
+    const context: StepContext = {
+      client,
+      signal,
+      now: () => clock.now(),
+      accountId: config.accountId,
+      logins: usable.filter(works),
+      accounts,
+      readerOf: (account) => account.visibleTo.find(works),
+      call,
     };
+    const next = await step.next(context);
+    if (next.accounts) accounts = next.accounts;
+    steps.push(next);
   }
+
+  const userProblems = [...users.values()].flatMap((user) => user.status === "ok" ? [] : [user.problem]);
+  const stepProblems = steps.flatMap((step) => step.problems);
+  // Checked at the end: a refresh during the poll may have failed to reach the disk.
+  const writeError = store.writeError;
+  const storeProblems = writeError ? [problem("tokens_unwritable", options.storeName, { detail: writeError })] : [];
+  return {
+    startedAt,
+    finishedAt: clock.now(),
+    problems: [...userProblems, ...pollProblems, ...stepProblems, ...storeProblems],
+    users,
+    steps,
+    backoffUntil: halted.now?.backoffUntil ?? null,
+  };
 }

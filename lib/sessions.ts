@@ -1,6 +1,6 @@
 import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
-import type { MonzoClient, MonzoFailure } from "./monzo_client.ts";
+import { isBadAccessToken, type MonzoClient, type MonzoFailure } from "./monzo_client.ts";
 import type { TokenResponse } from "./monzo_schemas.ts";
 import {
   codeGrant,
@@ -10,9 +10,10 @@ import {
   type OAuthConfig,
   refreshGrant,
 } from "./oauth.ts";
+import { type Problem, problem } from "./problems.ts";
 import { err, ok, type Result } from "./result.ts";
 import type { StoredLogin } from "./token_file.ts";
-import { loginKey, type TokenStore } from "./token_store.ts";
+import type { TokenStore } from "./token_store.ts";
 
 /** Refresh when less than this is left on the access token. */
 export const REFRESH_MARGIN_MS = 30 * 60_000;
@@ -21,19 +22,36 @@ export const REFRESH_MARGIN_MS = 30 * 60_000;
 export interface SessionFailure {
   /** `logged_out`: Monzo ended the login; `unavailable`: try again later. */
   readonly kind: "logged_out" | "unavailable";
-  readonly message: string;
+  readonly problem: Problem;
 }
 
-/** The life of logins: code exchange, refresh before expiry, learning the user id. */
+/** What a browser login gave. */
+export interface LoggedIn {
+  readonly userId: string;
+  /** Whether the login reached the tokens file; when not, it is held in memory and writing is retried. */
+  readonly written: Result<void>;
+}
+
+/** The life of logins: code exchange, refresh before expiry, renewal after a 401, learning the user id. */
 export interface Sessions {
-  /** Trades an OAuth code for tokens and stores them; the value is the user id. */
-  logIn(code: string): Promise<Result<string, string>>;
+  /** Trades an OAuth code for tokens and stores them. */
+  logIn(code: string): Promise<Result<LoggedIn, string>>;
   /** The login under `key` with a token that is good for a while, refreshed if needed or forced. */
   fresh(key: string, options?: { force?: boolean }): Promise<Result<StoredLogin, SessionFailure>>;
   /** Why the last refresh of `key` failed while its token still works, or null. */
-  refreshProblem(key: string): string | null;
+  refreshProblem(key: string): Problem | null;
   /** Asks Monzo whose login `key` is and stores it under that user id. */
-  identify(key: string, signal?: AbortSignal): Promise<Result<StoredLogin, MonzoFailure>>;
+  identify(key: string, signal?: AbortSignal): Promise<Result<StoredLogin, MonzoFailure | SessionFailure>>;
+  /**
+   * Calls Monzo with the token of login `key`; when Monzo answers 401 (expired early, evicted) the
+   * token is renewed once and the call made again.
+   */
+  call<T>(
+    key: string,
+    request: (token: string) => Promise<Result<T, MonzoFailure>>,
+  ): Promise<Result<T, MonzoFailure | SessionFailure>>;
+  /** Settles once no login or refresh is in flight and every token write has ended. */
+  idle(): Promise<void>;
 }
 
 /** Options of {@link createSessions}. */
@@ -48,34 +66,59 @@ export interface SessionsOptions {
 /** Creates the session manager; at most one refresh per login runs at a time. */
 export function createSessions(options: SessionsOptions): Sessions {
   const { config, client, store, clock, log } = options;
+  const link = loginLink(config);
   const refreshing = new Map<string, Promise<Result<StoredLogin, SessionFailure>>>();
-  const refreshProblems = new Map<string, string>();
+  const refreshProblems = new Map<string, Problem>();
+  const inFlight = new Set<Promise<unknown>>();
 
-  function loginFrom(grant: TokenResponse): StoredLogin {
+  /** Keeps `work` in {@link inFlight} until it settles, so shutdown can wait for it. */
+  function track<T>(work: Promise<T>): Promise<T> {
+    inFlight.add(work);
+    const done = () => inFlight.delete(work);
+    work.then(done, done);
+    return work;
+  }
+
+  function loginFrom(grant: TokenResponse, previous?: StoredLogin): StoredLogin {
     return {
       userId: grant.user_id,
       accessToken: grant.access_token,
-      refreshToken: grant.refresh_token ?? null,
+      // RFC 6749 §6: without a new refresh token in the answer, the old one stays valid.
+      refreshToken: grant.refresh_token ?? previous?.refreshToken ?? null,
       expiresAt: clock.now() + grant.expires_in * 1000,
     };
   }
 
+  /** The login now stored under `key`, when a newer one replaced `login` while Monzo was asked. */
+  function superseded(key: string): Result<StoredLogin, SessionFailure> {
+    const current = store.get(key);
+    if (current) {
+      log.info(`A newer login of ${key || "the stored login"} arrived while its tokens were renewed; it is kept`);
+      return ok(current);
+    }
+    return err({ kind: "logged_out", problem: problem("no_login", key, { loginLink: link }) });
+  }
+
+  async function end(key: string, login: StoredLogin, ended: Problem): Promise<Result<StoredLogin, SessionFailure>> {
+    // The poller logs the problem once, with the other problems of the poll.
+    const outcome = await store.apply({ kind: "ended", from: login, problem: ended });
+    if (!outcome.applied) return superseded(key);
+    return err({ kind: "logged_out", problem: ended });
+  }
+
   // No abort signal here: once Monzo has the refresh token, the answer must be stored.
-  async function refresh(key: string, login: StoredLogin) {
-    const who = login.userId ?? "the stored login";
+  async function refresh(key: string, login: StoredLogin): Promise<Result<StoredLogin, SessionFailure>> {
     if (!login.refreshToken) {
       if (login.expiresAt > clock.now()) return ok(login);
-      const message = `The login of ${who} has expired and Monzo gave no refresh token ` +
-        `(is the OAuth client confidential?): log in again at ${loginLink(config)}`;
-      await store.logOut(key, message);
-      return err({ kind: "logged_out" as const, message });
+      return end(key, login, problem("no_refresh_token", key, { loginLink: link }));
     }
     const answer = await client.token(refreshGrant(config, login.refreshToken));
     if (answer.ok) {
       // Monzo has already revoked the old pair: store the new one before anything uses it.
-      const renewed = loginFrom(answer.value);
+      const renewed = loginFrom(answer.value, login);
       refreshProblems.delete(key);
-      await store.save(renewed, key);
+      const outcome = await store.apply({ kind: "renewed", from: login, login: renewed });
+      if (!outcome.applied) return superseded(key);
       log.info(
         `Refreshed the tokens of ${renewed.userId}; they expire at ${new Date(renewed.expiresAt).toISOString()}`,
       );
@@ -83,60 +126,90 @@ export function createSessions(options: SessionsOptions): Sessions {
     }
     const failure = answer.error;
     if (isDefiniteRejection(failure)) {
-      const message = `Monzo refused to renew the login of ${who} (${failure.detail}): ` +
-        `log in again at ${loginLink(config)}`;
-      // The poller logs the message once, with the other problems of the poll.
-      await store.logOut(key, message);
-      return err({ kind: "logged_out" as const, message });
+      return end(key, login, problem("logged_out", key, { detail: failure.detail, loginLink: link }));
     }
-    const advice = isClientRejection(failure)
-      ? "check client_id and client_secret in the config"
-      : "the stored tokens are kept and the refresh is retried at the next poll";
-    const message = `Cannot refresh the login of ${who}: ${failure.detail}; ${advice}`;
-    refreshProblems.set(key, message);
+    const code = isClientRejection(failure) ? "client_rejected" : "refresh_failed";
+    const failed = problem(code, key, { detail: failure.detail });
+    refreshProblems.set(key, failed);
     if (login.expiresAt > clock.now()) return ok(login);
-    return err({ kind: "unavailable" as const, message });
+    return err({ kind: "unavailable", problem: failed });
+  }
+
+  function fresh(key: string, { force = false } = {}): Promise<Result<StoredLogin, SessionFailure>> {
+    const login = store.get(key);
+    if (!login) {
+      return Promise.resolve(
+        err({ kind: "logged_out" as const, problem: problem("no_login", key, { loginLink: link }) }),
+      );
+    }
+    if (!force && login.expiresAt - clock.now() > REFRESH_MARGIN_MS) return Promise.resolve(ok(login));
+    const running = refreshing.get(key);
+    if (running) return running;
+    const started = track(refresh(key, login).finally(() => refreshing.delete(key)));
+    refreshing.set(key, started);
+    return started;
+  }
+
+  async function call<T>(
+    key: string,
+    request: (token: string) => Promise<Result<T, MonzoFailure>>,
+  ): Promise<Result<T, MonzoFailure | SessionFailure>> {
+    // The stored token as it is: refreshing ahead of expiry is fresh()'s job, once per poll, not per call.
+    const stored = store.get(key);
+    if (!stored) return err({ kind: "logged_out", problem: problem("no_login", key, { loginLink: link }) });
+    const answer = await request(stored.accessToken);
+    if (answer.ok || !isBadAccessToken(answer.error)) return answer;
+    // Only renew when nothing else has since: a second 401 on a token renewed a moment ago is
+    // not cured by renewing it again.
+    const current = store.get(key);
+    const renewed = current && current.accessToken !== stored.accessToken
+      ? ok(current)
+      : await fresh(key, { force: true });
+    if (!renewed.ok) return renewed;
+    // A refresh that failed for now hands back the same token: asking again would only repeat the 401.
+    if (renewed.value.accessToken === stored.accessToken) return answer;
+    return request(renewed.value.accessToken);
   }
 
   return {
     // No abort signal: once Monzo has issued the tokens (evicting the user's old ones) they must be stored.
-    async logIn(code) {
-      const answer = await client.token(codeGrant(config, code));
-      if (!answer.ok) return err(answer.error.detail);
-      const login = loginFrom(answer.value);
-      const saved = await store.save(login);
-      log.info(`Received new tokens for ${login.userId}` + (saved.ok ? "" : " (kept in memory only for now)"));
-      return ok(login.userId ?? "");
+    logIn(code) {
+      return track((async (): Promise<Result<LoggedIn, string>> => {
+        const answer = await client.token(codeGrant(config, code));
+        if (!answer.ok) return err(answer.error.detail);
+        const login = loginFrom(answer.value);
+        const { written } = await store.apply({ kind: "logged_in", login });
+        log.info(`Received new tokens for ${login.userId}` + (written.ok ? "" : " (held in memory only for now)"));
+        return ok({ userId: login.userId ?? "", written });
+      })());
     },
 
-    fresh(key, { force = false } = {}) {
-      const login = store.get(key);
-      if (!login) {
-        const message = `No login for ${key || "the stored user"}: log in at ${loginLink(config)}`;
-        return Promise.resolve(err({ kind: "logged_out" as const, message }));
-      }
-      if (!force && login.expiresAt - clock.now() > REFRESH_MARGIN_MS) return Promise.resolve(ok(login));
-      const running = refreshing.get(key);
-      if (running) return running;
-      const started = refresh(key, login).finally(() => refreshing.delete(key));
-      refreshing.set(key, started);
-      return started;
-    },
+    fresh,
 
     refreshProblem(key) {
       return store.get(key) ? refreshProblems.get(key) ?? null : null;
     },
 
     async identify(key, signal) {
-      const login = store.get(key);
-      if (!login) return err({ kind: "invalid_response", endpoint: "/ping/whoami", detail: "no such login" });
-      const answer = await client.whoami(login.accessToken, signal);
+      const answer = await call(key, (token) => client.whoami(token, signal));
       if (!answer.ok) return answer;
-      const identified = { ...login, userId: answer.value.user_id };
-      // The login may have been refreshed meanwhile; only fill in the id of the one asked about.
-      if (store.get(key) === login) await store.save(identified, key);
-      log.info(`The stored login belongs to ${identified.userId}`);
-      return ok(store.get(loginKey(identified)) ?? identified);
+      const userId = answer.value.user_id;
+      const login = store.get(key);
+      // A refresh during the call learns the user id too, and moves the login under it.
+      if (login && login.userId === null) {
+        await store.apply({ kind: "identified", from: login, login: { ...login, userId } });
+      }
+      const identified = store.get(userId);
+      if (!identified) return err({ kind: "logged_out", problem: problem("no_login", userId, { loginLink: link }) });
+      log.info(`The stored login belongs to ${userId}`);
+      return ok(identified);
+    },
+
+    call,
+
+    async idle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      await store.idle();
     },
   };
 }

@@ -1,5 +1,8 @@
-import type { Balance, Pot } from "./monzo_schemas.ts";
+import type { AccountEntry, StepState } from "./poll/step.ts";
+import type { Problem } from "./problems.ts";
 import type { LoginStatus } from "./token_store.ts";
+
+export type { AccountEntry } from "./poll/step.ts";
 
 /** What build is running, for `monzo_exporter_build_info`. */
 export interface BuildInfo {
@@ -8,51 +11,28 @@ export interface BuildInfo {
   readonly mode: "live" | "demo";
 }
 
-/** An account found by discovery (or named by `account_id`). */
-export interface AccountEntry {
-  readonly id: string;
-  readonly type: string;
-  readonly description: string;
-  /** Owners' preferred names, as Monzo lists them. */
-  readonly owners: readonly string[];
-  /** Keys of the logins that can read it; a joint account has two. */
-  readonly visibleTo: readonly string[];
-}
-
-/** The figures read for one account in one poll. */
-export interface AccountValues {
-  readonly balance: Balance;
-  /** Pots that are not deleted. */
-  readonly pots: readonly Pot[];
-  /** When they were read, epoch ms. */
-  readonly at: number;
-}
-
 /** How a login fared in the last poll. */
 export type UserState =
   | { readonly status: "ok" }
-  | { readonly status: "awaiting_approval" | "error" | "logged_out"; readonly message: string };
+  | { readonly status: "awaiting_approval" | "error" | "logged_out"; readonly problem: Problem };
 
-/** The last poll's timing and any problems, each a sentence saying what to do. */
+/** The last poll's timing and its problems. */
 export interface PollSummary {
   readonly startedAt: number;
   readonly durationSeconds: number;
-  readonly problems: readonly string[];
+  readonly problems: readonly Problem[];
 }
 
 /** What one poll found, handed to {@link Snapshot.applyPoll}. */
 export interface PollReport {
   readonly startedAt: number;
   readonly finishedAt: number;
-  readonly problems: readonly string[];
+  /** Every problem of the poll: the logins', the poll's own and each step's. */
+  readonly problems: readonly Problem[];
   /** State per login key. */
   readonly users: ReadonlyMap<string, UserState>;
-  /** The complete account list when this poll rediscovered it. */
-  readonly accounts?: readonly AccountEntry[];
-  /** New figures for the accounts read successfully. */
-  readonly values: ReadonlyMap<string, AccountValues>;
-  /** Why other accounts could not be read. */
-  readonly accountErrors: ReadonlyMap<string, string>;
+  /** The steps after this poll, in order. */
+  readonly steps: readonly StepState[];
   /** Set when Monzo asked the exporter to slow down. */
   readonly backoffUntil: number | null;
 }
@@ -60,10 +40,10 @@ export interface PollReport {
 /** Everything the pages and the exposition show; replaced as a whole on every change. */
 export interface SnapshotState {
   readonly build: BuildInfo;
+  /** The poll's steps after the last poll, their memory inside. */
+  readonly steps: readonly StepState[];
+  /** The exported accounts, from the discovery step. */
   readonly accounts: readonly AccountEntry[];
-  readonly discoveredAt: number | null;
-  readonly values: ReadonlyMap<string, AccountValues>;
-  readonly accountErrors: ReadonlyMap<string, string>;
   readonly users: ReadonlyMap<string, UserState>;
   readonly logins: readonly LoginStatus[];
   /** Why the stored logins could not be read at start. */
@@ -77,17 +57,42 @@ export interface SnapshotState {
   readonly requests: ReadonlyMap<string, number>;
 }
 
-/** The exporter's view of Monzo after the last poll; the only state besides the token store. */
+/** True when the last poll did all of its work without a problem: `monzo_up`, `/readyz` and the page agree. */
+export function isHealthy(state: SnapshotState): boolean {
+  return state.lastPoll !== null && state.lastPoll.problems.length === 0;
+}
+
+/** How the last poll fared for one account: the first step's error, and when every step last read it. */
+export interface AccountStatus {
+  readonly error: string | null;
+  /** The oldest of the steps' last successful reads, epoch ms; null before every step has read it. */
+  readonly readAt: number | null;
+}
+
+/** The status of account `id` across the steps that read accounts. */
+export function accountStatus(state: SnapshotState, id: string): AccountStatus {
+  let error: string | null = null;
+  let readAt: number | null = null;
+  let reads = 0;
+  for (const step of state.steps) {
+    const read = step.reads.get(id);
+    if (!read) continue;
+    reads++;
+    if (!read.ok) error ??= `${step.name}: ${read.detail}`;
+    else readAt = readAt === null ? read.at : Math.min(readAt, read.at);
+  }
+  return { error, readAt: reads > 0 && error === null ? readAt : null };
+}
+
+/** The exporter's view of Monzo and of the poll; the one owner of the poll's state. */
 export class Snapshot {
   #state: SnapshotState;
 
-  constructor(build: BuildInfo) {
+  constructor(build: BuildInfo, steps: readonly StepState[]) {
     this.#state = {
       build,
+      steps,
       accounts: [],
-      discoveredAt: null,
-      values: new Map(),
-      accountErrors: new Map(),
       users: new Map(),
       logins: [],
       loginsError: null,
@@ -117,20 +122,14 @@ export class Snapshot {
     this.#state = { ...this.#state, logins, loginsError };
   }
 
-  /** Folds a poll's findings in: new figures replace old, failed accounts keep their last ones. */
+  /** Folds a poll's findings in; each step has kept the last figures of what it could not read. */
   applyPoll(report: PollReport): void {
     const old = this.#state;
-    const accounts = report.accounts ?? old.accounts;
-    const listed = new Set(accounts.map((account) => account.id));
-    const values = new Map([...old.values].filter(([id]) => listed.has(id)));
-    for (const [id, figures] of report.values) values.set(id, figures);
     const rateLimited = report.backoffUntil !== null;
     this.#state = {
       ...old,
-      accounts,
-      discoveredAt: report.accounts ? report.finishedAt : old.discoveredAt,
-      values,
-      accountErrors: report.accountErrors,
+      steps: report.steps,
+      accounts: report.steps.find((step) => step.accounts !== undefined)?.accounts ?? old.accounts,
       users: report.users,
       lastPoll: {
         startedAt: report.startedAt,

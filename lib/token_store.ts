@@ -1,4 +1,5 @@
 import type { Logger } from "./log.ts";
+import type { Problem } from "./problems.ts";
 import { ok, type Result } from "./result.ts";
 import type { StoredLogin, TokenPersistence } from "./token_file.ts";
 
@@ -10,14 +11,40 @@ export function loginKey(login: Pick<StoredLogin, "userId">): string {
 /** What may be shown about a login: never its tokens. */
 export type LoginStatus =
   | { readonly userId: string | null; readonly loggedIn: true; readonly expiresAt: number }
-  | { readonly userId: string; readonly loggedIn: false; readonly reason: string };
+  | { readonly userId: string; readonly loggedIn: false; readonly reason: string; readonly problem: Problem };
+
+/**
+ * Every way a login is written, replaced or deleted. These four are the only ones: the store
+ * applies nothing else, and {@link TokenStore.apply} is the one place that changes the logins.
+ *
+ * - `logged_in`: a browser login; replaces whatever the user had (Monzo has revoked it anyway).
+ * - `renewed`: a refresh; replaces `from` only if `from` is still the stored login.
+ * - `identified`: `/ping/whoami` named the user of `from`, a login stored without a user id; when
+ *   that user has a newer login already, `from` is dropped (the newer one evicted it at Monzo).
+ * - `ended`: Monzo refused to renew `from`; deletes it only if it is still the stored login, so a
+ *   refusal that lands after a new browser login of the same user never deletes the new login.
+ */
+export type LoginChange =
+  | { readonly kind: "logged_in"; readonly login: StoredLogin }
+  | { readonly kind: "renewed"; readonly from: StoredLogin; readonly login: StoredLogin }
+  | { readonly kind: "identified"; readonly from: StoredLogin; readonly login: StoredLogin }
+  | { readonly kind: "ended"; readonly from: StoredLogin; readonly problem: Problem };
+
+/** What {@link TokenStore.apply} did. */
+export interface ChangeOutcome {
+  /** False when the login changed meanwhile, so the change no longer applied and nothing was done. */
+  readonly applied: boolean;
+  /** Whether the logins are on disk; when not, they are held in memory and writing is retried. */
+  readonly written: Result<void>;
+}
 
 /** The one place tokens live: in memory, and persisted through a {@link TokenPersistence}. */
 export class TokenStore {
   readonly #persistence: TokenPersistence;
   readonly #log: Logger;
   readonly #logins = new Map<string, StoredLogin>();
-  readonly #loggedOut = new Map<string, string>();
+  /** Why Monzo ended each past login, by user id. */
+  readonly #loggedOut = new Map<string, Problem>();
   readonly #listeners: Array<() => void> = [];
   #loadError: string | null = null;
   /** Why the last write failed; null once the logins are safely on disk. */
@@ -43,7 +70,7 @@ export class TokenStore {
     return store;
   }
 
-  /** Why the stored logins could not be read at start, if they could not. */
+  /** Why the stored logins could not be read at start, until a new file replaces them. */
   get loadError(): string | null {
     return this.#loadError;
   }
@@ -70,52 +97,72 @@ export class TokenStore {
       loggedIn: true,
       expiresAt: login.expiresAt,
     }));
-    const past: LoginStatus[] = [...this.#loggedOut].map(([userId, reason]) => ({
+    const past: LoginStatus[] = [...this.#loggedOut].map(([userId, problem]) => ({
       userId,
       loggedIn: false,
-      reason,
+      reason: problem.message,
+      problem,
     }));
     return [...current, ...past];
   }
 
-  /** Calls `listener` after every change of the logins. */
+  /** Calls `listener` after every change of the logins or of whether they are safely written. */
   onChange(listener: () => void): void {
     this.#listeners.push(listener);
   }
 
   /**
-   * Stores `login`, replacing the one under `replacing` (default: its own key), and persists
-   * the whole set before returning. If persisting fails the login is still kept in memory,
-   * because Monzo may already have revoked the tokens it replaces, and writing is retried.
+   * Applies one {@link LoginChange} and persists the whole set before returning. When persisting
+   * fails the change is still kept in memory, because Monzo has already revoked the tokens it
+   * replaces, and writing is retried by {@link flush}; the file keeps the previous set meanwhile.
    */
-  save(login: StoredLogin, replacing: string = loginKey(login)): Promise<Result<void>> {
-    return this.#change(() => {
-      this.#logins.delete(replacing);
-      this.#logins.set(loginKey(login), login);
-      if (login.userId) this.#loggedOut.delete(login.userId);
-    });
-  }
-
-  /** Forgets the login under `key` because Monzo ended it, remembering why for display. */
-  logOut(key: string, reason: string): Promise<Result<void>> {
-    return this.#change(() => {
-      this.#logins.delete(key);
-      if (key) this.#loggedOut.set(key, reason);
+  apply(change: LoginChange): Promise<ChangeOutcome> {
+    return this.#serial(async () => {
+      if (!this.#mutate(change)) return { applied: false, written: ok(undefined) };
+      const written = await this.#persist();
+      this.#notify();
+      return { applied: true, written };
     });
   }
 
   /** Writes the logins again if an earlier write failed. */
   flush(): Promise<Result<void>> {
-    return this.#serial(() => this.#writeError !== null ? this.#persist() : Promise.resolve(ok(undefined)));
-  }
-
-  #change(apply: () => void): Promise<Result<void>> {
     return this.#serial(async () => {
-      apply();
+      if (this.#writeError === null) return ok(undefined);
       const written = await this.#persist();
-      for (const listener of this.#listeners) listener();
+      this.#notify();
       return written;
     });
+  }
+
+  /** Settles once every change asked for so far is applied and its write has ended. */
+  async idle(): Promise<void> {
+    await this.#queue;
+  }
+
+  #mutate(change: LoginChange): boolean {
+    if (change.kind === "logged_in") {
+      this.#put(change.login, loginKey(change.login));
+      return true;
+    }
+    const key = loginKey(change.from);
+    if (this.#logins.get(key) !== change.from) return false;
+    if (change.kind === "ended") {
+      this.#logins.delete(key);
+      if (key) this.#loggedOut.set(key, change.problem);
+    } else if (change.kind === "identified" && this.#logins.has(loginKey(change.login))) {
+      // The user has logged in through the browser since: that login evicted this older one.
+      this.#logins.delete(key);
+    } else {
+      this.#put(change.login, key);
+    }
+    return true;
+  }
+
+  #put(login: StoredLogin, replacing: string): void {
+    this.#logins.delete(replacing);
+    this.#logins.set(loginKey(login), login);
+    if (login.userId) this.#loggedOut.delete(login.userId);
   }
 
   async #persist(): Promise<Result<void>> {
@@ -129,9 +176,13 @@ export class TokenStore {
       this.#writeError = null;
     } else {
       // The poller reports it with the poll's other problems: once in the log, and on the page until fixed.
-      this.#writeError = `${written.error}; the logins are kept in memory and writing is retried every poll`;
+      this.#writeError = written.error;
     }
     return written;
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) listener();
   }
 
   /** Runs `task` after every earlier one, so writes never interleave. */

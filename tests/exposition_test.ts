@@ -7,7 +7,12 @@ import {
   renderExposition,
 } from "../lib/exposition.ts";
 import type { Balance, Pot } from "../lib/monzo_schemas.ts";
-import { type AccountEntry, type AccountValues, type BuildInfo, Snapshot } from "../lib/snapshot.ts";
+import type { MonzoClient } from "../lib/monzo_client.ts";
+import { startSteps } from "../lib/poll/steps.ts";
+import type { StepContext, StepState } from "../lib/poll/step.ts";
+import { problem } from "../lib/problems.ts";
+import { err, ok } from "../lib/result.ts";
+import { type AccountEntry, type BuildInfo, Snapshot } from "../lib/snapshot.ts";
 import { binaryExists, PROMTOOL, promtoolCheck } from "./helpers/e2e.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -155,36 +160,100 @@ function pot(id: string, overrides: Partial<Pot> = {}): Pot {
 
 interface PollInput {
   readonly at: number;
+  /** The accounts discovery finds; when absent, discovery is not due and keeps its list. */
   readonly accounts?: readonly AccountEntry[];
-  readonly values?: ReadonlyArray<readonly [string, Omit<AccountValues, "at">]>;
+  readonly values?: ReadonlyArray<readonly [string, { balance: Balance; pots: Pot[] }]>;
   readonly problems?: readonly string[];
+  /** Accounts whose /balance and /pots fail in this poll. */
   readonly accountErrors?: ReadonlyArray<readonly [string, string]>;
 }
 
-function poll(snapshot: Snapshot, input: PollInput): void {
+/** A Monzo client answering from `input`; calls the steps do not make are not expected. */
+function clientFor(input: PollInput, listed: readonly AccountEntry[]): MonzoClient {
+  const values = new Map(input.values ?? []);
+  const errors = new Map(input.accountErrors ?? []);
+  const fail = (endpoint: string, detail: string) => err({ kind: "http" as const, endpoint, status: 500, detail });
+  const unexpected = () => Promise.reject(new Error("not used by the poll steps"));
+  return {
+    whoami: unexpected,
+    token: unexpected,
+    accounts: () =>
+      Promise.resolve(ok(listed.map((a) => ({
+        id: a.id,
+        type: a.type,
+        description: a.description,
+        closed: false,
+        owners: a.owners.map((name) => ({ user_id: `user_${name}`, preferred_name: name })),
+      })))),
+    balance: (_token, id) => {
+      const figures = values.get(id);
+      return Promise.resolve(
+        figures && !errors.has(id) ? ok(figures.balance) : fail("/balance", errors.get(id) ?? "no data"),
+      );
+    },
+    pots: (_token, id) => {
+      const figures = values.get(id);
+      return Promise.resolve(
+        figures && !errors.has(id) ? ok(figures.pots) : fail("/pots", errors.get(id) ?? "no data"),
+      );
+    },
+  };
+}
+
+/** Runs the real poll steps against answers from `input`, as the poller does, and applies the poll. */
+async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
+  const listed = input.accounts ?? snapshot.state.accounts;
+  const client = clientFor(input, listed);
+  let accounts = snapshot.state.accounts;
+  const steps: StepState[] = [];
+  for (const step of snapshot.state.steps) {
+    const context: StepContext = {
+      client,
+      signal: new AbortController().signal,
+      now: () => input.at - 500,
+      accountId: null,
+      // A login added makes discovery due at once; the same set leaves its list alone.
+      logins: input.accounts ? ["reader", `added-${input.at}`] : ["reader"],
+      accounts,
+      readerOf: () => "reader",
+      call: async (_key, request) => {
+        const answer = await request("token");
+        return answer.ok ? answer : err({ kind: "failed", failure: answer.error, detail: answer.error.detail });
+      },
+    };
+    const next = await step.next(context);
+    if (next.accounts) accounts = next.accounts;
+    steps.push(next);
+  }
   snapshot.applyPoll({
     startedAt: input.at - 1_500,
     finishedAt: input.at,
-    problems: input.problems ?? [],
+    problems: [
+      ...(input.problems ?? []).map((detail) => problem("unreachable", "", { detail })),
+      ...steps.flatMap((step) => step.problems),
+    ],
     users: new Map(),
-    accounts: input.accounts,
-    values: new Map((input.values ?? []).map(([id, figures]) => [id, { ...figures, at: input.at - 500 }])),
-    accountErrors: new Map(input.accountErrors ?? []),
+    steps,
     backoffUntil: null,
   });
 }
 
+/** A snapshot before any poll, with the exporter's real steps. */
+function fresh(build: BuildInfo = LIVE): Snapshot {
+  return new Snapshot(build, startSteps());
+}
+
 /** One account with the given balance figures and pots, after one successful poll. */
-function oneAccount(figures: Partial<Balance>, pots: Pot[] = [], build: BuildInfo = LIVE): Snapshot {
-  const snapshot = new Snapshot(build);
-  poll(snapshot, { at: T0, accounts: [CURRENT], values: [[CURRENT.id, { balance: balance(figures), pots }]] });
+async function oneAccount(figures: Partial<Balance>, pots: Pot[] = [], build: BuildInfo = LIVE): Promise<Snapshot> {
+  const snapshot = fresh(build);
+  await poll(snapshot, { at: T0, accounts: [CURRENT], values: [[CURRENT.id, { balance: balance(figures), pots }]] });
   return snapshot;
 }
 
 /** A state with something in every family, and awkward label values. */
-function richSnapshot(): Snapshot {
-  const snapshot = new Snapshot(LIVE);
-  poll(snapshot, {
+async function richSnapshot(): Promise<Snapshot> {
+  const snapshot = fresh();
+  await poll(snapshot, {
     at: T0,
     accounts: [CURRENT, JOINT],
     values: [
@@ -201,6 +270,7 @@ function richSnapshot(): Snapshot {
       }],
     ],
   });
+  const ended = problem("logged_out", "user_00009Bob", { detail: "invalid_grant" });
   snapshot.countRequest("/accounts", "200");
   snapshot.countRequest("/balance", "200");
   snapshot.countRequest("/balance", "200");
@@ -209,7 +279,7 @@ function richSnapshot(): Snapshot {
   snapshot.setLogins([
     { userId: "user_00009Alice", loggedIn: true, expiresAt: T0 + 6 * 3_600_000 },
     { userId: null, loggedIn: true, expiresAt: T0 + 3_600_000 },
-    { userId: "user_00009Bob", loggedIn: false, reason: "Monzo ended the login" },
+    { userId: "user_00009Bob", loggedIn: false, reason: ended.message, problem: ended },
   ], null);
   return snapshot;
 }
@@ -220,9 +290,9 @@ Deno.test("the HTTP content type is the text format 0.0.4 in UTF-8", () => {
   assert.equal(EXPOSITION_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
 });
 
-Deno.test("balances in pence are exported in pounds", () => {
+Deno.test("balances in pence are exported in pounds", async () => {
   const parsed = parseExposition(renderExposition(
-    oneAccount({ balance: 123_456, total_balance: 200_001, balance_including_flexible_savings: 150_010 }).state,
+    (await oneAccount({ balance: 123_456, total_balance: 200_001, balance_including_flexible_savings: 150_010 })).state,
   ));
   const labels = { account_id: CURRENT.id, currency: "GBP" };
   assert.equal(sampleOf(parsed, "monzo_balance", labels).value, "1234.56");
@@ -230,13 +300,13 @@ Deno.test("balances in pence are exported in pounds", () => {
   assert.equal(sampleOf(parsed, "monzo_balance_including_flexible_savings", labels).value, "1500.1");
 });
 
-Deno.test("an overdrawn balance is negative pounds", () => {
-  const parsed = parseExposition(renderExposition(oneAccount({ balance: -5_001, total_balance: -1 }).state));
+Deno.test("an overdrawn balance is negative pounds", async () => {
+  const parsed = parseExposition(renderExposition((await oneAccount({ balance: -5_001, total_balance: -1 })).state));
   assert.equal(sampleOf(parsed, "monzo_balance").value, "-50.01");
   assert.equal(sampleOf(parsed, "monzo_total_balance").value, "-0.01");
 });
 
-Deno.test("pence convert to pounds without floating-point noise, across magnitudes", () => {
+Deno.test("pence convert to pounds without floating-point noise, across magnitudes", async () => {
   const amounts = [
     0,
     1,
@@ -264,7 +334,7 @@ Deno.test("pence convert to pounds without floating-point noise, across magnitud
   for (let i = 0; i < 200; i++) amounts.push(Math.floor((Math.random() - 0.3) * 10_000_000));
   for (const pence of amounts) {
     const parsed = parseExposition(renderExposition(
-      oneAccount({ balance: pence }, [pot("pot_1", { balance: pence })])
+      (await oneAccount({ balance: pence }, [pot("pot_1", { balance: pence })]))
         .state,
     ));
     assert.equal(sampleOf(parsed, "monzo_balance").value, poundsText(pence), `${pence} pence`);
@@ -272,12 +342,12 @@ Deno.test("pence convert to pounds without floating-point noise, across magnitud
   }
 });
 
-Deno.test("spend_today flips Monzo's sign: spending is positive, and zero is 0 not -0", () => {
-  const spent = parseExposition(renderExposition(oneAccount({ spend_today: -2_599 }).state));
+Deno.test("spend_today flips Monzo's sign: spending is positive, and zero is 0 not -0", async () => {
+  const spent = parseExposition(renderExposition((await oneAccount({ spend_today: -2_599 })).state));
   assert.equal(sampleOf(spent, "monzo_spend_today").value, "25.99");
-  const refunded = parseExposition(renderExposition(oneAccount({ spend_today: 500 }).state));
+  const refunded = parseExposition(renderExposition((await oneAccount({ spend_today: 500 })).state));
   assert.equal(sampleOf(refunded, "monzo_spend_today").value, "-5");
-  const none = parseExposition(renderExposition(oneAccount({ spend_today: 0 }).state));
+  const none = parseExposition(renderExposition((await oneAccount({ spend_today: 0 })).state));
   assert.equal(sampleOf(none, "monzo_spend_today").value, "0");
 });
 
@@ -301,9 +371,9 @@ Deno.test("escapeHelp escapes backslash and newline but leaves double quotes", (
   assert.equal(escapeHelp("\\n"), "\\\\n");
 });
 
-Deno.test("pot names with quotes, backslashes and newlines are escaped in label values", () => {
+Deno.test("pot names with quotes, backslashes and newlines are escaped in label values", async () => {
   const name = 'Holiday "Fund" \\ 2026\nsecond line';
-  const text = renderExposition(oneAccount({}, [pot("pot_00009Holiday", { name, goal_amount: 100 })]).state);
+  const text = renderExposition((await oneAccount({}, [pot("pot_00009Holiday", { name, goal_amount: 100 })])).state);
   const parsed = parseExposition(text);
   for (const metric of ["monzo_pot_balance", "monzo_pot_goal"]) {
     const sample = sampleOf(parsed, metric, { pot_id: "pot_00009Holiday" });
@@ -312,9 +382,9 @@ Deno.test("pot names with quotes, backslashes and newlines are escaped in label 
   }
 });
 
-Deno.test("the account description and owners are label values, escaped", () => {
-  const snapshot = new Snapshot(LIVE);
-  poll(snapshot, { at: T0, accounts: [JOINT], values: [[JOINT.id, { balance: balance(), pots: [] }]] });
+Deno.test("the account description and owners are label values, escaped", async () => {
+  const snapshot = fresh();
+  await poll(snapshot, { at: T0, accounts: [JOINT], values: [[JOINT.id, { balance: balance(), pots: [] }]] });
   const info = sampleOf(parseExposition(renderExposition(snapshot.state)), "monzo_account_info");
   assert.deepEqual(info.labels, {
     account_id: JOINT.id,
@@ -325,14 +395,14 @@ Deno.test("the account description and owners are label values, escaped", () => 
   assert.equal(info.value, "1");
 });
 
-Deno.test("pot_goal is exported only for pots with a goal", () => {
+Deno.test("pot_goal is exported only for pots with a goal", async () => {
   const pots = [
     pot("pot_goal", { goal_amount: 50_000 }),
     pot("pot_null", { goal_amount: null }),
     pot("pot_absent"),
     pot("pot_zero", { goal_amount: 0 }),
   ];
-  const parsed = parseExposition(renderExposition(oneAccount({}, pots).state));
+  const parsed = parseExposition(renderExposition((await oneAccount({}, pots)).state));
   assert.deepEqual(series(parsed, "monzo_pot_balance").map((s) => s.labels.pot_id).sort(), [
     "pot_absent",
     "pot_goal",
@@ -343,37 +413,37 @@ Deno.test("pot_goal is exported only for pots with a goal", () => {
   assert.deepEqual(goals.map((s) => [s.labels.pot_id, s.value]), [["pot_goal", "500"]]);
 });
 
-Deno.test("a pot deleted since the last poll is no longer exported", () => {
-  const snapshot = oneAccount({}, [pot("pot_kept"), pot("pot_gone", { goal_amount: 100 })]);
+Deno.test("a pot deleted since the last poll is no longer exported", async () => {
+  const snapshot = await oneAccount({}, [pot("pot_kept"), pot("pot_gone", { goal_amount: 100 })]);
   const before = parseExposition(renderExposition(snapshot.state));
   assert.equal(series(before, "monzo_pot_balance").length, 2);
   // The poller leaves deleted pots out of the figures it reports.
-  poll(snapshot, { at: T0 + 60_000, values: [[CURRENT.id, { balance: balance(), pots: [pot("pot_kept")] }]] });
+  await poll(snapshot, { at: T0 + 60_000, values: [[CURRENT.id, { balance: balance(), pots: [pot("pot_kept")] }]] });
   const text = renderExposition(snapshot.state);
   assert.ok(!text.includes("pot_gone"), text);
   assert.equal(sampleOf(parseExposition(text), "monzo_pot_balance").labels.pot_id, "pot_kept");
 });
 
-Deno.test("an account no longer discovered is no longer exported", () => {
-  const snapshot = new Snapshot(LIVE);
-  poll(snapshot, {
+Deno.test("an account no longer discovered is no longer exported", async () => {
+  const snapshot = fresh();
+  await poll(snapshot, {
     at: T0,
     accounts: [CURRENT, JOINT],
     values: [[CURRENT.id, { balance: balance(), pots: [] }], [JOINT.id, { balance: balance(), pots: [pot("p")] }]],
   });
-  poll(snapshot, { at: T0 + 60_000, accounts: [CURRENT], values: [] });
+  await poll(snapshot, { at: T0 + 60_000, accounts: [CURRENT], values: [] });
   const text = renderExposition(snapshot.state);
   assert.ok(!text.includes(JOINT.id), text);
   assert.equal(sampleOf(parseExposition(text), "monzo_balance").labels.account_id, CURRENT.id);
 });
 
-Deno.test("a failed poll keeps the last values, sets monzo_up 0 and keeps the last success time", () => {
-  const snapshot = oneAccount({ balance: 123_456 }, [pot("pot_1", { balance: 4_200 })]);
+Deno.test("a failed poll keeps the last values, sets monzo_up 0 and keeps the last success time", async () => {
+  const snapshot = await oneAccount({ balance: 123_456 }, [pot("pot_1", { balance: 4_200 })]);
   const first = parseExposition(renderExposition(snapshot.state));
   assert.equal(sampleOf(first, "monzo_up").value, "1");
   assert.equal(sampleOf(first, "monzo_last_successful_poll_timestamp_seconds").value, String(T0 / 1000));
 
-  poll(snapshot, {
+  await poll(snapshot, {
     at: T0 + 60_000,
     problems: ["Monzo did not answer in time; the figures are from the last poll"],
     accountErrors: [[CURRENT.id, "timeout"]],
@@ -390,7 +460,7 @@ Deno.test("a failed poll keeps the last values, sets monzo_up 0 and keeps the la
   // The failed poll is still the last poll, so its duration is reported.
   assert.equal(sampleOf(after, "monzo_poll_duration_seconds").value, "1.5");
 
-  poll(snapshot, { at: T0 + 120_000, values: [[CURRENT.id, { balance: balance({ balance: 1 }), pots: [] }]] });
+  await poll(snapshot, { at: T0 + 120_000, values: [[CURRENT.id, { balance: balance({ balance: 1 }), pots: [] }]] });
   const recovered = parseExposition(renderExposition(snapshot.state));
   assert.equal(sampleOf(recovered, "monzo_up").value, "1");
   assert.equal(sampleOf(recovered, "monzo_balance").value, "0.01");
@@ -401,14 +471,14 @@ Deno.test("a failed poll keeps the last values, sets monzo_up 0 and keeps the la
 });
 
 Deno.test("before any poll monzo_up is 0 and there is no last-success time", () => {
-  const parsed = parseExposition(renderExposition(new Snapshot(LIVE).state));
+  const parsed = parseExposition(renderExposition(fresh().state));
   assert.equal(sampleOf(parsed, "monzo_up").value, "0");
   assert.equal(series(parsed, "monzo_last_successful_poll_timestamp_seconds").length, 0);
   assert.equal(series(parsed, "monzo_balance").length, 0);
 });
 
-Deno.test("logins: expiry for each held login, logged_in 1 or 0, unknown user ids labelled unknown", () => {
-  const parsed = parseExposition(renderExposition(richSnapshot().state));
+Deno.test("logins: expiry for each held login, logged_in 1 or 0, unknown user ids labelled unknown", async () => {
+  const parsed = parseExposition(renderExposition((await richSnapshot()).state));
   assert.equal(
     sampleOf(parsed, "monzo_token_expiry_timestamp_seconds", { user_id: "user_00009Alice" }).value,
     String((T0 + 6 * 3_600_000) / 1000),
@@ -423,8 +493,8 @@ Deno.test("logins: expiry for each held login, logged_in 1 or 0, unknown user id
   assert.equal(sampleOf(parsed, "monzo_logged_in", { user_id: "user_00009Bob" }).value, "0");
 });
 
-Deno.test("requests to Monzo are counted by endpoint and code", () => {
-  const parsed = parseExposition(renderExposition(richSnapshot().state));
+Deno.test("requests to Monzo are counted by endpoint and code", async () => {
+  const parsed = parseExposition(renderExposition((await richSnapshot()).state));
   const counts = series(parsed, "monzo_api_requests_total").map((s) =>
     `${s.labels.endpoint} ${s.labels.code} ${s.value}`
   );
@@ -440,21 +510,21 @@ Deno.test("requests to Monzo are counted by endpoint and code", () => {
 
 Deno.test("build_info carries the version and the mode", () => {
   for (const build of [LIVE, { version: "0.0.1-demo", mode: "demo" } as const]) {
-    const parsed = parseExposition(renderExposition(new Snapshot(build).state));
+    const parsed = parseExposition(renderExposition(fresh(build).state));
     const info = sampleOf(parsed, "monzo_exporter_build_info");
     assert.deepEqual(info.labels, { version: build.version, mode: build.mode });
     assert.equal(info.value, "1");
   }
 });
 
-Deno.test("no sample carries a timestamp", () => {
-  const parsed = parseExposition(renderExposition(richSnapshot().state));
+Deno.test("no sample carries a timestamp", async () => {
+  const parsed = parseExposition(renderExposition((await richSnapshot()).state));
   assert.ok(parsed.samples.length > 20);
   for (const sample of parsed.samples) assert.equal(sample.timestamp, null, sample.line);
 });
 
-Deno.test("each family has one HELP and one TYPE, before its samples, which are all together", () => {
-  const parsed = parseExposition(renderExposition(richSnapshot().state));
+Deno.test("each family has one HELP and one TYPE, before its samples, which are all together", async () => {
+  const parsed = parseExposition(renderExposition((await richSnapshot()).state));
   const names = [...new Set(parsed.samples.map((s) => s.name))];
   assert.ok(names.length >= 14, `expected every family to have samples, got ${names.join(", ")}`);
   for (const name of names) {
@@ -489,8 +559,8 @@ Deno.test("each family has one HELP and one TYPE, before its samples, which are 
   for (const comment of parsed.comments) assert.ok(names.includes(comment.name), `${comment.name} has no samples`);
 });
 
-Deno.test("every series appears once", () => {
-  const parsed = parseExposition(renderExposition(richSnapshot().state));
+Deno.test("every series appears once", async () => {
+  const parsed = parseExposition(renderExposition((await richSnapshot()).state));
   const seen = new Set<string>();
   for (const sample of parsed.samples) {
     const key = `${sample.name}${JSON.stringify(Object.entries(sample.labels).sort())}`;
@@ -499,8 +569,8 @@ Deno.test("every series appears once", () => {
   }
 });
 
-Deno.test("the exposition ends with exactly one newline", () => {
-  for (const state of [new Snapshot(LIVE).state, richSnapshot().state]) {
+Deno.test("the exposition ends with exactly one newline", async () => {
+  for (const state of [fresh().state, (await richSnapshot()).state]) {
     const text = renderExposition(state);
     assert.ok(text.endsWith("\n"));
     assert.ok(!text.endsWith("\n\n"));
@@ -519,7 +589,7 @@ Deno.test({
     assert.notEqual(bad.code, 0, "promtool accepted a counter without _total and without HELP");
     assert.notEqual(bad.complaints, "");
 
-    for (const state of [new Snapshot(LIVE).state, richSnapshot().state]) {
+    for (const state of [fresh().state, (await richSnapshot()).state]) {
       const text = renderExposition(state);
       const { code, complaints } = await promtoolCheck(text);
       assert.equal(complaints, "", `promtool complained:\n${complaints}\n--- exposition ---\n${text}`);
@@ -528,8 +598,8 @@ Deno.test({
   },
 });
 
-Deno.test("the exposition cache re-renders after a change and reuses its text otherwise", () => {
-  const snapshot = richSnapshot();
+Deno.test("the exposition cache re-renders after a change and reuses its text otherwise", async () => {
+  const snapshot = await richSnapshot();
   const cache = createExpositionCache(snapshot);
   const first = cache();
   assert.equal(first, renderExposition(snapshot.state));
@@ -547,7 +617,7 @@ Deno.test("the exposition cache re-renders after a change and reuses its text ot
   assert.ok(second.includes('monzo_api_requests_total{endpoint="/ping/whoami",code="200"} 1'), second);
   assert.equal(cache(), second);
 
-  poll(snapshot, { at: T0 + 60_000, problems: ["Monzo is down"] });
+  await poll(snapshot, { at: T0 + 60_000, problems: ["Monzo is down"] });
   const third = cache();
   assert.equal(sampleOf(parseExposition(third), "monzo_up").value, "0");
   assert.equal(third, renderExposition(snapshot.state));
@@ -559,7 +629,7 @@ Deno.test("the README's metrics table lists exactly the families the exporter se
     [...readme.matchAll(/^\| `(monzo_[a-z_]+)` +\| ([^|]*)\|/gm)].map((m) => [m[1], m[2].match(/[a-z_]+/g) ?? []]),
   );
   // The rich snapshot fills every family: a poll, pots with goals, requests, held and ended logins.
-  const parsed = parseExposition(renderExposition(richSnapshot().state));
+  const parsed = parseExposition(renderExposition((await richSnapshot()).state));
   const served = new Map<string, Set<string>>();
   for (const sample of parsed.samples) {
     const labels = served.get(sample.name) ?? new Set();

@@ -3,7 +3,8 @@
 
 import assert from "node:assert/strict";
 import type { FakeMonzo } from "../lib/fake_monzo.ts";
-import { rateLimitBackoffSeconds, REDISCOVER_AFTER_MS } from "../lib/poller.ts";
+import { REDISCOVER_AFTER_MS } from "../lib/poll/accounts_step.ts";
+import { rateLimitBackoffSeconds } from "../lib/poller.ts";
 import { tokenFile, type TokenPersistence } from "../lib/token_file.ts";
 import {
   ALICE,
@@ -479,7 +480,7 @@ Deno.test("concurrent sessions.fresh calls for one login share a single refresh"
     const after = h.fake.tokensOf(ALICE);
     assert.ok(after);
     for (const answer of answers) {
-      assert.ok(answer.ok, answer.ok ? "" : answer.error.message);
+      assert.ok(answer.ok, answer.ok ? "" : answer.error.problem.message);
       assert.equal(answer.value.accessToken, after.accessToken);
     }
     const stored = await storedLogins(h);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Logger } from "../lib/log.ts";
 import { decodeLogins, type StoredLogin, tokenFile } from "../lib/token_file.ts";
+import { problem } from "../lib/problems.ts";
 import { loginKey, TokenStore } from "../lib/token_store.ts";
 import { generationOf } from "./helpers/token_writer.ts";
 
@@ -129,7 +130,7 @@ Deno.test("with one login the file keeps the original format, plus user_id, and 
     const path = join(dir, "tokens.json");
     const { store } = await openStore(path);
     const alice = login("user_00009Alice", "alice", ORIGINAL_EXPIRY);
-    assert.ok((await store.save(alice)).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: alice })).written.ok);
     const json = await readJson(path);
     assert.deepEqual(Object.keys(json).sort(), ["access_token", "expires_at", "refresh_token", "user_id"]);
     assert.equal(json.user_id, "user_00009Alice");
@@ -148,7 +149,7 @@ Deno.test("a login without a refresh token still writes the refresh_token field 
     const path = join(dir, "tokens.json");
     const { store } = await openStore(path);
     const noRefresh: StoredLogin = { ...login("user_00009Alice", "alice"), refreshToken: null };
-    assert.ok((await store.save(noRefresh)).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: noRefresh })).written.ok);
     assert.equal(readAsOriginal(await readJson(path)).refreshToken, "");
     assert.deepEqual((await openStore(path)).store.logins(), [noRefresh]);
   });
@@ -161,7 +162,7 @@ Deno.test("the original's login, once its user is known, is replaced rather than
     const { store } = await openStore(path);
     const [original] = store.logins();
     const identified = { ...original, userId: "user_00009Alice" };
-    assert.ok((await store.save(identified, loginKey(original))).ok);
+    assert.ok((await store.apply({ kind: "identified", from: original, login: identified })).written.ok);
     assert.deepEqual(store.logins(), [identified]);
     const json = await readJson(path);
     assert.equal(json.user_id, "user_00009Alice");
@@ -175,8 +176,8 @@ Deno.test("two logins are written in the multi-login format and both are read ba
     const { store } = await openStore(path);
     const alice = login("user_00009Alice", "alice");
     const bob = login("user_00009Bob", "bob", Date.UTC(2026, 6, 1));
-    assert.ok((await store.save(alice)).ok);
-    assert.ok((await store.save(bob)).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: alice })).written.ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: bob })).written.ok);
     const json = await readJson(path);
     assert.deepEqual(Object.keys(json), ["logins"]);
     assert.deepEqual(Object.keys(json.logins as object).sort(), ["user_00009Alice", "user_00009Bob"]);
@@ -193,10 +194,10 @@ Deno.test("the tokens file is written with mode 600, even over a looser file", a
   await withTempDir(async (dir) => {
     const path = join(dir, "tokens.json");
     const { store } = await openStore(path);
-    assert.ok((await store.save(login("user_00009Alice", "alice"))).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: login("user_00009Alice", "alice") })).written.ok);
     assert.equal(await fileMode(path), 0o600);
     await Deno.chmod(path, 0o644);
-    assert.ok((await store.save(login("user_00009Bob", "bob"))).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: login("user_00009Bob", "bob") })).written.ok);
     assert.equal(await fileMode(path), 0o600);
   });
 });
@@ -231,7 +232,7 @@ Deno.test("a corrupt tokens file is a loadError, and the next save sets it aside
     assert.ok(lines.some((line) => line.level === "error" && line.message.includes(path)), JSON.stringify(lines));
 
     const alice = login("user_00009Alice", "alice");
-    assert.ok((await store.save(alice)).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: alice })).written.ok);
     assert.equal(await Deno.readTextFile(`${path}.unreadable`), corrupt);
     const decoded = decodeLogins(await Deno.readTextFile(path));
     assert.ok(decoded.ok);
@@ -258,8 +259,8 @@ Deno.test("a tokens file of the wrong shape is a loadError naming the bad field"
 async function checkWriteFailure(path: string, repair: () => Promise<void>): Promise<void> {
   const { store, lines } = await openStore(path);
   const alice = login("user_00009Alice", "alice");
-  const saved = await store.save(alice);
-  assert.ok(!saved.ok, "the write should have failed");
+  const saved = await store.apply({ kind: "logged_in", login: alice });
+  assert.ok(saved.applied && !saved.written.ok, "the write should have failed");
   assert.deepEqual(store.logins(), [alice], "the login is kept in memory");
   // The poller shows writeError with the poll's problems; the store itself stays quiet.
   const problem = store.writeError ?? "";
@@ -317,8 +318,8 @@ Deno.test("saving a new login of the same user replaces the old one", async () =
     const { store } = await openStore(path);
     const first = login("user_00009Alice", "first");
     const second = login("user_00009Alice", "second", first.expiresAt + 3_600_000);
-    assert.ok((await store.save(first)).ok);
-    assert.ok((await store.save(second)).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: first })).written.ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: second })).written.ok);
     assert.deepEqual(store.logins(), [second]);
     assert.deepEqual(store.statuses(), [{ userId: "user_00009Alice", loggedIn: true, expiresAt: second.expiresAt }]);
     const json = await readJson(path);
@@ -333,10 +334,10 @@ Deno.test("logOut forgets the login, records why in statuses(), and a new login 
     const { store } = await openStore(path);
     const alice = login("user_00009Alice", "alice");
     const bob = login("user_00009Bob", "bob");
-    assert.ok((await store.save(alice)).ok);
-    assert.ok((await store.save(bob)).ok);
-    const reason = "Monzo ended the login after 90 days; log in again";
-    assert.ok((await store.logOut(loginKey(alice), reason)).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: alice })).written.ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: bob })).written.ok);
+    const ended = problem("logged_out", alice.userId!, { detail: "invalid_grant" });
+    assert.ok((await store.apply({ kind: "ended", from: alice, problem: ended })).written.ok);
 
     assert.deepEqual(store.logins(), [bob]);
     assert.equal(store.get(loginKey(alice)), undefined);
@@ -344,7 +345,8 @@ Deno.test("logOut forgets the login, records why in statuses(), and a new login 
     assert.deepEqual(statuses.find((s) => s.userId === alice.userId), {
       userId: alice.userId,
       loggedIn: false,
-      reason,
+      reason: ended.message,
+      problem: ended,
     });
     assert.deepEqual(statuses.find((s) => s.userId === bob.userId), {
       userId: bob.userId,
@@ -357,7 +359,7 @@ Deno.test("logOut forgets the login, records why in statuses(), and a new login 
     assert.equal(readAsOriginal(JSON.parse(text)).accessToken, bob.accessToken);
 
     const again = login("user_00009Alice", "alice-again");
-    assert.ok((await store.save(again)).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: again })).written.ok);
     assert.deepEqual(store.statuses().filter((s) => s.userId === alice.userId), [
       { userId: alice.userId, loggedIn: true, expiresAt: again.expiresAt },
     ]);
@@ -368,9 +370,13 @@ Deno.test("no temporary file is left behind after saves and log-outs", async () 
   await withTempDir(async (dir) => {
     const path = join(dir, "tokens.json");
     const { store } = await openStore(path);
-    for (let i = 0; i < 5; i++) assert.ok((await store.save(login(`user_0000${i}`, `n${i}`))).ok);
-    assert.ok((await store.logOut("user_00001", "gone")).ok);
-    assert.ok((await store.save(login("user_00002", "replaced"))).ok);
+    for (let i = 0; i < 5; i++) {
+      assert.ok((await store.apply({ kind: "logged_in", login: login(`user_0000${i}`, `n${i}`) })).written.ok);
+    }
+    const gone = store.get("user_00001")!;
+    const ended = problem("logged_out", "user_00001", { detail: "invalid_grant" });
+    assert.ok((await store.apply({ kind: "ended", from: gone, problem: ended })).written.ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: login("user_00002", "replaced") })).written.ok);
     const names: string[] = [];
     for await (const entry of Deno.readDir(dir)) names.push(entry.name);
     assert.deepEqual(names, ["tokens.json"]);
@@ -382,8 +388,8 @@ Deno.test("concurrent saves are written one after the other and all end up in th
     const path = join(dir, "tokens.json");
     const { store } = await openStore(path);
     const logins = Array.from({ length: 10 }, (_, i) => login(`user_${i}`, `c${i}`));
-    const results = await Promise.all(logins.map((l) => store.save(l)));
-    assert.ok(results.every((r) => r.ok));
+    const results = await Promise.all(logins.map((l) => store.apply({ kind: "logged_in", login: l })));
+    assert.ok(results.every((r) => r.applied && r.written.ok));
     const decoded = decodeLogins(await Deno.readTextFile(path));
     assert.ok(decoded.ok);
     assert.deepEqual(byUser(decoded.value), byUser(logins));
@@ -483,7 +489,7 @@ Deno.test("a writer killed at random moments always leaves a complete set of log
     const { store } = await openStore(path);
     assert.equal(store.loadError, null);
     assert.equal(store.logins().length, CRASH_LOGINS);
-    assert.ok((await store.save(login("user_00009Alice", "after-crash"))).ok);
+    assert.ok((await store.apply({ kind: "logged_in", login: login("user_00009Alice", "after-crash") })).written.ok);
     const names: string[] = [];
     for await (const entry of Deno.readDir(dir)) names.push(entry.name);
     assert.deepEqual(names, ["tokens.json"]);

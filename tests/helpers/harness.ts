@@ -165,7 +165,8 @@ export function track(h: Harness): void {
 export async function logIn(h: Harness, userId: string, { approve = true } = {}): Promise<void> {
   const answer = await h.exporter.sessions.logIn(h.fake.issueCode(userId, h.config.callbackUrl));
   assert.ok(answer.ok, answer.ok ? "" : answer.error);
-  assert.equal(answer.value, userId);
+  assert.equal(answer.value.userId, userId);
+  assert.ok(answer.value.written.ok, "the login was not written");
   if (approve) h.fake.approve(userId);
   track(h);
 }

@@ -1,0 +1,53 @@
+import { FROM_LAST_POLL, major, MONEY, type Sample } from "../metric_family.ts";
+import type { Balance } from "../monzo_schemas.ts";
+import { inAccountOrder, type PerAccount, readEachAccount } from "./per_account.ts";
+import type { StepDefinition } from "./step.ts";
+
+function perAccount(memory: PerAccount<Balance>, pick: (balance: Balance) => number): Sample[] {
+  return inAccountOrder(memory).map(([id, read]) => ({
+    labels: [["account_id", id], ["currency", read.value.currency]],
+    value: major(pick(read.value)),
+  }));
+}
+
+/** Balances: `GET /balance` of every exported account. */
+export const balancesStep: StepDefinition<PerAccount<Balance>> = {
+  name: "balances",
+  initial: new Map(),
+  families: [
+    {
+      name: "monzo_balance",
+      type: "gauge",
+      help: `Balance of the account ${MONEY}, without pots. ${FROM_LAST_POLL}`,
+      samples: (memory) => perAccount(memory, (b) => b.balance),
+    },
+    {
+      name: "monzo_balance_including_flexible_savings",
+      type: "gauge",
+      help: `Balance of the account plus its flexible savings pots, ${MONEY}. ${FROM_LAST_POLL}`,
+      samples: (memory) => perAccount(memory, (b) => b.balance_including_flexible_savings),
+    },
+    {
+      name: "monzo_total_balance",
+      type: "gauge",
+      help: `Balance of the account plus all its pots, ${MONEY}. ${FROM_LAST_POLL}`,
+      samples: (memory) => perAccount(memory, (b) => b.total_balance),
+    },
+    {
+      name: "monzo_spend_today",
+      type: "gauge",
+      help: `Money spent from the account today (Monzo's day starts about 4 am), ${MONEY}; ` +
+        `positive for spending, negative when more came back than went out. ${FROM_LAST_POLL}`,
+      samples: (memory) => perAccount(memory, (b) => -b.spend_today),
+    },
+    {
+      name: "monzo_account_last_successful_poll_timestamp_seconds",
+      type: "gauge",
+      help: "Unix time at which the account's balance was last read from Monzo.",
+      samples: (memory) =>
+        inAccountOrder(memory).map(([id, read]) => ({ labels: [["account_id", id]], value: read.at / 1000 })),
+    },
+  ],
+  run: (context, memory) =>
+    readEachAccount(context, memory, (token, account) => context.client.balance(token, account.id, context.signal)),
+};

@@ -1,0 +1,132 @@
+import type { MonzoClient, MonzoFailure } from "../monzo_client.ts";
+import type { Family, FamilyInfo, Sample } from "../metric_family.ts";
+import type { Problem } from "../problems.ts";
+import type { Result } from "../result.ts";
+
+/** An account found by discovery (or named by `account_id`). */
+export interface AccountEntry {
+  readonly id: string;
+  readonly type: string;
+  readonly description: string;
+  /** Owners' preferred names, as Monzo lists them. */
+  readonly owners: readonly string[];
+  /** Keys of the logins that can read it; a joint account has two. */
+  readonly visibleTo: readonly string[];
+}
+
+/** Why a call made for a step gave no answer. */
+export type CallFailure =
+  /** The login stopped working or the poll was halted (rate limit, Monzo unreachable): the poll has said why. */
+  | { readonly kind: "skipped"; readonly detail: string }
+  /** This request failed: the step says so in its own problem. */
+  | { readonly kind: "failed"; readonly failure: MonzoFailure; readonly detail: string };
+
+/** What a step may use during a poll; everything else it needs is its own memory. */
+export interface StepContext {
+  readonly client: MonzoClient;
+  readonly signal: AbortSignal;
+  /** The current time, epoch ms. */
+  now(): number;
+  /** The account named by `account_id` in the config, or null for every open account. */
+  readonly accountId: string | null;
+  /** Keys of the logins that work in this poll. */
+  readonly logins: readonly string[];
+  /** The accounts to read: the discovery step's list (empty while discovery itself runs). */
+  readonly accounts: readonly AccountEntry[];
+  /** A login that can read `account` and still works in this poll. */
+  readerOf(account: AccountEntry): string | undefined;
+  /** Calls Monzo as login `key`, renewing its token after a 401; login and poll-wide failures are recorded by the poll. */
+  call<T>(key: string, request: (token: string) => Promise<Result<T, MonzoFailure>>): Promise<Result<T, CallFailure>>;
+}
+
+/** How one account fared in a step. */
+export type AccountRead =
+  | { readonly ok: true; readonly at: number }
+  | { readonly ok: false; readonly detail: string };
+
+/** What one run of a step found. */
+export interface StepRun<M> {
+  /** The step's memory for the next poll and for its metric families. */
+  readonly memory: M;
+  readonly problems: readonly Problem[];
+  /** How each account it read fared. */
+  readonly reads: ReadonlyMap<string, AccountRead>;
+  /** False when part of its work could not be done, even without a problem of its own (a login failed). */
+  readonly complete: boolean;
+}
+
+/** A metric family of a step: its description and how its samples come from the step's memory. */
+export interface StepFamily<M> extends FamilyInfo {
+  samples(memory: M): readonly Sample[];
+}
+
+/** A poll step, modelled on node_exporter's collectors: it owns its metric families and problems. */
+export interface StepDefinition<M> {
+  /** Short name, used in `monzo_poll_step_success{step=…}`. */
+  readonly name: string;
+  readonly initial: M;
+  readonly families: readonly StepFamily<M>[];
+  run(context: StepContext, memory: M): Promise<StepRun<M>>;
+  /** For the discovery step only: the accounts the other steps read. */
+  accounts?(memory: M): readonly AccountEntry[];
+}
+
+/** A step's state after a poll, its memory sealed inside; the next poll continues from it. */
+export interface StepState {
+  readonly name: string;
+  /** Null before its first run; then whether the last run did all of its work. */
+  readonly ok: boolean | null;
+  /** When the last run that did all of its work ended, epoch ms. */
+  readonly lastSuccessAt: number | null;
+  readonly durationSeconds: number | null;
+  readonly problems: readonly Problem[];
+  readonly reads: ReadonlyMap<string, AccountRead>;
+  /** Its metric families with their samples, rendered once per poll. */
+  readonly families: readonly Family[];
+  /** The accounts the other steps read, from the discovery step. */
+  readonly accounts?: readonly AccountEntry[];
+  /** Runs the step again from this state. */
+  next(context: StepContext): Promise<StepState>;
+}
+
+/** Seals a step definition and its memory into a {@link StepState}; the first state has not run. */
+export function startStep<M>(definition: StepDefinition<M>): StepState {
+  return seal(definition, definition.initial, {
+    ok: null,
+    lastSuccessAt: null,
+    durationSeconds: null,
+    problems: [],
+    reads: new Map(),
+  });
+}
+
+function seal<M>(
+  definition: StepDefinition<M>,
+  memory: M,
+  outcome: Pick<StepState, "ok" | "lastSuccessAt" | "durationSeconds" | "problems" | "reads">,
+): StepState {
+  return {
+    name: definition.name,
+    ...outcome,
+    families: definition.families.map((family) => ({
+      name: family.name,
+      type: family.type,
+      help: family.help,
+      samples: family.samples(memory),
+    })),
+    accounts: definition.accounts?.(memory),
+    async next(context) {
+      const startedAt = context.now();
+      const run = await definition.run(context, memory);
+      const finishedAt = context.now();
+      const ok = run.complete && run.problems.length === 0;
+      return seal(definition, run.memory, {
+        ok,
+        lastSuccessAt: ok ? finishedAt : outcome.lastSuccessAt,
+        durationSeconds: (finishedAt - startedAt) / 1000,
+        problems: run.problems,
+        reads: run.reads,
+      });
+    },
+  };
+}
