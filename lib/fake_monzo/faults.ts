@@ -11,7 +11,7 @@ import { bearer, type Env } from "./http.ts";
  * - `status`: answers `status` (default 500) with the JSON `body` (default Monzo's error body for that
  *   status and path), or with the raw `text` sent as `contentType` (default `text/plain; charset=utf-8`),
  *   e.g. a proxy's HTML error page; `headers` are added, e.g. `{"retry-after": "120"}`.
- * - `hang`: never answers until {@link Faults.clear} or close releases it with a 504.
+ * - `hang`: answers only when `clearFaults()` or `close()` releases it, with a 504.
  * - `malformed_json`: answers 200 with the first half of a realistic body for the path.
  * - `missing_fields`: answers 200 with a realistic body lacking a field clients need (`balance`,
  *   a pot's or account's `id`, `user_id`, `access_token`).
@@ -123,10 +123,11 @@ export class Faults {
     this.#hanging.clear();
   }
 
-  /** Clears, and cuts off huge bodies still streaming, so that the server can shut down. */
+  /** Clears, and ends huge bodies still streaming early, so that the server can shut down. */
   close(): void {
     this.clear();
-    for (const controller of this.#streaming) controller.error(new Error("fake Monzo closed"));
+    // Closing rather than erroring the stream: Deno's server would print the error, and the test is over.
+    for (const controller of this.#streaming) controller.close();
     this.#streaming.clear();
   }
 

@@ -60,7 +60,7 @@ export interface FakeMonzo {
   revokeRefresh(userId: string): void;
   /** The token pair issued last to the user (possibly spoiled by the calls above), or null if none. */
   tokensOf(userId: string): { accessToken: string; refreshToken: string } | null;
-  /** Adds a fault. */
+  /** Adds a fault (the kinds are listed at {@link FaultSpec}); throws on a spec that cannot be answered. */
   fault(spec: FaultSpec): void;
   /** Removes all faults and answers hanging requests with 504. */
   clearFaults(): void;
