@@ -148,7 +148,10 @@ export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMon
     data,
     close() {
       // Held answers go first: shutdown waits for every request in flight.
-      closing ??= (faults.close(), server.shutdown());
+      if (!closing) {
+        faults.close();
+        closing = server.shutdown();
+      }
       return closing;
     },
   };
