@@ -1,5 +1,5 @@
 import type { Config } from "./config.ts";
-import { type FakeMonzo, householdData, startFakeMonzo } from "./fake_monzo.ts";
+import { type FakeMonzo, householdData, startFakeMonzo } from "./fake_monzo/mod.ts";
 import { formatListenAddress, type ListenAddress } from "./listen_address.ts";
 import { randomToken } from "./secrets.ts";
 import type { Sessions } from "./sessions.ts";

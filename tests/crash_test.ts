@@ -13,7 +13,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo.ts";
+import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { decodeLogins } from "../lib/token_file.ts";
 import {
   ALICE,

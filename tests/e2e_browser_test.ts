@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo.ts";
+import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import {
   ALICE,
   ALICE_CURRENT,

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type FakeData, type FakePot, householdData, startFakeMonzo } from "../lib/fake_monzo.ts";
+import { type FakeData, type FakePot, householdData, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import {
   ALICE,
   ALICE_CURRENT,

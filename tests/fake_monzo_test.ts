@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { Clock } from "../lib/clock.ts";
-import { benchData, type FakeMonzo, type FakeMonzoOptions, startFakeMonzo } from "../lib/fake_monzo.ts";
+import {
+  benchData,
+  type FakeMonzo,
+  type FakeMonzoOptions,
+  type FaultSpec,
+  startFakeMonzo,
+} from "../lib/fake_monzo/mod.ts";
 import { ALICE, ALICE_CURRENT, BOB, BOB_CURRENT, FLEX_LOAN, JOINT } from "./helpers/harness.ts";
 
 const CLIENT_ID = "oauth2client_00009TestClient";
@@ -144,7 +150,7 @@ Deno.test("code exchange rejects a wrong secret, a wrong redirect URI and an unk
     const badGrant = await exchange(fake, "x", { grant_type: "password" });
     assert.equal(badGrant.status, 400);
     assert.equal(field(badGrant.body, "error"), "unsupported_grant_type");
-  }, { expiresInSeconds: 6 * 3600 });
+  });
 });
 
 Deno.test("refresh rotates: the old pair stops working at once and approval carries over", async () => {
@@ -233,7 +239,8 @@ Deno.test("missing, unknown, evicted and expired tokens answer 401 with Monzo's 
     assert.equal((await get(fake, "/accounts", "made-up")).status, 401);
 
     const a = await logIn(fake, ALICE);
-    now += 3600 * 1000 - 1;
+    // Access tokens last the 30 h of the expires_in the fake sends.
+    now += 30 * 3600 * 1000 - 1;
     assert.equal((await get(fake, "/ping/whoami", a.access)).status, 200);
     now += 1;
     const expired = await get(fake, "/ping/whoami", a.access);
@@ -261,7 +268,7 @@ Deno.test("missing, unknown, evicted and expired tokens answer 401 with Monzo's 
     const revoked = await refresh(fake, str(d.body, "refresh_token"));
     assert.equal(revoked.status, 401);
     assert.equal(field(revoked.body, "error"), "invalid_grant");
-  }, { clock, expiresInSeconds: 3600 });
+  }, { clock });
 });
 
 Deno.test("accounts: owners see their own and joint accounts with all the reference fields", async () => {
@@ -598,4 +605,119 @@ Deno.test("benchData builds one user with the requested accounts and goal pots",
     const { access } = await logIn(fake, data.users[0].id);
     assert.equal(list((await get(fake, "/accounts", access)).body, "accounts").length, 3);
   }, { data, autoApprove: true });
+});
+
+Deno.test("fault status with text: a raw body in its own content type, e.g. a proxy's HTML page", async () => {
+  await withFake(async (fake) => {
+    const { access } = await logIn(fake, ALICE);
+    const page = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+    fake.fault({ path: "/accounts", kind: "status", status: 502, text: page, contentType: "text/html", times: 1 });
+    const proxied = await get(fake, "/accounts", access);
+    assert.equal(proxied.status, 502);
+    assert.equal(proxied.headers.get("content-type"), "text/html");
+    assert.equal(proxied.text, page);
+
+    fake.fault({ path: "/accounts", kind: "status", status: 503, text: "busy", headers: { "retry-after": "5" } });
+    const plain = await get(fake, "/accounts", access);
+    assert.equal(plain.status, 503);
+    assert.equal(plain.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(plain.headers.get("retry-after"), "5");
+    assert.equal(plain.text, "busy");
+
+    assert.throws(() => fake.fault({ path: "/pots", kind: "status", body: {}, text: "both" }), /not both/);
+  }, { autoApprove: true });
+});
+
+Deno.test("fault redirect: 307 by default, any redirect status, Location as given, no body", async () => {
+  await withFake(async (fake) => {
+    const { access } = await logIn(fake, ALICE);
+    const elsewhere = "http://127.0.0.2:1/balance?account_id=x";
+    fake.fault({ path: "/balance", kind: "redirect", location: elsewhere, times: 1 });
+    const headers = { authorization: `Bearer ${access}` };
+    const moved = await fetch(`${fake.url}/balance?account_id=${ALICE_CURRENT}`, { headers, redirect: "manual" })
+      .then(read);
+    assert.equal(moved.status, 307);
+    assert.equal(moved.headers.get("location"), elsewhere);
+    assert.equal(moved.text, "");
+    assert.equal(fake.requests.at(-1)?.status, 307);
+
+    for (const status of [301, 302, 303, 308] as const) {
+      fake.fault({ path: "/pots", kind: "redirect", status, location: "/elsewhere", times: 1 });
+      const answer = await fetch(`${fake.url}/pots`, { redirect: "manual" }).then(read);
+      assert.equal(answer.status, status);
+      assert.equal(answer.headers.get("location"), "/elsewhere");
+    }
+    assert.equal((await get(fake, "/balance", access, { account_id: ALICE_CURRENT })).status, 200);
+
+    // A typed spec cannot say 300, but a computed one can.
+    const notRedirect = { path: "/pots", kind: "redirect", status: 300, location: "/x" } as unknown as FaultSpec;
+    assert.throws(() => fake.fault(notRedirect), /not a redirect/);
+  }, { autoApprove: true });
+});
+
+/** Reads a body a chunk at a time, up to `limit` bytes, then cancels it. */
+async function readUpTo(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  while (length < limit) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    length += value.length;
+  }
+  await reader.cancel();
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
+}
+
+Deno.test("fault huge_body: exactly `bytes` of JSON-looking body, without a length", async () => {
+  await withFake(async (fake) => {
+    const { access } = await logIn(fake, ALICE);
+    const size = 3 * 1024 * 1024 + 7;
+    fake.fault({ path: "/accounts", kind: "huge_body", bytes: size, times: 1 });
+    const response = await fetch(`${fake.url}/accounts`, { headers: { authorization: `Bearer ${access}` } });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
+    assert.equal(response.headers.get("content-length"), null);
+    const bytes = await readUpTo(response.body!, Infinity);
+    assert.equal(bytes.length, size);
+    const parsed = JSON.parse(new TextDecoder().decode(bytes));
+    assert.equal(typeof field(parsed, "padding"), "string");
+
+    fake.fault({ path: "/accounts", kind: "huge_body", bytes: 5, times: 1 });
+    assert.equal((await get(fake, "/accounts", access)).text, '{"pad');
+    assert.equal(list((await get(fake, "/accounts", access)).body, "accounts").length, 5);
+    assert.throws(() => fake.fault({ path: "/pots", kind: "huge_body", bytes: -1 }), /not a size/);
+  }, { autoApprove: true });
+});
+
+Deno.test("fault huge_body: a terabyte body starts at once, and a client may stop reading it", async () => {
+  await withFake(async (fake) => {
+    // Far more than any machine could build in memory: only a stream can answer this.
+    fake.fault({ path: "/balance", kind: "huge_body", bytes: 2 ** 40 });
+    const response = await fetch(`${fake.url}/balance`);
+    assert.equal(response.status, 200);
+    const bytes = await readUpTo(response.body!, 1024 * 1024);
+    assert.ok(bytes.length >= 1024 * 1024);
+    assert.equal(new TextDecoder().decode(bytes.subarray(0, 14)), '{"padding":"xx');
+    // The fake still answers other requests.
+    assert.equal((await get(fake, "/ping/whoami")).status, 401);
+  });
+});
+
+Deno.test("close cuts off a huge body whose client stopped reading", async () => {
+  const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  fake.fault({ path: "/pots", kind: "huge_body", bytes: 2 ** 40 });
+  const response = await fetch(`${fake.url}/pots`);
+  const reader = response.body!.getReader();
+  assert.ok(!(await reader.read()).done);
+  // The client reads nothing more, so the server's writes back up; close must not wait for them.
+  await fake.close();
+  await reader.cancel();
 });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import meta from "../deno.json" with { type: "json" };
-import { startFakeMonzo } from "../lib/fake_monzo.ts";
+import { startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import {
   ALICE,
   ALICE_CURRENT,

@@ -2,7 +2,7 @@
 // API calls a poll costs, and how logins are identified and refreshed.
 
 import assert from "node:assert/strict";
-import type { FakeMonzo } from "../lib/fake_monzo.ts";
+import type { FakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { REDISCOVER_AFTER_MS } from "../lib/poll/accounts_step.ts";
 import { rateLimitBackoffSeconds } from "../lib/poller.ts";
 import { tokenFile, type TokenPersistence } from "../lib/token_file.ts";

@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { configFromObject } from "../../lib/config.ts";
 import { createExporter } from "../../lib/exporter.ts";
-import { benchData, type FakeMonzo, startFakeMonzo } from "../../lib/fake_monzo.ts";
+import { benchData, type FakeMonzo, startFakeMonzo } from "../../lib/fake_monzo/mod.ts";
 import { REDISCOVER_AFTER_MS } from "../../lib/poll/accounts_step.ts";
 import { memoryTokens } from "../../lib/token_file.ts";
 import { exchangeCode } from "../helpers/harness.ts";

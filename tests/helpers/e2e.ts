@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { type Config, configFromObject } from "../../lib/config.ts";
 import { createExporter, type Exporter } from "../../lib/exporter.ts";
-import type { FakeMonzo } from "../../lib/fake_monzo.ts";
+import type { FakeMonzo } from "../../lib/fake_monzo/mod.ts";
 import { memoryTokens, tokenFile, type TokenPersistence } from "../../lib/token_file.ts";
 import { VERSION } from "../../lib/version.ts";
 import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET } from "./harness.ts";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import { type Config, configFromObject } from "../../lib/config.ts";
 import { createExporter, type Exporter } from "../../lib/exporter.ts";
-import { type FakeMonzo, type FakeMonzoOptions, householdData, startFakeMonzo } from "../../lib/fake_monzo.ts";
+import { type FakeMonzo, type FakeMonzoOptions, householdData, startFakeMonzo } from "../../lib/fake_monzo/mod.ts";
 import { decodeLogins, type StoredLogin, tokenFile, type TokenPersistence } from "../../lib/token_file.ts";
 
 /** The OAuth client id the fake accepts and the exporter's config names. */

@@ -1,0 +1,183 @@
+// The customers, accounts and pots the fake Monzo serves. Amounts are pence, as Monzo sends them.
+
+/** A Monzo customer. */
+export interface FakeUser {
+  /** E.g. `user_00009AliceQx7Rk2Lm9WzT`. */
+  id: string;
+  name: string;
+  /** Where the simulated magic link is "sent"; the login page asks for it. */
+  email: string;
+}
+
+/** An account with its live balance and pots. */
+export interface FakeAccount {
+  /** E.g. `acc_00009AliceCurrent7Rk2Lm`. */
+  id: string;
+  /** E.g. `uk_retail`, `uk_retail_joint`, `uk_monzo_flex_backing_loan`. */
+  type: string;
+  description: string;
+  closed: boolean;
+  currency: string;
+  /** User ids; a joint account has two. */
+  owners: string[];
+  /** RFC 3339 time. */
+  created: string;
+  /** Pence, negative when overdrawn. */
+  balance: number;
+  /** Pence since about 4 am, negative for spend. */
+  spendToday: number;
+  pots: FakePot[];
+}
+
+/** A pot belonging to an account. */
+export interface FakePot {
+  /** E.g. `pot_00009AliceRainyDay0001`. */
+  id: string;
+  name: string;
+  /** Pence. */
+  balance: number;
+  /** Pence, or null for a pot without a goal. */
+  goalAmount: number | null;
+  /** Deleted pots are still listed by `/pots`. */
+  deleted: boolean;
+  /** `default`, `flexible_savings`, `fixed_savings` or `instant_access`. */
+  type: string;
+  currency: string;
+}
+
+/** Everything the fake knows about its customers. */
+export interface FakeData {
+  users: FakeUser[];
+  accounts: FakeAccount[];
+}
+
+const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
+const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
+
+/** The awkward household: a joint account, an overdraft, odd pot names, closed and flex accounts. */
+export function householdData(): FakeData {
+  const pot = (id: string, name: string, balance: number, goal: number | null, type = "default", deleted = false) => ({
+    id,
+    name,
+    balance,
+    goalAmount: goal,
+    deleted,
+    type,
+    currency: "GBP",
+  });
+  return {
+    users: [
+      { id: ALICE, name: "Alice Example", email: "alice@example.com" },
+      { id: BOB, name: "Bob Example", email: "bob@example.com" },
+    ],
+    accounts: [
+      {
+        id: "acc_00009AliceCurrent7Rk2Lm",
+        type: "uk_retail",
+        description: ALICE,
+        closed: false,
+        currency: "GBP",
+        owners: [ALICE],
+        created: "2019-03-11T09:12:45.123Z",
+        balance: 123456,
+        spendToday: -2345,
+        pots: [
+          pot("pot_00009AliceEmergency0001", "Emergency fund", 250000, 500000),
+          pot("pot_00009AliceSavings000002", "Savings", 1000000, null, "flexible_savings"),
+          pot("pot_00009AliceHoliday000003", 'Holiday "Lisbon" \\ 2027', 42050, 150000),
+          pot("pot_00009AliceRainyDay00004", "Rainy\nday", 1500, null),
+          pot("pot_00009AliceOldCar0000005", "Old car", 0, 300000, "default", true),
+        ],
+      },
+      {
+        id: "acc_00009JointHousehold4Tq8",
+        type: "uk_retail_joint",
+        description: `joint_${ALICE}_${BOB}`,
+        closed: false,
+        currency: "GBP",
+        owners: [ALICE, BOB],
+        created: "2020-07-01T18:30:00.000Z",
+        balance: 56789,
+        spendToday: -1200,
+        pots: [pot("pot_00009JointBills0000001", "Bills", 30000, 60000)],
+      },
+      {
+        id: "acc_00009AliceOldCurrentX2",
+        type: "uk_retail",
+        description: ALICE,
+        closed: true,
+        currency: "GBP",
+        owners: [ALICE],
+        created: "2017-01-20T10:00:00.000Z",
+        balance: 0,
+        spendToday: 0,
+        pots: [],
+      },
+      {
+        id: "acc_00009AliceFlex00009Hq3",
+        type: "uk_monzo_flex",
+        description: ALICE,
+        closed: false,
+        currency: "GBP",
+        owners: [ALICE],
+        created: "2022-02-14T12:00:00.000Z",
+        balance: -15000,
+        spendToday: 0,
+        pots: [],
+      },
+      {
+        id: "acc_00009AliceFlexLoan0Zp1",
+        type: "uk_monzo_flex_backing_loan",
+        description: ALICE,
+        closed: false,
+        currency: "GBP",
+        owners: [ALICE],
+        created: "2022-02-14T12:00:01.000Z",
+        balance: 0,
+        spendToday: 0,
+        pots: [],
+      },
+      {
+        id: "acc_00009BobCurrent000Wn5",
+        type: "uk_retail",
+        description: BOB,
+        closed: false,
+        currency: "GBP",
+        owners: [BOB],
+        created: "2018-11-05T08:45:10.500Z",
+        balance: -4210,
+        spendToday: -899,
+        pots: [pot("pot_00009BobGigTickets0001", "Gig tickets", 12000, 20000)],
+      },
+    ],
+  };
+}
+
+/** One user with `accounts` current accounts of `potsPerAccount` goal pots each, for load tests. */
+export function benchData(accounts: number, potsPerAccount: number): FakeData {
+  const userId = "user_00009BenchUser0000001";
+  const pad = (n: number) => String(n).padStart(6, "0");
+  return {
+    users: [{ id: userId, name: "Bench User", email: "bench@example.com" }],
+    accounts: Array.from({ length: accounts }, (_, a) => ({
+      id: `acc_00009Bench${pad(a)}`,
+      type: "uk_retail",
+      description: userId,
+      closed: false,
+      currency: "GBP",
+      owners: [userId],
+      created: "2021-01-01T00:00:00.000Z",
+      balance: 100000 + a * 137,
+      spendToday: -(a % 50) * 10,
+      pots: Array.from({ length: potsPerAccount }, (_, p) => ({
+        id: `pot_00009Bench${pad(a)}x${pad(p)}`,
+        name: `Pot ${p + 1} of account ${a + 1}`,
+        balance: 1000 + p * 250,
+        goalAmount: 50000 + p * 1000,
+        deleted: false,
+        type: "default",
+        currency: "GBP",
+      })),
+    })),
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * A simulated Monzo, served over real HTTP on loopback, used by the tests and by the demo mode.
+ * It follows shared/reference/monzo-api.md, including the undocumented fields and the error shapes,
+ * so that code which copes with it copes with the real thing.
+ * @module
+ */
+
+import { Hono } from "hono";
+import { type Clock, systemClock } from "../clock.ts";
+import { json } from "./bodies.ts";
+import { apiRoutes } from "./api_routes.ts";
+import { type FakeData, householdData } from "./data.ts";
+import { createDrift } from "./drift.ts";
+import { Faults, type FaultSpec } from "./faults.ts";
+import { Grants } from "./grants.ts";
+import { type Env, type FakeRequest, recordRequests } from "./http.ts";
+import { oauthPages } from "./oauth_pages.ts";
+
+export { benchData, type FakeData, type FakePot, householdData } from "./data.ts";
+export type { FaultSpec } from "./faults.ts";
+
+/** Options of {@link startFakeMonzo}. */
+export interface FakeMonzoOptions {
+  /** The only OAuth client the fake accepts. */
+  clientId: string;
+  clientSecret: string;
+  /** Default {@link householdData}. */
+  data?: FakeData;
+  /** Used for token and code expiry; default the system clock. */
+  clock?: Clock;
+  /** When false (the default), every new login answers 403 until {@link FakeMonzo.approve}, like SCA. */
+  autoApprove?: boolean;
+  /** Every `/balance` and `/pots` read moves the amounts a little, so a demo dashboard shows lines. */
+  drift?: boolean;
+}
+
+/** A running fake Monzo. */
+export interface FakeMonzo {
+  /** API base, e.g. `http://127.0.0.1:PORT` (the exporter's `api_url`). */
+  readonly url: string;
+  /** `${url}/auth` (the exporter's `auth_url`). */
+  readonly authUrl: string;
+  /** Every request so far, in order of arrival. */
+  readonly requests: readonly FakeRequest[];
+  /** How many requests went to `path` so far. */
+  count(path: string): number;
+  /** Forgets the requests recorded so far. */
+  resetRequests(): void;
+  /** An authorization code as the browser flow would yield it, for tests that skip the browser. */
+  issueCode(userId: string, redirectUri: string): string;
+  /** The user approves the current token in the app. */
+  approve(userId: string): void;
+  /** The approval lapses: data calls answer 403 `forbidden.insufficient_permissions` again. */
+  revokeApproval(userId: string): void;
+  /** Another client logged in: the current access token answers 401 `…evicted`; the refresh token still works. */
+  evict(userId: string): void;
+  /** The current access token expires now (401 `unauthorized.bad_access_token.expired`). */
+  expire(userId: string): void;
+  /** The current refresh token stops working (401 `invalid_grant`). */
+  revokeRefresh(userId: string): void;
+  /** The token pair issued last to the user (possibly spoiled by the calls above), or null if none. */
+  tokensOf(userId: string): { accessToken: string; refreshToken: string } | null;
+  /** Adds a fault (the kinds are listed at {@link FaultSpec}); throws on a spec that cannot be answered. */
+  fault(spec: FaultSpec): void;
+  /** Removes all faults and answers hanging requests with 504. */
+  clearFaults(): void;
+  /** The live data; tests may change balances and pots between polls. */
+  readonly data: FakeData;
+  /** Answers hanging requests, cuts off streaming bodies and stops the server. */
+  close(): Promise<void>;
+}
+
+// Monzo's documented example says 6 h; 30 h to 48 h have been seen. Clients must use the number given.
+const EXPIRES_IN_SECONDS = 30 * 3600;
+
+/** Starts a fake Monzo on a free loopback port. */
+export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMonzo> {
+  const { clientId, clientSecret } = options;
+  const data = options.data ?? householdData();
+  const grants = new Grants(data, options.clock ?? systemClock, EXPIRES_IN_SECONDS);
+  const faults = new Faults({ clientId, data, grants, expiresInSeconds: EXPIRES_IN_SECONDS });
+  let requests: FakeRequest[] = [];
+
+  const app = new Hono<Env>();
+  app.use(recordRequests(() => requests));
+  app.use(faults.middleware());
+  app.route("/", oauthPages(clientId, data, grants));
+  app.route(
+    "/",
+    apiRoutes({
+      clientId,
+      clientSecret,
+      data,
+      grants,
+      expiresInSeconds: EXPIRES_IN_SECONDS,
+      autoApprove: options.autoApprove ?? false,
+      drift: options.drift ? createDrift() : null,
+    }),
+  );
+  app.notFound((c) => json(404, { code: "not_found", message: `No such endpoint: ${c.req.path}`, params: {} }));
+
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: listening.resolve }, app.fetch);
+  const { port } = await listening.promise;
+  const url = `http://127.0.0.1:${port}`;
+  let closing: Promise<void> | null = null;
+
+  function currentGrant(userId: string) {
+    const grant = grants.current(userId);
+    if (!grant) throw new Error(`fake Monzo: no token was issued to ${userId}`);
+    return grant;
+  }
+
+  return {
+    url,
+    authUrl: `${url}/auth`,
+    get requests() {
+      return requests;
+    },
+    count: (path) => requests.filter((r) => r.path === path).length,
+    resetRequests() {
+      requests = [];
+    },
+    issueCode: (userId, redirectUri) => grants.issueCode(userId, redirectUri),
+    approve(userId) {
+      currentGrant(userId).approved = true;
+    },
+    revokeApproval(userId) {
+      currentGrant(userId).approved = false;
+    },
+    evict(userId) {
+      const grant = currentGrant(userId);
+      if (grant.access === "active") grant.access = "evicted";
+    },
+    expire(userId) {
+      currentGrant(userId).forcedExpiry = true;
+    },
+    revokeRefresh(userId) {
+      const grant = currentGrant(userId);
+      if (grant.refresh === "valid") grant.refresh = "revoked";
+    },
+    tokensOf(userId) {
+      const grant = grants.current(userId);
+      return grant ? { accessToken: grant.accessToken, refreshToken: grant.refreshToken } : null;
+    },
+    fault: (spec) => faults.add(spec),
+    clearFaults: () => faults.clear(),
+    data,
+    close() {
+      // Held answers go first: shutdown waits for every request in flight.
+      if (!closing) {
+        faults.close();
+        closing = server.shutdown();
+      }
+      return closing;
+    },
+  };
+}
