@@ -22,7 +22,7 @@ import { err, ok, type Result } from "./result.ts";
 // reaches `detail` (no control characters, bounded length, no secret of the request echoed back).
 
 /** What was wrong with an answer that did arrive. */
-export type AnswerProblem = "redirect" | "too_large" | "bad_encoding" | "malformed_json" | "unexpected_shape";
+export type AnswerFault = "redirect" | "too_large" | "bad_encoding" | "malformed_json" | "unexpected_shape";
 
 /** Why a call to Monzo did not give a usable answer. */
 export interface MonzoFailure {
@@ -41,7 +41,7 @@ export interface MonzoFailure {
   /** Seconds to wait (0 to 1 day), from a 429's `Retry-After`. */
   readonly retryAfterSeconds?: number;
   /** What was wrong with the answer: set on `invalid_response`, and on `http` when the body was too large. */
-  readonly problem?: AnswerProblem;
+  readonly reason?: AnswerFault;
 }
 
 /** Options of {@link createMonzoClient}. */
@@ -129,8 +129,8 @@ export function createMonzoClient(options: MonzoClientOptions): MonzoClient {
     options.onRequest?.(endpoint, String(status));
     if (status >= 300 && status < 400) return fail(redirectFailure(request, answer));
     if (status < 200 || status >= 300) return fail(httpFailure(request, answer, clock.now(), tidy));
-    const invalid = (problem: AnswerProblem, detail: string): Result<never, MonzoFailure> =>
-      fail({ kind: "invalid_response", status, problem, detail });
+    const invalid = (reason: AnswerFault, detail: string): Result<never, MonzoFailure> =>
+      fail({ kind: "invalid_response", status, reason, detail });
     if (answer.body === "too_large") {
       return invalid("too_large", `Monzo's ${endpoint} answer is larger than ${maxBodyBytes} bytes and was not read`);
     }
@@ -258,7 +258,7 @@ function redirectFailure(request: Call, answer: Answer): Failure {
   return {
     kind: "invalid_response",
     status: answer.status,
-    problem: "redirect",
+    reason: "redirect",
     detail: `Monzo answered ${request.method} ${request.endpoint} with a redirect (HTTP ${answer.status}) ${where}; ` +
       `API requests never follow redirects (is api_url right?)`,
   };
@@ -287,7 +287,7 @@ function httpFailure(request: Call, answer: Answer, now: number, tidy: (text: st
     oauthError,
     detail,
     retryAfterSeconds: retryAfterSeconds(answer.headers.get("retry-after"), now),
-    ...(answer.body === "too_large" ? { problem: "too_large" as const } : {}),
+    ...(answer.body === "too_large" ? { reason: "too_large" as const } : {}),
   };
 }
 

@@ -118,7 +118,7 @@ Deno.test("redirects are never followed: 301/302/303/307/308 send neither the to
             const failure = failureOf(await send(client(url, { requests })));
             const where = `${status} on ${endpoint}`;
             assert.equal(failure.kind, "invalid_response", where);
-            assert.equal(failure.problem, "redirect", where);
+            assert.equal(failure.reason, "redirect", where);
             assert.equal(failure.status, status, where);
             assert.equal(failure.endpoint, endpoint, where);
             assert.deepEqual(requests, [`${endpoint} ${status}`], where);
@@ -142,10 +142,10 @@ Deno.test("a redirect to the same origin, or one without a location, is refused 
     return json(200, { authenticated: true, user_id: "u1" });
   }, async (url) => {
     const moved = failureOf(await client(url).whoami(ACCESS_TOKEN));
-    assert.equal(moved.problem, "redirect");
+    assert.equal(moved.reason, "redirect");
     assert.equal(moved.status, 307);
     const nowhere = failureOf(await client(url).accounts(ACCESS_TOKEN));
-    assert.equal(nowhere.problem, "redirect");
+    assert.equal(nowhere.reason, "redirect");
     assert.equal(nowhere.status, 300);
   });
   assert.deepEqual(paths, ["/ping/whoami", "/accounts"]);
@@ -176,7 +176,7 @@ Deno.test("a 50 MB answer is cancelled once the limit is passed, not read whole"
     const requests: string[] = [];
     const failure = failureOf(await client(url, { requests }).accounts(ACCESS_TOKEN));
     assert.equal(failure.kind, "invalid_response");
-    assert.equal(failure.problem, "too_large");
+    assert.equal(failure.reason, "too_large");
     assert.equal(failure.status, 200);
     assert.deepEqual(requests, ["/accounts 200"]);
     const timer = setTimeout(() => seenCancel.resolve(), 3_000);
@@ -196,7 +196,7 @@ Deno.test("a Content-Length over the limit is refused before any body arrives", 
     const started = Date.now();
     const failure = failureOf(await client(url, { timeoutMs: 10_000 }).token(FORM));
     assert.equal(failure.kind, "invalid_response");
-    assert.equal(failure.problem, "too_large");
+    assert.equal(failure.reason, "too_large");
     assert.ok(Date.now() - started < 2_000, "the client waited for the body instead of refusing it up front");
   });
 });
@@ -209,7 +209,7 @@ Deno.test("a gzip answer that inflates past the limit is stopped while inflating
     () => new Response(compressed, { headers: { "content-encoding": "gzip", "content-type": "application/json" } }),
     async (url) => {
       const failure = failureOf(await client(url).whoami(ACCESS_TOKEN));
-      assert.equal(failure.problem, "too_large");
+      assert.equal(failure.reason, "too_large");
     },
   );
 });
@@ -221,7 +221,7 @@ Deno.test("an error answer over the limit keeps its status and Retry-After", asy
       const failure = failureOf(await client(url, { maxBodyBytes: 1024 }).balance(ACCESS_TOKEN, "acc_1"));
       assert.equal(failure.kind, "http");
       assert.equal(failure.status, 429);
-      assert.equal(failure.problem, "too_large");
+      assert.equal(failure.reason, "too_large");
       assert.equal(failure.retryAfterSeconds, 30);
     },
   );
@@ -232,7 +232,7 @@ Deno.test("an answer exactly at the limit is read, one byte more is refused", as
   const size = new TextEncoder().encode(body).byteLength;
   await withServer(() => new Response(body), async (url) => {
     assert.equal(valueOf(await client(url, { maxBodyBytes: size }).whoami(ACCESS_TOKEN)).user_id, "u1");
-    assert.equal(failureOf(await client(url, { maxBodyBytes: size - 1 }).whoami(ACCESS_TOKEN)).problem, "too_large");
+    assert.equal(failureOf(await client(url, { maxBodyBytes: size - 1 }).whoami(ACCESS_TOKEN)).reason, "too_large");
   });
 });
 
@@ -320,7 +320,7 @@ Deno.test("a __proto__ key in Monzo's JSON cannot set balance or pollute objects
     const { balance: _dropped, ...rest } = BALANCE;
     answer = JSON.stringify(rest).replace("{", '{"__proto__":{"balance":999},');
     const failure = failureOf(await client(url).balance(ACCESS_TOKEN, "acc_1"));
-    assert.equal(failure.problem, "unexpected_shape");
+    assert.equal(failure.reason, "unexpected_shape");
     assert.ok(failure.detail.includes("field balance"), failure.detail);
   });
 });
@@ -388,7 +388,7 @@ Deno.test("amounts must be safe integers within ±10^15 minor units", async () =
       const bad of ["1000000000000001", "-1000000000000001", "1e400", "-1e400", "9007199254740993", "1.5", '"100"']
     ) {
       const failure = failureOf(await read(bad));
-      assert.equal(failure.problem, "unexpected_shape", bad);
+      assert.equal(failure.reason, "unexpected_shape", bad);
       assert.ok(failure.detail.includes("field balance"), `${bad}: ${failure.detail}`);
     }
   });
@@ -435,7 +435,7 @@ Deno.test("expires_in is clamped into 60 s .. 90 days, never refused, so tokens 
         assert.doesNotThrow(() => new Date(T0 + grant.expires_in * 1000).toISOString(), given);
       }
       raw = '"3600"';
-      assert.equal(failureOf(await client(url).token(FORM)).problem, "unexpected_shape");
+      assert.equal(failureOf(await client(url).token(FORM)).reason, "unexpected_shape");
     },
   );
 });
@@ -448,7 +448,7 @@ Deno.test("ids must be non-empty, at most 256 characters and free of control cha
     for (const bad of ["", "a".repeat(257), "acc_1\n", "acc_\u001b[2J", "acc_\u0085", "acc_\u202e1", "acc_\u007f"]) {
       id = bad;
       const failure = failureOf(await client(url).accounts(ACCESS_TOKEN));
-      assert.equal(failure.problem, "unexpected_shape", JSON.stringify(bad));
+      assert.equal(failure.reason, "unexpected_shape", JSON.stringify(bad));
       assert.ok(failure.detail.includes("accounts.0.id"), failure.detail);
     }
     for (const good of ["a".repeat(256), "acc_00009AbC", "acc é ✓"]) {
@@ -466,7 +466,7 @@ Deno.test("account types and currencies are short words without control characte
     ) {
       account = bad;
       assert.equal(
-        failureOf(await client(url).accounts(ACCESS_TOKEN)).problem,
+        failureOf(await client(url).accounts(ACCESS_TOKEN)).reason,
         "unexpected_shape",
         JSON.stringify(bad),
       );
@@ -496,7 +496,7 @@ Deno.test("tokens must be visible ASCII; an empty refresh_token means none was g
     for (const bad of ["", "abc def", "abc\r\nx-injected: 1", "abc\u001b", "é".repeat(3), "a".repeat(8193)]) {
       grant = { access_token: bad };
       const failure = failureOf(await client(url).token(FORM));
-      assert.equal(failure.problem, "unexpected_shape", JSON.stringify(bad));
+      assert.equal(failure.reason, "unexpected_shape", JSON.stringify(bad));
       assert.ok(failure.detail.includes("access_token"), failure.detail);
       assert.ok(!failure.detail.includes("x-injected"), failure.detail);
     }
@@ -505,7 +505,7 @@ Deno.test("tokens must be visible ASCII; an empty refresh_token means none was g
       assert.equal(valueOf(await client(url).token(FORM)).refresh_token, undefined, JSON.stringify(absent));
     }
     grant = { refresh_token: "bad token" };
-    assert.equal(failureOf(await client(url).token(FORM)).problem, "unexpected_shape");
+    assert.equal(failureOf(await client(url).token(FORM)).reason, "unexpected_shape");
   });
 });
 
@@ -657,7 +657,7 @@ Deno.test("invalid UTF-8 is an unusable answer on success and still an HTTP fail
   await withServer(() => new Response(bytes, { status }), async (url) => {
     const bad = failureOf(await client(url).whoami(ACCESS_TOKEN));
     assert.equal(bad.kind, "invalid_response");
-    assert.equal(bad.problem, "bad_encoding");
+    assert.equal(bad.reason, "bad_encoding");
     status = 401;
     const refused = failureOf(await client(url).whoami(ACCESS_TOKEN));
     assert.equal(refused.kind, "http");
@@ -670,7 +670,7 @@ Deno.test("malformed JSON and an empty body are unusable answers", async () => {
   await withServer(() => new Response(body), async (url) => {
     for (body of ["", "{", "<html>proxy error</html>", "[".repeat(100_000)]) {
       const failure = failureOf(await client(url).token(FORM));
-      assert.equal(failure.problem, "malformed_json", body.slice(0, 20));
+      assert.equal(failure.reason, "malformed_json", body.slice(0, 20));
     }
   });
 });
