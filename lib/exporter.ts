@@ -64,6 +64,7 @@ export async function createExporter(options: ExporterOptions): Promise<Exporter
   const client = createMonzoClient({
     apiUrl: config.apiUrl,
     timeoutMs: config.requestTimeoutMs,
+    clock,
     onRequest: (endpoint, code) => snapshot.countRequest(endpoint, code),
   });
   const sessions = createSessions({ config, client, store, clock, log });
