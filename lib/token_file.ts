@@ -348,13 +348,11 @@ async function syncFolder(folder: string): Promise<Result<void>> {
  * with "Logged in" and then lost. Refuses, in one line with the fix: a missing folder, a folder that
  * cannot be written (permissions, read-only mount), a tokens path that is a mount point (a file
  * bind-mounted into a container), a folder, a symbolic link or another non-file, a file the process
- * cannot read, and a file of another user in a sticky folder. Changes nothing on disk.
+ * cannot read, and a file of another user in a sticky folder. Leaves the file as it was.
  */
 export async function checkTokenPath(path: string): Promise<Result<void>> {
   const refuse = (reason: string) => err(`Cannot use tokens_path "${path}": ${reason}`);
   const folder = dirname(path);
-  const uid = await processUid();
-  const who = uid === null ? "the exporter" : `the exporter (uid ${uid})`;
 
   let entry: Deno.FileInfo | null = null;
   try {
@@ -365,22 +363,8 @@ export async function checkTokenPath(path: string): Promise<Result<void>> {
   if (entry?.isSymlink) {
     // Refused rather than followed: the rename that saves the tokens would replace the link itself,
     // leaving its target with the old tokens, which is not what whoever made the link meant.
-    const target = await describeLink(path);
-    return refuse(`it is a symbolic link to ${target}; set tokens_path to the file itself`);
+    return refuse(`it is a symbolic link to ${await describeLink(path)}; set tokens_path to the file itself`);
   }
-  if (entry !== null) {
-    // Asked before anything else: Docker makes a missing bind-mounted file a folder, and the fix is the same.
-    if (await isMountPoint(path)) return refuse(`it is a mount point (a bind-mounted file?); ${MOUNT_FIX}`);
-    if (entry.isDirectory) return refuse("it is a folder, not a file");
-    if (!entry.isFile) return refuse("it is not a regular file");
-    try {
-      (await Deno.open(path, { read: true })).close();
-    } catch (error) {
-      const owner = entry.uid === null ? "" : `, owned by uid ${entry.uid} with mode ${modeText(entry.mode)}`;
-      return refuse(`${who} cannot read it (${describe(error)}${owner}); make that user its owner`);
-    }
-  }
-
   let folderInfo: Deno.FileInfo;
   try {
     folderInfo = await Deno.stat(folder);
@@ -390,31 +374,65 @@ export async function checkTokenPath(path: string): Promise<Result<void>> {
   }
   if (!folderInfo.isDirectory) return refuse(`"${folder}" is not a folder`);
 
+  if (entry !== null) {
+    const mounted = await isMountPoint(path, entry, folderInfo);
+    if (!mounted.ok) return refuse(mounted.error);
+    if (mounted.value) {
+      return refuse(`it is a mount point (a bind-mounted file?); ${MOUNT_FIX}`);
+    }
+    if (entry.isDirectory) {
+      return refuse(
+        `it is a folder, not a file; if Docker made it for a bind-mounted file missing on the host, ${MOUNT_FIX}`,
+      );
+    }
+    if (!entry.isFile) return refuse("it is not a regular file");
+  }
+
   // Asking by doing: permissions, ACLs, read-only mounts and capabilities all answer a real create.
-  const probe = join(folder, `.${basename(path)}.check-${crypto.randomUUID()}`);
+  // The test file also tells who the process is (Deno.uid() needs --allow-sys, not given to it).
+  const probe = probeName(path);
+  let probed: Deno.FileInfo;
   try {
-    (await Deno.open(probe, { write: true, createNew: true, mode: 0o600 })).close();
+    const file = await Deno.open(probe, { write: true, createNew: true, mode: 0o600 });
+    try {
+      probed = await file.stat();
+    } finally {
+      file.close();
+    }
   } catch (error) {
     if (isErrno(error, "EROFS")) {
       return refuse(`its folder "${folder}" is on a read-only file system; mount it writable`);
     }
     if (error instanceof Deno.errors.PermissionDenied) {
-      return refuse(`${who} cannot create files in its folder "${folder}"; make the folder writable by that user`);
+      return refuse(`the exporter cannot create files in its folder "${folder}"; make the folder writable by its user`);
     }
     return refuse(`cannot create files in its folder "${folder}": ${describe(error)}`);
   }
   const removed = await removeIfPresent(probe);
   if (!removed.ok) return refuse(`cannot remove the test file "${probe}": ${removed.error}`);
+  const uid = probed.uid;
+  const who = uid === null ? "the exporter" : `the exporter (uid ${uid})`;
 
+  if (entry === null) return ok(undefined);
+  try {
+    (await Deno.open(path, { read: true })).close();
+  } catch (error) {
+    const owner = entry.uid === null ? "" : `, owned by uid ${entry.uid} with mode ${modeText(entry.mode)}`;
+    return refuse(`${who} cannot read it (${describe(error)}${owner}); make that user its owner`);
+  }
   // In a sticky folder (like /tmp) only a file's owner may replace it, so every save would fail.
   const sticky = folderInfo.mode !== null && (folderInfo.mode & 0o1000) !== 0;
-  if (entry !== null && sticky && uid !== null && uid !== 0 && entry.uid !== uid && folderInfo.uid !== uid) {
+  if (sticky && uid !== null && uid !== 0 && entry.uid !== uid && folderInfo.uid !== uid) {
     return refuse(
       `it belongs to uid ${entry.uid} and its folder "${folder}" is sticky, so ${who} cannot replace it; ` +
         "make that user its owner",
     );
   }
   return ok(undefined);
+}
+
+function probeName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.check-${crypto.randomUUID()}`);
 }
 
 async function describeLink(path: string): Promise<string> {
@@ -432,34 +450,25 @@ async function describeLink(path: string): Promise<string> {
   }
 }
 
-/** Whether `path` is itself a mount point; false where /proc/self/mountinfo cannot tell (not Linux). */
-async function isMountPoint(path: string): Promise<boolean> {
-  let table: string;
-  let real: string;
+/**
+ * Whether the existing `path` is a mount point of its own. /proc/self/mountinfo would say, but Deno
+ * lets only --allow-all read /proc/self, and the no-op rename of a copy over the file would change
+ * its owner, mode and inode; so: another device below the path is a mount, and on the same device a
+ * hard link is tried, which Linux refuses across mounts (EXDEV) without touching the file.
+ */
+async function isMountPoint(path: string, entry: Deno.FileInfo, folder: Deno.FileInfo): Promise<Result<boolean>> {
+  if (entry.dev !== folder.dev) return ok(true);
+  if (entry.isDirectory) return ok(false);
+  const probe = probeName(path);
   try {
-    table = await Deno.readTextFile("/proc/self/mountinfo");
-    real = await Deno.realPath(path);
-  } catch {
-    // Unknown is not a refusal: a rename that then fails says the same thing at run time.
-    return false;
+    await Deno.link(path, probe);
+  } catch (error) {
+    // Any other refusal (another user's file under protected_hardlinks, a file system without
+    // links) leaves it unknown, which is not a refusal: a failed save says the same at run time.
+    return ok(isErrno(error, "EXDEV"));
   }
-  // The fifth field is the mount point, with space, tab, newline and backslash as octal escapes.
-  return table.split("\n").some((line) => {
-    const field = line.split(" ")[4];
-    return field !== undefined &&
-      field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))) === real;
-  });
-}
-
-/** The effective uid from /proc (Deno.uid() needs --allow-sys, which the exporter is not given); null if unknown. */
-async function processUid(): Promise<number | null> {
-  try {
-    const status = await Deno.readTextFile("/proc/self/status");
-    const effective = /^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1];
-    return effective === undefined ? null : Number(effective);
-  } catch {
-    return null;
-  }
+  const removed = await removeIfPresent(probe);
+  return removed.ok ? ok(false) : err(`cannot remove the test link "${probe}": ${removed.error}`);
 }
 
 function modeText(mode: number | null): string {
