@@ -3,7 +3,7 @@ import { type Config, loadConfig, summarizeConfig } from "./lib/config.ts";
 import { type Demo, startDemo } from "./lib/demo.ts";
 import { createExporter, type Exporter } from "./lib/exporter.ts";
 import { formatListenAddress, type ListenAddress } from "./lib/listen_address.ts";
-import { memoryTokens } from "./lib/token_file.ts";
+import { checkTokenPath, memoryTokens } from "./lib/token_file.ts";
 import { VERSION } from "./lib/version.ts";
 
 /** Where the demo listens unless told otherwise. */
@@ -57,6 +57,9 @@ async function main(): Promise<void> {
     );
     if (!loaded.ok) fail(loaded.error);
     config = cli.listen ? { ...loaded.value, listen: cli.listen } : loaded.value;
+    // Before anything listens: a login answered "Logged in" must never be one that cannot be saved.
+    const usable = await checkTokenPath(config.tokensPath);
+    if (!usable.ok) fail(usable.error);
     if (cli.checkConfig) return console.log(summarizeConfig(config));
   } else if (cli.checkConfig) {
     return fail("--check-config and --demo do not go together: the demo has no config file", 2);

@@ -87,6 +87,8 @@ Deno.test("--check-config prints a one-line summary without secrets and exits 0 
       auth_key: AUTH_KEY,
       tokens_path: "state/tokens.json",
     });
+    // --check-config refuses a tokens folder that does not exist.
+    await Deno.mkdir(join(dir, "state"));
     const result = await runWhileProbing(["--config", path, "--check-config"], port);
     assert.equal(result.listened, false, "--check-config opened the port");
     assert.equal(result.code, 0, result.stderrLines.join("\n"));
