@@ -167,12 +167,11 @@ export class TokenStore {
 
   async #persist(): Promise<Result<void>> {
     const written = await this.#persistence.write(this.logins());
+    // Named only once the file exists, and by the name it really has: an earlier copy is never replaced.
+    if (written.keptAside) this.#log.warn(`The unreadable tokens file was kept as "${written.keptAside}"`);
     if (written.ok) {
       if (this.#writeError !== null) this.#log.info(`The tokens file "${this.#persistence.name}" is written again`);
-      if (this.#loadError) {
-        this.#log.info(`The unreadable tokens file was kept as "${this.#persistence.name}.unreadable"`);
-        this.#loadError = null;
-      }
+      this.#loadError = null;
       this.#writeError = null;
     } else {
       // The poller reports it with the poll's other problems: once in the log, and on the page until fixed.

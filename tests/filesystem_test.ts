@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import meta from "../deno.json" with { type: "json" };
-import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo.ts";
+import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { decodeLogins, encodeLogins, type StoredLogin } from "../lib/token_file.ts";
 import {
   ALICE,
