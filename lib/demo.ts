@@ -4,8 +4,8 @@ import { formatListenAddress, type ListenAddress } from "./listen_address.ts";
 import { randomToken } from "./secrets.ts";
 import type { Sessions } from "./sessions.ts";
 
-/** The demo's login key: shown on its landing page, since the demo holds nothing worth guarding. */
-export const DEMO_AUTH_KEY = "demo-mode-key-not-a-secret";
+// The demo's login key: shown on its landing page, since the demo holds nothing worth guarding.
+const DEMO_AUTH_KEY = "demo-mode-key-not-a-secret";
 
 /** A running simulated Monzo and the config that points the exporter at it. */
 export interface Demo {

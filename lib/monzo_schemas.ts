@@ -70,8 +70,8 @@ const ownerSchema = z.object({
   preferred_name: name.optional(),
 });
 
-/** One entry of `GET /accounts`. */
-export const accountSchema = z.object({
+// One entry of `GET /accounts`.
+const accountSchema = z.object({
   id,
   type: word(0),
   description: name.default(""),
@@ -96,8 +96,8 @@ export const balanceSchema = z.object({
 /** An account's balance in minor units. */
 export type Balance = z.infer<typeof balanceSchema>;
 
-/** One entry of `GET /pots`. */
-export const potSchema = z.object({
+// One entry of `GET /pots`.
+const potSchema = z.object({
   id,
   name,
   balance: pence,

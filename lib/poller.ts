@@ -181,9 +181,8 @@ async function runPoll(options: PollerOptions, before: SnapshotState, signal: Ab
       recordFailure(key, fresh.error);
       continue;
     }
-    const refreshProblem = sessions.refreshProblem(key);
-    if (refreshProblem) pollProblems.push(refreshProblem);
-    if (fresh.value.userId === null) {
+    if (fresh.value.problem) pollProblems.push(fresh.value.problem);
+    if (fresh.value.login.userId === null) {
       const identified = await sessions.identify(key, signal);
       if (identified.ok) key = loginKey(identified.value);
       else if (recordFailure(key, identified.error) || isSessionFailure(identified.error)) continue;

@@ -15,14 +15,21 @@ import { err, ok, type Result } from "./result.ts";
 import type { StoredLogin } from "./token_file.ts";
 import type { TokenStore } from "./token_store.ts";
 
-/** Refresh when less than this is left on the access token. */
-export const REFRESH_MARGIN_MS = 30 * 60_000;
+// Refresh when less than this is left on the access token.
+const REFRESH_MARGIN_MS = 30 * 60_000;
 
 /** Why no usable access token could be had for a login. */
 export interface SessionFailure {
   /** `logged_out`: Monzo ended the login; `unavailable`: try again later. */
   readonly kind: "logged_out" | "unavailable";
   readonly problem: Problem;
+}
+
+/** A login with a token that is good for a while, and why a refresh failed when it did. */
+export interface Fresh {
+  readonly login: StoredLogin;
+  /** Set when a due refresh failed for now but the token still works, so the poll can say so. */
+  readonly problem: Problem | null;
 }
 
 /** What a browser login gave. */
@@ -37,9 +44,7 @@ export interface Sessions {
   /** Trades an OAuth code for tokens and stores them. */
   logIn(code: string): Promise<Result<LoggedIn, string>>;
   /** The login under `key` with a token that is good for a while, refreshed if needed or forced. */
-  fresh(key: string, options?: { force?: boolean }): Promise<Result<StoredLogin, SessionFailure>>;
-  /** Why the last refresh of `key` failed while its token still works, or null. */
-  refreshProblem(key: string): Problem | null;
+  fresh(key: string, options?: { force?: boolean }): Promise<Result<Fresh, SessionFailure>>;
   /** Asks Monzo whose login `key` is and stores it under that user id. */
   identify(key: string, signal?: AbortSignal): Promise<Result<StoredLogin, MonzoFailure | SessionFailure>>;
   /**
@@ -67,8 +72,8 @@ export interface SessionsOptions {
 export function createSessions(options: SessionsOptions): Sessions {
   const { config, client, store, clock, log } = options;
   const link = loginLink(config);
-  const refreshing = new Map<string, Promise<Result<StoredLogin, SessionFailure>>>();
-  const refreshProblems = new Map<string, Problem>();
+  // The only state kept here: what is in flight, so one refresh runs per login and shutdown can wait.
+  const refreshing = new Map<string, Promise<Result<Fresh, SessionFailure>>>();
   const inFlight = new Set<Promise<unknown>>();
 
   /** Keeps `work` in {@link inFlight} until it settles, so shutdown can wait for it. */
@@ -90,16 +95,16 @@ export function createSessions(options: SessionsOptions): Sessions {
   }
 
   /** The login now stored under `key`, when a newer one replaced `login` while Monzo was asked. */
-  function superseded(key: string): Result<StoredLogin, SessionFailure> {
+  function superseded(key: string): Result<Fresh, SessionFailure> {
     const current = store.get(key);
     if (current) {
       log.info(`A newer login of ${key || "the stored login"} arrived while its tokens were renewed; it is kept`);
-      return ok(current);
+      return ok({ login: current, problem: null });
     }
     return err({ kind: "logged_out", problem: problem("no_login", key, { loginLink: link }) });
   }
 
-  async function end(key: string, login: StoredLogin, ended: Problem): Promise<Result<StoredLogin, SessionFailure>> {
+  async function end(key: string, login: StoredLogin, ended: Problem): Promise<Result<Fresh, SessionFailure>> {
     // The poller logs the problem once, with the other problems of the poll.
     const outcome = await store.apply({ kind: "ended", from: login, problem: ended });
     if (!outcome.applied) return superseded(key);
@@ -107,22 +112,21 @@ export function createSessions(options: SessionsOptions): Sessions {
   }
 
   // No abort signal here: once Monzo has the refresh token, the answer must be stored.
-  async function refresh(key: string, login: StoredLogin): Promise<Result<StoredLogin, SessionFailure>> {
+  async function refresh(key: string, login: StoredLogin): Promise<Result<Fresh, SessionFailure>> {
     if (!login.refreshToken) {
-      if (login.expiresAt > clock.now()) return ok(login);
+      if (login.expiresAt > clock.now()) return ok({ login, problem: null });
       return end(key, login, problem("no_refresh_token", key, { loginLink: link }));
     }
     const answer = await client.token(refreshGrant(config, login.refreshToken));
     if (answer.ok) {
       // Monzo has already revoked the old pair: store the new one before anything uses it.
       const renewed = loginFrom(answer.value, login);
-      refreshProblems.delete(key);
       const outcome = await store.apply({ kind: "renewed", from: login, login: renewed });
       if (!outcome.applied) return superseded(key);
       log.info(
         `Refreshed the tokens of ${renewed.userId}; they expire at ${new Date(renewed.expiresAt).toISOString()}`,
       );
-      return ok(renewed);
+      return ok({ login: renewed, problem: null });
     }
     const failure = answer.error;
     if (isDefiniteRejection(failure)) {
@@ -130,19 +134,20 @@ export function createSessions(options: SessionsOptions): Sessions {
     }
     const code = isClientRejection(failure) ? "client_rejected" : "refresh_failed";
     const failed = problem(code, key, { detail: failure.detail });
-    refreshProblems.set(key, failed);
-    if (login.expiresAt > clock.now()) return ok(login);
+    if (login.expiresAt > clock.now()) return ok({ login, problem: failed });
     return err({ kind: "unavailable", problem: failed });
   }
 
-  function fresh(key: string, { force = false } = {}): Promise<Result<StoredLogin, SessionFailure>> {
+  function fresh(key: string, { force = false } = {}): Promise<Result<Fresh, SessionFailure>> {
     const login = store.get(key);
     if (!login) {
       return Promise.resolve(
         err({ kind: "logged_out" as const, problem: problem("no_login", key, { loginLink: link }) }),
       );
     }
-    if (!force && login.expiresAt - clock.now() > REFRESH_MARGIN_MS) return Promise.resolve(ok(login));
+    if (!force && login.expiresAt - clock.now() > REFRESH_MARGIN_MS) {
+      return Promise.resolve(ok({ login, problem: null }));
+    }
     const running = refreshing.get(key);
     if (running) return running;
     const started = track(refresh(key, login).finally(() => refreshing.delete(key)));
@@ -163,12 +168,12 @@ export function createSessions(options: SessionsOptions): Sessions {
     // not cured by renewing it again.
     const current = store.get(key);
     const renewed = current && current.accessToken !== stored.accessToken
-      ? ok(current)
+      ? ok({ login: current, problem: null })
       : await fresh(key, { force: true });
     if (!renewed.ok) return renewed;
     // A refresh that failed for now hands back the same token: asking again would only repeat the 401.
-    if (renewed.value.accessToken === stored.accessToken) return answer;
-    return request(renewed.value.accessToken);
+    if (renewed.value.login.accessToken === stored.accessToken) return answer;
+    return request(renewed.value.login.accessToken);
   }
 
   return {
@@ -185,10 +190,6 @@ export function createSessions(options: SessionsOptions): Sessions {
     },
 
     fresh,
-
-    refreshProblem(key) {
-      return store.get(key) ? refreshProblems.get(key) ?? null : null;
-    },
 
     async identify(key, signal) {
       const answer = await call(key, (token) => client.whoami(token, signal));

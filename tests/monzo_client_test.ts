@@ -1,6 +1,7 @@
 // The Monzo client against hostile servers on loopback: every answer is untrusted, so each test
 // serves one hostile behaviour and checks that the client gives a bounded failure value, sends nothing
 // anywhere else, and never puts the request's secrets or raw control characters into `detail`.
+import { freePort } from "./helpers/e2e.ts";
 import assert from "node:assert/strict";
 import { createMonzoClient, type MonzoClient, type MonzoFailure } from "../lib/monzo_client.ts";
 import type { Result } from "../lib/result.ts";
@@ -613,10 +614,7 @@ Deno.test("a token that cannot be a header value fails as a value without leakin
 });
 
 Deno.test("a refused connection is a network failure", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  const failure = failureOf(await client(`http://127.0.0.1:${port}`).token(FORM));
+  const failure = failureOf(await client(`http://127.0.0.1:${freePort()}`).token(FORM));
   assert.equal(failure.kind, "network");
 });
 

@@ -481,7 +481,7 @@ Deno.test("concurrent sessions.fresh calls for one login share a single refresh"
     assert.ok(after);
     for (const answer of answers) {
       assert.ok(answer.ok, answer.ok ? "" : answer.error.problem.message);
-      assert.equal(answer.value.accessToken, after.accessToken);
+      assert.equal(answer.value.login.accessToken, after.accessToken);
     }
     const stored = await storedLogins(h);
     assert.equal(stored[0].refreshToken, after.refreshToken);

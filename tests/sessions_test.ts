@@ -137,7 +137,7 @@ Deno.test("a refresh refused after a new browser login of the same user landed k
     const refreshed = await refreshing;
 
     assert.ok(refreshed.ok, "the refusal of the old pair ended the new login");
-    assert.equal(refreshed.value.accessToken, "access-browser-0123456789");
+    assert.equal(refreshed.value.login.accessToken, "access-browser-0123456789");
     assert.equal(rig.store.get(ALICE)?.accessToken, "access-browser-0123456789");
     assert.deepEqual(rig.store.statuses().map((s) => s.loggedIn), [true]);
     assert.deepEqual((await fileLogins(rig.path)).map((l) => l.accessToken), ["access-browser-0123456789"]);
@@ -154,7 +154,7 @@ Deno.test("a refresh that succeeds after a new browser login landed leaves the b
     answer.open();
     const refreshed = await refreshing;
     assert.ok(refreshed.ok);
-    assert.equal(refreshed.value.accessToken, "access-browser-0123456789");
+    assert.equal(refreshed.value.login.accessToken, "access-browser-0123456789");
     assert.deepEqual((await fileLogins(rig.path)).map((l) => l.accessToken), ["access-browser-0123456789"]);
   });
 });
@@ -177,7 +177,7 @@ Deno.test("only an OAuth refusal of the grant ends a login; a 401 without one ke
       const refreshed = await rig.sessions.fresh(ALICE);
       // Ten minutes are left on the token, so it is still handed out.
       assert.ok(refreshed.ok, name);
-      assert.equal(rig.sessions.refreshProblem(ALICE)?.code, "refresh_failed", name);
+      assert.equal(refreshed.value.problem?.code, "refresh_failed", name);
       assert.deepEqual((await fileLogins(rig.path)).map((l) => l.refreshToken), ["refresh-old-0123456789"], name);
       assert.deepEqual(rig.store.statuses().map((s) => s.loggedIn), [true], name);
     });
@@ -206,8 +206,8 @@ Deno.test("a refresh answer without refresh_token keeps the stored refresh token
     rig.refreshAnswers.push(grant("rotated", { refresh: false }));
     const refreshed = await rig.sessions.fresh(ALICE);
     assert.ok(refreshed.ok);
-    assert.equal(refreshed.value.accessToken, "access-rotated-0123456789");
-    assert.equal(refreshed.value.refreshToken, "refresh-old-0123456789");
+    assert.equal(refreshed.value.login.accessToken, "access-rotated-0123456789");
+    assert.equal(refreshed.value.login.refreshToken, "refresh-old-0123456789");
     assert.deepEqual((await fileLogins(rig.path)).map((l) => l.refreshToken), ["refresh-old-0123456789"]);
   });
 });

@@ -25,6 +25,7 @@ import { createExporter } from "../../lib/exporter.ts";
 import { benchData, type FakeMonzo, startFakeMonzo } from "../../lib/fake_monzo/mod.ts";
 import { REDISCOVER_AFTER_MS } from "../../lib/poll/accounts_step.ts";
 import { memoryTokens } from "../../lib/token_file.ts";
+import { freePort } from "../helpers/e2e.ts";
 import { exchangeCode } from "../helpers/harness.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -100,13 +101,6 @@ function memoryOf(pid: number): { rssMb: number; peakMb: number; anonMb: number;
 /** The 1-minute load average: other work on the machine makes the figures noisy. */
 function loadAverage(): number {
   return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 async function commandExists(name: string): Promise<boolean> {
