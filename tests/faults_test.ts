@@ -28,7 +28,7 @@ import {
   TOKEN_LIFETIME,
   withHarness,
 } from "./helpers/harness.ts";
-import type { Problem, ProblemCode } from "../lib/problems.ts";
+import { type Problem, problem, type ProblemCode } from "../lib/problems.ts";
 import { err } from "../lib/result.ts";
 import { tokenFile, type TokenPersistence } from "../lib/token_file.ts";
 
@@ -557,5 +557,39 @@ Deno.test("once a failed write succeeds, the page stops saying the tokens file i
     assert.deepEqual(h.exporter.snapshot.state.lastPoll?.problems, []);
     assert.deepEqual((await storedLogins(h)).map((login) => login.userId), [ALICE]);
     assert.ok(h.lines.some((line) => line.includes(`kept as "${h.tokensPath}.unreadable"`)), h.lines.join("\n"));
+  });
+});
+
+Deno.test("a login whose tokens cannot be written says so on the callback page, not just 'Logged in'", async () => {
+  let broken = true;
+  const persistence = (path: string): TokenPersistence => {
+    const file = tokenFile(path);
+    return {
+      name: file.name,
+      read: () => file.read(),
+      write: (logins) =>
+        broken
+          ? Promise.resolve(err(`Cannot write tokens file "${path}": its folder does not exist`))
+          : file.write(logins),
+    };
+  };
+  await withHarness({ persistence }, async (h) => {
+    const authorize = await h.exporter.app.request(`/authorize?key=${encodeURIComponent(AUTH_KEY)}`);
+    await authorize.body?.cancel();
+    const state = new URL(authorize.headers.get("location") ?? "").searchParams.get("state") ?? "";
+    const code = h.fake.issueCode(ALICE, h.config.callbackUrl);
+    const callback = await h.exporter.app.request(`/callback?${new URLSearchParams({ code, state })}`);
+    const html = await callback.text();
+    assert.equal(callback.status, 200);
+    const detail = `Cannot write tokens file "${h.tokensPath}": its folder does not exist`;
+    const text = html.replaceAll("&quot;", '"').replaceAll("&#39;", "'").replaceAll("&amp;", "&");
+    assert.ok(text.includes("not saved"), html);
+    assert.ok(text.includes(problem("tokens_unwritable", "", { detail }).message), html);
+
+    // Once it can be written, the next poll writes it and the login was never lost.
+    broken = false;
+    h.fake.approve(ALICE);
+    await poll(h, MINUTE);
+    assert.deepEqual((await storedLogins(h)).map((login) => login.userId), [ALICE]);
   });
 });
