@@ -401,6 +401,7 @@ Deno.test("optional fields of an unexpected type fall back instead of failing th
     decline_reason: "",
   };
   assert.deepEqual(transactionSchema.parse(odd), transactionSchema.parse(REQUIRED));
+  assert.equal(transactionSchema.parse({ ...REQUIRED, category: "" }).category, "general");
   // A split given as an array, or with a part that is not whole minor units, is no split.
   for (const categories of [[["bills", -100]], { bills: -50.5, groceries: -49.5 }, { bills: "-100" }, {}]) {
     assert.equal(transactionSchema.parse({ ...REQUIRED, categories }).categories, null, JSON.stringify(categories));
@@ -413,6 +414,11 @@ Deno.test("settled is a time once settled and null while pending", () => {
   assert.equal(
     transactionSchema.parse({ ...REQUIRED, settled: "2026-07-01T10:00:00.123456+01:00" }).settled,
     Date.UTC(2026, 6, 1, 9, 0, 0, 123),
+  );
+  // -05:00 is five hours behind: 04:30 there is 09:30 UTC.
+  assert.equal(
+    transactionSchema.parse({ ...REQUIRED, created: "2026-01-10T04:30:00-05:00" }).created,
+    Date.UTC(2026, 0, 10, 9, 30),
   );
   assert.equal(
     transactionSchema.parse({ ...REQUIRED, created: "2026-01-10t09:30:00z" }).created,
@@ -450,6 +456,8 @@ Deno.test("metadata values of any type are tolerated; only an own, non-empty pot
   assert.equal(potMove({ pot_id: "pot_00009" }), true);
   assert.equal(potMove({ pot_id: 123 }), true);
   assert.equal(potMove("pot_id"), false);
+  // Only own keys count: a pot_id inherited from a prototype (polluted elsewhere) is not one.
+  assert.equal(potMove(Object.create({ pot_id: "pot_1" })), false);
 });
 
 Deno.test("a __proto__ key in metadata cannot make a pot move or reach Object.prototype", () => {

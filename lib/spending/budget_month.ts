@@ -52,9 +52,9 @@ function londonOffset(ms: number): number {
 
 /**
  * The instant London's clocks show 00:00 on the given day (`month` 0-based, and may overflow into
- * the next or previous year). London changes its clocks at 01:00 UTC, never at midnight, so the
- * offset just after the first guess is the right one; the second look covers a guess that landed on
- * the other side of a switch.
+ * the next or previous year). The offset at that date's UTC midnight gives a first guess; the offset
+ * at the guess is the answer. London changes its clocks at 01:00 UTC, so today the two offsets always
+ * agree; the second look keeps the answer right should a switch ever move nearer to midnight.
  */
 function londonMidnight(year: number, month: number, day: number): number {
   const wall = Date.UTC(year, month, day);
