@@ -1,0 +1,138 @@
+/**
+ * What counts as spending and income: the rules, stated once (the README quotes them).
+ *
+ * 1. Left out always: declined transactions (any `decline_reason`) and moves to or from the
+ *    account's own pots (`metadata.pot_id`, or scheme `uk_retail_pot`).
+ * 2. Cash flow (the `_total` counters): settled transactions only, whenever they happened.
+ *    Spent is every debit (amount below 0) whose `include_in_spending` is not false; received is
+ *    every credit (amount above 0): refunds, salary, transfers in, top-ups.
+ * 3. Budget (the `_this_month` gauges): transactions created in the budget month, pending ones
+ *    included. Spending is every debit whose `include_in_spending` is not false, minus refunds
+ *    (credits whose `include_in_spending` is true) in the same category; received is every other
+ *    credit. Spending is not clamped at zero: a refund bigger than the month's spending in its
+ *    category (say, for something bought last month) makes that category negative, so the
+ *    categories always add up to the month's net spending.
+ * 4. A transaction whose `categories` split map is usable counts each part in its own category.
+ *    A split is usable when every part has the sign of `amount` and the parts add up to `amount`
+ *    exactly; otherwise the whole amount counts in `category`. Either way the parts counted add up
+ *    to the transaction's amount, so no split can create or lose money.
+ * 5. Categories pass through as Monzo sends them, custom ones included. Amounts are `amount`, in the
+ *    account's currency (never `local_amount`), added as integer minor units and turned into major
+ *    units only when shown. Spending is a positive number; a transaction of amount 0 counts nowhere.
+ * 6. Each transaction counts once per account, even if it is given twice.
+ *
+ * @module
+ */
+import type { BudgetMonth } from "./budget_month.ts";
+import type { SplitPart, StoredTransaction } from "./transaction.ts";
+
+/** Cash flow of one account in one currency, in minor units (both positive). */
+export interface CashFlow {
+  readonly accountId: string;
+  readonly currency: string;
+  readonly spentMinor: number;
+  readonly receivedMinor: number;
+}
+
+/** Budget-month figures of one account, category and currency, in minor units. */
+export interface BudgetRow {
+  readonly accountId: string;
+  readonly category: string;
+  readonly currency: string;
+  /** Net spending: positive for money spent, negative when refunds exceed it. */
+  readonly spentMinor: number;
+  readonly receivedMinor: number;
+}
+
+/** Why a transaction is left out of every figure (rule 1), or null when it counts. */
+export function leftOut(tx: StoredTransaction): "declined" | "pot_move" | null {
+  if (tx.declined) return "declined";
+  if (tx.potMove) return "pot_move";
+  return null;
+}
+
+/** A debit that counts as spending: `include_in_spending` true or absent. */
+export function isSpending(tx: StoredTransaction): boolean {
+  return tx.amount < 0 && tx.includeInSpending !== false;
+}
+
+/** A credit Monzo marks as spending (`include_in_spending` true): a refund, netted against spending. */
+export function isRefund(tx: StoredTransaction): boolean {
+  return tx.amount > 0 && tx.includeInSpending === true;
+}
+
+/** The parts a transaction counts in (rule 4): its usable split, or its whole amount in `category`. */
+export function categoryParts(tx: StoredTransaction): readonly SplitPart[] {
+  const split = tx.categories;
+  if (split === null || split.length === 0 || tx.amount === 0) return [[tx.category, tx.amount]];
+  let sum = 0;
+  for (const [, part] of split) {
+    if (Math.sign(part) === -Math.sign(tx.amount)) return [[tx.category, tx.amount]];
+    sum += part;
+  }
+  return sum === tx.amount ? split : [[tx.category, tx.amount]];
+}
+
+/** Cash flow per account and currency (rule 2), with a row, zeros included, for every pair in the input. */
+export function cashFlow(transactions: Iterable<StoredTransaction>): CashFlow[] {
+  const totals = new Map<string, { accountId: string; currency: string; spentMinor: number; receivedMinor: number }>();
+  for (const tx of once(transactions)) {
+    const key = JSON.stringify([tx.accountId, tx.currency]);
+    let row = totals.get(key);
+    if (row === undefined) {
+      row = { accountId: tx.accountId, currency: tx.currency, spentMinor: 0, receivedMinor: 0 };
+      totals.set(key, row);
+    }
+    if (leftOut(tx) !== null || tx.settledMs === null) continue;
+    if (isSpending(tx)) row.spentMinor -= tx.amount;
+    else if (tx.amount > 0) row.receivedMinor += tx.amount;
+  }
+  return [...totals.values()].sort((a, b) => compare(a.accountId, b.accountId) || compare(a.currency, b.currency));
+}
+
+/**
+ * Budget figures for `month` per account, category and currency (rule 3), with a row for every
+ * category that had a counted transaction created in the month.
+ */
+export function budget(transactions: Iterable<StoredTransaction>, month: BudgetMonth): BudgetRow[] {
+  const rows = new Map<string, { -readonly [K in keyof BudgetRow]: BudgetRow[K] }>();
+  for (const tx of once(transactions)) {
+    if (tx.createdMs < month.start || tx.createdMs >= month.end || leftOut(tx) !== null) continue;
+    const spending = isSpending(tx);
+    const refund = isRefund(tx);
+    // Debits left out of spending (`include_in_spending` false) count nowhere.
+    if (!spending && tx.amount <= 0) continue;
+    for (const [category, part] of categoryParts(tx)) {
+      if (part === 0) continue;
+      const key = JSON.stringify([tx.accountId, tx.currency, category]);
+      let row = rows.get(key);
+      if (row === undefined) {
+        row = { accountId: tx.accountId, category, currency: tx.currency, spentMinor: 0, receivedMinor: 0 };
+        rows.set(key, row);
+      }
+      // Debit parts are negative, so subtracting them adds to spending, and subtracting a refund's
+      // positive part takes it back off.
+      if (spending || refund) row.spentMinor -= part;
+      else row.receivedMinor += part;
+    }
+  }
+  return [...rows.values()].sort((a, b) =>
+    compare(a.accountId, b.accountId) || compare(a.currency, b.currency) || compare(a.category, b.category)
+  );
+}
+
+// The store keeps one entry per account and id; this keeps a duplicate handed in by mistake from
+// counting twice (the first copy wins).
+function* once(transactions: Iterable<StoredTransaction>): Generator<StoredTransaction> {
+  const seen = new Set<string>();
+  for (const tx of transactions) {
+    const key = JSON.stringify([tx.accountId, tx.id]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    yield tx;
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
