@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { type Transaction, transactionsSchema } from "./spending/transaction.ts";
 import { discardBody, readBounded } from "./bounded_body.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { cleanText } from "./hostile_text.ts";
@@ -58,6 +59,14 @@ export interface MonzoClientOptions {
   readonly clock?: Clock;
 }
 
+/** One page of `GET /transactions`. */
+export interface TransactionQuery {
+  readonly accountId: string;
+  readonly since?: string;
+  readonly before?: string;
+  readonly limit: number;
+}
+
 /** Typed access to the Monzo endpoints the exporter uses. */
 export interface MonzoClient {
   /** `GET /ping/whoami`. */
@@ -68,6 +77,15 @@ export interface MonzoClient {
   balance(token: string, accountId: string, signal?: AbortSignal): Promise<Result<Balance, MonzoFailure>>;
   /** `GET /pots?current_account_id=…`. */
   pots(token: string, accountId: string, signal?: AbortSignal): Promise<Result<Pot[], MonzoFailure>>;
+  /**
+   * `GET /transactions?account_id=…` for one page, oldest first: `since` is an RFC 3339 time or a
+   * transaction id, `before` an RFC 3339 time, `limit` at most 100.
+   */
+  transactions(
+    token: string,
+    query: TransactionQuery,
+    signal?: AbortSignal,
+  ): Promise<Result<Transaction[], MonzoFailure>>;
   /** `POST /oauth2/token` with a form. */
   token(form: Record<string, string>, signal?: AbortSignal): Promise<Result<TokenResponse, MonzoFailure>>;
 }
@@ -228,6 +246,17 @@ export function createMonzoClient(options: MonzoClientOptions): MonzoClient {
         signal,
       );
       return answer.ok ? ok(answer.value.pots) : answer;
+    },
+    transactions: async (token, query, signal) => {
+      const params: Record<string, string> = { account_id: query.accountId, limit: String(query.limit) };
+      if (query.since !== undefined) params.since = query.since;
+      if (query.before !== undefined) params.before = query.before;
+      const answer = await call(
+        { method: "GET", endpoint: "/transactions", query: params, ...bearer(token) },
+        transactionsSchema,
+        signal,
+      );
+      return answer.ok ? ok(answer.value.transactions) : answer;
     },
     token: (form, signal) =>
       call(

@@ -78,6 +78,11 @@ const accountSchema = z.object({
   closed: z.boolean().default(false),
   currency: word(1).optional(),
   owners: z.array(ownerSchema).default([]),
+  // When it was opened, epoch ms: how far back a full history import goes. Unreadable is unknown, not fatal.
+  created: z.unknown().transform((value) => {
+    const ms = typeof value === "string" ? Date.parse(value) : NaN;
+    return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : null;
+  }),
 });
 /** An account as Monzo lists it. */
 export type Account = z.infer<typeof accountSchema>;

@@ -204,6 +204,7 @@ async function runPoll(options: PollerOptions, before: SnapshotState, signal: Ab
       logins: usable.filter(works),
       accounts,
       readerOf: (account) => account.visibleTo.find(works),
+      grantedAt: (key) => store.get(key)?.grantedAt ?? null,
       call,
     };
     const next = await step.next(context);

@@ -20,7 +20,8 @@ export type ProblemCode =
   | "rate_limited"
   | "unreachable"
   | "tokens_unreadable"
-  | "tokens_unwritable";
+  | "tokens_unwritable"
+  | "data_unwritable";
 
 /** One problem: what, about whom or what, and the sentence to show. */
 export interface Problem {
@@ -86,6 +87,8 @@ const SENTENCES: { readonly [code in ProblemCode]: (subject: string, facts: Prob
   tokens_unwritable: (_, f) =>
     `${f.detail}; the logins are kept in memory only and writing is retried every poll: fix this before the ` +
     `exporter restarts, or the logins are lost`,
+  data_unwritable: (s, f) =>
+    `Cannot store the transactions of account ${s}: ${f.detail}; they are read again from Monzo at the next poll`,
 };
 
 /** Makes a problem, its sentence taken from the one table of them. */

@@ -91,6 +91,7 @@ export function createSessions(options: SessionsOptions): Sessions {
       // RFC 6749 §6: without a new refresh token in the answer, the old one stays valid.
       refreshToken: grant.refresh_token ?? previous?.refreshToken ?? null,
       expiresAt: clock.now() + grant.expires_in * 1000,
+      grantedAt: previous ? previous.grantedAt : clock.now(),
     };
   }
 

@@ -11,6 +11,11 @@ export interface StoredLogin {
   readonly refreshToken: string | null;
   /** When the access token expires, in epoch milliseconds. */
   readonly expiresAt: number;
+  /**
+   * When Monzo issued this login through the browser (a code exchange), epoch ms; kept through
+   * refreshes, in memory only. The full transaction history is readable for 5 minutes after it.
+   */
+  readonly grantedAt?: number;
 }
 
 /** What reading the stored logins found. */

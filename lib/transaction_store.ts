@@ -5,17 +5,15 @@ export interface KeyedTransaction {
   readonly id: string;
   readonly accountId: string;
   /** When it was created, epoch ms. */
-  readonly created: number;
+  readonly createdMs: number;
 }
 
 /** How far back an account's stored history reaches, and when it was last checked against Monzo. */
 export interface AccountHistory {
   /** The oldest time the stored history covers, epoch ms. */
   readonly start: number;
-  /** True when the whole history since the account was opened was imported. */
+  /** True when the whole history asked for (since the account was opened, or `history_days`) was imported. */
   readonly complete: boolean;
-  /** When the current budget month and the pending transactions were last read again, epoch ms. */
-  readonly rereadAt: number | null;
 }
 
 /** Options of {@link TransactionStore.open}. */
@@ -148,13 +146,12 @@ export class TransactionStore<T extends KeyedTransaction> {
 }
 
 function byCreated(a: KeyedTransaction, b: KeyedTransaction): number {
-  return a.created - b.created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return a.createdMs - b.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 function decodeHistory(value: unknown): AccountHistory | null {
   if (typeof value !== "object" || value === null) return null;
-  const { start, complete, rereadAt } = value as Record<string, unknown>;
+  const { start, complete } = value as Record<string, unknown>;
   if (typeof start !== "number" || typeof complete !== "boolean") return null;
-  if (rereadAt !== null && typeof rereadAt !== "number") return null;
-  return { start, complete, rereadAt };
+  return { start, complete };
 }

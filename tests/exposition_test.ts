@@ -134,6 +134,7 @@ const CURRENT: AccountEntry = {
   description: "user_00009Alice",
   owners: ["Alice"],
   visibleTo: ["user_00009Alice"],
+  created: null,
 };
 const JOINT: AccountEntry = {
   id: "acc_00009Joint",
@@ -141,6 +142,7 @@ const JOINT: AccountEntry = {
   description: 'Alice & Bob\'s "house" account',
   owners: ["Alice", "Bob"],
   visibleTo: ["user_00009Alice", "user_00009Bob"],
+  created: null,
 };
 
 function balance(overrides: Partial<Balance> = {}): Balance {
@@ -184,7 +186,9 @@ function clientFor(input: PollInput, listed: readonly AccountEntry[]): MonzoClie
         description: a.description,
         closed: false,
         owners: a.owners.map((name) => ({ user_id: `user_${name}`, preferred_name: name })),
+        created: null,
       })))),
+    transactions: () => Promise.resolve(ok([])),
     balance: (_token, id) => {
       const figures = values.get(id);
       return Promise.resolve(
@@ -216,6 +220,7 @@ async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
       logins: input.accounts ? ["reader", `added-${input.at}`] : ["reader"],
       accounts,
       readerOf: () => "reader",
+      grantedAt: () => null,
       call: async (_key, request) => {
         const answer = await request("token");
         return answer.ok ? answer : err({ kind: "failed", failure: answer.error, detail: answer.error.detail });

@@ -11,17 +11,17 @@ interface Tx extends KeyedTransaction {
 
 function decode(value: unknown): Tx | null {
   if (typeof value !== "object" || value === null) return null;
-  const { id, accountId, created, amount } = value as Record<string, unknown>;
+  const { id, accountId, createdMs, amount } = value as Record<string, unknown>;
   if (typeof id !== "string" || typeof accountId !== "string") return null;
-  if (typeof created !== "number" || typeof amount !== "number") return null;
-  return { id, accountId, created, amount };
+  if (typeof createdMs !== "number" || typeof amount !== "number") return null;
+  return { id, accountId, createdMs, amount };
 }
 
 const ACCOUNT = "acc_00009StoreTest";
 const T0 = Date.UTC(2026, 0, 1);
 
 function tx(n: number, amount = -n): Tx {
-  return { id: `tx_${String(n).padStart(6, "0")}`, accountId: ACCOUNT, created: T0 + n * 60_000, amount };
+  return { id: `tx_${String(n).padStart(6, "0")}`, accountId: ACCOUNT, createdMs: T0 + n * 60_000, amount };
 }
 
 async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
@@ -47,7 +47,7 @@ Deno.test("transactions and histories written to a file are all there after reop
     const first = await open(path);
     // More than one atomic commit's worth, written out of order.
     const all = Array.from({ length: 2_500 }, (_, i) => tx(2_500 - i));
-    const history = { start: T0, complete: true, rereadAt: T0 + 5 };
+    const history = { start: T0, complete: true };
     assert.ok((await first.store.write(ACCOUNT, { put: all, history })).ok);
     assert.ok((await first.store.write(ACCOUNT, { remove: [tx(7).id], put: [tx(8, 999)] })).ok);
     first.kv.close();
@@ -95,7 +95,7 @@ Deno.test("stored entries that no longer decode are dropped at open and counted,
     const path = join(dir, "data.kv");
     const raw = await Deno.openKv(path);
     await raw.set(["tx", ACCOUNT, tx(1).id], tx(1));
-    await raw.set(["tx", ACCOUNT, "tx_bad"], { id: "tx_bad", accountId: ACCOUNT, created: "yesterday" });
+    await raw.set(["tx", ACCOUNT, "tx_bad"], { id: "tx_bad", accountId: ACCOUNT, createdMs: "yesterday" });
     // An entry filed under another account than it says is not trusted either.
     await raw.set(["tx", "acc_other", tx(2).id], tx(2));
     await raw.set(["history", ACCOUNT], { start: "long ago" });

@@ -87,6 +87,7 @@ export const accountsStep: StepDefinition<DiscoveryMemory> = {
           description: account.description,
           owners: account.owners.map((owner) => owner.preferred_name ?? owner.user_id),
           visibleTo: [key],
+          created: account.created,
         });
       }
     }

@@ -12,6 +12,8 @@ export interface AccountEntry {
   readonly owners: readonly string[];
   /** Keys of the logins that can read it; a joint account has two. */
   readonly visibleTo: readonly string[];
+  /** When it was opened, epoch ms, when Monzo says. */
+  readonly created: number | null;
 }
 
 /** Why a call made for a step gave no answer. */
@@ -33,6 +35,8 @@ export interface StepContext {
   readonly logins: readonly string[];
   /** The accounts to read: the discovery step's list (empty while discovery itself runs). */
   readonly accounts: readonly AccountEntry[];
+  /** When login `key` was issued through the browser, epoch ms, if this process saw it happen. */
+  grantedAt(key: string): number | null;
   /** A login that can read `account` and still works in this poll. */
   readerOf(account: AccountEntry): string | undefined;
   /** Calls Monzo as login `key`, renewing its token after a 401; login and poll-wide failures are recorded by the poll. */
