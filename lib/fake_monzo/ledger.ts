@@ -111,8 +111,8 @@ export class Ledger {
     this.#added += 1;
     const created = fields.created ?? rfc3339(this.#clock.now());
     const transaction = makeTransaction(accountId, account.owners[0] ?? "", {
-      id: objectId("tx", `added|${accountId}|${this.#added}|${created}`),
       ...fields,
+      id: fields.id ?? objectId("tx", `added|${accountId}|${this.#added}|${created}`),
       created,
     });
     checkSplit(transaction.amount, transaction.categories);

@@ -81,6 +81,9 @@ export interface FakeTransaction {
   user_id: string;
 }
 
+// The fields Monzo sometimes leaves out.
+const OPTIONAL_FIELDS = new Set(["categories", "amount_is_pending", "decline_reason", "include_in_spending"]);
+
 /** What a caller must give to make a transaction; every other field has a Monzo-like default. */
 export type NewTransaction =
   & Partial<FakeTransaction>
@@ -90,7 +93,8 @@ export type NewTransaction =
  * A whole transaction on `accountId` from `fields`: the id is derived from the account, time and
  * description; `categories` is `{category: amount}`; settled at `created`; `include_in_spending` true
  * for debits and false for credits; scheme `mastercard` with a merchant, else `payport_faster_payments`.
- * Fields given explicitly as `undefined` are left out, like Monzo's absent ones.
+ * Optional fields given explicitly as `undefined` are left out, like Monzo's absent ones; other
+ * fields given as `undefined` take their defaults.
  */
 export function makeTransaction(accountId: string, userId: string, fields: NewTransaction): FakeTransaction {
   const id = fields.id ?? objectId("tx", `${accountId}|${fields.created}|${fields.description}|${fields.amount}`);
@@ -121,12 +125,14 @@ export function makeTransaction(accountId: string, userId: string, fields: NewTr
     account_id: accountId,
     user_id: userId,
   };
-  const made: FakeTransaction = { ...defaults, ...fields };
-  const record: Record<string, unknown> = made as unknown as Record<string, unknown>;
-  for (const key in record) {
-    if (record[key] === undefined) delete record[key];
+  const record: Record<string, unknown> = { ...defaults };
+  const given: Record<string, unknown> = fields;
+  for (const key in given) {
+    const value = given[key];
+    if (value !== undefined) record[key] = value;
+    else if (OPTIONAL_FIELDS.has(key)) delete record[key];
   }
-  return made;
+  return record as unknown as FakeTransaction;
 }
 
 /** The order of `/transactions`: by `created`, then by id for transactions made at the same instant. */
