@@ -1,5 +1,26 @@
 // The transactions of every account: `/transactions` with Monzo's paging and window rules, and the
 // changes tests make between polls (new rows, settlement, reversed authorisations, re-categorising).
+//
+// The rules of `GET /transactions?account_id=…&since=…&before=…&limit=…&expand[]=merchant`, checked
+// in this order after the token and its SCA approval (401, then 403 `forbidden.insufficient_permissions`):
+// - `account_id` is required (400 `bad_request.missing_param`) and must be visible to the token's
+//   user (a joint account to both owners; else 403 `forbidden.insufficient_permissions`, as is a
+//   `uk_monzo_flex_backing_loan`).
+// - `limit`: default 30; a whole number 1 to 100, anything else (101, 0, -1, 1.5, "") is 400
+//   `bad_request.bad_param`.
+// - `since`: an RFC 3339 time with an offset (rows created strictly after it), or a transaction id of
+//   this account (rows after it in the order, even if that row was removed since); else 400
+//   `bad_request.bad_param`. `before`: an RFC 3339 time (rows created strictly before it); else 400.
+// - Window: only when `since` is given, `(before ?? now) - since` over 90 days is 400
+//   `bad_request.time_range_too_large` (an id stands for its row's time). Without `since` there is
+//   no window, as in Monzo's own example `GET /transactions?account_id=…`.
+// - Age: the request starts at `since` (or the account's creation when absent). Once the token's
+//   full-history window has closed, a start more than 90 days before now is 403
+//   `forbidden.verification_required`. The window is open for `fullHistoryMinutes` (default 5) from
+//   the code exchange (or the first approval, with `fullHistoryFrom: "approval"`); refreshed tokens
+//   keep their login's window, re-approval does not reopen it, only a new login does.
+// - Answer: `{transactions: [...]}`, oldest first (by `created`, then id), at most `limit` rows; the
+//   merchant is its id unless `expand[]=merchant`; a few fields clients must ignore are added.
 
 import type { Clock } from "../clock.ts";
 import { err, ok, type Result } from "../result.ts";
@@ -53,8 +74,8 @@ export class Ledger {
   }
 
   /**
-   * The body of `GET /transactions` for `account`, or Monzo's error answer. `fullHistory` says whether
-   * the token's full-history window is still open; see {@link startFakeMonzo} for the rules.
+   * The body of `GET /transactions` for `account`, or Monzo's error answer, by the rules at the top of
+   * this file. `fullHistory` says whether the token's full-history window is still open.
    */
   page(account: FakeAccount, query: URLSearchParams, fullHistory: boolean): Result<unknown, Response> {
     const now = this.#clock.now();
