@@ -1,13 +1,28 @@
 import assert from "node:assert/strict";
 import type { Clock } from "../lib/clock.ts";
 import {
+  type AwkwardKind,
+  awkwardTransactions,
   benchData,
+  type FakeData,
   type FakeMonzo,
   type FakeMonzoOptions,
+  type FakeTransaction,
   type FaultSpec,
+  householdData,
   startFakeMonzo,
 } from "../lib/fake_monzo/mod.ts";
-import { ALICE, ALICE_CURRENT, BOB, BOB_CURRENT, FLEX_LOAN, JOINT } from "./helpers/harness.ts";
+import {
+  ALICE,
+  ALICE_CLOSED,
+  ALICE_CURRENT,
+  BOB,
+  BOB_CURRENT,
+  FLEX_LOAN,
+  JOINT,
+  MINUTE,
+  TestClock,
+} from "./helpers/harness.ts";
 
 const CLIENT_ID = "oauth2client_00009TestClient";
 const CLIENT_SECRET = "mnzconf.test-secret";
@@ -720,4 +735,714 @@ Deno.test("close cuts off a huge body whose client stopped reading", async () =>
   // The client reads nothing more, so the server's writes back up; close must not wait for them.
   await fake.close();
   await reader.cancel();
+});
+
+// ---- /transactions ----
+
+const DAY = 24 * 60 * MINUTE;
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** The household with no transactions anywhere, for tests that add exactly the rows they need. */
+function quietHousehold(now: number): FakeData {
+  const data = householdData(now);
+  for (const account of data.accounts) account.transactions = [];
+  return data;
+}
+
+interface Ledger {
+  fake: FakeMonzo;
+  clock: TestClock;
+  /** Alice's tokens from a code exchange at the clock's start. */
+  alice: { access: string; refresh: string };
+}
+
+/** Runs `body` against an auto-approving fake on a test clock, over `data` made for the clock's start, with Alice logged in. */
+async function withLedger(
+  body: (ledger: Ledger) => Promise<void>,
+  options: { data?: (now: number) => FakeData; fake?: Partial<FakeMonzoOptions> } = {},
+): Promise<void> {
+  const clock = new TestClock();
+  const data = (options.data ?? householdData)(clock.now());
+  await withFake(async (fake) => {
+    const alice = await logIn(fake, ALICE);
+    await body({ fake, clock, alice });
+  }, { data, clock, autoApprove: true, ...options.fake });
+}
+
+function getTransactions(fake: FakeMonzo, token: string, query: Record<string, string | string[]>): Promise<Answer> {
+  const url = new URL(`${fake.url}/transactions`);
+  for (const [key, value] of Object.entries(query)) {
+    for (const one of [value].flat()) url.searchParams.append(key, one);
+  }
+  return fetch(url, { headers: { authorization: `Bearer ${token}` } }).then(read);
+}
+
+/** The transaction ids of a 200 answer. */
+function ids(answer: Answer): string[] {
+  assert.equal(answer.status, 200, answer.text);
+  return list(answer.body, "transactions").map((t) => str(t, "id"));
+}
+
+/** Adds `count` card payments to `accountId`, `stepMs` apart from `firstAt`; returns them oldest first. */
+function addRows(fake: FakeMonzo, accountId: string, count: number, firstAt: number, stepMs: number) {
+  return Array.from({ length: count }, (_, i) =>
+    fake.addTransaction(accountId, {
+      created: iso(firstAt + i * stepMs),
+      amount: -(100 + i),
+      description: `SHOP ${i}`,
+      category: "groceries",
+    }));
+}
+
+function assertCode(answer: Answer, status: number, code: string): void {
+  assert.equal(answer.status, status, answer.text);
+  assert.equal(field(answer.body, "code"), code);
+  assert.equal(typeof field(answer.body, "message"), "string");
+}
+
+Deno.test("transactions: limit defaults to 30 and may be 1 to 100; over 100, 0, negative or not a whole number is a 400", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const rows = addRows(fake, ALICE_CURRENT, 150, clock.now() - 30 * DAY, 10 * MINUTE);
+    const base = { account_id: ALICE_CURRENT, since: iso(clock.now() - 31 * DAY) };
+    assert.deepEqual(ids(await getTransactions(fake, alice.access, base)), rows.slice(0, 30).map((r) => r.id));
+    assert.deepEqual(
+      ids(await getTransactions(fake, alice.access, { ...base, limit: "100" })),
+      rows.slice(0, 100).map((r) => r.id),
+    );
+    assert.deepEqual(ids(await getTransactions(fake, alice.access, { ...base, limit: "1" })), [rows[0].id]);
+    for (const limit of ["101", "1000", "0", "-1", "1.5", "abc", "", "1e2"]) {
+      assertCode(await getTransactions(fake, alice.access, { ...base, limit }), 400, "bad_request.bad_param");
+    }
+  }, { data: quietHousehold });
+});
+
+Deno.test("transactions: oldest first by created time, a back-dated row in its place, same-instant rows by id", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const now = clock.now();
+    const row = (created: number, id?: string) =>
+      fake.addTransaction(ALICE_CURRENT, {
+        id,
+        created: iso(created),
+        amount: -100,
+        description: "X",
+        category: "general",
+      });
+    const late = row(now - DAY);
+    const early = row(now - 3 * DAY);
+    const tieB = row(now - 2 * DAY, "tx_00009TieBbbbbbbbbbbbbbbb");
+    const tieA = row(now - 2 * DAY, "tx_00009TieAaaaaaaaaaaaaaaa");
+    assert.deepEqual(
+      ids(await getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since: iso(now - 4 * DAY) })),
+      [early.id, tieA.id, tieB.id, late.id],
+    );
+    // The same-instant pair is also a page boundary: since=<first of them> must still return the second.
+    assert.deepEqual(
+      ids(await getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since: tieA.id })),
+      [tieB.id, late.id],
+    );
+  }, { data: quietHousehold });
+});
+
+Deno.test("transactions: since as an RFC 3339 time returns rows created strictly after it; bad or foreign since is a 400", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const [a, b, c] = addRows(fake, ALICE_CURRENT, 3, clock.now() - 3 * DAY, DAY);
+    const [bobs] = addRows(fake, BOB_CURRENT, 1, clock.now() - DAY, 0);
+    const since = (value: string) => getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since: value });
+    assert.deepEqual(ids(await since(b.created)), [c.id]);
+    assert.deepEqual(ids(await since(iso(Date.parse(b.created) - 1))), [b.id, c.id]);
+    assert.deepEqual(ids(await since(iso(Date.parse(a.created) - DAY))), [a.id, b.id, c.id]);
+    // The same instant as b, written with an offset.
+    const offset = iso(Date.parse(b.created) + 3_600_000).replace("Z", "+01:00");
+    assert.deepEqual(ids(await since(offset)), [c.id]);
+    for (const bad of ["yesterday", "2026-02-28", "2026-02-28T10:00:00", "tx_00009NoSuchTransaction0", bobs.id]) {
+      assertCode(await since(bad), 400, "bad_request.bad_param");
+    }
+  }, { data: quietHousehold });
+});
+
+Deno.test("transactions: since as a transaction id returns the rows after it, even once that row was removed", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const [, b, c, d] = addRows(fake, ALICE_CURRENT, 4, clock.now() - 4 * DAY, DAY);
+    const since = (value: string) => getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since: value });
+    assert.deepEqual(ids(await since(b.id)), [c.id, d.id]);
+    assert.deepEqual(ids(await since(d.id)), []);
+    const pending = fake.addTransaction(ALICE_CURRENT, {
+      created: iso(Date.parse(c.created) + MINUTE),
+      amount: -500,
+      description: "HOLD",
+      category: "general",
+      settled: "",
+    });
+    assert.deepEqual(ids(await since(c.id)), [pending.id, d.id]);
+    fake.reverseTransaction(pending.id, "removed");
+    assert.deepEqual(ids(await since(c.id)), [d.id]);
+    assert.deepEqual(ids(await since(pending.id)), [d.id]);
+  }, { data: quietHousehold });
+});
+
+Deno.test("transactions: before returns rows created strictly before it; a bad before is a 400", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const [a, b, c] = addRows(fake, ALICE_CURRENT, 3, clock.now() - 3 * DAY, DAY);
+    const query = (extra: Record<string, string>) =>
+      getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since: iso(clock.now() - 10 * DAY), ...extra });
+    assert.deepEqual(ids(await query({ before: c.created })), [a.id, b.id]);
+    assert.deepEqual(ids(await query({ before: iso(Date.parse(c.created) + 1) })), [a.id, b.id, c.id]);
+    assert.deepEqual(ids(await query({ since: a.created, before: c.created })), [b.id]);
+    assert.deepEqual(ids(await query({ since: a.id, before: c.created })), [b.id]);
+    assertCode(await query({ before: "tomorrow" }), 400, "bad_request.bad_param");
+    assertCode(await query({ before: b.id }), 400, "bad_request.bad_param");
+  }, { data: quietHousehold });
+});
+
+Deno.test("transactions: paging with since=<last id> and limit=100 returns every row once and ends on a short page", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const rows = addRows(fake, ALICE_CURRENT, 250, clock.now() - 60 * DAY, 3 * 60 * MINUTE);
+    let since = iso(clock.now() - 61 * DAY);
+    const pages: string[][] = [];
+    for (;;) {
+      const page = ids(await getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since, limit: "100" }));
+      pages.push(page);
+      if (page.length < 100) break;
+      since = page[page.length - 1];
+    }
+    assert.deepEqual(pages.map((p) => p.length), [100, 100, 50]);
+    assert.deepEqual(pages.flat(), rows.map((r) => r.id));
+  }, { data: quietHousehold });
+
+  // The same over the demo's generated history: the last 89 days of Alice's account.
+  await withLedger(async ({ fake, clock, alice }) => {
+    const start = clock.now() - 89 * DAY;
+    const account = fake.data.accounts.find((a) => a.id === ALICE_CURRENT)!;
+    const expected = account.transactions.filter((t) => Date.parse(t.created) > start).map((t) => t.id);
+    assert.ok(expected.length > 100, `expected more than a page, got ${expected.length}`);
+    let since = iso(start);
+    const seen: unknown[] = [];
+    for (let page = 0; page < 10; page++) {
+      const answer = await getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since, limit: "100" });
+      const rows = list(answer.body, "transactions");
+      seen.push(...rows);
+      if (rows.length < 100) break;
+      since = str(rows[rows.length - 1], "id");
+    }
+    assert.deepEqual(seen.map((t) => str(t, "id")), expected);
+    const times = seen.map((t) => Date.parse(str(t, "created")));
+    assert.ok(times.every((t, i) => i === 0 || times[i - 1] <= t), "rows come oldest first");
+  });
+});
+
+Deno.test("transactions: a since..before window wider than 90 days is a 400; without since there is no window", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const now = clock.now();
+    const query = (extra: Record<string, string>) =>
+      getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, ...extra });
+    assertCode(await query({ since: iso(now - 91 * DAY) }), 400, "bad_request.time_range_too_large");
+    assert.equal((await query({ since: iso(now - 89 * DAY) })).status, 200);
+    assert.equal((await query({ since: iso(now - 180 * DAY), before: iso(now - 91 * DAY) })).status, 200);
+    assert.equal((await query({ since: iso(now - 180 * DAY), before: iso(now - 90 * DAY) })).status, 200);
+    assertCode(
+      await query({ since: iso(now - 180 * DAY), before: iso(now - 90 * DAY + 1) }),
+      400,
+      "bad_request.time_range_too_large",
+    );
+    // A since id stands for its row's time: paging from a 100-day-old row needs a before.
+    const account = fake.data.accounts.find((a) => a.id === ALICE_CURRENT)!;
+    const old = account.transactions.find((t) => Date.parse(t.created) < now - 100 * DAY)!;
+    assertCode(await query({ since: old.id }), 400, "bad_request.time_range_too_large");
+    assert.equal((await query({ since: old.id, before: iso(Date.parse(old.created) + 89 * DAY) })).status, 200);
+    // Monzo's own example asks with account_id alone: the oldest rows come back.
+    const first = await query({});
+    assert.deepEqual(ids(first), account.transactions.slice(0, 30).map((t) => t.id));
+  });
+});
+
+Deno.test("transactions: full history is readable for 5 minutes after a code exchange, then older than 90 days is a 403", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const query = (extra: Record<string, string>) =>
+      getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, ...extra });
+    const old = () => ({ since: iso(clock.now() - 200 * DAY), before: iso(clock.now() - 120 * DAY) });
+    clock.advance(5 * MINUTE - 1);
+    assert.ok(ids(await query(old())).length > 0, "an old window has rows");
+    assert.equal((await query({})).status, 200);
+
+    clock.advance(1);
+    assertCode(await query(old()), 403, "forbidden.verification_required");
+    assertCode(await query({}), 403, "forbidden.verification_required");
+    assertCode(
+      await query({ since: iso(clock.now() - 90 * DAY - 1), before: iso(clock.now() - 80 * DAY) }),
+      403,
+      "forbidden.verification_required",
+    );
+    const account = fake.data.accounts.find((a) => a.id === ALICE_CURRENT)!;
+    const oldRow = account.transactions.findLast((t) => Date.parse(t.created) < clock.now() - 95 * DAY)!;
+    assertCode(
+      await query({ since: oldRow.id, before: iso(clock.now() - 80 * DAY) }),
+      403,
+      "forbidden.verification_required",
+    );
+    assert.equal((await query({ since: iso(clock.now() - 90 * DAY) })).status, 200);
+    assert.ok(ids(await query({ since: iso(clock.now() - 89 * DAY), limit: "100" })).length > 0);
+
+    // An account younger than 90 days has nothing older, so asking without since stays allowed.
+    account.created = iso(clock.now() - 30 * DAY);
+    account.transactions = account.transactions.filter((t) => t.created >= account.created);
+    assert.equal((await query({})).status, 200);
+  });
+});
+
+Deno.test("transactions: a token refresh does not reopen the full-history window; a new login does", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const old = (token: string) =>
+      getTransactions(fake, token, {
+        account_id: ALICE_CURRENT,
+        since: iso(clock.now() - 200 * DAY),
+        before: iso(clock.now() - 120 * DAY),
+      });
+    clock.advance(4 * MINUTE);
+    const first = await refresh(fake, alice.refresh);
+    assert.equal(first.status, 200);
+    assert.equal((await old(str(first.body, "access_token"))).status, 200);
+
+    clock.advance(MINUTE);
+    assertCode(await old(str(first.body, "access_token")), 403, "forbidden.verification_required");
+    const second = await refresh(fake, str(first.body, "refresh_token"));
+    assert.equal(second.status, 200);
+    assertCode(await old(str(second.body, "access_token")), 403, "forbidden.verification_required");
+
+    const again = await logIn(fake, ALICE);
+    assert.equal((await old(again.access)).status, 200);
+  });
+});
+
+Deno.test("transactions: fullHistoryMinutes sets the window; fullHistoryFrom approval starts it at approval", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const old = () =>
+      getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, before: iso(clock.now() - 100 * DAY) });
+    clock.advance(MINUTE - 1);
+    assert.equal((await old()).status, 200);
+    clock.advance(1);
+    assertCode(await old(), 403, "forbidden.verification_required");
+  }, { fake: { fullHistoryMinutes: 1 } });
+
+  // By default the window runs from the code exchange, however late the user approves.
+  await withLedger(async ({ fake, clock, alice }) => {
+    const old = () =>
+      getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, before: iso(clock.now() - 100 * DAY) });
+    assertCode(await old(), 403, "forbidden.insufficient_permissions");
+    clock.advance(4 * MINUTE);
+    fake.approve(ALICE);
+    assert.equal((await old()).status, 200);
+    clock.advance(MINUTE);
+    assertCode(await old(), 403, "forbidden.verification_required");
+  }, { fake: { autoApprove: false } });
+
+  await withLedger(async ({ fake, clock, alice }) => {
+    const old = () =>
+      getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, before: iso(clock.now() - 100 * DAY) });
+    clock.advance(10 * MINUTE);
+    fake.approve(ALICE);
+    clock.advance(5 * MINUTE - 1);
+    assert.equal((await old()).status, 200);
+    clock.advance(1);
+    assertCode(await old(), 403, "forbidden.verification_required");
+    // Approving again after a lapse is not a new login.
+    fake.revokeApproval(ALICE);
+    fake.approve(ALICE);
+    assertCode(await old(), 403, "forbidden.verification_required");
+  }, { fake: { autoApprove: false, fullHistoryFrom: "approval" } });
+});
+
+Deno.test("transactions: the joint account is seen by both owners; another user's account, the flex loan and no account_id are refused", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const bob = await logIn(fake, BOB);
+    const since = iso(clock.now() - 30 * DAY);
+    const fromAlice = ids(await getTransactions(fake, alice.access, { account_id: JOINT, since }));
+    assert.ok(fromAlice.length > 0);
+    assert.deepEqual(ids(await getTransactions(fake, bob.access, { account_id: JOINT, since })), fromAlice);
+    assertCode(
+      await getTransactions(fake, bob.access, { account_id: ALICE_CURRENT, since }),
+      403,
+      "forbidden.insufficient_permissions",
+    );
+    assertCode(
+      await getTransactions(fake, alice.access, { account_id: BOB_CURRENT, since }),
+      403,
+      "forbidden.insufficient_permissions",
+    );
+    assertCode(
+      await getTransactions(fake, alice.access, { account_id: FLEX_LOAN, since }),
+      403,
+      "forbidden.insufficient_permissions",
+    );
+    assertCode(await getTransactions(fake, alice.access, { since }), 400, "bad_request.missing_param");
+    assert.deepEqual(ids(await getTransactions(fake, alice.access, { account_id: ALICE_CLOSED })), []);
+    const wrongMethod = await postForm(`${fake.url}/transactions?account_id=${JOINT}`, {});
+    assert.equal(wrongMethod.status, 405);
+  });
+});
+
+Deno.test("transactions: merchants are ids unless expand[]=merchant asks for the objects", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const query = { account_id: ALICE_CURRENT, since: iso(clock.now() - 30 * DAY), limit: "100" };
+    const plain = list((await getTransactions(fake, alice.access, query)).body, "transactions");
+    const other = list(
+      (await getTransactions(fake, alice.access, { ...query, "expand[]": "account" })).body,
+      "transactions",
+    );
+    const expanded = list(
+      (await getTransactions(fake, alice.access, { ...query, "expand[]": ["account", "merchant"] })).body,
+      "transactions",
+    );
+    assert.equal(expanded.length, plain.length);
+    assert.deepEqual(other, plain);
+    const cards = plain.filter((t) => field(t, "scheme") === "mastercard");
+    assert.ok(cards.length > 10 && cards.length < plain.length, "both card and other rows");
+    for (const [i, row] of plain.entries()) {
+      const merchant = field(row, "merchant");
+      const full = field(expanded[i], "merchant");
+      if (merchant === null) {
+        assert.equal(full, null);
+        continue;
+      }
+      assert.match(merchant as string, /^merch_/);
+      assert.equal(field(full, "id"), merchant);
+      assert.equal(typeof field(full, "name"), "string");
+      assert.equal(typeof field(full, "category"), "string");
+      assert.equal(typeof field(full, "online"), "boolean");
+      assert.equal(typeof field(full, "atm"), "boolean");
+      assert.equal(typeof field(full, "logo"), "string");
+    }
+  });
+});
+
+Deno.test("transactions: added rows appear after the newest id; settling, reversing and re-categorising show in the next read", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const [first] = addRows(fake, ALICE_CURRENT, 1, clock.now() - DAY, 0);
+    const read = async (id: string) => {
+      const rows = list(
+        (await getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since: iso(clock.now() - 10 * DAY) }))
+          .body,
+        "transactions",
+      );
+      return rows.find((t) => field(t, "id") === id);
+    };
+    const tip = fake.addTransaction(ALICE_CURRENT, {
+      amount: -1850,
+      description: "DISHOOM",
+      category: "eating_out",
+      categories: { eating_out: -1500, entertainment: -350 },
+      settled: "",
+    });
+    assert.equal(tip.created, iso(clock.now()));
+    assert.equal(tip.amount_is_pending, true);
+    assert.deepEqual(ids(await getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since: first.id })), [
+      tip.id,
+    ]);
+
+    clock.advance(DAY);
+    fake.settleTransaction(tip.id, -2100);
+    const settled = await read(tip.id);
+    assert.equal(field(settled, "settled"), iso(clock.now()));
+    assert.equal(field(settled, "updated"), iso(clock.now()));
+    assert.equal(field(settled, "amount"), -2100);
+    assert.equal(field(settled, "local_amount"), -2100);
+    assert.equal(field(settled, "amount_is_pending"), false);
+    assert.deepEqual(field(settled, "categories"), { eating_out: -1750, entertainment: -350 });
+    assert.throws(() => fake.settleTransaction(tip.id), /not pending/);
+
+    const hold = fake.addTransaction(ALICE_CURRENT, {
+      amount: -20000,
+      description: "HOTEL",
+      category: "holidays",
+      settled: "",
+    });
+    const released = fake.addTransaction(ALICE_CURRENT, {
+      amount: -5000,
+      description: "FUEL",
+      category: "transport",
+      settled: "",
+    });
+    fake.reverseTransaction(hold.id, "declined", "INSUFFICIENT_FUNDS");
+    fake.reverseTransaction(released.id, "removed");
+    assert.equal(field(await read(hold.id), "decline_reason"), "INSUFFICIENT_FUNDS");
+    assert.equal(field(await read(hold.id), "amount_is_pending"), false);
+    assert.equal(field(await read(hold.id), "settled"), "");
+    assert.equal(await read(released.id), undefined);
+    assert.equal(fake.transaction(released.id), null);
+    assert.throws(() => fake.reverseTransaction(tip.id, "declined"), /not pending/);
+
+    fake.recategoriseTransaction(first.id, "dog");
+    assert.equal(field(await read(first.id), "category"), "dog");
+    assert.deepEqual(field(await read(first.id), "categories"), { dog: first.amount });
+    fake.recategoriseTransaction(tip.id, "bills", { bills: -2000, groceries: -100 });
+    assert.deepEqual(field(await read(tip.id), "categories"), { bills: -2000, groceries: -100 });
+    fake.recategoriseTransaction(tip.id, "general", null);
+    assert.equal(field(await read(tip.id), "categories"), null);
+    assert.throws(() => fake.recategoriseTransaction(tip.id, "bills", { bills: -1 }), /add up/);
+
+    assert.throws(
+      () => fake.addTransaction("acc_nope", { amount: 1, description: "x", category: "x" }),
+      /unknown account/,
+    );
+    assert.throws(
+      () => fake.addTransaction(ALICE_CURRENT, { id: tip.id, amount: 1, description: "x", category: "x" }),
+      /already exists/,
+    );
+    assert.throws(
+      () => fake.addTransaction(ALICE_CURRENT, { amount: -3, description: "x", category: "x", categories: { x: -2 } }),
+      /add up/,
+    );
+  }, { data: quietHousehold });
+});
+
+Deno.test("transactions: the request log records since, before, limit and expand[], and refused reads with their status", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    fake.resetRequests();
+    const query = {
+      account_id: JOINT,
+      since: iso(clock.now() - 10 * DAY),
+      before: iso(clock.now()),
+      limit: "100",
+      "expand[]": "merchant",
+    };
+    await getTransactions(fake, alice.access, query);
+    await getTransactions(fake, alice.access, { ...query, limit: "101" });
+    assert.deepEqual(fake.requests.map((r) => [r.path, r.status, r.userId]), [
+      ["/transactions", 200, ALICE],
+      ["/transactions", 400, ALICE],
+    ]);
+    assert.deepEqual(fake.requests[0].query, query);
+    assert.equal(fake.requests[1].query.limit, "101");
+    assert.equal(fake.count("/transactions"), 2);
+  });
+});
+
+Deno.test("transactions: faults apply to /transactions, missing_fields takes the rows' ids out", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    fake.fault({ path: "/transactions", kind: "missing_fields", times: 1 });
+    const since = iso(clock.now() - 10 * DAY);
+    const broken = await getTransactions(fake, alice.access, { account_id: JOINT, since });
+    assert.equal(broken.status, 200);
+    const rows = list(broken.body, "transactions");
+    assert.ok(rows.length > 0 && rows.every((t) => field(t, "id") === undefined && field(t, "amount") !== undefined));
+    assert.ok(ids(await getTransactions(fake, alice.access, { account_id: JOINT, since })).length > 0);
+  });
+});
+
+const KINDS: readonly AwkwardKind[] = [
+  "settled_debit",
+  "pending_debit",
+  "declined",
+  "pot_out",
+  "pot_in",
+  "refund",
+  "split",
+  "fx",
+  "salary",
+  "transfer_in",
+  "transfer_out",
+  "custom_category",
+  "no_include_in_spending",
+  "top_up",
+  "old_pending",
+  "old_settled",
+];
+
+/** The issue's counting rules, applied to `rows`: a reference for the figures awkwardTransactions documents. */
+function figures(rows: readonly FakeTransaction[], monthStart: number) {
+  const counted = rows.filter((t) =>
+    t.decline_reason === undefined && t.scheme !== "uk_retail_pot" && !t.metadata.pot_id
+  );
+  const settled = counted.filter((t) => t.settled !== "");
+  const sum = (list: FakeTransaction[]) => list.reduce((total, t) => total + t.amount, 0);
+  const spentTotal = -sum(settled.filter((t) => t.amount < 0 && t.include_in_spending !== false));
+  const receivedTotal = sum(settled.filter((t) => t.amount > 0));
+  const spending: Record<string, number> = {};
+  const received: Record<string, number> = {};
+  for (const t of counted.filter((t) => Date.parse(t.created) >= monthStart)) {
+    const parts = t.categories ? Object.entries(t.categories) : [[t.category, t.amount] as const];
+    for (const [category, part] of parts) {
+      if (t.amount < 0 && t.include_in_spending !== false) spending[category] = (spending[category] ?? 0) - part;
+      else if (t.amount > 0 && t.include_in_spending === true) spending[category] = (spending[category] ?? 0) - part;
+      else if (t.amount > 0) received[category] = (received[category] ?? 0) + part;
+    }
+  }
+  return { spentTotal, receivedTotal, spending, received };
+}
+
+Deno.test("awkwardTransactions: one row of each kind, oldest first, dated from now, with the figures its comment states", () => {
+  const now = Date.parse("2026-03-02T09:00:00.000Z");
+  const rows = awkwardTransactions(now);
+  assert.deepEqual(rows.map((t) => t.notes).sort(), [...KINDS].sort());
+  const times = rows.map((t) => Date.parse(t.created));
+  assert.ok(times.every((t, i) => i === 0 || times[i - 1] < t), "oldest first");
+  const byKind = (kind: AwkwardKind) => rows.find((t) => t.notes === kind)!;
+  for (const t of rows.filter((t) => !t.notes.startsWith("old_"))) {
+    const age = now - Date.parse(t.created);
+    assert.ok(age > 0 && age <= 8 * 60 * MINUTE, `${t.notes} lies in the last 8 hours`);
+  }
+  assert.equal(now - Date.parse(byKind("old_pending").created), 20 * DAY);
+  assert.equal(now - Date.parse(byKind("old_settled").created), 40 * DAY);
+
+  assert.equal(byKind("pending_debit").settled, "");
+  assert.equal(byKind("pending_debit").amount_is_pending, true);
+  assert.equal(byKind("declined").decline_reason, "INSUFFICIENT_FUNDS");
+  assert.equal(byKind("pot_out").metadata.pot_id, "pot_00009AliceEmergency0001");
+  assert.deepEqual(byKind("split").categories, { groceries: -2000, bills: -5000 });
+  assert.deepEqual([byKind("fx").local_amount, byKind("fx").local_currency], [-3000, "EUR"]);
+  assert.equal(byKind("transfer_in").scheme, "payport_faster_pajments");
+  assert.equal(byKind("custom_category").categories, null);
+  assert.equal(byKind("top_up").is_load, true);
+  for (const key of ["include_in_spending", "categories", "amount_is_pending"]) {
+    assert.ok(!(key in byKind("no_include_in_spending")), `no_include_in_spending has no ${key}`);
+  }
+
+  const result = figures(rows, now - DAY);
+  assert.equal(result.spentTotal, 18724);
+  assert.equal(result.receivedTotal, 264500);
+  assert.deepEqual(result.spending, {
+    shopping: 2500,
+    eating_out: 1850,
+    groceries: 2000,
+    bills: 5000,
+    holidays: 2575,
+    dog: 1299,
+    transport: 850,
+  });
+  assert.deepEqual(result.received, { income: 250000, transfers: 3000, mondo: 10000 });
+
+  const joint = awkwardTransactions(now, { accountId: JOINT, userId: BOB, potId: "pot_00009JointBills0000001" });
+  assert.ok(joint.every((t) => t.account_id === JOINT && t.user_id === BOB));
+  assert.equal(joint.find((t) => t.notes === "pot_in")!.metadata.pot_id, "pot_00009JointBills0000001");
+  assert.equal(new Set([...rows, ...joint].map((t) => t.id)).size, rows.length * 2, "ids differ per account");
+});
+
+Deno.test("awkwardTransactions served: absent fields stay absent and the pending row settles for another amount", async () => {
+  await withLedger(async ({ fake, clock, alice }) => {
+    const account = fake.data.accounts.find((a) => a.id === ALICE_CURRENT)!;
+    account.transactions = awkwardTransactions(clock.now());
+    const rows = list(
+      (await getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since: iso(clock.now() - 89 * DAY) }))
+        .body,
+      "transactions",
+    );
+    assert.equal(rows.length, KINDS.length);
+    const byKind = (kind: string) => rows.find((t) => field(t, "notes") === kind) as Record<string, unknown>;
+    assert.ok(!("include_in_spending" in byKind("no_include_in_spending")));
+    assert.ok(!("categories" in byKind("no_include_in_spending")));
+    assert.ok(!("decline_reason" in byKind("settled_debit")));
+    assert.equal(byKind("custom_category").categories, null);
+    const pending = str(byKind("pending_debit"), "id");
+    fake.settleTransaction(pending, -2100);
+    assert.deepEqual(fake.transaction(pending)?.categories, { eating_out: -2100 });
+  }, { data: quietHousehold });
+});
+
+Deno.test("householdData: a year of history on the three current accounts with every kind the demo needs", () => {
+  const now = Date.parse("2026-03-02T09:00:00.000Z");
+  const data = householdData(now);
+  assert.equal(JSON.stringify(householdData(now)), JSON.stringify(data), "the same now gives the same data");
+  const all = data.accounts.flatMap((a) => a.transactions);
+  assert.equal(new Set(all.map((t) => t.id)).size, all.length, "ids are unique");
+  for (const account of data.accounts) {
+    const rows = account.transactions;
+    if ([ALICE_CURRENT, JOINT, BOB_CURRENT].includes(account.id)) assert.ok(rows.length > 200, account.id);
+    else assert.equal(rows.length, 0, account.id);
+    const floor = Math.max(Date.parse(account.created), now - 366 * DAY);
+    for (const [i, t] of rows.entries()) {
+      const at = Date.parse(t.created);
+      assert.ok(at >= floor && at <= now, `${t.id} lies in the year before now`);
+      assert.ok(i === 0 || Date.parse(rows[i - 1].created) <= at, "oldest first");
+      assert.equal(t.account_id, account.id);
+      assert.ok(account.owners.includes(t.user_id));
+      if (t.categories) assert.equal(Object.values(t.categories).reduce((s, v) => s + v, 0), t.amount, t.id);
+      if (t.metadata.pot_id) assert.ok(account.pots.some((p) => p.id === t.metadata.pot_id), t.id);
+    }
+  }
+  const rowsOf = (id: string) => data.accounts.find((a) => a.id === id)!.transactions;
+  for (const id of [ALICE_CURRENT, JOINT, BOB_CURRENT]) {
+    const rows = rowsOf(id);
+    assert.ok(rows.some((t) => t.scheme === "uk_retail_pot" && t.amount < 0), `${id}: pot moves`);
+    assert.ok(rows.some((t) => t.amount > 0 && t.include_in_spending === true), `${id}: refunds`);
+    assert.ok(rows.some((t) => !("include_in_spending" in t)), `${id}: old rows without include_in_spending`);
+  }
+  const alice = rowsOf(ALICE_CURRENT);
+  const salaryMonths = new Set(
+    alice.filter((t) => t.category === "income" && t.amount > 0).map((t) => t.created.slice(0, 7)),
+  );
+  assert.ok(salaryMonths.size >= 12, "a salary every month");
+  const categories = new Set(all.map((t) => t.category));
+  for (
+    const category of ["groceries", "eating_out", "transport", "bills", "shopping", "entertainment", "transfers", "dog"]
+  ) {
+    assert.ok(categories.has(category), category);
+  }
+  assert.ok(all.some((t) => t.decline_reason !== undefined), "declines");
+  assert.ok(
+    all.some((t) => t.settled === "" && t.decline_reason === undefined && now - Date.parse(t.created) < 2 * DAY),
+    "pending at the end",
+  );
+  assert.ok(
+    alice.some((t) => t.local_currency === "EUR" && t.local_amount < 0 && t.amount < 0),
+    "a card payment in euros",
+  );
+  assert.ok(alice.some((t) => t.is_load), "top-ups");
+  assert.ok(
+    rowsOf(JOINT).some((t) => t.categories && Object.keys(t.categories).length > 1),
+    "splits on the joint account",
+  );
+  assert.equal(new Set(rowsOf(JOINT).map((t) => t.user_id)).size, 2, "both owners pay from the joint account");
+});
+
+Deno.test("benchData: transactions per account spread over three years, oldest first, ids unique", () => {
+  const now = Date.parse("2026-03-02T09:00:00.000Z");
+  const data = benchData(3, 2, { transactions: 3300, now });
+  const all = data.accounts.flatMap((a) => a.transactions);
+  assert.equal(all.length, 9900);
+  assert.equal(new Set(all.map((t) => t.id)).size, 9900);
+  for (const account of data.accounts) {
+    const times = account.transactions.map((t) => Date.parse(t.created));
+    assert.ok(times.every((t, i) => i === 0 || times[i - 1] < t), "oldest first");
+    assert.ok(times[0] >= now - 3 * 365 * DAY && times[0] < now - 3 * 365 * DAY + 2 * DAY, "three years back");
+    assert.ok(times[times.length - 1] < now);
+    assert.ok(times[0] > Date.parse(account.created));
+  }
+  assert.ok(benchData(2, 1).accounts.every((a) => a.transactions.length === 0));
+});
+
+Deno.test("drift adds small pending card payments now and then, deterministically, and settles them later", async () => {
+  async function run(): Promise<{ id: string; amount: number; settled: string }[]> {
+    let seen: { id: string; amount: number; settled: string }[] = [];
+    await withLedger(async ({ fake, clock, alice }) => {
+      const since = iso(clock.now() - DAY);
+      for (let i = 0; i < 40; i++) {
+        clock.advance(6 * MINUTE);
+        assert.deepEqual(ids(await getTransactions(fake, alice.access, { account_id: ALICE_CLOSED, since })), []);
+        const rows = list(
+          (await getTransactions(fake, alice.access, { account_id: ALICE_CURRENT, since, limit: "100" })).body,
+          "transactions",
+        );
+        seen = rows.map((t) => ({
+          id: str(t, "id"),
+          amount: field(t, "amount") as number,
+          settled: str(t, "settled"),
+        }));
+      }
+      const account = fake.data.accounts.find((a) => a.id === ALICE_CURRENT)!;
+      assert.equal(account.balance, 123456 + seen.reduce((total, t) => total + t.amount, 0));
+      const latest = Date.parse(account.transactions[account.transactions.length - 1].created);
+      for (const t of account.transactions) {
+        const young = clock.now() - Date.parse(t.created) < 2 * 60 * MINUTE;
+        assert.equal(t.settled === "", young, `${t.id} is pending exactly while younger than 2 hours`);
+      }
+      assert.ok(latest <= clock.now());
+    }, { data: quietHousehold, fake: { drift: true } });
+    return seen;
+  }
+  const first = await run();
+  assert.ok(first.length >= 3, `expected a few new transactions, got ${first.length}`);
+  assert.ok(first.every((t) => t.amount < 0 && t.amount >= -1500));
+  assert.deepEqual(await run(), first);
 });

@@ -16,6 +16,7 @@ import type { FakeAccount, FakeData } from "./data.ts";
 import type { Drift } from "./drift.ts";
 import type { Grant, Grants } from "./grants.ts";
 import { allowOnly, bearer, type Env } from "./http.ts";
+import type { Ledger } from "./ledger.ts";
 
 /** What {@link apiRoutes} serves from. */
 export interface ApiOptions {
@@ -29,11 +30,13 @@ export interface ApiOptions {
   readonly autoApprove: boolean;
   /** Moves amounts on each read, or null to keep them as the data says. */
   readonly drift: Drift | null;
+  /** The accounts' transactions. */
+  readonly ledger: Ledger;
 }
 
 /** The fake's JSON API (api.monzo.com): the token endpoint and the data calls the exporter makes. */
 export function apiRoutes(options: ApiOptions): Hono<Env> {
-  const { clientId, data, grants, drift } = options;
+  const { clientId, data, grants, drift, ledger } = options;
   const app = new Hono<Env>();
 
   app.post("/oauth2/token", async (c) => {
@@ -109,7 +112,20 @@ export function apiRoutes(options: ApiOptions): Hono<Env> {
     return json(200, potsBody(account.value));
   });
 
+  app.get("/transactions", (c) => {
+    const grant = authenticate(c, true);
+    if (!grant.ok) return grant.error;
+    const account = visibleAccount(c, "account_id", grant.value);
+    if (!account.ok) return account.error;
+    if (account.value.type === "uk_monzo_flex_backing_loan") {
+      return json(403, insufficientPermissions(grant.value.userId));
+    }
+    drift?.transactions(account.value);
+    const page = ledger.page(account.value, new URL(c.req.url).searchParams, grants.fullHistoryOpen(grant.value));
+    return page.ok ? json(200, page.value) : page.error;
+  });
+
   allowOnly(app, "POST", "/oauth2/token");
-  allowOnly(app, "GET", "/ping/whoami", "/accounts", "/balance", "/pots");
+  allowOnly(app, "GET", "/ping/whoami", "/accounts", "/balance", "/pots", "/transactions");
   return app;
 }

@@ -1,4 +1,5 @@
 import type { FakeAccount, FakeData, FakePot } from "./data.ts";
+import { hash } from "./random.ts";
 
 // The JSON Monzo answers, success and error alike, as shared/reference/monzo-api.md describes it.
 // Undocumented fields are included on purpose, so that clients must tolerate fields they do not know.
@@ -153,6 +154,39 @@ export function missingParam(param: string): Record<string, unknown> {
   };
 }
 
+// The codes of the three answers below are Monzo's where reported (`forbidden.verification_required`)
+// and made up in Monzo's style where not: clients should go by the status.
+
+/** The 400 of a query parameter Monzo cannot read, e.g. `limit=101`. */
+export function badParam(param: string, value: string, message: string): Record<string, unknown> {
+  return {
+    code: "bad_request.bad_param",
+    message: `Invalid ${param}: ${message}`,
+    params: { [param]: value },
+    retryable: {},
+  };
+}
+
+/** The 400 of a `since`..`before` window wider than 90 days. */
+export function timeRangeTooLarge(since: string, before: string | null): Record<string, unknown> {
+  return {
+    code: "bad_request.time_range_too_large",
+    message: "The time range between since and before must not exceed 90 days",
+    params: { since, before: before ?? "" },
+    retryable: {},
+  };
+}
+
+/** The 403 of a request reaching further back than 90 days once the full-history window has closed. */
+export function verificationRequired(): Record<string, unknown> {
+  return {
+    code: "forbidden.verification_required",
+    message: "Verification required to access transactions older than 90 days",
+    params: {},
+    retryable: {},
+  };
+}
+
 /** The body Monzo would send with `status` on `path`. */
 export function defaultErrorBody(status: number, path: string): unknown {
   if (path === "/oauth2/token" && (status === 400 || status === 401)) {
@@ -184,14 +218,4 @@ export function defaultErrorBody(status: number, path: string): unknown {
 
 function sum(values: number[]): number {
   return values.reduce((total, value) => total + value, 0);
-}
-
-/** A stable 32-bit hash (FNV-1a), for made-up account numbers. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

@@ -1,4 +1,8 @@
-// The customers, accounts and pots the fake Monzo serves. Amounts are pence, as Monzo sends them.
+// The customers, accounts, pots and transactions the fake Monzo serves. Amounts are pence, as Monzo sends them.
+
+import { accountHistory, type Profile } from "./history.ts";
+import { hash, mulberry32 } from "./random.ts";
+import { type FakeTransaction, makeTransaction, rfc3339 } from "./transaction.ts";
 
 /** A Monzo customer. */
 export interface FakeUser {
@@ -27,6 +31,8 @@ export interface FakeAccount {
   /** Pence since about 4 am, negative for spend. */
   spendToday: number;
   pots: FakePot[];
+  /** Oldest first (by `created`, then id), as `/transactions` answers them. */
+  transactions: FakeTransaction[];
 }
 
 /** A pot belonging to an account. */
@@ -54,8 +60,14 @@ export interface FakeData {
 const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
 const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
 
-/** The awkward household: a joint account, an overdraft, odd pot names, closed and flex accounts. */
-export function householdData(): FakeData {
+const HISTORY_DAYS = 365;
+
+/**
+ * The awkward household: a joint account, an overdraft, odd pot names, closed and flex accounts, and a
+ * year of seeded made-up history up to `now` (default the wall clock) on the three current accounts.
+ * The balances are the live figures and do not add up from the history.
+ */
+export function householdData(now: number = Date.now()): FakeData {
   const pot = (id: string, name: string, balance: number, goal: number | null, type = "default", deleted = false) => ({
     id,
     name,
@@ -65,7 +77,7 @@ export function householdData(): FakeData {
     type,
     currency: "GBP",
   });
-  return {
+  const data: FakeData = {
     users: [
       { id: ALICE, name: "Alice Example", email: "alice@example.com" },
       { id: BOB, name: "Bob Example", email: "bob@example.com" },
@@ -88,6 +100,7 @@ export function householdData(): FakeData {
           pot("pot_00009AliceRainyDay00004", "Rainy\nday", 1500, null),
           pot("pot_00009AliceOldCar0000005", "Old car", 0, 300000, "default", true),
         ],
+        transactions: [],
       },
       {
         id: "acc_00009JointHousehold4Tq8",
@@ -100,6 +113,7 @@ export function householdData(): FakeData {
         balance: 56789,
         spendToday: -1200,
         pots: [pot("pot_00009JointBills0000001", "Bills", 30000, 60000)],
+        transactions: [],
       },
       {
         id: "acc_00009AliceOldCurrentX2",
@@ -112,6 +126,7 @@ export function householdData(): FakeData {
         balance: 0,
         spendToday: 0,
         pots: [],
+        transactions: [],
       },
       {
         id: "acc_00009AliceFlex00009Hq3",
@@ -124,6 +139,7 @@ export function householdData(): FakeData {
         balance: -15000,
         spendToday: 0,
         pots: [],
+        transactions: [],
       },
       {
         id: "acc_00009AliceFlexLoan0Zp1",
@@ -136,6 +152,7 @@ export function householdData(): FakeData {
         balance: 0,
         spendToday: 0,
         pots: [],
+        transactions: [],
       },
       {
         id: "acc_00009BobCurrent000Wn5",
@@ -148,15 +165,57 @@ export function householdData(): FakeData {
         balance: -4210,
         spendToday: -899,
         pots: [pot("pot_00009BobGigTickets0001", "Gig tickets", 12000, 20000)],
+        transactions: [],
       },
     ],
   };
+  const profiles: Record<string, Profile> = {
+    acc_00009AliceCurrent7Rk2Lm: "alice",
+    acc_00009JointHousehold4Tq8: "joint",
+    acc_00009BobCurrent000Wn5: "bob",
+  };
+  for (const account of data.accounts) {
+    const profile = profiles[account.id];
+    if (!profile) continue;
+    const pots = account.pots.filter((p) => !p.deleted).map((p) => p.id);
+    account.transactions = accountHistory(profile, { ...account, pots }, now, HISTORY_DAYS);
+  }
+  return data;
 }
 
+/** Options of {@link benchData}. */
+export interface BenchOptions {
+  /** Transactions per account, spread evenly over the three years before `now`; default none. */
+  transactions?: number;
+  /** Default the wall clock. */
+  now?: number;
+}
+
+const BENCH_CATEGORIES = ["groceries", "eating_out", "transport", "shopping", "bills", "entertainment"];
+
 /** One user with `accounts` current accounts of `potsPerAccount` goal pots each, for load tests. */
-export function benchData(accounts: number, potsPerAccount: number): FakeData {
+export function benchData(accounts: number, potsPerAccount: number, options: BenchOptions = {}): FakeData {
   const userId = "user_00009BenchUser0000001";
   const pad = (n: number) => String(n).padStart(6, "0");
+  const now = options.now ?? Date.now();
+  const count = options.transactions ?? 0;
+  const span = 3 * 365 * 24 * 3_600_000;
+  const transactions = (accountId: string): FakeTransaction[] => {
+    const random = mulberry32(hash(accountId));
+    return Array.from({ length: count }, (_, i) => {
+      // Evenly spread, the newest a minute before now, with a little jitter that keeps the order.
+      const created = now - 60_000 - Math.floor(((count - 1 - i) + random() * 0.5) * (span / count));
+      const credit = i % 40 === 0;
+      const category = credit ? "income" : BENCH_CATEGORIES[i % BENCH_CATEGORIES.length];
+      return makeTransaction(accountId, userId, {
+        id: `tx_00009Bench${accountId.slice(-6)}x${pad(i)}`,
+        created: rfc3339(created),
+        amount: credit ? 150000 : -(100 + Math.floor(random() * 9000)),
+        description: credit ? "SALARY" : `SHOP ${i % 97}`,
+        category,
+      });
+    });
+  };
   return {
     users: [{ id: userId, name: "Bench User", email: "bench@example.com" }],
     accounts: Array.from({ length: accounts }, (_, a) => ({
@@ -178,6 +237,7 @@ export function benchData(accounts: number, potsPerAccount: number): FakeData {
         type: "default",
         currency: "GBP",
       })),
+      transactions: transactions(`acc_00009Bench${pad(a)}`),
     })),
   };
 }

@@ -4,6 +4,7 @@ import { accountsBody, balanceBody, defaultErrorBody, json, potsBody, tokenBody 
 import type { FakeData } from "./data.ts";
 import type { Grants } from "./grants.ts";
 import { bearer, type Env } from "./http.ts";
+import { render } from "./ledger.ts";
 
 /**
  * A misbehaviour to inject, checked before normal handling in the order added. Every kind takes `path`,
@@ -14,7 +15,7 @@ import { bearer, type Env } from "./http.ts";
  * - `hang`: answers only when `clearFaults()` or `close()` releases it, with a 504.
  * - `malformed_json`: answers 200 with the first half of a realistic body for the path.
  * - `missing_fields`: answers 200 with a realistic body lacking a field clients need (`balance`,
- *   a pot's or account's `id`, `user_id`, `access_token`).
+ *   a pot's, account's or transaction's `id`, `user_id`, `access_token`).
  * - `redirect`: answers `status` (301, 302, 303, 307 or 308; default 307) with `Location: location`,
  *   which may name another origin, and no body.
  * - `huge_body`: answers 200 `application/json` with a JSON-looking body of exactly `bytes` bytes,
@@ -26,7 +27,7 @@ export type FaultSpec =
 
 /** Which requests a fault affects. */
 interface FaultTarget {
-  /** The endpoint path, e.g. `/balance`, `/pots`, `/accounts`, `/oauth2/token`, `/ping/whoami`. */
+  /** The endpoint path, e.g. `/balance`, `/pots`, `/transactions`, `/accounts`, `/oauth2/token`, `/ping/whoami`. */
   path: string;
   /** How many matching requests it affects; default until it is cleared. */
   times?: number;
@@ -236,6 +237,8 @@ export class Faults {
         return account ? balanceBody(account) : {};
       case "/pots":
         return account ? potsBody(account) : { pots: [] };
+      case "/transactions":
+        return { transactions: (account?.transactions ?? []).slice(-3).map((t) => render(t, false)) };
       case "/ping/whoami":
         return { authenticated: true, client_id: clientId, user_id: userId };
       case "/oauth2/token":
@@ -296,6 +299,11 @@ function withoutRequiredField(path: string, body: unknown): unknown {
       return { ...body, pots: Array.isArray(body.pots) ? body.pots.map((p) => strip(p, "id")) : [] };
     case "/accounts":
       return { ...body, accounts: Array.isArray(body.accounts) ? body.accounts.map((a) => strip(a, "id")) : [] };
+    case "/transactions":
+      return {
+        ...body,
+        transactions: Array.isArray(body.transactions) ? body.transactions.map((t) => strip(t, "id")) : [],
+      };
     case "/ping/whoami":
       return strip(body, "user_id");
     case "/oauth2/token":

@@ -17,6 +17,22 @@ export interface Grant {
   refresh: "valid" | "used" | "revoked";
   /** Set by a test to expire the token before its time. */
   forcedExpiry: boolean;
+  /**
+   * Until when (ms) `/transactions` may reach back past 90 days; null while the login's window has not
+   * started (it starts at approval when {@link GrantOptions.fullHistoryFrom} says so). A refresh
+   * carries it over: only a new login opens a new window.
+   */
+  historyOpenUntil: number | null;
+}
+
+/** The token rules of {@link Grants}. */
+export interface GrantOptions {
+  /** Access token lifetime, sent as `expires_in`. */
+  readonly expiresInSeconds: number;
+  /** How long after a login `/transactions` may reach back past 90 days. */
+  readonly fullHistoryMs: number;
+  /** When that window starts: at the code exchange, or when the user approves in the app. */
+  readonly fullHistoryFrom: "code_exchange" | "approval";
 }
 
 /** Where the browser goes back to once a magic link is opened. */
@@ -38,18 +54,18 @@ const CODE_LIFETIME_MS = 10 * 60_000;
 export class Grants {
   readonly #data: FakeData;
   readonly #clock: Clock;
-  readonly #expiresInSeconds: number;
+  readonly #options: GrantOptions;
   readonly #codes = new Map<string, Expiring<{ userId: string; redirectUri: string }>>();
   readonly #links = new Map<string, Expiring<MagicLink>>();
   readonly #byAccess = new Map<string, Grant>();
   readonly #byRefresh = new Map<string, Grant>();
   readonly #current = new Map<string, Grant>();
 
-  /** Grants over the users of `data`, whose access tokens last `expiresInSeconds`. */
-  constructor(data: FakeData, clock: Clock, expiresInSeconds: number) {
+  /** Grants over the users of `data`, by the rules of `options`. */
+  constructor(data: FakeData, clock: Clock, options: GrantOptions) {
     this.#data = data;
     this.#clock = clock;
-    this.#expiresInSeconds = expiresInSeconds;
+    this.#options = options;
   }
 
   /** An authorization code for `userId`, good once for `redirectUri`; throws for an unknown user. */
@@ -87,19 +103,37 @@ export class Grants {
     return link && link.expiresAt > this.#clock.now() ? link.value : null;
   }
 
-  /** A new token pair; one active access token per user per client, so it evicts the previous one. */
+  /** A new login's token pair, from a code exchange; it opens the full-history window (see {@link Grant}). */
   issueGrant(userId: string, approved: boolean): Grant {
+    const opensNow = this.#options.fullHistoryFrom === "code_exchange" || approved;
+    return this.#newGrant(userId, approved, opensNow ? this.#clock.now() + this.#options.fullHistoryMs : null);
+  }
+
+  /** The user approves `grant` in the app; under `fullHistoryFrom: "approval"` a first approval opens the window. */
+  approve(grant: Grant): void {
+    grant.approved = true;
+    if (grant.historyOpenUntil === null) grant.historyOpenUntil = this.#clock.now() + this.#options.fullHistoryMs;
+  }
+
+  /** Whether `grant` may still read history older than 90 days. */
+  fullHistoryOpen(grant: Grant): boolean {
+    return grant.historyOpenUntil !== null && this.#clock.now() < grant.historyOpenUntil;
+  }
+
+  /** A new token pair; one active access token per user per client, so it evicts the previous one. */
+  #newGrant(userId: string, approved: boolean, historyOpenUntil: number | null): Grant {
     const previous = this.#current.get(userId);
     if (previous?.access === "active") previous.access = "evicted";
     const grant: Grant = {
       userId,
       accessToken: randomToken() + randomToken(),
       refreshToken: randomToken() + randomToken(),
-      expiresAt: this.#clock.now() + this.#expiresInSeconds * 1000,
+      expiresAt: this.#clock.now() + this.#options.expiresInSeconds * 1000,
       approved,
       access: "active",
       refresh: "valid",
       forcedExpiry: false,
+      historyOpenUntil,
     };
     this.#byAccess.set(grant.accessToken, grant);
     this.#byRefresh.set(grant.refreshToken, grant);
@@ -113,7 +147,7 @@ export class Grants {
     if (!old || old.refresh !== "valid") return null;
     old.refresh = "used";
     old.access = "revoked";
-    return this.issueGrant(old.userId, old.approved);
+    return this.#newGrant(old.userId, old.approved, old.historyOpenUntil);
   }
 
   /** The user an access token was issued to, whatever its state, for the request log. */

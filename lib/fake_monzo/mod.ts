@@ -14,10 +14,15 @@ import { createDrift } from "./drift.ts";
 import { Faults, type FaultSpec } from "./faults.ts";
 import { Grants } from "./grants.ts";
 import { type Env, type FakeRequest, recordRequests } from "./http.ts";
+import { type AddedTransaction, Ledger, type Reversal } from "./ledger.ts";
 import { oauthPages } from "./oauth_pages.ts";
+import type { FakeTransaction } from "./transaction.ts";
 
-export { benchData, type FakeData, type FakePot, householdData } from "./data.ts";
+export { type AwkwardKind, type AwkwardOptions, awkwardTransactions } from "./awkward.ts";
+export { benchData, type BenchOptions, type FakeAccount, type FakeData, type FakePot, householdData } from "./data.ts";
 export type { FaultSpec } from "./faults.ts";
+export { type AddedTransaction, DEFAULT_LIMIT, MAX_LIMIT, type Reversal, WINDOW_MS } from "./ledger.ts";
+export type { FakeCounterparty, FakeMerchant, FakeTransaction, NewTransaction } from "./transaction.ts";
 
 /** Options of {@link startFakeMonzo}. */
 export interface FakeMonzoOptions {
@@ -30,8 +35,21 @@ export interface FakeMonzoOptions {
   clock?: Clock;
   /** When false (the default), every new login answers 403 until {@link FakeMonzo.approve}, like SCA. */
   autoApprove?: boolean;
-  /** Every `/balance` and `/pots` read moves the amounts a little, so a demo dashboard shows lines. */
+  /**
+   * Every `/balance` and `/pots` read moves the amounts a little, and `/transactions` reads now and then
+   * add a small card payment, so a demo dashboard shows lines.
+   */
   drift?: boolean;
+  /**
+   * How long after a login `/transactions` may reach back past 90 days (Monzo: 5 minutes); after that
+   * a request starting earlier answers 403 `forbidden.verification_required`. Default 5.
+   */
+  fullHistoryMinutes?: number;
+  /**
+   * When that window starts, which Monzo does not document: at the code exchange (the default, the
+   * stricter reading) or when the user approves the login in the app. A token refresh never reopens it.
+   */
+  fullHistoryFrom?: "code_exchange" | "approval";
 }
 
 /** A running fake Monzo. */
@@ -64,7 +82,17 @@ export interface FakeMonzo {
   fault(spec: FaultSpec): void;
   /** Removes all faults and answers hanging requests with 504. */
   clearFaults(): void;
-  /** The live data; tests may change balances and pots between polls. */
+  /** Adds a transaction (created now unless given) in its place in time, and returns it whole. */
+  addTransaction(accountId: string, fields: AddedTransaction): FakeTransaction;
+  /** Settles a pending transaction now, optionally for another `amount` (the split and local amount follow). */
+  settleTransaction(id: string, amount?: number): FakeTransaction;
+  /** Releases a pending authorisation: `declined` gives it a `decline_reason` (default `OTHER`), `removed` drops it. */
+  reverseTransaction(id: string, outcome: Reversal, reason?: string): FakeTransaction;
+  /** Re-categorises a transaction, as in the app; `categories` defaults to the whole amount in `category`. */
+  recategoriseTransaction(id: string, category: string, categories?: Record<string, number> | null): FakeTransaction;
+  /** The live transaction with `id` on any account, or null. */
+  transaction(id: string): FakeTransaction | null;
+  /** The live data; tests may change balances, pots and transactions (kept oldest first) between polls. */
   readonly data: FakeData;
   /** Answers hanging requests, cuts off streaming bodies and stops the server. */
   close(): Promise<void>;
@@ -77,7 +105,13 @@ const EXPIRES_IN_SECONDS = 30 * 3600;
 export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMonzo> {
   const { clientId, clientSecret } = options;
   const data = options.data ?? householdData();
-  const grants = new Grants(data, options.clock ?? systemClock, EXPIRES_IN_SECONDS);
+  const clock = options.clock ?? systemClock;
+  const grants = new Grants(data, clock, {
+    expiresInSeconds: EXPIRES_IN_SECONDS,
+    fullHistoryMs: (options.fullHistoryMinutes ?? 5) * 60_000,
+    fullHistoryFrom: options.fullHistoryFrom ?? "code_exchange",
+  });
+  const ledger = new Ledger(data, clock);
   const faults = new Faults({ clientId, data, grants, expiresInSeconds: EXPIRES_IN_SECONDS });
   let requests: FakeRequest[] = [];
 
@@ -94,7 +128,8 @@ export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMon
       grants,
       expiresInSeconds: EXPIRES_IN_SECONDS,
       autoApprove: options.autoApprove ?? false,
-      drift: options.drift ? createDrift() : null,
+      drift: options.drift ? createDrift(clock) : null,
+      ledger,
     }),
   );
   app.notFound((c) => json(404, { code: "not_found", message: `No such endpoint: ${c.req.path}`, params: {} }));
@@ -123,7 +158,7 @@ export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMon
     },
     issueCode: (userId, redirectUri) => grants.issueCode(userId, redirectUri),
     approve(userId) {
-      currentGrant(userId).approved = true;
+      grants.approve(currentGrant(userId));
     },
     revokeApproval(userId) {
       currentGrant(userId).approved = false;
@@ -143,6 +178,11 @@ export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMon
       const grant = grants.current(userId);
       return grant ? { accessToken: grant.accessToken, refreshToken: grant.refreshToken } : null;
     },
+    addTransaction: (accountId, fields) => ledger.add(accountId, fields),
+    settleTransaction: (id, amount) => ledger.settle(id, amount),
+    reverseTransaction: (id, outcome, reason) => ledger.reverse(id, outcome, reason),
+    recategoriseTransaction: (id, category, categories) => ledger.recategorise(id, category, categories),
+    transaction: (id) => ledger.find(id),
     fault: (spec) => faults.add(spec),
     clearFaults: () => faults.clear(),
     data,
