@@ -105,7 +105,7 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
   const fake = await startFakeMonzo({
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
-    data: householdData(),
+    data: householdData(clock.now()),
     clock,
     ...options.fake,
   });
