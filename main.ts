@@ -67,7 +67,9 @@ async function main(): Promise<void> {
 
   // A live exporter is built before anything listens, so a bad tokens path or config stops the start
   // cleanly; the demo needs the bound port for its redirect URL, so it is built after.
-  const live = config ? await createExporter({ config, build: { version: VERSION, mode: "live" } }) : null;
+  const built = config ? await createExporter({ config, build: { version: VERSION, mode: "live" } }) : null;
+  if (built && !built.ok) fail(built.error);
+  const live = built?.ok ? built.value : null;
   let handler: Deno.ServeHandler = live?.handler ?? (() => new Response("Starting\n", { status: 503 }));
   const server = serve(config?.listen ?? cli.listen ?? DEMO_LISTEN, (request, info) => handler(request, info));
   const address: ListenAddress = { hostname: server.addr.hostname, port: server.addr.port };
@@ -80,7 +82,13 @@ async function main(): Promise<void> {
   } else {
     demo = await startDemo(address);
     config = demo.config;
-    exporter = await createExporter({ config, build: { version: VERSION, mode: "demo" }, persistence: memoryTokens() });
+    const made = await createExporter({
+      config,
+      build: { version: VERSION, mode: "demo" },
+      persistence: memoryTokens(),
+    });
+    if (!made.ok) return fail(made.error);
+    exporter = made.value;
     log(`DEMO MODE: serving a simulated Monzo at ${demo.fake.url}; no real bank is involved`);
     await demo.logInEveryone(exporter.sessions);
   }

@@ -1,4 +1,5 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { MAX_MONTH_START_DAY, MIN_MONTH_START_DAY } from "./spending/budget_month.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
@@ -109,6 +110,24 @@ export const configFileSchema = z.strictObject({
     .refine((n) => POLL_INTERVALS.includes(n), {
       message: `poll_interval_minutes must be one of ${POLL_INTERVALS.join(", ")}`,
     }).default(1),
+  data_path: nonEmpty("data_path").default("monzo-exporter.kv"),
+  history_days: z.number(typeError("history_days must be a number"))
+    .int("history_days must be a whole number of days")
+    .min(0, "history_days must be 0 (everything) or more").default(0),
+  month_start_day: z.number(typeError("month_start_day must be a number"))
+    .int("month_start_day must be a whole day of the month")
+    .min(MIN_MONTH_START_DAY, `month_start_day must be between ${MIN_MONTH_START_DAY} and ${MAX_MONTH_START_DAY}`)
+    .max(MAX_MONTH_START_DAY, `month_start_day must be between ${MIN_MONTH_START_DAY} and ${MAX_MONTH_START_DAY}`)
+    .default(1),
+  budget_currency: z.string(typeError("budget_currency must be a string"))
+    .regex(/^[A-Z]{3}$/, "budget_currency must be a currency code such as GBP").default("GBP"),
+  budgets: z.record(
+    z.string().min(1, "is an empty category name").max(100, "is too long a category name")
+      .refine((name) => !/\p{Cc}/u.test(name), "has control characters"),
+    z.number(typeError("must be a number in major units, e.g. 250")).finite("must be a finite number")
+      .min(0, "must not be negative"),
+    typeError("budgets must be a table, e.g. [budgets] with eating_out = 250"),
+  ).default({}),
   request_timeout_seconds: z.number(typeError("request_timeout_seconds must be a number"))
     .min(1, "request_timeout_seconds must be at least 1")
     .max(120, "request_timeout_seconds must be at most 120")
@@ -138,6 +157,15 @@ export interface Config {
   readonly tokensPath: string;
   readonly pollIntervalMinutes: number;
   readonly requestTimeoutMs: number;
+  /** Where the transactions are kept: an absolute file path, `:memory:`, or a remote KV URL. */
+  readonly dataPath: string;
+  /** Days of history to import at login; 0 for everything. */
+  readonly historyDays: number;
+  /** Day of the month (1–28) the budget month starts, at 00:00 Europe/London. */
+  readonly monthStartDay: number;
+  /** Monthly budget per category, in major units of `budgetCurrency`. */
+  readonly budgets: ReadonlyMap<string, number>;
+  readonly budgetCurrency: string;
   /** Names of the environment variables that supplied values. */
   readonly fromEnv: readonly string[];
 }
@@ -177,6 +205,13 @@ export function configFromObject(
     tokensPath: isAbsolute(file.tokens_path) ? file.tokens_path : join(folder, file.tokens_path),
     pollIntervalMinutes: file.poll_interval_minutes,
     requestTimeoutMs: file.request_timeout_seconds * 1000,
+    dataPath: file.data_path === ":memory:" || /^https?:\/\//.test(file.data_path) || isAbsolute(file.data_path)
+      ? file.data_path
+      : join(folder, file.data_path),
+    historyDays: file.history_days,
+    monthStartDay: file.month_start_day,
+    budgets: new Map(Object.entries(file.budgets)),
+    budgetCurrency: file.budget_currency,
     fromEnv,
   });
 }
@@ -187,6 +222,8 @@ function describeIssue(issue: z.ZodIssue, input: Record<string, unknown>): strin
     return `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")} (known keys: ${known})`;
   }
   const key = String(issue.path[0] ?? "");
+  // A budget names its category, so the message says which one (budgets.eating_out must not be negative).
+  if (key === "budgets" && issue.path.length > 1) return `budgets.${String(issue.path[1])} ${issue.message}`;
   if (key && input[key] === undefined) {
     const envName = Object.entries(ENV_OVERRIDES).find(([, k]) => k === key)?.[0];
     return envName ? `${key} is missing (set it in the file or in ${envName})` : `${key} is missing`;

@@ -38,6 +38,15 @@ export async function startDemo(bound: ListenAddress): Promise<Demo> {
     tokensPath: "(demo: in memory)",
     pollIntervalMinutes: 1,
     requestTimeoutMs: 10_000,
+    dataPath: ":memory:",
+    historyDays: 0,
+    monthStartDay: 1,
+    // A plausible household budget, so the demo's budget panels have something to compare with.
+    budgets: new Map([["bills", 900], ["eating_out", 250], ["entertainment", 100], ["groceries", 450], [
+      "shopping",
+      200,
+    ], ["transport", 150]]),
+    budgetCurrency: "GBP",
     fromEnv: [],
   };
   return {

@@ -1,4 +1,9 @@
 import type { Hono } from "hono";
+import { openKv } from "./kv.ts";
+import { createLoginWatch } from "./login_watch.ts";
+import { err, ok, type Result } from "./result.ts";
+import { type StoredTransaction, storedTransactionSchema } from "./spending/transaction.ts";
+import { TransactionStore } from "./transaction_store.ts";
 import { createApp } from "./app.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
@@ -40,8 +45,11 @@ export interface Exporter {
   close(): Promise<void>;
 }
 
-/** Wires config → Monzo client → sessions → poller → snapshot → exposition → HTTP app. */
-export async function createExporter(options: ExporterOptions): Promise<Exporter> {
+/**
+ * Wires config → Monzo client → sessions → poller → snapshot → exposition → HTTP app. The error is
+ * one line: the data store cannot be opened.
+ */
+export async function createExporter(options: ExporterOptions): Promise<Result<Exporter>> {
   const { config, build } = options;
   const clock = options.clock ?? systemClock;
   // The logger is needed to open the store, and must mask the tokens the store then holds.
@@ -58,7 +66,24 @@ export async function createExporter(options: ExporterOptions): Promise<Exporter
   const persistence = options.persistence ?? tokenFile(config.tokensPath);
   const store = await TokenStore.open(persistence, log);
   held.store = store;
-  const snapshot = new Snapshot(build, startSteps());
+  const opened = await openKv(config.dataPath, () => clock.now());
+  if (!opened.ok) return err(opened.error);
+  const { kv, movedAside } = opened.value;
+  if (movedAside) {
+    log.warn(
+      `The data store "${config.dataPath}" was not readable and is kept as "${movedAside}"; a new one is ` +
+        "filled from Monzo (log in again within 5 minutes to import the full history)",
+    );
+  }
+  const transactions = await TransactionStore.open(kv, { decode: decodeStored });
+  if (!transactions.ok) {
+    kv.close();
+    return err(`${transactions.error} ("${config.dataPath}")`);
+  }
+  if (transactions.value.dropped > 0) {
+    log.warn(`${transactions.value.dropped} stored transactions could not be read and are read again from Monzo`);
+  }
+  const snapshot = new Snapshot(build, startSteps({ config, transactions: transactions.value }));
   snapshot.setLogins(store.statuses(), store.loadError);
   store.onChange(() => snapshot.setLogins(store.statuses(), store.loadError));
   const client = createMonzoClient({
@@ -69,6 +94,7 @@ export async function createExporter(options: ExporterOptions): Promise<Exporter
   });
   const sessions = createSessions({ config, client, store, clock, log });
   const poller = createPoller({ config, client, sessions, store, snapshot, clock, log, storeName: persistence.name });
+  const watch = createLoginWatch({ store, sessions, client, poller, snapshot, clock });
   const app = createApp({
     config,
     snapshot,
@@ -77,11 +103,14 @@ export async function createExporter(options: ExporterOptions): Promise<Exporter
     sessions,
     clock,
     log,
-    onLogin: () => void poller.poll(),
+    onLogin: () => {
+      void poller.poll();
+      watch.start();
+    },
     version: build.version,
     demo: build.mode === "demo",
   });
-  return {
+  return ok({
     app,
     handler: (request) => app.fetch(request),
     poller,
@@ -89,8 +118,15 @@ export async function createExporter(options: ExporterOptions): Promise<Exporter
     snapshot,
     store,
     async close() {
+      await watch.close();
       await poller.close();
       await sessions.idle();
+      kv.close();
     },
-  };
+  });
+}
+
+function decodeStored(value: unknown): StoredTransaction | null {
+  const parsed = storedTransactionSchema.safeParse(value);
+  return parsed.success ? parsed.data : null;
 }

@@ -39,8 +39,8 @@ async function tryOpen(location: string): Promise<Result<Deno.Kv>> {
   let kv: Deno.Kv | null = null;
   try {
     kv = await Deno.openKv(location);
-    // SQLite reads the file lazily: a read proves it is a store.
-    await kv.get(["probe"]);
+    // SQLite opens the file lazily: a write proves it is a store, and one this process can change.
+    await kv.set(["opened"], true);
     return ok(kv);
   } catch (error) {
     kv?.close();

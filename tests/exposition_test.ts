@@ -9,6 +9,8 @@ import {
 import type { Balance, Pot } from "../lib/monzo_schemas.ts";
 import type { MonzoClient } from "../lib/monzo_client.ts";
 import { startSteps } from "../lib/poll/steps.ts";
+import { type StoredTransaction, type Transaction, transactionSchema } from "../lib/spending/transaction.ts";
+import { TransactionStore } from "../lib/transaction_store.ts";
 import type { StepContext, StepState } from "../lib/poll/step.ts";
 import { problem } from "../lib/problems.ts";
 import { err, ok } from "../lib/result.ts";
@@ -168,6 +170,8 @@ interface PollInput {
   readonly problems?: readonly string[];
   /** Accounts whose /balance and /pots fail in this poll. */
   readonly accountErrors?: ReadonlyArray<readonly [string, string]>;
+  /** What `/transactions` answers for every query, by account. */
+  readonly transactions?: ReadonlyArray<readonly [string, readonly Transaction[]]>;
 }
 
 /** A Monzo client answering from `input`; calls the steps do not make are not expected. */
@@ -188,7 +192,8 @@ function clientFor(input: PollInput, listed: readonly AccountEntry[]): MonzoClie
         owners: a.owners.map((name) => ({ user_id: `user_${name}`, preferred_name: name })),
         created: null,
       })))),
-    transactions: () => Promise.resolve(ok([])),
+    transactions: (_token, query) =>
+      Promise.resolve(ok([...(new Map(input.transactions ?? []).get(query.accountId) ?? [])])),
     balance: (_token, id) => {
       const figures = values.get(id);
       return Promise.resolve(
@@ -243,9 +248,19 @@ async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
   });
 }
 
+// One store in memory for the whole file: the transactions step reads it, and these tests add nothing to it.
+const kv = await Deno.openKv(":memory:");
+// Only richSnapshot() polls transactions, always the same ones on the joint account, so tests cannot disturb one another.
+const transactions = await TransactionStore.open<StoredTransaction>(kv, { decode: () => null });
+if (!transactions.ok) throw new Error(transactions.error);
+const STEPS = {
+  config: { historyDays: 0, monthStartDay: 1, budgets: new Map([["eating_out", 250]]), budgetCurrency: "GBP" },
+  transactions: transactions.value,
+};
+
 /** A snapshot before any poll, with the exporter's real steps. */
 function fresh(build: BuildInfo = LIVE): Snapshot {
-  return new Snapshot(build, startSteps());
+  return new Snapshot(build, startSteps(STEPS));
 }
 
 /** One account with the given balance figures and pots, after one successful poll. */
@@ -256,10 +271,27 @@ async function oneAccount(figures: Partial<Balance>, pots: Pot[] = [], build: Bu
 }
 
 /** A state with something in every family, and awkward label values. */
+/** A Monzo transaction on the joint account in the budget month of {@link T0}. */
+function monzoTransaction(id: string, amount: number, category: string, inSpending = true): Transaction {
+  return transactionSchema.parse({
+    id,
+    created: "2026-01-10T12:00:00.000Z",
+    settled: "2026-01-11T12:00:00.000Z",
+    amount,
+    currency: "GBP",
+    category,
+    include_in_spending: inSpending,
+  });
+}
+
 async function richSnapshot(): Promise<Snapshot> {
   const snapshot = fresh();
   await poll(snapshot, {
     at: T0,
+    transactions: [[JOINT.id, [
+      monzoTransaction("tx_00009Dinner", -4_250, "eating_out"),
+      monzoTransaction("tx_00009Salary", 250_000, "income", false),
+    ]]],
     accounts: [CURRENT, JOINT],
     values: [
       [CURRENT.id, {

@@ -140,6 +140,8 @@ async function writeBareConfig(dir: string, port: number, tokensPath: string): P
     redirect_uri: `http://127.0.0.1:${port}`,
     auth_key: AUTH_KEY,
     tokens_path: tokensPath,
+    // These tests are about the tokens file; the transaction store is kept out of their folders.
+    data_path: ":memory:",
   });
   await Deno.chmod(path, 0o644);
   return path;
@@ -221,7 +223,7 @@ async function listing(dir: string): Promise<string[]> {
 
 /** Starts the program (as root) on a config pointed at `fake`; waits until it serves. */
 async function startProgram(dir: string, fake: FakeMonzo, port: number): Promise<Running> {
-  const configPath = await writeConfig(dir, configFields(fake, port));
+  const configPath = await writeConfig(dir, { ...configFields(fake, port), data_path: ":memory:" });
   const program = spawn(Deno.execPath(), [...PROGRAM, "--config", configPath]);
   try {
     await waitFor(

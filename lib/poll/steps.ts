@@ -1,12 +1,27 @@
+import type { Config } from "../config.ts";
+import type { StoredTransaction } from "../spending/transaction.ts";
+import type { TransactionStore } from "../transaction_store.ts";
 import { accountsStep } from "./accounts_step.ts";
 import { balancesStep } from "./balances_step.ts";
 import { potsStep } from "./pots_step.ts";
 import { startStep, type StepState } from "./step.ts";
+import { transactionsStep } from "./transactions_step.ts";
+
+/** What the steps need besides what each poll hands them. */
+export interface StepDependencies {
+  readonly config: Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">;
+  readonly transactions: TransactionStore<StoredTransaction>;
+}
 
 /**
  * The poll's steps, in order: discovery first, since the others read the accounts it lists. A new
  * capability is one more entry here and a module of its own; no other step changes.
  */
-export function startSteps(): StepState[] {
-  return [startStep(accountsStep), startStep(balancesStep), startStep(potsStep)];
+export function startSteps(dependencies: StepDependencies): StepState[] {
+  return [
+    startStep(accountsStep),
+    startStep(balancesStep),
+    startStep(potsStep),
+    startStep(transactionsStep(dependencies.transactions, dependencies.config)),
+  ];
 }

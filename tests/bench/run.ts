@@ -282,15 +282,18 @@ async function measurePollsInProcess() {
     auth_key: AUTH_KEY,
     api_url: fake.url,
     auth_url: fake.authUrl,
+    data_path: ":memory:",
   }, { path: join(Deno.cwd(), "bench-config.toml") });
   if (!config.ok) throw new Error(config.error);
-  const exporter = await createExporter({
+  const made = await createExporter({
     config: config.value,
     build: { version: "bench", mode: "live" },
     clock,
     sink: () => {},
     persistence: memoryTokens(),
   });
+  if (!made.ok) throw new Error(made.error);
+  const exporter = made.value;
   try {
     const loggedIn = await exporter.sessions.logIn(fake.issueCode(fake.data.users[0].id, config.value.callbackUrl));
     if (!loggedIn.ok) throw new Error(`In-process login failed: ${loggedIn.error}`);

@@ -283,18 +283,22 @@ export async function serveExporter(
   const port = (await listening.promise).port;
   try {
     const dir = options.dir ?? "/nonexistent-e2e";
-    const made = configFromObject({ ...configFields(fake, port), ...options.extra }, {
-      path: join(dir, "config.toml"),
-    });
+    const made = configFromObject({
+      ...configFields(fake, port),
+      ...(options.dir ? {} : { data_path: ":memory:" }),
+      ...options.extra,
+    }, { path: join(dir, "config.toml") });
     if (!made.ok) throw new Error(made.error);
     const config = made.value;
     const logs: string[] = [];
-    const exporter = await createExporter({
+    const built = await createExporter({
       config,
       build: { version: VERSION, mode: "live" },
       sink: (line) => logs.push(line),
       persistence: options.persistence ?? (options.dir ? tokenFile(config.tokensPath) : memoryTokens()),
     });
+    if (!built.ok) throw new Error(built.error);
+    const exporter = built.value;
     handler = exporter.handler;
     return {
       exporter,

@@ -126,6 +126,7 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
       api_url: fake.url,
       auth_url: fake.authUrl,
       tokens_path: tokensPath,
+      data_path: join(dir, "data.kv"),
       ...options.config,
     }, { path: join(dir, "config.toml") });
     if (!parsed.ok) throw new Error(parsed.error);
@@ -133,13 +134,15 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
     const seen = new Set<string>();
     await options.prepare?.(fake, tokensPath, seen);
     const lines: string[] = [];
-    exporter = await createExporter({
+    const made = await createExporter({
       config,
       build: { version: "0.0.0-test", mode: "live" },
       clock,
       sink: (line) => lines.push(line),
       persistence: options.persistence?.(tokensPath, fake) ?? tokenFile(tokensPath),
     });
+    if (!made.ok) throw new Error(made.error);
+    exporter = made.value;
     handler = exporter.handler;
     await body({ fake, exporter, clock, config, tokensPath, lines, seen, base });
   } finally {
