@@ -40,7 +40,7 @@ export interface Exporter {
   readonly store: TokenStore;
   /**
    * Stops polling and waits for a running poll, a login or refresh in flight and its token write:
-   * once Monzo has rotated the tokens, only the write keeps the login.
+   * once Monzo has rotated the tokens, only the write keeps the login. Closing again waits for the same.
    */
   close(): Promise<void>;
 }
@@ -94,6 +94,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   });
   const sessions = createSessions({ config, client, store, clock, log });
   const poller = createPoller({ config, client, sessions, store, snapshot, clock, log, storeName: persistence.name });
+  let closing: Promise<void> | null = null;
   const watch = createLoginWatch({ store, sessions, client, poller, snapshot, clock });
   const app = createApp({
     config,
@@ -117,11 +118,14 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
     sessions,
     snapshot,
     store,
-    async close() {
-      await watch.close();
-      await poller.close();
-      await sessions.idle();
-      kv.close();
+    close() {
+      closing ??= (async () => {
+        await watch.close();
+        await poller.close();
+        await sessions.idle();
+        kv.close();
+      })();
+      return closing;
     },
   });
 }

@@ -9,8 +9,10 @@ import type { AccountHistory, TransactionStore } from "../transaction_store.ts";
 import type { AccountEntry, AccountRead, CallFailure, StepContext, StepDefinition } from "./step.ts";
 
 const DAY_MS = 24 * 3_600_000;
-/** Monzo refuses a `since`..`before` window wider than about 90 days; 89 is safe. */
+/** Monzo refuses a `since`..`before` window wider than about 90 days; no request spans more than 89. */
 export const WINDOW_MS = 89 * DAY_MS;
+// The oldest instant a window ending at `to` can include, `since` being one millisecond before it.
+const windowStart = (to: number) => to - WINDOW_MS + 1;
 /** Monzo's largest page. */
 export const PAGE_LIMIT = 100;
 /** How long after a browser login Monzo lets a client read the whole history. */
@@ -123,7 +125,7 @@ async function syncAccount(
 
   if (!history) {
     // First the last 89 days, which Monzo always allows; older windows only while the window is open.
-    const start = Math.max(now - WINDOW_MS, floor);
+    const start = Math.max(windowStart(now), floor);
     const first = await readWindow(context, account.id, reader, start, now);
     if (!first.ok) return first;
     history = { start, complete: start <= floor };
@@ -133,9 +135,9 @@ async function syncAccount(
   } else {
     const newest = store.newest(account.id);
     // After a long stop the newest stored one may be older than Monzo lets us ask about: then the last 89 days.
-    const since = newest && newest.createdMs > now - WINDOW_MS
+    const since = newest && newest.createdMs >= windowStart(now)
       ? newest.id
-      : new Date(Math.max(history.start, now - WINDOW_MS)).toISOString();
+      : new Date(Math.max(history.start, windowStart(now)) - 1).toISOString();
     const recent = await readPages(context, reader, { accountId: account.id, since });
     if (!recent.ok) return recent;
     const written = await save(store, account.id, recent.value, [], history);
@@ -167,7 +169,7 @@ async function importOlder(
 ): Promise<Result<void, SyncFailure>> {
   let start = history.start;
   while (start > floor) {
-    const from = Math.max(start - WINDOW_MS, floor);
+    const from = Math.max(windowStart(start), floor);
     const window = await readWindow(context, accountId, reader, from, start);
     if (!window.ok) return window;
     const next = { start: from, complete: from <= floor };
@@ -193,7 +195,7 @@ async function rereadRecent(
   const now = context.now();
   const stored = store.transactions(accountId);
   const oldestPending = stored.find((tx) => tx.settledMs === null)?.createdMs ?? now;
-  const from = Math.max(Math.min(budgetMonth(now, config.monthStartDay).start, oldestPending), now - WINDOW_MS);
+  const from = Math.max(Math.min(budgetMonth(now, config.monthStartDay).start, oldestPending), windowStart(now));
   const fresh = await readWindow(context, accountId, reader, from, now);
   if (!fresh.ok) return fresh;
   const seen = new Set(fresh.value.map((tx) => tx.id));
@@ -203,7 +205,7 @@ async function rereadRecent(
   return save(store, accountId, fresh.value, gone, store.history(accountId));
 }
 
-/** Reads every page of the window `from`..`to` (epoch ms). */
+/** Reads every page of the window from `from` (included) to `to` (left out), epoch ms. */
 function readWindow(
   context: StepContext,
   accountId: string,
@@ -211,9 +213,10 @@ function readWindow(
   from: number,
   to: number,
 ): Promise<Result<StoredTransaction[], SyncFailure>> {
+  // Monzo's `since` and `before` both leave out their own instant: one millisecond earlier keeps `from` in.
   return readPages(context, reader, {
     accountId,
-    since: new Date(from).toISOString(),
+    since: new Date(from - 1).toISOString(),
     before: new Date(to).toISOString(),
   });
 }

@@ -1,0 +1,331 @@
+// The transactions step against the fake Monzo over real HTTP: the full-history import inside the
+// 5 minutes after a login and the 89-day fallback outside them, steady polls, paging, settlement,
+// reversal and re-categorisation, and figures that survive a restart without a reset.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { configFromObject } from "../lib/config.ts";
+import { createExporter } from "../lib/exporter.ts";
+import { awkwardTransactions, type FakeMonzo, householdData } from "../lib/fake_monzo/mod.ts";
+import { PAGE_LIMIT, WINDOW_MS } from "../lib/poll/transactions_step.ts";
+import { memoryTokens } from "../lib/token_file.ts";
+import {
+  ALICE,
+  ALICE_CURRENT,
+  AUTH_KEY,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  type Harness,
+  HOLIDAY_POT,
+  logIn,
+  metrics,
+  MINUTE,
+  poll,
+  sample,
+  T0,
+  withHarness,
+} from "./helpers/harness.ts";
+
+/** The household, with Alice's current account holding exactly one row of every awkward kind. */
+function awkwardHousehold() {
+  const data = householdData(T0);
+  const account = data.accounts.find((a) => a.id === ALICE_CURRENT);
+  assert.ok(account);
+  account.transactions = awkwardTransactions(T0, { accountId: ALICE_CURRENT, userId: ALICE, potId: HOLIDAY_POT });
+  return data;
+}
+
+const series = (name: string, labels: string) => `${name}{${labels}}`;
+const spent = (category: string) =>
+  series("monzo_spent_this_month", `account_id="${ALICE_CURRENT}",category="${category}",currency="GBP"`);
+const received = (category: string) =>
+  series("monzo_received_this_month", `account_id="${ALICE_CURRENT}",category="${category}",currency="GBP"`);
+const TOTAL_SPENT = series("monzo_spent_total", `account_id="${ALICE_CURRENT}",currency="GBP"`);
+const TOTAL_RECEIVED = series("monzo_received_total", `account_id="${ALICE_CURRENT}",currency="GBP"`);
+const STORED = series("monzo_transactions_stored", `account_id="${ALICE_CURRENT}"`);
+const HISTORY_START = series("monzo_transactions_history_start_timestamp_seconds", `account_id="${ALICE_CURRENT}"`);
+
+/** `/transactions` requests about `accountId`. */
+function transactionCalls(fake: FakeMonzo, accountId: string) {
+  return fake.requests.filter((r) => r.path === "/transactions" && r.query.account_id === accountId);
+}
+
+/** The id of the awkward row whose `notes` is `kind`. */
+function awkwardId(h: Harness, kind: string): string {
+  const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
+  const row = account?.transactions.find((tx) => tx.notes === kind);
+  assert.ok(row, kind);
+  return row.id;
+}
+
+Deno.test("every awkward kind counts exactly as the rules say, in both lenses", async () => {
+  await withHarness({ fake: { data: awkwardHousehold() } }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1, text);
+    // Figures worked out by hand in lib/fake_monzo/awkward.ts, in pence: 18724 and 264500.
+    assert.equal(sample(text, TOTAL_SPENT), 187.24);
+    assert.equal(sample(text, TOTAL_RECEIVED), 2645);
+    const thisMonth = {
+      shopping: 25,
+      eating_out: 18.5,
+      groceries: 20,
+      bills: 50,
+      holidays: 25.75,
+      dog: 12.99,
+      transport: 8.5,
+    };
+    for (const [category, value] of Object.entries(thisMonth)) {
+      assert.equal(sample(text, spent(category)), value, category);
+    }
+    for (const [category, value] of Object.entries({ income: 2500, transfers: 30, mondo: 100 })) {
+      assert.equal(sample(text, received(category)), value, category);
+    }
+    // Pot moves and declines are nowhere; no other category shows up.
+    const categories = text.split("\n").filter((l) =>
+      l.startsWith(`monzo_spent_this_month{account_id="${ALICE_CURRENT}"`)
+    );
+    assert.equal(categories.length, Object.keys(thisMonth).length, categories.join("\n"));
+    assert.ok(!text.includes('category="savings"'), "a pot move was counted");
+    assert.equal(sample(text, STORED), 16);
+  });
+});
+
+Deno.test("right after a login the whole history is imported, newest window first, in few requests", async () => {
+  await withHarness({}, async (h) => {
+    await logIn(h, ALICE);
+    h.fake.resetRequests();
+    await poll(h);
+    const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
+    assert.ok(account);
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1);
+    assert.equal(sample(text, STORED), account.transactions.length);
+    const opened = Date.parse(account.created);
+    assert.equal(sample(text, HISTORY_START), opened / 1000, "the history does not reach the account's opening");
+
+    const calls = transactionCalls(h.fake, ALICE_CURRENT);
+    const windows = Math.ceil((T0 - opened) / WINDOW_MS);
+    const bound = Math.ceil(account.transactions.length / PAGE_LIMIT) + windows + 1; // + the month's re-read
+    assert.ok(calls.length <= bound, `${calls.length} requests for ${account.transactions.length} transactions`);
+    for (const call of calls) {
+      assert.ok(Number(call.query.limit) <= PAGE_LIMIT);
+      if (call.query.before && call.query.since && !call.query.since.startsWith("tx_")) {
+        assert.ok(
+          Date.parse(call.query.before) - Date.parse(call.query.since) <= WINDOW_MS,
+          JSON.stringify(call.query),
+        );
+      }
+    }
+    // Newest window first: the window ends move back in time.
+    const ends = calls.filter((c) => c.query.before).map((c) => Date.parse(c.query.before));
+    assert.ok(ends.slice(1).every((end, i) => end <= ends[i]), JSON.stringify(ends));
+  });
+});
+
+Deno.test("once the 5 minutes have passed only the last 89 days are read, and that is not a failing poll", async () => {
+  // The fake closes the full-history window at once, as Monzo does when the approval comes late.
+  await withHarness({ fake: { fullHistoryMinutes: 0 } }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1, JSON.stringify(h.exporter.snapshot.state.lastPoll?.problems));
+    assert.equal(sample(text, 'monzo_poll_step_success{step="transactions"}'), 1);
+    assert.equal(sample(text, HISTORY_START), (T0 - WINDOW_MS + 1) / 1000);
+    const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
+    assert.ok(account);
+    const recent = account.transactions.filter((tx) => Date.parse(tx.created) > T0 - WINDOW_MS);
+    assert.equal(sample(text, STORED), recent.length);
+    assert.ok(recent.length < account.transactions.length, "the fixture has no older history to leave out");
+  });
+});
+
+Deno.test("a steady poll asks once per account for what is new, and pages past 100", async () => {
+  await withHarness({}, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const before = sample(await metrics(h), STORED) ?? 0;
+
+    h.fake.resetRequests();
+    await poll(h, MINUTE);
+    assert.equal(transactionCalls(h.fake, ALICE_CURRENT).length, 1, "more than one request with nothing new");
+
+    for (let i = 0; i < 250; i++) {
+      h.fake.addTransaction(ALICE_CURRENT, {
+        created: new Date(h.clock.now() + i).toISOString(),
+        amount: -100,
+        description: `Coffee ${i}`,
+        category: "eating_out",
+      });
+    }
+    h.clock.advance(MINUTE);
+    h.fake.resetRequests();
+    await poll(h);
+    const calls = transactionCalls(h.fake, ALICE_CURRENT);
+    assert.equal(calls.length, 3, "250 new transactions take three pages of 100");
+    assert.ok(
+      calls.slice(1).every((c, i) => c.query.since.startsWith("tx_") && c.query.since !== calls[i].query.since),
+    );
+    assert.equal(sample(await metrics(h), STORED), before + 250);
+  });
+});
+
+Deno.test("settlement, a changed amount, reversals and re-categorisation are picked up by the hourly re-read", async () => {
+  await withHarness({ fake: { data: awkwardHousehold() } }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    let text = await metrics(h);
+    assert.equal(sample(text, spent("eating_out")), 18.5);
+    assert.equal(sample(text, TOTAL_SPENT), 187.24);
+
+    // The restaurant adds a tip at settlement; the old car hire is released; shopping becomes "gifts".
+    h.fake.settleTransaction(awkwardId(h, "pending_debit"), -2_200);
+    h.fake.reverseTransaction(awkwardId(h, "old_pending"), "removed");
+    h.fake.recategoriseTransaction(awkwardId(h, "settled_debit"), "gifts");
+
+    // A minute later nothing is re-read yet.
+    await poll(h, MINUTE);
+    assert.equal(sample(await metrics(h), spent("eating_out")), 18.5);
+
+    await poll(h, 60 * MINUTE);
+    text = await metrics(h);
+    assert.equal(sample(text, spent("eating_out")), 22, "the settled amount is not used");
+    assert.equal(sample(text, TOTAL_SPENT), 187.24 + 22, "the settled debit did not reach the cash flow");
+    assert.equal(sample(text, spent("gifts")), 40);
+    assert.equal(sample(text, spent("shopping")), -15, "the refund stays in shopping");
+    assert.equal(sample(text, STORED), 15, "the released authorisation is still stored");
+
+    // A reversal that comes back declined leaves the budget too.
+    h.fake.addTransaction(ALICE_CURRENT, {
+      created: new Date(h.clock.now()).toISOString(),
+      settled: "",
+      amount: -999,
+      description: "Hotel hold",
+      category: "holidays",
+    });
+    await poll(h, MINUTE);
+    assert.equal(sample(await metrics(h), spent("holidays")), 25.75 + 9.99);
+    const hold = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT)?.transactions.find((tx) =>
+      tx.description === "Hotel hold"
+    );
+    assert.ok(hold);
+    h.fake.reverseTransaction(hold.id, "declined");
+    await poll(h, 60 * MINUTE);
+    assert.equal(sample(await metrics(h), spent("holidays")), 25.75);
+  });
+});
+
+Deno.test("after a restart the counters go on from the store: no reset, nothing counted twice", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "transactions_test_" });
+  try {
+    const data = awkwardHousehold();
+    await withHarness({ fake: { data }, config: { data_path: join(dir, "data.kv") } }, async (h) => {
+      await logIn(h, ALICE);
+      await poll(h);
+      assert.equal(sample(await metrics(h), TOTAL_SPENT), 187.24);
+
+      // A second exporter on the same store, as after a restart, with the same login.
+      const config = configFromObject({
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        server_addr: "127.0.0.1:9100",
+        redirect_uri: "http://127.0.0.1:9100",
+        auth_key: AUTH_KEY,
+        api_url: h.fake.url,
+        auth_url: h.fake.authUrl,
+        data_path: join(dir, "data.kv"),
+      }, { path: join(dir, "config.toml") });
+      assert.ok(config.ok);
+      await h.exporter.close();
+      const again = await createExporter({
+        config: config.value,
+        build: { version: "0.0.0-test", mode: "live" },
+        clock: h.clock,
+        sink: () => {},
+        persistence: memoryTokens(h.exporter.store.logins().map((login) => ({ ...login, grantedAt: undefined }))),
+      });
+      assert.ok(again.ok, again.ok ? "" : again.error);
+      try {
+        h.fake.resetRequests();
+        h.clock.advance(MINUTE);
+        await again.value.poller.poll();
+        const text = await (await again.value.app.request("/metrics")).text();
+        assert.equal(sample(text, TOTAL_SPENT), 187.24);
+        assert.equal(sample(text, TOTAL_RECEIVED), 2645);
+        assert.equal(sample(text, STORED), 16);
+        // Nothing fetched twice: one request for what is new, one re-read of this month.
+        assert.ok(transactionCalls(h.fake, ALICE_CURRENT).length <= 2);
+      } finally {
+        await again.value.close();
+      }
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("budgets from the config are exported with the month's start", async () => {
+  const config = { budgets: { eating_out: 250, groceries: 400.5 }, month_start_day: 25 };
+  await withHarness({ config }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const text = await metrics(h);
+    assert.equal(sample(text, 'monzo_budget{category="eating_out",currency="GBP"}'), 250);
+    assert.equal(sample(text, 'monzo_budget{category="groceries",currency="GBP"}'), 400.5);
+    // T0 is 2 March 2026, so the month began on 25 February at midnight in London (GMT).
+    assert.equal(sample(text, "monzo_budget_month_start_timestamp_seconds"), Date.UTC(2026, 1, 25) / 1000);
+  });
+});
+
+Deno.test("bad transaction keys in the config are one line naming the key", () => {
+  const base = {
+    client_id: CLIENT_ID,
+    client_secret: CLIENT_SECRET,
+    server_addr: "127.0.0.1:9100",
+    redirect_uri: "http://127.0.0.1:9100",
+    auth_key: AUTH_KEY,
+  };
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ month_start_day: 0 }, /^month_start_day must be between 1 and 28$/],
+    [{ month_start_day: 29 }, /^month_start_day must be between 1 and 28$/],
+    [{ month_start_day: 2.5 }, /^month_start_day must be a whole day/],
+    [{ budgets: { eating_out: -5 } }, /^budgets\.eating_out must not be negative$/],
+    [{ budgets: { eating_out: "lots" } }, /^budgets\.eating_out must be a number/],
+    [{ budgets: 250 }, /^budgets must be a table/],
+    [{ history_days: -1 }, /^history_days must be 0/],
+    [{ budget_currency: "pounds" }, /^budget_currency must be a currency code/],
+  ];
+  for (const [fields, expected] of cases) {
+    const parsed = configFromObject({ ...base, ...fields }, { path: "/tmp/config.toml" });
+    assert.ok(!parsed.ok, JSON.stringify(fields));
+    assert.match(parsed.error, expected, JSON.stringify(fields));
+  }
+});
+
+Deno.test("a data store that cannot be opened stops the start with one line naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "transactions_test_" });
+  try {
+    const dataPath = join(dir, "no-such-folder", "data.kv");
+    const config = configFromObject({
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      server_addr: "127.0.0.1:9100",
+      redirect_uri: "http://127.0.0.1:9100",
+      auth_key: AUTH_KEY,
+      data_path: dataPath,
+    }, { path: join(dir, "config.toml") });
+    assert.ok(config.ok);
+    const made = await createExporter({
+      config: config.value,
+      build: { version: "0.0.0-test", mode: "live" },
+      sink: () => {},
+      persistence: memoryTokens(),
+    });
+    assert.ok(!made.ok);
+    assert.ok(made.error.startsWith(`Cannot open the data store "${dataPath}"`), made.error);
+    assert.ok(!made.error.includes("\n"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
