@@ -24,7 +24,7 @@ import {
   writeConfig,
 } from "./helpers/e2e.ts";
 
-const FLAGS = ["--config", "--web.listen-address", "--check-config", "--demo", "--version", "--help"];
+const FLAGS = ["--config", "--web.listen-address", "--log.level", "--check-config", "--demo", "--version", "--help"];
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
 const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARN|ERROR) \S/;
 
