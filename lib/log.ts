@@ -3,8 +3,11 @@ export type LogSink = (line: string) => void;
 
 /** A minimal leveled logger. */
 export interface Logger {
-  /** Detail for diagnosis (such as a stack); written only by a logger created with `debug: true`. */
-  debug(message: string): void;
+  /**
+   * Detail for diagnosis (such as a stack); written only by a logger created with `debug: true`.
+   * Optional, so that a hand-made logger (a test's) need not have it.
+   */
+  debug?(message: string): void;
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
