@@ -1,19 +1,22 @@
 import { configPathFor, parseCli, USAGE } from "./lib/cli.ts";
 import { type Config, loadConfig, summarizeConfig } from "./lib/config.ts";
 import { type Demo, startDemo } from "./lib/demo.ts";
+import { systemClock } from "./lib/clock.ts";
 import { createExporter, type Exporter } from "./lib/exporter.ts";
 import { formatListenAddress, type ListenAddress } from "./lib/listen_address.ts";
+import { createLogger, type Logger } from "./lib/log.ts";
 import { checkTokenPath, memoryTokens } from "./lib/token_file.ts";
+import { type ResilientServer, serveResilient } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
 
 /** Where the demo listens unless told otherwise. */
 const DEMO_LISTEN: ListenAddress = { hostname: "127.0.0.1", port: 8080 };
 
-/** How long shutdown may take before the process exits anyway. */
-const SHUTDOWN_GRACE_MS = 5_000;
+/** Added to the request timeout for the rest of a shutdown (a token write, closing the server). */
+const SHUTDOWN_MARGIN_MS = 5_000;
 
 /** The cron schedule for polling every `minutes` minutes (a divisor of 60). */
-export function pollSchedule(minutes: number): string {
+function pollSchedule(minutes: number): string {
   if (minutes === 1) return "* * * * *";
   if (minutes === 60) return "0 * * * *";
   return `*/${minutes} * * * *`;
@@ -24,14 +27,14 @@ function fail(message: string, code = 1): never {
   Deno.exit(code);
 }
 
-function log(message: string): void {
-  console.error(`${new Date().toISOString()} INFO ${message}`);
-}
-
 /** Binds the server; a taken or forbidden address is a one-line error. */
-function serve(listen: ListenAddress, handler: Deno.ServeHandler): Deno.HttpServer<Deno.NetAddr> {
+function serve(
+  listen: ListenAddress,
+  handler: (request: Request) => Response | Promise<Response>,
+  log: Logger,
+): ResilientServer {
   try {
-    return Deno.serve({ hostname: listen.hostname, port: listen.port, onListen() {} }, handler);
+    return serveResilient({ hostname: listen.hostname, port: listen.port, handler, log, clock: systemClock });
   } catch (error) {
     const reason = error instanceof Deno.errors.AddrInUse
       ? "the address is already in use"
@@ -67,11 +70,16 @@ async function main(): Promise<void> {
 
   // A live exporter is built before anything listens, so a bad tokens path or config stops the start
   // cleanly; the demo needs the bound port for its redirect URL, so it is built after.
-  const built = config ? await createExporter({ config, build: { version: VERSION, mode: "live" } }) : null;
+  const debug = cli.logLevel === "debug";
+  const built = config ? await createExporter({ config, build: { version: VERSION, mode: "live" }, debug }) : null;
   if (built && !built.ok) fail(built.error);
   const live = built?.ok ? built.value : null;
-  let handler: Deno.ServeHandler = live?.handler ?? (() => new Response("Starting\n", { status: 503 }));
-  const server = serve(config?.listen ?? cli.listen ?? DEMO_LISTEN, (request, info) => handler(request, info));
+  // Lines about the process and the server; the exporter's own logger also masks its secrets.
+  const logger = createLogger({ debug });
+  const log = (message: string) => logger.info(message);
+  let handler: (request: Request) => Response | Promise<Response> = live?.handler ??
+    (() => new Response("Starting\n", { status: 503 }));
+  const server = serve(config?.listen ?? cli.listen ?? DEMO_LISTEN, (request) => handler(request), logger);
   const address: ListenAddress = { hostname: server.addr.hostname, port: server.addr.port };
 
   let exporter: Exporter;
@@ -86,6 +94,7 @@ async function main(): Promise<void> {
       config,
       build: { version: VERSION, mode: "demo" },
       persistence: memoryTokens(),
+      debug,
     });
     if (!made.ok) return fail(made.error);
     exporter = made.value;
@@ -105,12 +114,18 @@ async function main(): Promise<void> {
   // Checks the tokens and fills the metrics now rather than at the first cron tick.
   void exporter.poller.poll();
 
+  const graceMs = config.requestTimeoutMs + SHUTDOWN_MARGIN_MS;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log(`Received ${signal}: stopping`);
-    setTimeout(() => fail("Shutdown took too long; exiting", 0), SHUTDOWN_GRACE_MS);
+    // A Monzo request in flight (a token refresh, a login's code exchange) ends within the request
+    // timeout; the margin is for writing its tokens and closing. Running out is a failure, not a stop.
+    setTimeout(() => {
+      logger.error(`Shutdown took longer than ${graceMs / 1000} s; exiting`);
+      Deno.exit(1);
+    }, graceMs);
     stopCron.abort();
     await exporter.close();
     await cron;

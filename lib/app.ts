@@ -1,18 +1,41 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./exposition.ts";
 import type { Logger } from "./log.ts";
 import type { LoginStates } from "./login_states.ts";
 import { authorizeUrl, loginLink } from "./oauth.ts";
-import { landingPage, messagePage, PAGE_HEADERS, type PageContext } from "./pages.ts";
+import { HTML_HEADERS, landingPage, messagePage, type PageContext } from "./pages.ts";
 import { problem } from "./problems.ts";
+import { createAttemptLimiter, createLogThrottle } from "./rate_limit.ts";
 import { constantTimeEqual } from "./secrets.ts";
 import type { Sessions } from "./sessions.ts";
 import { isHealthy, type Snapshot } from "./snapshot.ts";
 
 /** The paths that serve the exposition: the standard one and the original exporter's two. */
-export const METRICS_PATHS: readonly string[] = ["/metrics", "/stats", "/monzo"];
+const METRICS_PATHS: readonly string[] = ["/metrics", "/stats", "/monzo"];
+
+/** Wrong `/authorize` keys taken per window before every attempt is refused until it ends. */
+export const AUTHORIZE_ATTEMPTS = 10;
+/** The window of {@link AUTHORIZE_ATTEMPTS}, and of the summary lines that log a flood of them. */
+export const AUTHORIZE_WINDOW_MS = 60_000;
+
+/** Headers on every answer, `/metrics` included: no sniffing, no referrer, no framing. */
+const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ["x-content-type-options", "nosniff"],
+  ["referrer-policy", "no-referrer"],
+  ["x-frame-options", "DENY"],
+];
+
+/** Adds the security headers to every answer, and the HTML ones to pages. */
+const securityHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  const headers = c.res.headers;
+  for (const [name, value] of SECURITY_HEADERS) headers.set(name, value);
+  if (headers.get("content-type")?.startsWith("text/html")) {
+    for (const [name, value] of Object.entries(HTML_HEADERS)) headers.set(name, value);
+  }
+};
 
 /** Dependencies of {@link createApp}. */
 export interface AppOptions {
@@ -42,19 +65,42 @@ export function createApp(options: AppOptions): Hono {
     loginLink: loginLink(config),
     demoLoginUrl: options.demo ? `/authorize?key=${encodeURIComponent(config.authKey)}` : undefined,
   };
-  const page = (status: 200 | 400 | 401 | 404 | 500 | 502, title: string, sentences: string[]) =>
-    new Response(messagePage(title, sentences, context), { status, headers: PAGE_HEADERS });
+  const page = (
+    status: 200 | 400 | 401 | 404 | 429 | 500 | 502,
+    title: string,
+    sentences: string[],
+    headers: Record<string, string> = {},
+  ) =>
+    new Response(messagePage(title, sentences, context).toString(), {
+      status,
+      headers: { "content-type": "text/html; charset=utf-8", ...headers },
+    });
+  const attempts = createAttemptLimiter({ clock, limit: AUTHORIZE_ATTEMPTS, windowMs: AUTHORIZE_WINDOW_MS });
+  const refusals = createLogThrottle({ clock, windowMs: AUTHORIZE_WINDOW_MS });
   const app = new Hono();
+  app.use(securityHeaders);
 
   const metrics = () => new Response(options.exposition(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE } });
   for (const path of METRICS_PATHS) app.get(path, metrics);
 
-  app.get("/", () => new Response(landingPage(snapshot.state, context, clock.now()), { headers: PAGE_HEADERS }));
+  app.get("/", () =>
+    new Response(landingPage(snapshot.state, context, clock.now()).toString(), {
+      headers: { "content-type": "text/html; charset=utf-8" },
+    }));
 
   app.get("/authorize", async (c) => {
+    // Refused before the key is even compared, for everyone: guessing cannot go faster than this.
+    const waitMs = attempts.retryAfterMs();
+    if (waitMs > 0) {
+      refusals.note(log.warn, "Refused a login attempt: too many wrong keys, /authorize is paused");
+      return page(429, "Too many wrong keys", [
+        `Too many wrong keys were tried on this exporter; try again in ${Math.ceil(waitMs / 1000)} s.`,
+      ], { "retry-after": String(Math.ceil(waitMs / 1000)) });
+    }
     const key = c.req.query("key") ?? "";
     if (!(await constantTimeEqual(key, config.authKey))) {
-      log.warn("Refused a login attempt with a wrong or missing key");
+      attempts.fail();
+      refusals.note(log.warn, "Refused a login attempt with a wrong or missing key");
       return page(401, "Wrong or missing key", [
         "This link needs the auth_key from the exporter's config: open /authorize?key=YOUR_AUTH_KEY " +
         "with your own key in place of YOUR_AUTH_KEY.",
@@ -62,11 +108,7 @@ export function createApp(options: AppOptions): Hono {
     }
     return new Response(null, {
       status: 302,
-      headers: {
-        location: authorizeUrl(config, states.issue()),
-        "cache-control": "no-store",
-        "referrer-policy": "no-referrer",
-      },
+      headers: { location: authorizeUrl(config, states.issue()), "cache-control": "no-store" },
     });
   });
 
@@ -120,9 +162,13 @@ export function createApp(options: AppOptions): Hono {
     return new Response(`${reason}\n`, { status: ready ? 200 : 503, headers: { "content-type": "text/plain" } });
   });
 
-  app.notFound(() => page(404, "Not found", ["This exporter serves /, /metrics, /authorize and /callback."]));
+  // Read from the router itself, so the list cannot drift from what is served.
+  const served = [...new Set(app.routes.filter((route) => route.method === "GET").map((route) => route.path))];
+  app.notFound(() => page(404, "Not found", [`This exporter serves ${list(served)}.`]));
   app.onError((error) => {
+    // One line for the operator; the stack only when asked for (--log.level debug).
     log.error(`A request failed: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof Error && error.stack) log.debug?.(`The failed request's stack: ${error.stack}`);
     return page(500, "Something went wrong", ["The exporter could not answer this request; see its log."]);
   });
   return app;
@@ -130,4 +176,8 @@ export function createApp(options: AppOptions): Hono {
 
 function every(minutes: number): string {
   return minutes === 1 ? "minute" : `${minutes} minutes`;
+}
+
+function list(items: readonly string[]): string {
+  return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }

@@ -13,7 +13,15 @@ export interface CliOptions {
   readonly configPath: string | null;
   /** The `--web.listen-address`, overriding `server_addr`. */
   readonly listen: ListenAddress | null;
+  /** `--log.level`: `debug` adds the stack of a failed request to the log. */
+  readonly logLevel: LogLevel;
 }
+
+/** The levels `--log.level` takes. */
+export const LOG_LEVELS = ["info", "debug"] as const;
+
+/** A level `--log.level` takes. */
+export type LogLevel = typeof LOG_LEVELS[number];
 
 /** The text of `--help`. */
 export const USAGE = `Usage: monzo-exporter [options]
@@ -24,6 +32,7 @@ Options:
   --config PATH                    Config file (default: config.toml in the working directory;
                                    for the compiled binary, config.toml beside it when that is missing)
   --web.listen-address HOST:PORT   Address to serve on, overriding server_addr in the config
+  --log.level LEVEL                info (default) or debug, which also logs the stack of a failed request
   --check-config                   Validate the config, print a one-line summary without secrets, exit
   --demo                           Serve a built-in simulated Monzo; needs no config, no secrets
   --version                        Print the version and exit
@@ -46,6 +55,7 @@ export function parseCli(args: readonly string[]): Result<CliOptions> {
       options: {
         config: { type: "string" },
         "web.listen-address": { type: "string" },
+        "log.level": { type: "string", default: "info" },
         "check-config": { type: "boolean", default: false },
         demo: { type: "boolean", default: false },
         version: { type: "boolean", default: false },
@@ -64,6 +74,10 @@ export function parseCli(args: readonly string[]): Result<CliOptions> {
     listen = parsed.value;
   }
   if (values.config !== undefined && values.config.trim() === "") return err("--config needs a file path");
+  const logLevel = LOG_LEVELS.find((level) => level === values["log.level"]);
+  if (logLevel === undefined) {
+    return err(`--log.level ${JSON.stringify(values["log.level"])} is not one of ${LOG_LEVELS.join(", ")}`);
+  }
   return ok({
     help: values.help,
     version: values.version,
@@ -71,6 +85,7 @@ export function parseCli(args: readonly string[]): Result<CliOptions> {
     demo: values.demo,
     configPath: values.config ?? null,
     listen,
+    logLevel,
   });
 }
 

@@ -76,13 +76,37 @@ const publicBase = httpUrl("redirect_uri").superRefine((base, ctx) => {
   }
 });
 
+/**
+ * Why a character of auth_key cannot be typed into /authorize?key=… as written. The key is typed
+ * into a browser's address bar, which sends the URL as it reads it, and the server decodes the query
+ * as URLSearchParams does. Measured for every ASCII character: these are the ones whose key does not
+ * arrive as written (other punctuation and non-ASCII letters do, percent-encoded by the browser).
+ */
+function unusableInUrl(character: string): string | null {
+  if (character === "#") return "which a browser does not send to the server";
+  if (character === "&") return "which a browser sends as the start of another parameter";
+  if (character === "+") return "which the server reads as a space";
+  if (character === "%") return "which the server reads as the start of an encoded character";
+  if (/\s/.test(character)) return "a space or line break, which an address bar trims, drops or turns into a search";
+  // deno-lint-ignore no-control-regex -- control characters are what is refused here
+  if (/[\x00-\x1f\x7f-\x9f]/.test(character)) return "a control character, which cannot be typed";
+  return null;
+}
+
 const authKey = z.string(typeError("auth_key must be a string")).superRefine((key, ctx) => {
+  const unusable = [...key].map((character) => [character, unusableInUrl(character)] as const)
+    .find(([, why]) => why !== null);
   if (key.trim() === "") {
     ctx.addIssue({ code: "custom", message: "auth_key is empty" });
   } else if (EXAMPLE_AUTH_KEYS.includes(key)) {
     ctx.addIssue({
       code: "custom",
       message: "auth_key is the published example key; choose your own random string",
+    });
+  } else if (unusable) {
+    ctx.addIssue({
+      code: "custom",
+      message: `auth_key contains ${JSON.stringify(unusable[0])}, ${unusable[1]}; use letters, digits and - _ . ~`,
     });
   } else if (key.length < MIN_AUTH_KEY_LENGTH) {
     ctx.addIssue({

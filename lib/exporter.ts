@@ -27,6 +27,8 @@ export interface ExporterOptions {
   readonly sink?: LogSink;
   /** Where logins are kept; defaults to the file at `config.tokensPath`. */
   readonly persistence?: TokenPersistence;
+  /** Writes debug lines too (`--log.level debug`). */
+  readonly debug?: boolean;
 }
 
 /** The assembled exporter, ready to be served and polled. */
@@ -56,6 +58,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   const held: { store?: TokenStore } = {};
   const log = createLogger({
     sink: options.sink,
+    debug: options.debug,
     now: () => clock.now(),
     secrets: () => [
       config.clientSecret,

@@ -67,6 +67,8 @@ export interface AccountStatus {
   readonly error: string | null;
   /** The oldest of the steps' last successful reads, epoch ms; null before every step has read it. */
   readonly readAt: number | null;
+  /** What the steps have to say about it (how far back its transaction history goes, say). */
+  readonly notes: readonly string[];
 }
 
 /** The status of account `id` across the steps that read accounts. */
@@ -74,14 +76,18 @@ export function accountStatus(state: SnapshotState, id: string): AccountStatus {
   let error: string | null = null;
   let readAt: number | null = null;
   let reads = 0;
+  const notes: string[] = [];
   for (const step of state.steps) {
     const read = step.reads.get(id);
     if (!read) continue;
     reads++;
     if (!read.ok) error ??= `${step.name}: ${read.detail}`;
-    else readAt = readAt === null ? read.at : Math.min(readAt, read.at);
+    else {
+      readAt = readAt === null ? read.at : Math.min(readAt, read.at);
+      if (read.note) notes.push(read.note);
+    }
   }
-  return { error, readAt: reads > 0 && error === null ? readAt : null };
+  return { error, readAt: reads > 0 && error === null ? readAt : null, notes };
 }
 
 /** The exporter's view of Monzo and of the poll; the one owner of the poll's state. */

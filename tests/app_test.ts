@@ -1,7 +1,13 @@
 // The exporter's HTTP routes: metrics paths, the login flow (/authorize, /callback) over a real
 // socket, health checks, and what the pages show and must never show.
 
+import type { StepState } from "../lib/poll/step.ts";
 import assert from "node:assert/strict";
+import { AUTHORIZE_ATTEMPTS, AUTHORIZE_WINDOW_MS, createApp } from "../lib/app.ts";
+import { createLogger } from "../lib/log.ts";
+import { createLoginStates } from "../lib/login_states.ts";
+import type { Sessions } from "../lib/sessions.ts";
+import { Snapshot } from "../lib/snapshot.ts";
 import {
   ALICE,
   ALICE_CURRENT,
@@ -14,6 +20,8 @@ import {
   poll,
   sample,
   storedLogins,
+  T0,
+  TestClock,
   track,
   withHarness,
 } from "./helpers/harness.ts";
@@ -72,10 +80,16 @@ function assertPersonPage(answer: Answer): void {
   assertPageHeaders(answer.headers);
 }
 
+/** The headers every answer carries, `/metrics` and redirects included. */
+function assertSecurityHeaders(headers: Headers, what: string): void {
+  assert.equal(headers.get("x-content-type-options"), "nosniff", what);
+  assert.equal(headers.get("referrer-policy"), "no-referrer", what);
+  assert.equal(headers.get("x-frame-options"), "DENY", what);
+}
+
 function assertPageHeaders(headers: Headers): void {
-  assert.equal(headers.get("referrer-policy"), "no-referrer");
+  assertSecurityHeaders(headers, "a page");
   assert.equal(headers.get("cache-control"), "no-store");
-  assert.equal(headers.get("x-content-type-options"), "nosniff");
   const csp = headers.get("content-security-policy") ?? "";
   assert.match(csp, /default-src 'none'/);
   assert.match(csp, /frame-ancestors 'none'/);
@@ -134,6 +148,8 @@ Deno.test("/authorize with a wrong or missing key answers a 401 page and issues 
     const { state } = await authorize(h);
     const wrong = ["", "?key=", "?key=nope", `?key=${AUTH_KEY}x`, `?key=${AUTH_KEY.slice(0, -1)}`, "?KEY=" + AUTH_KEY];
     for (let i = 0; i < 80; i++) {
+      // A new window every AUTHORIZE_ATTEMPTS tries, so each is answered 401 rather than 429.
+      if (i > 0 && i % AUTHORIZE_ATTEMPTS === 0) h.clock.advance(AUTHORIZE_WINDOW_MS);
       const answer = await fetchText(`${h.base}/authorize${wrong[i % wrong.length]}`);
       assert.equal(answer.status, 401);
       assert.equal(answer.headers.get("location"), null);
@@ -420,5 +436,256 @@ Deno.test("every HTML page carries no-referrer, a CSP and no-store", async () =>
     assertPersonPage(login);
     await waitForPoll(h);
     assertPersonPage(await fetchText(`${h.base}/`));
+  });
+});
+
+// ---- Hostile values, floods and odd requests: nothing from outside crashes a page ----
+
+/** Sessions that are never reached by the routes these tests call. */
+const UNUSED_SESSIONS: Sessions = {
+  logIn: () => Promise.resolve({ ok: false, error: "not in this test" }),
+  fresh: () => Promise.reject(new Error("not in this test")),
+  identify: () => Promise.reject(new Error("not in this test")),
+  call: () => Promise.reject(new Error("not in this test")),
+  idle: () => Promise.resolve(),
+};
+
+/** A step's state as a poll leaves it, written by hand: only what the pages read. */
+function stepState(name: string, fields: Partial<StepState>): StepState {
+  return {
+    name,
+    ok: false,
+    lastSuccessAt: null,
+    durationSeconds: 0,
+    problems: [],
+    reads: new Map(),
+    families: [],
+    next: () => Promise.reject(new Error("not in this test")),
+    ...fields,
+  };
+}
+
+/** An app on its own, without Monzo: a snapshot to fill by hand, its log lines, a clock to move. */
+function bareApp(options: { exposition?: () => string; debug?: boolean } = {}) {
+  const clock = new TestClock();
+  const lines: string[] = [];
+  const snapshot = new Snapshot({ version: "0.0.0-test", mode: "live" }, []);
+  const app = createApp({
+    config: {
+      authKey: AUTH_KEY,
+      authUrl: "http://127.0.0.1:9/auth",
+      clientId: CLIENT_ID,
+      clientSecret: "test-only-client-secret",
+      callbackUrl: "http://127.0.0.1:9100/callback",
+      publicUrl: "http://127.0.0.1:9100",
+      pollIntervalMinutes: 1,
+    },
+    snapshot,
+    exposition: options.exposition ?? (() => "# an exposition\n"),
+    states: createLoginStates({ clock }),
+    sessions: UNUSED_SESSIONS,
+    clock,
+    log: createLogger({ sink: (line) => lines.push(line), now: () => clock.now(), debug: options.debug }),
+    onLogin: () => {},
+    version: "0.0.0-test",
+    demo: false,
+  });
+  return { app, clock, lines, snapshot };
+}
+
+async function get(app: ReturnType<typeof bareApp>["app"], path: string, init?: RequestInit): Promise<Answer> {
+  const response = await app.request(path, init);
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+Deno.test("the landing page stays 200 with hostile account types, absurd times and markup from Monzo", async () => {
+  const { app, snapshot } = bareApp();
+  const hostile = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "<b>bold</b>"];
+  snapshot.setLogins([
+    { userId: "user_<i>far</i>", loggedIn: true, expiresAt: 1e20 },
+    { userId: "user_nan", loggedIn: true, expiresAt: Number.NaN },
+    { userId: "user_past", loggedIn: true, expiresAt: -1e20 },
+    {
+      userId: "user_out",
+      loggedIn: false,
+      reason: `<script>alert("reason")</script>`,
+      problem: { code: "logged_out", subject: "user_out", message: `<script>alert("reason")</script>` },
+    },
+  ], `<img src=x onerror="alert('loginsError')">`);
+  snapshot.applyPoll({
+    startedAt: T0,
+    finishedAt: T0 + 1500,
+    problems: [{ code: "unreachable", subject: "", message: `<script>alert("problem")</script>` }],
+    users: new Map([["user_<i>far</i>", {
+      status: "error",
+      problem: { code: "token_refused", subject: "user_<i>far</i>", message: "<u>status</u> \x1b[31mred" },
+    }]]),
+    steps: [
+      stepState("accounts", {
+        accounts: hostile.map((type, i) => ({
+          id: `acc_${i}<x>`,
+          type,
+          description: "",
+          owners: [`<o>${type}</o>`],
+          visibleTo: [],
+          created: null,
+        })),
+      }),
+      stepState("balances", { reads: new Map([["acc_0<x>", { ok: false, detail: `<e>"error"</e>` }]]) }),
+    ],
+    backoffUntil: 8.64e15 + 1, // one ms past the last time a Date can hold
+  });
+  const landing = await get(app, "/");
+  assert.equal(landing.status, 200, landing.text);
+  assertPersonPage(landing);
+  for (const type of hostile) {
+    assert.ok(landing.text.includes(`<td>${type.replaceAll("<", "&lt;").replaceAll(">", "&gt;")}<br>`), type);
+  }
+  assert.ok(landing.text.includes("a time out of range"), "the absurd expiry is not shown as out of range");
+  assert.equal(landing.text.match(/a time out of range/g)?.length, 4, "expiry ×3 and the backoff end");
+  for (
+    const escaped of [
+      "user_&lt;i&gt;far&lt;/i&gt;",
+      "&lt;script&gt;alert(&quot;reason&quot;)&lt;/script&gt;",
+      "&lt;img src=x onerror=&quot;alert(&#39;loginsError&#39;)&quot;&gt;",
+      "&lt;script&gt;alert(&quot;problem&quot;)&lt;/script&gt;",
+      "&lt;u&gt;status&lt;/u&gt;",
+      "&lt;e&gt;&quot;error&quot;&lt;/e&gt;",
+      "&lt;o&gt;__proto__&lt;/o&gt;",
+      "acc_0&lt;x&gt;",
+    ]
+  ) assert.ok(landing.text.includes(escaped), `${escaped} missing from:\n${landing.text}`);
+  assert.doesNotMatch(landing.text, /<(script|img|u|e|o|i|x)\b/);
+});
+
+Deno.test("security headers are on every answer: /metrics, redirects, health, 404, 429 and 500 too", async () => {
+  const { app, clock } = bareApp();
+  const answers: Array<[string, Answer]> = [];
+  for (const path of ["/", "/metrics", "/stats", "/monzo", "/healthz", "/readyz", "/nope", "/callback?state=x"]) {
+    answers.push([path, await get(app, path)]);
+  }
+  answers.push(["right key", await get(app, `/authorize?key=${encodeURIComponent(AUTH_KEY)}`)]);
+  for (let i = 0; i < AUTHORIZE_ATTEMPTS; i++) answers.push(["wrong key", await get(app, "/authorize?key=x")]);
+  answers.push(["paused", await get(app, "/authorize?key=x")]);
+  clock.advance(AUTHORIZE_WINDOW_MS);
+  const broken = bareApp({ exposition: () => JSON.parse("{") });
+  answers.push(["500", await get(broken.app, "/metrics")]);
+  const statuses = new Set(answers.map(([, answer]) => answer.status));
+  assert.deepEqual([...statuses].sort(), [200, 302, 400, 401, 404, 429, 500, 503]);
+  for (const [what, answer] of answers) {
+    assertSecurityHeaders(answer.headers, what);
+    if (answer.headers.get("content-type")?.startsWith("text/html")) assertPersonPage(answer);
+  }
+  // The exposition keeps its own content type; pages-only headers stay off it.
+  const metrics = answers.find(([what]) => what === "/metrics")?.[1];
+  assert.equal(metrics?.headers.get("content-type"), EXPOSITION_TYPE);
+  assert.equal(metrics?.headers.get("content-security-policy"), null);
+});
+
+Deno.test("a failed request logs one ERROR line with the message; the stack only at debug level", async () => {
+  for (const debug of [false, true]) {
+    const { app, lines } = bareApp({ debug, exposition: () => JSON.parse("{") });
+    const answer = await get(app, "/metrics");
+    assert.equal(answer.status, 500);
+    assertPersonPage(answer);
+    const errors = lines.filter((line) => / ERROR /.test(line));
+    assert.equal(errors.length, 1, lines.join("\n"));
+    assert.match(errors[0], /ERROR A request failed: .*JSON/);
+    assert.doesNotMatch(errors[0], /\bat .*:\d+:\d+/, "the ERROR line carries the stack");
+    const stacks = lines.filter((line) => / DEBUG /.test(line));
+    if (debug) {
+      assert.equal(stacks.length, 1, lines.join("\n"));
+      assert.match(stacks[0], /DEBUG The failed request's stack: .*\bat .*app_test\.ts:\d+:\d+/);
+    } else {
+      assert.deepEqual(stacks, []);
+    }
+    assert.equal(lines.length, debug ? 2 : 1, lines.join("\n"));
+  }
+});
+
+Deno.test("the 404 page lists every route the app serves, and each listed route is served", async () => {
+  const { app } = bareApp();
+  const answer = await get(app, "/no-such-page");
+  assert.equal(answer.status, 404);
+  assertPersonPage(answer);
+  const listed = /This exporter serves (.*)\.<\/p>/.exec(answer.text)?.[1].split(/, | and /) ?? [];
+  // --help names the pages a person uses; the list holds all of them and more.
+  for (const path of ["/", "/metrics", "/stats", "/monzo", "/authorize", "/callback", "/healthz", "/readyz"]) {
+    assert.ok(listed.includes(path), `${path} is not listed: ${listed.join(" ")}`);
+  }
+  for (const path of listed) assert.notEqual((await get(app, path)).status, 404, `${path} is listed but not served`);
+});
+
+Deno.test("a flood of 1,000 wrong keys writes a few log lines and is paused with 429 and Retry-After", async () => {
+  const { app, clock, lines } = bareApp();
+  const statuses: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const answer = await get(app, `/authorize?key=guess-${i}`);
+    statuses.push(answer.status);
+    if (answer.status === 429) {
+      const retry = Number(answer.headers.get("retry-after"));
+      assert.ok(retry >= 1 && retry <= AUTHORIZE_WINDOW_MS / 1000, `Retry-After ${retry}`);
+      assertPersonPage(answer);
+    }
+    clock.advance(10); // 1,000 attempts within ten seconds
+  }
+  assert.equal(statuses.filter((s) => s === 401).length, AUTHORIZE_ATTEMPTS);
+  assert.deepEqual(statuses.slice(0, AUTHORIZE_ATTEMPTS), Array(AUTHORIZE_ATTEMPTS).fill(401));
+  assert.equal(statuses.filter((s) => s === 429).length, 1000 - AUTHORIZE_ATTEMPTS);
+  assert.ok(lines.length >= 1 && lines.length <= 2, `${lines.length} log lines:\n${lines.join("\n")}`);
+
+  // While paused even the right key is refused unchecked, so guessing cannot be sped up.
+  const paused = await get(app, `/authorize?key=${encodeURIComponent(AUTH_KEY)}`);
+  assert.equal(paused.status, 429);
+  assert.equal(paused.headers.get("location"), null);
+
+  // After the window the right key works, and the next line says how many were not logged.
+  clock.set(T0 + AUTHORIZE_WINDOW_MS + 1);
+  const after = await get(app, `/authorize?key=${encodeURIComponent(AUTH_KEY)}`);
+  assert.equal(after.status, 302, after.text);
+  await get(app, "/authorize?key=wrong-again");
+  const summary = lines.at(-1) ?? "";
+  const held = Number(/\((\d+) more since .* not logged\)/.exec(summary)?.[1]);
+  // 1,000 attempts, the paused right key and this last wrong one: each is logged or counted.
+  assert.equal(held + lines.length, 1002, `the count does not add up:\n${lines.join("\n")}`);
+  assert.match(lines[0], /WARN Refused a login attempt with a wrong or missing key$/);
+});
+
+Deno.test("odd requests at the HTTP edge get an answer, never a 500 or a stack trace", async () => {
+  await withHarness({ serve: true }, async (h) => {
+    const paths = [
+      "/callback?state=%ZZ",
+      "/callback?code=%E0%A4%A&state=%",
+      "/authorize?key=%E0%A4%A",
+      "/authorize?key=%",
+      "/authorize?key=%00%0d%0a",
+      "/callback?__proto__=x&constructor=y&state=z",
+      "/%ZZ",
+      "/..%2f..%2fetc/passwd",
+      "//metrics",
+      `/${"a".repeat(60_000)}`,
+      `/callback?state=${"s".repeat(60_000)}`,
+    ];
+    for (const path of paths) {
+      const answer = await fetchText(h.base + path);
+      assert.ok([400, 401, 404, 414, 429].includes(answer.status), `${path.slice(0, 60)}: ${answer.status}`);
+      assert.doesNotMatch(answer.text, /\bat .*\.ts:\d+|TypeError|RangeError/, path.slice(0, 60));
+    }
+    for (const method of ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "FOO"]) {
+      const response = await fetch(`${h.base}/metrics`, { method, body: method === "POST" ? "x".repeat(1e5) : null });
+      await response.body?.cancel();
+      assert.ok(response.status >= 400 && response.status < 500, `${method}: ${response.status}`);
+    }
+    const head = await fetch(`${h.base}/metrics`, { method: "HEAD" });
+    assert.equal(head.status, 200);
+    // A header far larger than any browser sends is refused by the server, not by a crash.
+    const huge = await fetch(`${h.base}/`, { headers: { "x-huge": "h".repeat(200_000) } }).then(
+      async (response) => (await response.body?.cancel(), response.status),
+      () => "closed",
+    );
+    assert.ok(huge === 400 || huge === 431 || huge === "closed", `huge header: ${huge}`);
+    assert.equal((await fetchText(`${h.base}/healthz`)).status, 200, "the server stopped answering");
+    assert.deepEqual(h.lines.filter((line) => / ERROR /.test(line)), []);
+    assert.ok(h.lines.length <= 3, h.lines.join("\n"));
   });
 });

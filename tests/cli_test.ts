@@ -28,6 +28,7 @@ const LONG_OPTIONS: ReadonlyArray<readonly string[]> = [
   ["--demo"],
   ["--config", "/etc/monzo-exporter/config.toml"],
   ["--web.listen-address", "127.0.0.1:9100"],
+  ["--log.level", "debug"],
 ];
 
 /** The fields of CliOptions that differ between two parses. */
@@ -49,7 +50,15 @@ Deno.test("no arguments: nothing asked for, config and listen address left to th
     demo: false,
     configPath: null,
     listen: null,
+    logLevel: "info",
   });
+});
+
+Deno.test("--log.level takes info or debug; anything else is a one-line error naming the value", () => {
+  assert.equal(parsed(["--log.level", "debug"]).logLevel, "debug");
+  assert.equal(parsed(["--log.level=info"]).logLevel, "info");
+  refused(["--log.level", "trace"], "--log.level", '"trace"', "info, debug");
+  refused(["--log.level", "DEBUG"], "--log.level");
 });
 
 Deno.test("--help and -h ask for help", () => {

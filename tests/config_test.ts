@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { isAbsolute, join, relative } from "node:path";
+import { Hono } from "hono";
 import { parse as parseToml } from "smol-toml";
 import {
   type Config,
   configFileSchema,
+  configFromObject,
   type Env,
   EXAMPLE_AUTH_KEYS,
   loadConfig,
@@ -307,6 +309,48 @@ Deno.test("an empty or short auth_key is refused, naming auth_key", async () => 
     const config = await loadOk(dir, withKey(MINIMAL, "auth_key", JSON.stringify("b".repeat(16))));
     assert.equal(config.authKey, "b".repeat(16));
   });
+});
+
+Deno.test("an auth_key with a character an address bar mangles is refused, naming the character and why", async () => {
+  await withTempDir(async (dir) => {
+    const cases: Array<[string, RegExp]> = [
+      ["#", /does not send/],
+      ["&", /another parameter/],
+      ["+", /as a space/],
+      ["%", /encoded character/],
+      [" ", /space/],
+      ["\t", /space/],
+    ];
+    for (const [character, why] of cases) {
+      const key = `abcdefgh${character}ijklmnop`;
+      const { path, result } = await loadText(dir, withKey(MINIMAL, "auth_key", JSON.stringify(key)));
+      const message = assertOneLineError(result, path, "auth_key", JSON.stringify(character));
+      assert.match(message, why);
+      assert.match(message, /use letters, digits and - _ \. ~/);
+    }
+  });
+});
+
+Deno.test("every auth_key the config accepts arrives at /authorize as written when typed into a browser", () => {
+  // What the app does with the key (lib/app.ts reads it with c.req.query("key")).
+  const app = new Hono();
+  app.get("/authorize", (c) => c.text(c.req.query("key") ?? ""));
+  const characters = [...Array(0x80).keys()].map((code) => String.fromCharCode(code));
+  characters.push("é", "€", "\u00a0", "\u2028", "😀", "%41", "%2B", "%zz");
+  let accepted = 0;
+  return Promise.all(characters.map(async (character) => {
+    const key = `abcdefgh${character}ijklmnop`;
+    const config = configFromObject({ ...parseToml(MINIMAL), auth_key: key }, { path: "/tmp/config.toml" });
+    if (!config.ok) {
+      assert.match(config.error, /^auth_key contains /, config.error);
+      return;
+    }
+    accepted++;
+    // The address bar's part: the URL as the browser parses (and percent-encodes) what was typed.
+    const typed = new URL(`http://exporter.example/authorize?key=${key}`);
+    const arrived = await (await app.request(typed.href)).text();
+    assert.equal(arrived, key, `auth_key ${JSON.stringify(key)} arrives as ${JSON.stringify(arrived)}`);
+  })).then(() => assert.ok(accepted > 80, `only ${accepted} characters are accepted`));
 });
 
 Deno.test("every published example auth_key is refused, the README's and config.example.toml's among them", async () => {

@@ -105,3 +105,29 @@ Deno.test("without a sink the logger writes to standard error, one line per mess
   assert.match(lines[0], /^\d{4}-\d{2}-\d{2}T\S+Z INFO first message with \[redacted\]$/);
   assert.match(lines[1], /^\d{4}-\d{2}-\d{2}T\S+Z ERROR second$/);
 });
+
+Deno.test("control characters reach no sink raw: an ESC sequence, a lone \\r, C1 controls and DEL are escaped", () => {
+  const { log, lines } = recording();
+  const hostile = "Monzo said: \x1b[31mred\x1b[0m, \x1b]0;title\x07 over\rwritten \x9b2J \x7f \x00 \u2028 end";
+  log.error(hostile);
+  log.warn("\x1b[2K\rfake line");
+  assert.equal(lines.length, 2);
+  for (const line of lines) {
+    // deno-lint-ignore no-control-regex -- the test is that none is left
+    assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f\u2028\u2029]/, JSON.stringify(line));
+  }
+  assert.ok(lines[0].includes("\\u001b[31mred\\u001b[0m"), lines[0]);
+  assert.ok(lines[0].includes("\\u009b2J"), lines[0]);
+  assert.ok(lines[0].includes("over written"), lines[0]);
+  assert.equal(lines[1], `${STAMP} WARN \\u001b[2K fake line`);
+});
+
+Deno.test("debug lines are written only by a logger created with debug: true", () => {
+  const quiet = recording();
+  quiet.log.debug?.("a stack");
+  quiet.log.info("info");
+  assert.deepEqual(quiet.lines, [`${STAMP} INFO info`]);
+  const loud = recording({ debug: true });
+  loud.log.debug?.("a stack\n    at f (x.ts:1:2)");
+  assert.deepEqual(loud.lines, [`${STAMP} DEBUG a stack     at f (x.ts:1:2)`]);
+});

@@ -24,7 +24,7 @@ import {
   writeConfig,
 } from "./helpers/e2e.ts";
 
-const FLAGS = ["--config", "--web.listen-address", "--check-config", "--demo", "--version", "--help"];
+const FLAGS = ["--config", "--web.listen-address", "--log.level", "--check-config", "--demo", "--version", "--help"];
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
 const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARN|ERROR) \S/;
 
@@ -349,5 +349,75 @@ Deno.test("deno task demo: labelled demo everywhere, serves balances, moves on a
     assertOnlyLogLines(program.stderr.text);
   } finally {
     await program.stop("SIGKILL");
+  }
+});
+
+/** Starts `deno task start` on a config pointed at `fake`, and waits until it serves. */
+async function startProgram(fake: Awaited<ReturnType<typeof startFakeMonzo>>, dir: string, extra = {}) {
+  const port = freePort();
+  const configPath = await writeConfig(dir, { ...configFields(fake, port), ...extra });
+  const program = spawn(Deno.execPath(), ["task", "start", "--config", configPath]);
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor("the exporter to serve /healthz", async () => (await get(`${base}/healthz`)).status === 200, {
+    timeoutMs: 20_000,
+  });
+  return { program, base, port };
+}
+
+Deno.test("SIGTERM during a login whose Monzo request hangs waits for it (request timeout), answers, exits 0", async () => {
+  const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, autoApprove: true });
+  const dir = await Deno.makeTempDir({ prefix: "monzo-main-stop-" });
+  // Longer than the 5 s the grace used to be, whatever the request timeout.
+  const { program, base } = await startProgram(fake, dir, { request_timeout_seconds: 6 });
+  try {
+    fake.fault({ path: "/oauth2/token", kind: "hang" });
+    const authorize = await fetch(`${base}/authorize?key=${encodeURIComponent(AUTH_KEY)}`, { redirect: "manual" });
+    await authorize.body?.cancel();
+    const state = new URL(authorize.headers.get("location") ?? "").searchParams.get("state") ?? "";
+    const code = fake.issueCode(ALICE, `${base}/callback`);
+    const callback = get(`${base}/callback?${new URLSearchParams({ code, state })}`).then(
+      (answer) => answer.status,
+      (error) => `no answer: ${error}`,
+    );
+    await waitFor("the code exchange to hang", () => fake.requests.some((r) => r.path === "/oauth2/token"));
+    const started = performance.now();
+    const status = await program.stop("SIGTERM", 15_000);
+    const took = performance.now() - started;
+    assert.equal(status.code, 0, program.stderr.text);
+    // It waited for the hung request to time out (6 s), not for the whole grace (11 s).
+    assert.ok(took > 5_000 && took < 10_000, `stopping took ${Math.round(took)} ms`);
+    // The browser got its page rather than a reset connection.
+    assert.equal(await callback, 502);
+    assert.doesNotMatch(program.stderr.text, STACK_TRACE);
+    assertOnlyLogLines(program.stderr.text);
+  } finally {
+    await program.stop("SIGKILL");
+    await fake.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a shutdown the grace timer has to end exits non-zero, with one log line saying so", async () => {
+  const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, autoApprove: true });
+  const dir = await Deno.makeTempDir({ prefix: "monzo-main-stop-" });
+  const { program, port } = await startProgram(fake, dir, { request_timeout_seconds: 1 });
+  // A request whose body never finishes keeps the server from draining (Deno.serve waits for it).
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = performance.now();
+    const status = await program.stop("SIGTERM", 20_000);
+    const took = performance.now() - started;
+    assert.equal(status.code, 1, program.stderr.text);
+    // The grace is the request timeout (1 s) plus the margin (5 s).
+    assert.ok(took > 5_500 && took < 12_000, `stopping took ${Math.round(took)} ms`);
+    assert.match(program.stderr.text, / ERROR Shutdown took longer than 6 s; exiting$/m);
+    assertOnlyLogLines(program.stderr.text);
+  } finally {
+    conn.close();
+    await program.stop("SIGKILL");
+    await fake.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

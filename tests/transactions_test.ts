@@ -20,6 +20,7 @@ import {
   logIn,
   metrics,
   MINUTE,
+  page,
   poll,
   sample,
   T0,
@@ -138,6 +139,10 @@ Deno.test("once the 5 minutes have passed only the last 89 days are read, and th
     const recent = account.transactions.filter((tx) => Date.parse(tx.created) > T0 - WINDOW_MS);
     assert.equal(sample(text, STORED), recent.length);
     assert.ok(recent.length < account.transactions.length, "the fixture has no older history to leave out");
+    // The page says how far back the history goes, and how to get more.
+    const html = await page(h);
+    assert.ok(html.includes(`Transactions since ${new Date(T0 - WINDOW_MS + 1).toISOString().slice(0, 10)}`), html);
+    assert.match(html, /log in again to import older history/);
   });
 });
 

@@ -43,9 +43,9 @@ export interface StepContext {
   call<T>(key: string, request: (token: string) => Promise<Result<T, MonzoFailure>>): Promise<Result<T, CallFailure>>;
 }
 
-/** How one account fared in a step. */
+/** How one account fared in a step; a note is shown beside it on the status page. */
 export type AccountRead =
-  | { readonly ok: true; readonly at: number }
+  | { readonly ok: true; readonly at: number; readonly note?: string }
   | { readonly ok: false; readonly detail: string };
 
 /** What one run of a step found. */

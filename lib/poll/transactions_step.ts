@@ -1,6 +1,6 @@
 import { FROM_LAST_POLL, major, MONEY, type Sample } from "../metric_family.ts";
 import type { MonzoFailure, TransactionQuery } from "../monzo_client.ts";
-import { type Problem, problem } from "../problems.ts";
+import { isoTime, type Problem, problem } from "../problems.ts";
 import { err, ok, type Result } from "../result.ts";
 import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
 import { budget, type BudgetRow, type CashFlow, cashFlow } from "../spending/rules.ts";
@@ -72,7 +72,7 @@ export function transactionsStep(
           ? err<SyncFailure>({ kind: "skipped", detail: "no login that can read it is working", windowClosed: false })
           : await syncAccount(context, store, config, account, reader, rereadAt);
         if (synced.ok) {
-          reads.set(account.id, { ok: true, at: context.now() });
+          reads.set(account.id, { ok: true, at: context.now(), note: historyNote(store.history(account.id)) });
           continue;
         }
         complete = false;
@@ -103,6 +103,16 @@ export function transactionsStep(
       };
     },
   };
+}
+
+/** What the status page says of an account's stored history. */
+function historyNote(history: AccountHistory | undefined): string | undefined {
+  if (!history) return undefined;
+  const since = isoTime(history.start).slice(0, 10);
+  return history.complete
+    ? `Transactions since ${since}, its whole history.`
+    : `Transactions since ${since}; log in again to import older history (Monzo allows it only in the 5 minutes ` +
+      "after a login).";
 }
 
 /** Brings one account's stored transactions up to date; the error is the first failure met. */

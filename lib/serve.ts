@@ -1,0 +1,104 @@
+/**
+ * `Deno.serve` that survives its own failure. In Deno 2.9, when accepting a connection fails (out of
+ * file descriptors under a flood of idle connections), the server stops and `finished` rejects; a
+ * program that awaits it ends. Here the failed server is aborted, which closes every connection it
+ * held (the flood's included), and a new one listens on the same address as soon as it can.
+ *
+ * `Deno.serve` has no idle or header timeout (an idle connection was measured open after 150 s), so
+ * connections are closed this way only under pressure; see the README's "Limits" section.
+ */
+
+import type { Clock } from "./clock.ts";
+import type { Logger } from "./log.ts";
+import { createLogThrottle } from "./rate_limit.ts";
+
+/** Options of {@link serveResilient}. */
+export interface ServeOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly handler: (request: Request) => Response | Promise<Response>;
+  readonly log: Pick<Logger, "info" | "warn">;
+  /** For the log throttle. */
+  readonly clock: Clock;
+  /** Wait before listening again after a failure, and between tries; 100 ms by default. */
+  readonly retryMs?: number;
+}
+
+/** A server that listens again after a failure, until shut down. */
+export interface ResilientServer {
+  readonly addr: Deno.NetAddr;
+  /** Settles after {@link ResilientServer.shutdown}; never rejects. */
+  readonly finished: Promise<void>;
+  /** How many times the server failed and listened again. */
+  restarts(): number;
+  /** Stops accepting and waits for the requests in progress. */
+  shutdown(): Promise<void>;
+}
+
+/** Listens on the address; a bind failure at start throws as `Deno.serve` does, later ones are retried. */
+export function serveResilient(options: ServeOptions): ResilientServer {
+  const retryMs = options.retryMs ?? 100;
+  const failures = createLogThrottle({ clock: options.clock, windowMs: 60_000 });
+  const done = Promise.withResolvers<void>();
+  let stopping = false;
+  let restarts = 0;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+
+  function listen(port: number): { server: Deno.HttpServer<Deno.NetAddr>; abort: AbortController } {
+    const abort = new AbortController();
+    const server = Deno.serve(
+      { hostname: options.hostname, port, signal: abort.signal, onListen() {} },
+      options.handler,
+    );
+    server.finished.then(() => {
+      if (stopping) done.resolve();
+    }, (error) => {
+      if (stopping) return done.resolve();
+      failures.note(
+        options.log.warn,
+        `The server stopped: ${error instanceof Error ? error.message : String(error)}; closing its ` +
+          `connections and listening again`,
+      );
+      // Closes the connections it still holds, which frees the descriptors they took.
+      abort.abort();
+      retry = setTimeout(() => relisten(port), retryMs);
+    });
+    return { server, abort };
+  }
+
+  function relisten(port: number): void {
+    retry = undefined;
+    if (stopping) return done.resolve();
+    try {
+      current = listen(port);
+      restarts++;
+      options.log.info(`Listening again on port ${port}`);
+    } catch (error) {
+      // Still out of descriptors, or the port was taken meanwhile: try again until it works.
+      failures.note(
+        options.log.warn,
+        `Cannot listen again on port ${port}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      retry = setTimeout(() => relisten(port), Math.max(retryMs, 1000));
+    }
+  }
+
+  let current = listen(options.port);
+  const addr = current.server.addr;
+  return {
+    addr,
+    finished: done.promise,
+    restarts: () => restarts,
+    async shutdown() {
+      stopping = true;
+      if (retry !== undefined) {
+        // The current server failed and was aborted: nothing is left to drain.
+        clearTimeout(retry);
+        retry = undefined;
+        return done.resolve();
+      }
+      await current.server.shutdown();
+      await done.promise;
+    },
+  };
+}
