@@ -1,12 +1,11 @@
 import type { Clock } from "./clock.ts";
 import type { MonzoClient } from "./monzo_client.ts";
+import { FULL_HISTORY_MS } from "./poll/transactions_step.ts";
 import type { Poller } from "./poller.ts";
 import type { Sessions } from "./sessions.ts";
 import type { Snapshot } from "./snapshot.ts";
 import { loginKey, type TokenStore } from "./token_store.ts";
 
-/** How long after a browser login Monzo lets the whole history be read. */
-const FULL_HISTORY_MS = 5 * 60_000;
 
 /** Watches new logins until they are approved in the Monzo app. */
 export interface LoginWatch {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { configFromObject } from "../lib/config.ts";
 import { createExporter } from "../lib/exporter.ts";
 import { awkwardTransactions, type FakeMonzo, householdData } from "../lib/fake_monzo/mod.ts";
-import { PAGE_LIMIT, WINDOW_MS } from "../lib/poll/transactions_step.ts";
+import { PAGE_LIMIT, REREAD_EVERY_MS, WINDOW_MS } from "../lib/poll/transactions_step.ts";
 import { memoryTokens } from "../lib/token_file.ts";
 import {
   ALICE,
@@ -193,7 +193,7 @@ Deno.test("settlement, a changed amount, reversals and re-categorisation are pic
     await poll(h, MINUTE);
     assert.equal(sample(await metrics(h), spent("eating_out")), 18.5);
 
-    await poll(h, 60 * MINUTE);
+    await poll(h, REREAD_EVERY_MS);
     text = await metrics(h);
     assert.equal(sample(text, spent("eating_out")), 22, "the settled amount is not used");
     assert.equal(sample(text, TOTAL_SPENT), 187.24 + 22, "the settled debit did not reach the cash flow");
@@ -216,7 +216,7 @@ Deno.test("settlement, a changed amount, reversals and re-categorisation are pic
     );
     assert.ok(hold);
     h.fake.reverseTransaction(hold.id, "declined");
-    await poll(h, 60 * MINUTE);
+    await poll(h, REREAD_EVERY_MS);
     assert.equal(sample(await metrics(h), spent("holidays")), 25.75);
   });
 });

@@ -51,13 +51,13 @@ export function leftOut(tx: StoredTransaction): "declined" | "pot_move" | null {
   return null;
 }
 
-/** A debit that counts as spending: `include_in_spending` true or absent. */
-export function isSpending(tx: StoredTransaction): boolean {
+// A debit that counts as spending: `include_in_spending` true or absent.
+function isSpending(tx: StoredTransaction): boolean {
   return tx.amount < 0 && tx.includeInSpending !== false;
 }
 
-/** A credit Monzo marks as spending (`include_in_spending` true): a refund, netted against spending. */
-export function isRefund(tx: StoredTransaction): boolean {
+// A credit Monzo marks as spending (`include_in_spending` true): a refund, netted against spending.
+function isRefund(tx: StoredTransaction): boolean {
   return tx.amount > 0 && tx.includeInSpending === true;
 }
 

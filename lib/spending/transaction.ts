@@ -23,7 +23,7 @@ const id = z.string().min(1).max(MAX_ID_LENGTH).refine(withoutControls, "contain
 const currency = z.string().min(1).max(64).refine(withoutControls, "contains control characters");
 
 /** The category a transaction without a usable one is counted in (Monzo's own default). */
-export const DEFAULT_CATEGORY = "general";
+const DEFAULT_CATEGORY = "general";
 /** Longest category name kept; custom categories are names people chose, so longer ones are cut. */
 const MAX_CATEGORY_LENGTH = 100;
 /** Most parts a split map may have before it is ignored (the app offers a handful). */
