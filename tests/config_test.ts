@@ -11,6 +11,7 @@ import {
   loadConfig,
   summarizeConfig,
 } from "../lib/config.ts";
+import { withTempDir } from "./helpers/harness.ts";
 
 /** The original Rust exporter's config.toml, key for key as its README shows it. */
 const ORIGINAL_README_CONFIG = `account_id = "acc_xxxxxxxxxxxxxxxxxxxxxx"
@@ -31,16 +32,6 @@ server_addr = "127.0.0.1:9100"
 redirect_uri = "http://127.0.0.1:9100"
 auth_key = "${OWN_AUTH_KEY}"
 `;
-
-/** Runs `body` with a fresh temporary folder, removed afterwards. */
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "config_test_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** Writes `text` as a config file in `dir` and loads it. */
 async function loadText(dir: string, text: string, env?: Env, name = "config.toml") {

@@ -23,6 +23,7 @@ import {
   CLIENT_SECRET,
   configFields,
   freePort,
+  PROGRAM,
   type Running,
   sampleValue,
   settlesWithin,
@@ -132,16 +133,7 @@ interface Stats {
 }
 
 function startProgram(world: World): Running {
-  return spawn(Deno.execPath(), [
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "main.ts",
-    "--config",
-    world.configPath,
-  ]);
+  return spawn(Deno.execPath(), [...PROGRAM, "--config", world.configPath]);
 }
 
 /** The program's standard error so far, for failure messages. */

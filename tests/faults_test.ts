@@ -487,23 +487,32 @@ Deno.test("a rejected refresh logs the user out, shows the login link without th
   });
 });
 
+/** A tokens file whose writes fail with `reason` while `broken` is set, as on a full or lost disk. */
+function breakable(reason: string, broken: boolean) {
+  const state = {
+    broken,
+    persistence: (path: string): TokenPersistence => {
+      const file = tokenFile(path);
+      return {
+        name: file.name,
+        read: () => file.read(),
+        write: (logins) =>
+          state.broken ? Promise.resolve(err(`Cannot write tokens file "${path}": ${reason}`)) : file.write(logins),
+      };
+    },
+  };
+  return state;
+}
+
 // ---- Tokens file ----
 
 Deno.test("a tokens file that cannot be written keeps the rotated login in memory, says so, and is written later", async () => {
-  let broken = false;
-  const persistence = (path: string): TokenPersistence => {
-    const file = tokenFile(path);
-    return {
-      name: file.name,
-      read: () => file.read(),
-      write: (logins) =>
-        broken ? Promise.resolve(err(`Cannot write tokens file "${path}": disk full`)) : file.write(logins),
-    };
-  };
+  const tokens = breakable("disk full", false);
+  const persistence = tokens.persistence;
   await withHarness({ persistence }, async (h) => {
     await household(h);
     const before = await Deno.readTextFile(h.tokensPath);
-    broken = true;
+    tokens.broken = true;
     moveBalances(h);
     // Near expiry Alice's tokens are refreshed: Monzo rotates them, so the new pair must not be lost.
     h.clock.set(T0 + TOKEN_LIFETIME - 20 * MINUTE);
@@ -518,7 +527,7 @@ Deno.test("a tokens file that cannot be written keeps the rotated login in memor
     await poll(h, MINUTE);
     assert.equal(logged(h, "WARN", reason).length, 1, "logged once, not every poll");
 
-    broken = false;
+    tokens.broken = false;
     await recovers(h);
     const stored = await storedLogins(h);
     const alice = stored.find((login) => login.userId === ALICE);
@@ -527,20 +536,12 @@ Deno.test("a tokens file that cannot be written keeps the rotated login in memor
 });
 
 Deno.test("once a failed write succeeds, the page stops saying the tokens file is unreadable or unwritable", async () => {
-  let broken = false;
-  const persistence = (path: string): TokenPersistence => {
-    const file = tokenFile(path);
-    return {
-      name: file.name,
-      read: () => file.read(),
-      write: (logins) =>
-        broken ? Promise.resolve(err(`Cannot write tokens file "${path}": disk full`)) : file.write(logins),
-    };
-  };
+  const tokens = breakable("disk full", false);
+  const persistence = tokens.persistence;
   const prepare = (_fake: unknown, path: string) => Deno.writeTextFile(path, "this is not JSON", { mode: 0o600 });
   await withHarness({ persistence, prepare }, async (h) => {
     assert.ok(h.exporter.snapshot.state.loginsError, "the unreadable file is not reported");
-    broken = true;
+    tokens.broken = true;
     const loggedIn = await h.exporter.sessions.logIn(h.fake.issueCode(ALICE, h.config.callbackUrl));
     assert.ok(loggedIn.ok && !loggedIn.value.written.ok);
     h.fake.approve(ALICE);
@@ -549,7 +550,7 @@ Deno.test("once a failed write succeeds, the page stops saying the tokens file i
     assert.ok(h.exporter.snapshot.state.loginsError, "the file was never replaced, so it is still unreadable");
 
     // The next poll flushes first; the page must follow the store at once, not a poll later.
-    broken = false;
+    tokens.broken = false;
     assert.ok((await h.exporter.store.flush()).ok);
     assert.equal(h.exporter.snapshot.state.loginsError, null, "the snapshot still says the file is unreadable");
     assert.ok(!(await page(h)).includes("this is not JSON") && !(await page(h)).includes("Cannot read tokens file"));
@@ -561,18 +562,8 @@ Deno.test("once a failed write succeeds, the page stops saying the tokens file i
 });
 
 Deno.test("a login whose tokens cannot be written says so on the callback page, not just 'Logged in'", async () => {
-  let broken = true;
-  const persistence = (path: string): TokenPersistence => {
-    const file = tokenFile(path);
-    return {
-      name: file.name,
-      read: () => file.read(),
-      write: (logins) =>
-        broken
-          ? Promise.resolve(err(`Cannot write tokens file "${path}": its folder does not exist`))
-          : file.write(logins),
-    };
-  };
+  const tokens = breakable("its folder does not exist", true);
+  const persistence = tokens.persistence;
   await withHarness({ persistence }, async (h) => {
     const authorize = await h.exporter.app.request(`/authorize?key=${encodeURIComponent(AUTH_KEY)}`);
     await authorize.body?.cancel();
@@ -587,7 +578,7 @@ Deno.test("a login whose tokens cannot be written says so on the callback page, 
     assert.ok(text.includes(problem("tokens_unwritable", "", { detail }).message), html);
 
     // Once it can be written, the next poll writes it and the login was never lost.
-    broken = false;
+    tokens.broken = false;
     h.fake.approve(ALICE);
     await poll(h, MINUTE);
     assert.deepEqual((await storedLogins(h)).map((login) => login.userId), [ALICE]);

@@ -7,7 +7,6 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import meta from "../deno.json" with { type: "json" };
 import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { decodeLogins, encodeLogins, type StoredLogin } from "../lib/token_file.ts";
 import {
@@ -19,11 +18,11 @@ import {
   configFields,
   freePort,
   get,
-  isListening,
+  PROGRAM,
   programLines,
   ROOT,
   type Running,
-  settlesWithin,
+  runWhileProbing,
   spawn,
   waitFor,
   writeConfig,
@@ -41,13 +40,6 @@ import {
 
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
 const MOUNT_FIX = 'mount its folder instead, e.g. -v ./data:/data with tokens_path = "/data/tokens.json"';
-
-/** `deno run` and the start task's permission flags, then main.ts: the program as `deno task start` runs it. */
-const PROGRAM = (() => {
-  const words = meta.tasks.start.split(" ");
-  assert.equal(words[0], "deno", "the start task no longer runs deno directly");
-  return words.slice(1);
-})();
 
 // ---------------------------------------------------------------------------------------------
 // Running as nobody: the deno binary, the repository and a copy of the npm cache must be readable.
@@ -147,29 +139,6 @@ async function writeBareConfig(dir: string, port: number, tokensPath: string): P
   return path;
 }
 
-interface Ended {
-  readonly code: number;
-  readonly listened: boolean;
-  readonly stdout: string;
-  readonly stderrLines: string[];
-}
-
-/** Runs the program to its end (30 s at most) while knocking on `port`, as main_test does. */
-async function runToEnd(command: string, args: string[], port: number): Promise<Ended> {
-  const running = spawn(command, args);
-  let exited = false;
-  let listened = false;
-  const status = running.status.finally(() => exited = true);
-  const timer = setTimeout(() => running.child.kill("SIGKILL"), 30_000);
-  while (!exited && !listened) {
-    if (await isListening(port)) listened = true;
-    await settlesWithin(status, 10);
-  }
-  clearTimeout(timer);
-  const { code } = await running.stop();
-  return { code, listened, stdout: running.stdout.text, stderrLines: programLines(running.stderr.text) };
-}
-
 /**
  * Runs `--check-config` and then the start on `configPath` (as nobody when `denoDirPath` is given)
  * and asserts that both refuse in one line naming `tokensPath` and every one of `words`, exit 1,
@@ -186,7 +155,7 @@ async function assertRefused(
   for (const extra of [["--check-config"], []]) {
     const args = ["--config", configPath, ...extra];
     const [command, commandArgs] = denoDirPath ? asNobody(denoDirPath, args) : [Deno.execPath(), [...PROGRAM, ...args]];
-    const ended = await runToEnd(command, commandArgs, port);
+    const ended = await runWhileProbing(command, commandArgs, port);
     const what = extra.length ? "--check-config" : "the start";
     assert.equal(ended.listened, false, `${what} listened`);
     assert.equal(ended.code, 1, `${what} exited ${ended.code}:\n${ended.stderrLines.join("\n")}`);

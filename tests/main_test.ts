@@ -17,12 +17,13 @@ import {
   JOINT,
   programLines,
   runTask,
+  runWhileProbing,
   sampleValue,
-  settlesWithin,
   spawn,
   waitFor,
   writeConfig,
 } from "./helpers/e2e.ts";
+import { withTempDir } from "./helpers/harness.ts";
 
 const FLAGS = ["--config", "--web.listen-address", "--log.level", "--check-config", "--demo", "--version", "--help"];
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
@@ -33,33 +34,9 @@ function assertOnlyLogLines(stderr: string): void {
   for (const line of programLines(stderr)) assert.match(line, LOG_LINE, `not a log line on stderr: ${line}`);
 }
 
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "monzo-main-test-" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/**
- * Runs `deno task start …args` to its end while knocking on `port` the whole time; the result says
- * whether anything ever answered there.
- */
-async function runWhileProbing(args: string[], port: number) {
-  const running = spawn(Deno.execPath(), ["task", "start", ...args]);
-  let exited = false;
-  let listened = false;
-  const status = running.status.finally(() => exited = true);
-  const timer = setTimeout(() => running.child.kill("SIGKILL"), 30_000);
-  while (!exited && !listened) {
-    if (await isListening(port)) listened = true;
-    await settlesWithin(status, 10);
-  }
-  clearTimeout(timer);
-  const { code } = await running.stop();
-  if (await isListening(port)) listened = true;
-  return { code, listened, stdout: running.stdout.text, stderrLines: programLines(running.stderr.text) };
+/** Runs `deno task start …args` to its end while knocking on `port` the whole time. */
+function runStartWhileProbing(args: string[], port: number) {
+  return runWhileProbing(Deno.execPath(), ["task", "start", ...args], port);
 }
 
 Deno.test("--version prints the version from deno.json and exits 0", async () => {
@@ -89,7 +66,7 @@ Deno.test("--check-config prints a one-line summary without secrets and exits 0 
     });
     // --check-config refuses a tokens folder that does not exist.
     await Deno.mkdir(join(dir, "state"));
-    const result = await runWhileProbing(["--config", path, "--check-config"], port);
+    const result = await runStartWhileProbing(["--config", path, "--check-config"], port);
     assert.equal(result.listened, false, "--check-config opened the port");
     assert.equal(result.code, 0, result.stderrLines.join("\n"));
     const lines = result.stdout.trimEnd().split("\n");
@@ -168,7 +145,7 @@ for (const bad of BAD_CONFIGS) {
       const port = freePort();
       const path = await bad.write(dir, port);
       // --web.listen-address too, so that even the missing file case has a port that must stay free.
-      const result = await runWhileProbing(["--config", path, "--web.listen-address", `127.0.0.1:${port}`], port);
+      const result = await runStartWhileProbing(["--config", path, "--web.listen-address", `127.0.0.1:${port}`], port);
       assert.equal(result.listened, false, "the program listened despite the bad config");
       assert.notEqual(result.code, 0);
       assert.equal(result.stdout, "");

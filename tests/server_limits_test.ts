@@ -3,7 +3,7 @@
 // want of descriptors the server drops the connections it holds (the flood's) and listens again.
 
 import assert from "node:assert/strict";
-import { binaryExists, explainSkip, freePort, get, programLines, spawn, waitFor } from "./helpers/e2e.ts";
+import { binaryExists, explainSkip, freePort, get, PROGRAM, programLines, spawn, waitFor } from "./helpers/e2e.ts";
 
 const PRLIMIT = "/usr/bin/prlimit";
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
@@ -49,12 +49,7 @@ Deno.test({
     const program = spawn(PRLIMIT, [
       "--nofile=256:256",
       Deno.execPath(),
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "main.ts",
+      ...PROGRAM,
       "--demo",
       "--web.listen-address",
       `127.0.0.1:${port}`,

@@ -15,18 +15,10 @@ import {
 } from "../lib/token_file.ts";
 import { settlesWithin } from "./helpers/e2e.ts";
 import { explainSkipped, mountsUnavailable, run, withBind, withMount, withReadOnly } from "./helpers/mounts.ts";
+import { withTempDir } from "./helpers/harness.ts";
 
 const needsMounts = mountsUnavailable !== null;
 if (mountsUnavailable !== null) explainSkipped("token_file_test's tests that mount", mountsUnavailable);
-
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "token_file_test_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 function login(userId: string | null, tag: string, expiresAt = Date.UTC(2026, 5, 1, 12, 0, 0)): StoredLogin {
   return { userId, accessToken: `test-access-${tag}`, refreshToken: `test-refresh-${tag}`, expiresAt };

@@ -5,6 +5,7 @@ import { decodeLogins, type StoredLogin, tokenFile } from "../lib/token_file.ts"
 import { problem } from "../lib/problems.ts";
 import { loginKey, TokenStore } from "../lib/token_store.ts";
 import { generationOf } from "./helpers/token_writer.ts";
+import { withTempDir } from "./helpers/harness.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -24,17 +25,6 @@ function recordingLogger(): { log: Logger; lines: LogLine[] } {
       error: (message) => lines.push({ level: "error", message }),
     },
   };
-}
-
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "token_store_test_" });
-  try {
-    await body(dir);
-  } finally {
-    // A test may have made the folder read-only.
-    await Deno.chmod(dir, 0o700).catch(() => {});
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 async function openStore(path: string) {

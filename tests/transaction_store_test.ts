@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openKv } from "../lib/kv.ts";
 import { type KeyedTransaction, TransactionStore } from "../lib/transaction_store.ts";
+import { withTempDir } from "./helpers/harness.ts";
 
 interface Tx extends KeyedTransaction {
   readonly amount: number;
@@ -24,15 +25,6 @@ function tx(n: number, amount = -n): Tx {
   return { id: `tx_${String(n).padStart(6, "0")}`, accountId: ACCOUNT, createdMs: T0 + n * 60_000, amount };
 }
 
-async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "transaction_store_test_" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 async function open(location: string): Promise<{ kv: Deno.Kv; store: TransactionStore<Tx> }> {
   const opened = await openKv(location);
   assert.ok(opened.ok, opened.ok ? "" : opened.error);
@@ -42,7 +34,7 @@ async function open(location: string): Promise<{ kv: Deno.Kv; store: Transaction
 }
 
 Deno.test("transactions and histories written to a file are all there after reopening, oldest first", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "data.kv");
     const first = await open(path);
     // More than one atomic commit's worth, written out of order.
@@ -91,7 +83,7 @@ Deno.test("a write that fails leaves memory as it was, so it is simply done agai
 });
 
 Deno.test("stored entries that no longer decode are dropped at open and counted, not fatal", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "data.kv");
     const raw = await Deno.openKv(path);
     await raw.set(["tx", ACCOUNT, tx(1).id], tx(1));
@@ -113,7 +105,7 @@ Deno.test("stored entries that no longer decode are dropped at open and counted,
 });
 
 Deno.test("a data file that is not a store is moved aside, never deleted, and a new store is made", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "data.kv");
     const garbage = "this is not a database ".repeat(200);
     await Deno.writeTextFile(path, garbage);
@@ -131,7 +123,7 @@ Deno.test("a data file that is not a store is moved aside, never deleted, and a 
 });
 
 Deno.test("a data path whose folder is missing is a one-line error naming it", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const path = join(dir, "missing", "data.kv");
     const opened = await openKv(path);
     assert.ok(!opened.ok);

@@ -36,6 +36,15 @@ function awkwardHousehold() {
   return data;
 }
 
+/** The config keys every exporter here needs; nothing listens at the address. */
+const BASE_CONFIG = {
+  client_id: CLIENT_ID,
+  client_secret: CLIENT_SECRET,
+  server_addr: "127.0.0.1:9100",
+  redirect_uri: "http://127.0.0.1:9100",
+  auth_key: AUTH_KEY,
+};
+
 const series = (name: string, labels: string) => `${name}{${labels}}`;
 const spent = (category: string) =>
   series("monzo_spent_this_month", `account_id="${ALICE_CURRENT}",category="${category}",currency="GBP"`);
@@ -232,11 +241,7 @@ Deno.test("after a restart the counters go on from the store: no reset, nothing 
 
       // A second exporter on the same store, as after a restart, with the same login.
       const config = configFromObject({
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        server_addr: "127.0.0.1:9100",
-        redirect_uri: "http://127.0.0.1:9100",
-        auth_key: AUTH_KEY,
+        ...BASE_CONFIG,
         api_url: h.fake.url,
         auth_url: h.fake.authUrl,
         data_path: join(dir, "data.kv"),
@@ -284,13 +289,6 @@ Deno.test("budgets from the config are exported with the month's start", async (
 });
 
 Deno.test("bad transaction keys in the config are one line naming the key", () => {
-  const base = {
-    client_id: CLIENT_ID,
-    client_secret: CLIENT_SECRET,
-    server_addr: "127.0.0.1:9100",
-    redirect_uri: "http://127.0.0.1:9100",
-    auth_key: AUTH_KEY,
-  };
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{ month_start_day: 0 }, /^month_start_day must be between 1 and 28$/],
     [{ month_start_day: 29 }, /^month_start_day must be between 1 and 28$/],
@@ -302,7 +300,7 @@ Deno.test("bad transaction keys in the config are one line naming the key", () =
     [{ budget_currency: "pounds" }, /^budget_currency must be a currency code/],
   ];
   for (const [fields, expected] of cases) {
-    const parsed = configFromObject({ ...base, ...fields }, { path: "/tmp/config.toml" });
+    const parsed = configFromObject({ ...BASE_CONFIG, ...fields }, { path: "/tmp/config.toml" });
     assert.ok(!parsed.ok, JSON.stringify(fields));
     assert.match(parsed.error, expected, JSON.stringify(fields));
   }
@@ -313,11 +311,7 @@ Deno.test("a data store that cannot be opened stops the start with one line nami
   try {
     const dataPath = join(dir, "no-such-folder", "data.kv");
     const config = configFromObject({
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      server_addr: "127.0.0.1:9100",
-      redirect_uri: "http://127.0.0.1:9100",
-      auth_key: AUTH_KEY,
+      ...BASE_CONFIG,
       data_path: dataPath,
     }, { path: join(dir, "config.toml") });
     assert.ok(config.ok);

@@ -2,6 +2,7 @@
 // in-process exporter served over real HTTP, logged in to a fake Monzo.
 
 import { join } from "node:path";
+import meta from "../../deno.json" with { type: "json" };
 import { type Config, configFromObject } from "../../lib/config.ts";
 import { createExporter, type Exporter } from "../../lib/exporter.ts";
 import type { FakeMonzo } from "../../lib/fake_monzo/mod.ts";
@@ -334,4 +335,36 @@ export function sampleValue(exposition: string, name: string, labels: string): n
   const prefix = `${name}{${labels}} `;
   const line = exposition.split("\n").find((l) => l.startsWith(prefix));
   return line === undefined ? undefined : Number(line.slice(prefix.length));
+}
+
+/** `deno run`, the start task's permission flags and main.ts: the program as `deno task start` runs it. */
+export const PROGRAM: readonly string[] = (() => {
+  const words = meta.tasks.start.split(" ");
+  if (words[0] !== "deno") throw new Error("the start task no longer runs deno directly");
+  return words.slice(1);
+})();
+
+/** How a program run to its end went, and whether anything ever answered on its port. */
+export interface Ended {
+  readonly code: number;
+  readonly listened: boolean;
+  readonly stdout: string;
+  readonly stderrLines: string[];
+}
+
+/** Runs `command args` to its end (30 s at most) while knocking on `port` the whole time. */
+export async function runWhileProbing(command: string, args: readonly string[], port: number): Promise<Ended> {
+  const running = spawn(command, args);
+  let exited = false;
+  let listened = false;
+  const status = running.status.finally(() => exited = true);
+  const timer = setTimeout(() => running.child.kill("SIGKILL"), 30_000);
+  while (!exited && !listened) {
+    if (await isListening(port)) listened = true;
+    await settlesWithin(status, 10);
+  }
+  clearTimeout(timer);
+  const { code } = await running.stop();
+  if (await isListening(port)) listened = true;
+  return { code, listened, stdout: running.stdout.text, stderrLines: programLines(running.stderr.text) };
 }

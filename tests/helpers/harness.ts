@@ -253,3 +253,15 @@ export async function exchangeCode(
   });
   return { status: response.status, grant: await response.json() };
 }
+
+/** Runs `body` with a new temporary folder, removed afterwards whatever happens (made writable first). */
+export async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "monzo-exporter-test-" });
+  try {
+    await body(dir);
+  } finally {
+    // A test may have made the folder read-only.
+    await Deno.chmod(dir, 0o700).catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+}
