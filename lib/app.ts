@@ -1,4 +1,4 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./exposition.ts";
@@ -27,15 +27,15 @@ const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ["x-frame-options", "DENY"],
 ];
 
-/** Adds the security headers to every answer, and the HTML ones to pages. */
-const securityHeaders: MiddlewareHandler = async (c, next) => {
-  await next();
-  const headers = c.res.headers;
+/** Adds the security headers to an answer, and the HTML ones to a page. */
+function withSecurityHeaders(response: Response): Response {
+  const headers = response.headers;
   for (const [name, value] of SECURITY_HEADERS) headers.set(name, value);
   if (headers.get("content-type")?.startsWith("text/html")) {
     for (const [name, value] of Object.entries(HTML_HEADERS)) headers.set(name, value);
   }
-};
+  return response;
+}
 
 /** Dependencies of {@link createApp}. */
 export interface AppOptions {
@@ -78,7 +78,6 @@ export function createApp(options: AppOptions): Hono {
   const attempts = createAttemptLimiter({ clock, limit: AUTHORIZE_ATTEMPTS, windowMs: AUTHORIZE_WINDOW_MS });
   const refusals = createLogThrottle({ clock, windowMs: AUTHORIZE_WINDOW_MS });
   const app = new Hono();
-  app.use(securityHeaders);
 
   const metrics = () => new Response(options.exposition(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE } });
   for (const path of METRICS_PATHS) app.get(path, metrics);
@@ -165,6 +164,14 @@ export function createApp(options: AppOptions): Hono {
   // Read from the router itself, so the list cannot drift from what is served.
   const served = [...new Set(app.routes.filter((route) => route.method === "GET").map((route) => route.path))];
   app.notFound(() => page(404, "Not found", [`This exporter serves ${list(served)}.`]));
+  // Around the app rather than `app.use`: any middleware takes hono off its direct path for a route
+  // with one handler, which cost 2.3 µs a request in process against 1.1 µs for this (a fifth of a
+  // /metrics answer); it still covers every route and hono's own 404 and 500 answers, and `app.request`.
+  const dispatch = app.fetch;
+  app.fetch = (request, env, executionContext) => {
+    const response = dispatch(request, env, executionContext);
+    return response instanceof Promise ? response.then(withSecurityHeaders) : withSecurityHeaders(response);
+  };
   app.onError((error) => {
     // One line for the operator; the stack only when asked for (--log.level debug).
     log.error(`A request failed: ${error instanceof Error ? error.message : String(error)}`);
