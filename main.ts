@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     exporter = live;
     log(summarizeConfig(config));
   } else {
-    demo = await startDemo(address);
+    demo = await startDemo(address, logger);
     config = demo.config;
     const made = await createExporter({
       config,

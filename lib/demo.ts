@@ -1,4 +1,5 @@
 import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
 import { type FakeMonzo, householdData, startFakeMonzo } from "./fake_monzo/mod.ts";
 import { formatListenAddress, type ListenAddress } from "./listen_address.ts";
 import { randomToken } from "./secrets.ts";
@@ -17,10 +18,17 @@ export interface Demo {
 }
 
 /** Starts the simulated Monzo (the same one the tests use) for an exporter bound to `bound`. */
-export async function startDemo(bound: ListenAddress): Promise<Demo> {
+export async function startDemo(bound: ListenAddress, log: Pick<Logger, "info" | "warn">): Promise<Demo> {
   const clientId = "oauth2client_demo";
   const clientSecret = randomToken();
-  const fake = await startFakeMonzo({ clientId, clientSecret, data: householdData(), autoApprove: true, drift: true });
+  const fake = await startFakeMonzo({
+    clientId,
+    clientSecret,
+    data: householdData(),
+    autoApprove: true,
+    drift: true,
+    log,
+  });
   // A browser cannot open a wildcard address; send it to loopback instead.
   const host = ["0.0.0.0", "::"].includes(bound.hostname) ? "127.0.0.1" : bound.hostname;
   const publicUrl = `http://${formatListenAddress({ hostname: host, port: bound.port })}`;

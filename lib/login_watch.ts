@@ -6,7 +6,6 @@ import type { Sessions } from "./sessions.ts";
 import type { Snapshot } from "./snapshot.ts";
 import { loginKey, type TokenStore } from "./token_store.ts";
 
-
 /** Watches new logins until they are approved in the Monzo app. */
 export interface LoginWatch {
   /** Starts watching (again) after a browser login; does nothing while a watch is running. */

@@ -61,7 +61,8 @@ export function serveResilient(options: ServeOptions): ResilientServer {
       );
       // Closes the connections it still holds, which frees the descriptors they took.
       abort.abort();
-      retry = setTimeout(() => relisten(port), retryMs);
+      // The bound port, not the one asked for: port 0 would pick a new one.
+      retry = setTimeout(() => relisten(addr.port), retryMs);
     });
     return { server, abort };
   }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Logger } from "../log.ts";
+import { serveResilient } from "../serve.ts";
 import { Hono } from "hono";
 import { type Clock, systemClock } from "../clock.ts";
 import { json } from "./bodies.ts";
@@ -50,6 +52,11 @@ export interface FakeMonzoOptions {
    * stricter reading) or when the user approves the login in the app. A token refresh never reopens it.
    */
   fullHistoryFrom?: "code_exchange" | "approval";
+  /**
+   * Where to say that the fake's server failed (out of file descriptors) and listens again; the
+   * demo passes the exporter's log. Tests leave it out.
+   */
+  log?: Pick<Logger, "info" | "warn">;
 }
 
 /** A running fake Monzo. */
@@ -134,9 +141,15 @@ export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMon
   );
   app.notFound((c) => json(404, { code: "not_found", message: `No such endpoint: ${c.req.path}`, params: {} }));
 
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: listening.resolve }, app.fetch);
-  const { port } = await listening.promise;
+  // The demo runs the fake in the exporter's process: a failure of its server must not end the process.
+  const server = serveResilient({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: app.fetch,
+    log: options.log ?? { info() {}, warn() {} },
+    clock: systemClock,
+  });
+  const { port } = server.addr;
   const url = `http://127.0.0.1:${port}`;
   let closing: Promise<void> | null = null;
 
