@@ -17,8 +17,8 @@ export interface CliOptions {
   readonly logLevel: LogLevel;
 }
 
-/** The levels `--log.level` takes. */
-export const LOG_LEVELS = ["info", "debug"] as const;
+// The levels `--log.level` takes.
+const LOG_LEVELS = ["info", "debug"] as const;
 
 /** A level `--log.level` takes. */
 export type LogLevel = typeof LOG_LEVELS[number];

@@ -19,8 +19,8 @@ export const ENV_OVERRIDES = {
   MONZO_AUTH_KEY: "auth_key",
 } as const;
 
-/** Poll intervals that `Deno.cron` can keep evenly (minutes dividing an hour). */
-export const POLL_INTERVALS: readonly number[] = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
+// Poll intervals that `Deno.cron` can keep evenly (minutes dividing an hour).
+const POLL_INTERVALS: readonly number[] = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
 
 const MIN_AUTH_KEY_LENGTH = 16;
 
