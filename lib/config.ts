@@ -292,6 +292,6 @@ export function summarizeConfig(config: Config): string {
   const env = config.fromEnv.length ? `; from environment: ${config.fromEnv.join(", ")}` : "";
   return `Config "${config.path}" is valid: ${accounts}, client ${config.clientId}, ` +
     `listening on ${formatListenAddress(config.listen)}, callback ${config.callbackUrl}, ` +
-    `tokens in "${config.tokensPath}", poll every ${config.pollIntervalMinutes} min, ` +
+    `tokens in "${config.tokensPath}", transactions in "${config.dataPath}", poll every ${config.pollIntervalMinutes} min, ` +
     `API ${config.apiUrl}${env}`;
 }
