@@ -109,7 +109,7 @@ export interface FakeMonzo {
 const EXPIRES_IN_SECONDS = 30 * 3600;
 
 /** Starts a fake Monzo on a free loopback port. */
-export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMonzo> {
+export function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMonzo> {
   const { clientId, clientSecret } = options;
   const data = options.data ?? householdData();
   const clock = options.clock ?? systemClock;
@@ -159,7 +159,7 @@ export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMon
     return grant;
   }
 
-  return {
+  return Promise.resolve({
     url,
     authUrl: `${url}/auth`,
     get requests() {
@@ -207,5 +207,5 @@ export async function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMon
       }
       return closing;
     },
-  };
+  });
 }
