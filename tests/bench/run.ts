@@ -12,7 +12,7 @@
 //     the same `data_path`, the way `deno task start --config …` runs it, so it holds the 10,000
 //     transactions and its /metrics has the spending families;
 //  4. starts tests/bench/bare_server.ts, a plain `Deno.serve` answering with the exporter's exact
-//     /metrics bytes and content type;
+//     /metrics bytes, content type and other headers;
 //  5. scrapes each 100 000 times, sampling the resident memory (VmRSS) every 25 000 scrapes;
 //  6. loads each with wrk (Debian package `wrk`) alternately, several rounds, and takes medians;
 //  7. counts Monzo API calls per poll, for the exporter process's first poll and in-process (on accounts
@@ -55,6 +55,8 @@ const TARGET_EXTRA_RSS_MB = 25;
 const TARGET_IMPORT_MS = FULL_HISTORY_MS;
 const HISTORY_YEARS = 3;
 const DAY_MS = 24 * 3_600_000;
+/** Headers Deno.serve writes on each answer by itself, which the bare server must not be given. */
+const PER_RESPONSE_HEADERS = new Set(["content-type", "content-length", "date", "transfer-encoding", "vary"]);
 /** "Flat": the RSS may move by GC timing, but not grow with the number of scrapes. */
 const TARGET_GROWTH_MB = 5;
 
@@ -648,6 +650,8 @@ async function main(): Promise<number> {
     const answer = await fetch(exporterUrl);
     const body = await answer.text();
     const contentType = answer.headers.get("content-type") ?? "";
+    // Every other header the exporter sends (its security headers), but not those Deno.serve adds itself.
+    const extraHeaders = [...answer.headers].filter(([name]) => !PER_RESPONSE_HEADERS.has(name));
     const bodyPath = join(temp, "metrics.txt");
     await Deno.writeTextFile(bodyPath, body);
     bare = spawn(Deno.execPath(), [
@@ -659,14 +663,20 @@ async function main(): Promise<number> {
       bodyPath,
       "--content-type",
       contentType,
+      ...extraHeaders.flatMap(([name, value]) => ["--header", `${name}: ${value}`]),
     ], ROOT);
     const barePort = JSON.parse(await bare.firstLine).port;
     const bareUrl = `http://127.0.0.1:${barePort}/metrics`;
     const check = await fetch(bareUrl);
-    if (await check.text() !== body || check.headers.get("content-type") !== contentType) {
-      throw new Error("The bare server does not answer with the exporter's bytes");
+    const headersOf = (response: Response) =>
+      JSON.stringify([...response.headers].filter(([name]) => !["date", "content-length"].includes(name)));
+    if (await check.text() !== body || headersOf(check) !== headersOf(answer)) {
+      throw new Error("The bare server does not answer with the exporter's bytes and headers");
     }
-    say(`bare server on ${bareUrl}; body ${new TextEncoder().encode(body).length} bytes, ${contentType}`);
+    say(
+      `bare server on ${bareUrl}; body ${bytes(body)} bytes, ${contentType}, ` +
+        `${extraHeaders.map(([name]) => name).join(", ") || "no other headers"}`,
+    );
 
     // ---- memory over N scrapes, sampled every quarter
     const samples = [{ scrapes: 0, exporter: memoryOf(exporter.pid), bare: memoryOf(bare.pid) }];
@@ -757,6 +767,7 @@ async function main(): Promise<number> {
         bodyBytes,
         transactions: totalTransactions,
         contentType,
+        headers: extraHeaders,
         exporterCommand: `deno ${startArgs.join(" ")}`,
         wrk: `wrk -t${options.threads} -c${options.connections} -d${options.duration}s --latency`,
         rounds: options.rounds,
