@@ -1,19 +1,29 @@
-// The benchmark's ceiling: a plain `Deno.serve` answering every request with the same bytes and
-// content type as the exporter's /metrics, with no routing, no framework and no state.
+// The benchmark's ceiling: a plain `Deno.serve` answering every request with the same bytes, content
+// type and other headers as the exporter's /metrics, with no routing, no framework and no state.
 //
-//   deno run --allow-net --allow-read tests/bench/bare_server.ts --body FILE --content-type TYPE [--port N]
+//   deno run --allow-net --allow-read tests/bench/bare_server.ts --body FILE --content-type TYPE \
+//     [--header "name: value"]... [--port N]
 //
 // Prints `{"port": N}` on one line to standard output once it listens.
 
 import { parseArgs } from "node:util";
 
 /** Starts the bare server for `body`; the response is built per request, as the exporter does. */
-export function serveBare(body: string, contentType: string, options: { port?: number; hostname?: string } = {}) {
+export function serveBare(
+  body: string,
+  contentType: string,
+  options: { port?: number; hostname?: string; headers?: ReadonlyArray<readonly [string, string]> } = {},
+) {
+  // The same headers on the wire as the exporter's, so the ceiling differs from it only in the work done.
+  const headers: [string, string][] = [
+    ["content-type", contentType],
+    ...(options.headers ?? []).map(([n, v]) => [n, v] as [string, string]),
+  ];
   return Deno.serve({
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
     onListen: ({ port }) => console.log(JSON.stringify({ port })),
-  }, () => new Response(body, { headers: { "content-type": contentType } }));
+  }, () => new Response(body, { headers }));
 }
 
 if (import.meta.main) {
@@ -22,16 +32,24 @@ if (import.meta.main) {
     options: {
       body: { type: "string" },
       "content-type": { type: "string" },
+      header: { type: "string", multiple: true, default: [] },
       port: { type: "string", default: "0" },
     },
   });
-  if (!values.body || !values["content-type"]) {
-    console.error("Usage: bare_server.ts --body FILE --content-type TYPE [--port N]");
+  const headers = values.header.map((line) => {
+    const colon = line.indexOf(":");
+    return colon > 0 ? [line.slice(0, colon).trim(), line.slice(colon + 1).trim()] as const : null;
+  });
+  if (!values.body || !values["content-type"] || headers.includes(null)) {
+    console.error('Usage: bare_server.ts --body FILE --content-type TYPE [--header "name: value"]... [--port N]');
     Deno.exit(2);
   }
   // readTextFile yields a flat string, like the exporter's rendered exposition.
   const body = await Deno.readTextFile(values.body);
-  const server = serveBare(body, values["content-type"], { port: Number(values.port) });
+  const server = serveBare(body, values["content-type"], {
+    port: Number(values.port),
+    headers: headers.filter((header) => header !== null),
+  });
   Deno.addSignalListener("SIGTERM", () => void server.shutdown().then(() => Deno.exit(0)));
   await server.finished;
 }
