@@ -2,7 +2,7 @@ import type { Hono } from "hono";
 import { openKv } from "./kv.ts";
 import { createLoginWatch } from "./login_watch.ts";
 import { err, ok, type Result } from "./result.ts";
-import { type StoredTransaction, storedTransactionSchema } from "./spending/transaction.ts";
+import { decodeStoredTransaction } from "./spending/transaction.ts";
 import { TransactionStore } from "./transaction_store.ts";
 import { createApp } from "./app.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -78,7 +78,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
         "filled from Monzo (log in again within 5 minutes to import the full history)",
     );
   }
-  const transactions = await TransactionStore.open(kv, { decode: decodeStored });
+  const transactions = await TransactionStore.open(kv, { decode: decodeStoredTransaction });
   if (!transactions.ok) {
     kv.close();
     return err(`${transactions.error} ("${config.dataPath}")`);
@@ -131,9 +131,4 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
       return closing;
     },
   });
-}
-
-function decodeStored(value: unknown): StoredTransaction | null {
-  const parsed = storedTransactionSchema.safeParse(value);
-  return parsed.success ? parsed.data : null;
 }

@@ -195,22 +195,30 @@ export function toStored(tx: Transaction, accountId: string): StoredTransaction 
   };
 }
 
-const epochMs = z.number().int().min(-8.64e15).max(8.64e15);
+// Stored entries were checked when they came from Monzo; reading them back only has to catch a
+// corrupt or older entry. A plain check, not zod: decoding 10,000 entries through zod at start grew
+// the process's private memory by about 85 MB against about 22 MB for reading them (measured).
+const MAX_EPOCH_MS = 8.64e15;
+const isEpochMs = (value: unknown): value is number =>
+  Number.isInteger(value) && Math.abs(value as number) <= MAX_EPOCH_MS;
+const isMinor = (value: unknown): value is number =>
+  Number.isInteger(value) && Math.abs(value as number) <= MAX_TRANSACTION_MINOR;
+const isText = (value: unknown, max: number): value is string =>
+  typeof value === "string" && value.length > 0 && value.length <= max && !hasUnsafeCharacters(value);
 // Lengths count UTF-16 units: a name cut to 100 code points can take up to 200 of them.
-const storedCategory = z.string().min(1).max(2 * MAX_CATEGORY_LENGTH).refine(withoutControls);
+const isCategory = (value: unknown): value is string => isText(value, 2 * MAX_CATEGORY_LENGTH);
+const isSplit = (value: unknown): boolean =>
+  Array.isArray(value) && value.length >= 1 && value.length <= MAX_SPLIT_PARTS &&
+  value.every((part) => Array.isArray(part) && part.length === 2 && isCategory(part[0]) && isMinor(part[1]));
 
-/** Checks a value read back from the store; anything else (an old or corrupt entry) fails here. */
-export const storedTransactionSchema: z.ZodType<StoredTransaction> = z.object({
-  id,
-  accountId: id,
-  createdMs: epochMs,
-  settledMs: epochMs.nullable(),
-  amount: minor,
-  currency,
-  category: storedCategory,
-  categories: z.array(z.tuple([storedCategory, minor])).min(1).max(MAX_SPLIT_PARTS).nullable(),
-  declined: z.boolean(),
-  includeInSpending: z.boolean().nullable(),
-  potMove: z.boolean(),
-  isLoad: z.boolean(),
-});
+/** Checks a value read back from the store: the transaction, or null for an old or corrupt entry. */
+export function decodeStoredTransaction(value: unknown): StoredTransaction | null {
+  if (typeof value !== "object" || value === null) return null;
+  const tx = value as Record<string, unknown>;
+  const valid = isText(tx.id, MAX_ID_LENGTH) && isText(tx.accountId, MAX_ID_LENGTH) && isEpochMs(tx.createdMs) &&
+    (tx.settledMs === null || isEpochMs(tx.settledMs)) && isMinor(tx.amount) && isText(tx.currency, 64) &&
+    isCategory(tx.category) && (tx.categories === null || isSplit(tx.categories)) &&
+    typeof tx.declined === "boolean" && (tx.includeInSpending === null || typeof tx.includeInSpending === "boolean") &&
+    typeof tx.potMove === "boolean" && typeof tx.isLoad === "boolean";
+  return valid ? value as StoredTransaction : null;
+}
