@@ -1,4 +1,5 @@
 import type { Hono } from "hono";
+import { budgetMonth } from "./spending/budget_month.ts";
 import { openKv } from "./kv.ts";
 import { createLoginWatch } from "./login_watch.ts";
 import { err, ok, type Result } from "./result.ts";
@@ -78,7 +79,10 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
         "filled from Monzo (log in again within 5 minutes to import the full history)",
     );
   }
-  const transactions = await TransactionStore.open(kv, { decode: decodeStoredTransaction });
+  const transactions = await TransactionStore.open(kv, {
+    decode: decodeStoredTransaction,
+    recentSince: budgetMonth(clock.now(), config.monthStartDay).start,
+  });
   if (!transactions.ok) {
     kv.close();
     return err(`${transactions.error} ("${config.dataPath}")`);

@@ -1,14 +1,8 @@
 import { err, ok, type Result } from "./result.ts";
+import { type CashFlow, cashFlow } from "./spending/rules.ts";
+import type { StoredTransaction } from "./spending/transaction.ts";
 
-/** What the store needs to know of a transaction; the rest is the caller's. */
-export interface KeyedTransaction {
-  readonly id: string;
-  readonly accountId: string;
-  /** When it was created, epoch ms. */
-  readonly createdMs: number;
-}
-
-/** How far back an account's stored history reaches, and when it was last checked against Monzo. */
+/** How far back an account's stored history reaches. */
 export interface AccountHistory {
   /** The oldest time the stored history covers, epoch ms. */
   readonly start: number;
@@ -16,51 +10,104 @@ export interface AccountHistory {
   readonly complete: boolean;
 }
 
-/** Options of {@link TransactionStore.open}. */
-export interface TransactionStoreOptions<T> {
-  /** Checks a stored value: an entry that is not a `T` any more (an older format) is dropped. */
-  readonly decode: (value: unknown) => T | null;
+/** What is known of an account's stored transactions as a whole. */
+export interface AccountSummary {
+  /** How many are stored. */
+  readonly count: number;
+  /** Cash flow per currency (rule 2 of lib/spending/rules.ts), kept as each transaction is stored. */
+  readonly flows: readonly CashFlow[];
 }
 
-// Deno KV commits at most 1,000 mutations at once; a page of Monzo's answer is 100.
-const BATCH = 500;
+/** One write: transactions stored (or replaced), pending ones dropped, and the account's history. */
+export interface TransactionChange {
+  readonly put?: readonly StoredTransaction[];
+  /** Pending transactions Monzo stopped returning; only pending ones are ever dropped. */
+  readonly remove?: readonly StoredTransaction[];
+  readonly history?: AccountHistory;
+}
+
+/** Options of {@link TransactionStore.open}. */
+export interface TransactionStoreOptions {
+  /** Checks a stored value: an entry that is not a transaction any more (an older format) is left out. */
+  readonly decode: (value: unknown) => StoredTransaction | null;
+  /** Transactions created from this time on (the budget month's start) are held in memory. */
+  readonly recentSince: number;
+}
+
+type Mutation = (op: Deno.AtomicOperation) => Deno.AtomicOperation;
+
+// Deno KV commits at most 1,000 mutations at once, and reads at most 10 keys in one getMany.
+const BATCH = 400;
+const GET_MANY = 10;
 const TX = "tx";
+// Later than any time a Date can hold: the end of a key range over every creation time.
+const LATEST = 8.64e15 + 1;
+const PENDING = "pending";
+const SUMMARY = "summary";
 const HISTORY = "history";
 
+type TxKey = [typeof TX, string, number, string];
+const txKey = (tx: StoredTransaction): TxKey => [TX, tx.accountId, tx.createdMs, tx.id];
+const pendingKey = (tx: StoredTransaction) => [PENDING, tx.accountId, tx.createdMs, tx.id];
+const isPending = (tx: StoredTransaction) => tx.settledMs === null && !tx.declined;
+
+/** What the store holds in memory of one account. */
+interface Held {
+  count: number;
+  flows: CashFlow[];
+  /** Every pending transaction, and every one created since `recentSince`, by id. */
+  readonly active: Map<string, StoredTransaction>;
+  newest: StoredTransaction | undefined;
+  history: AccountHistory | undefined;
+}
+
 /**
- * The stored transactions of every account, one Deno KV entry per transaction keyed by account and
- * id, so nothing is fetched twice and every figure survives a restart. Everything is also held in
- * memory (a few hundred bytes per transaction) so a poll's figures need no reads.
+ * The stored transactions of every account, one Deno KV entry per transaction keyed by account,
+ * creation time and id, so nothing is fetched twice and every figure survives a restart. Memory holds
+ * only what a poll needs: each account's cash-flow totals and count (kept up to date with every
+ * write, and stored beside the transactions), its pending transactions, those of the current budget
+ * month, and its newest one; so memory does not grow with the years of history stored.
  */
-export class TransactionStore<T extends KeyedTransaction> {
+export class TransactionStore {
   readonly #kv: Deno.Kv;
-  readonly #byAccount = new Map<string, Map<string, T>>();
-  readonly #sorted = new Map<string, readonly T[]>();
-  readonly #histories = new Map<string, AccountHistory>();
+  readonly #decode: (value: unknown) => StoredTransaction | null;
+  readonly #held = new Map<string, Held>();
   #dropped = 0;
 
-  private constructor(kv: Deno.Kv) {
+  private constructor(kv: Deno.Kv, decode: (value: unknown) => StoredTransaction | null) {
     this.#kv = kv;
+    this.#decode = decode;
   }
 
-  /** Loads every stored transaction and history into memory. */
-  static async open<T extends KeyedTransaction>(
-    kv: Deno.Kv,
-    options: TransactionStoreOptions<T>,
-  ): Promise<Result<TransactionStore<T>>> {
-    const store = new TransactionStore<T>(kv);
+  /** Loads each account's totals, history, newest, pending and recent transactions. */
+  static async open(kv: Deno.Kv, options: TransactionStoreOptions): Promise<Result<TransactionStore>> {
+    const store = new TransactionStore(kv, options.decode);
     try {
-      for await (const entry of kv.list({ prefix: [TX] })) {
-        const value = options.decode(entry.value);
-        if (value === null || entry.key[1] !== value.accountId || entry.key[2] !== value.id) {
-          store.#dropped++;
-          continue;
-        }
-        store.#account(value.accountId).set(value.id, value);
+      for await (const entry of kv.list({ prefix: [SUMMARY] })) {
+        const summary = decodeSummary(entry.value);
+        if (typeof entry.key[1] === "string" && summary) Object.assign(store.#account(entry.key[1]), summary);
       }
-      for await (const entry of kv.list<AccountHistory>({ prefix: [HISTORY] })) {
+      for await (const entry of kv.list({ prefix: [HISTORY] })) {
         const history = decodeHistory(entry.value);
-        if (typeof entry.key[1] === "string" && history) store.#histories.set(entry.key[1], history);
+        if (typeof entry.key[1] === "string" && history) store.#account(entry.key[1]).history = history;
+      }
+      for (const [accountId, held] of store.#held) {
+        // The newest readable one; unreadable entries are counted where they are read in full, below.
+        for await (const entry of kv.list({ prefix: [TX, accountId] }, { reverse: true })) {
+          held.newest = store.#valid(entry.key, entry.value) ?? undefined;
+          if (held.newest) break;
+        }
+        const recent = kv.list({ start: [TX, accountId, options.recentSince], end: [TX, accountId, LATEST] });
+        for await (const entry of recent) {
+          const tx = store.#check(entry.key, entry.value);
+          if (tx) held.active.set(tx.id, tx);
+        }
+        const pendingKeys: TxKey[] = [];
+        for await (const entry of kv.list({ prefix: [PENDING, accountId] })) {
+          const [, , createdMs, id] = entry.key;
+          if (typeof createdMs === "number" && typeof id === "string") pendingKeys.push([TX, accountId, createdMs, id]);
+        }
+        for (const tx of await store.#getMany(pendingKeys)) if (isPending(tx)) held.active.set(tx.id, tx);
       }
     } catch (error) {
       return err(`Cannot read the data store: ${error instanceof Error ? error.message : String(error)}`);
@@ -68,58 +115,100 @@ export class TransactionStore<T extends KeyedTransaction> {
     return ok(store);
   }
 
-  /** How many stored entries were not readable at open and were left out (they are read again from Monzo). */
+  /** How many stored entries were unreadable when read and were left out (they are read again from Monzo). */
   get dropped(): number {
     return this.#dropped;
   }
 
-  /** The accounts that have stored transactions or a history. */
-  accounts(): string[] {
-    return [...new Set([...this.#byAccount.keys(), ...this.#histories.keys()])].sort();
-  }
-
-  /** The account's transactions, oldest first. */
-  transactions(accountId: string): readonly T[] {
-    let sorted = this.#sorted.get(accountId);
-    if (!sorted) {
-      sorted = [...(this.#byAccount.get(accountId)?.values() ?? [])].sort(byCreated);
-      this.#sorted.set(accountId, sorted);
-    }
-    return sorted;
-  }
-
-  /** The transaction `id` of the account, if stored. */
-  get(accountId: string, id: string): T | undefined {
-    return this.#byAccount.get(accountId)?.get(id);
+  /** How far back the account's history reaches, if anything was imported. */
+  history(accountId: string): AccountHistory | undefined {
+    return this.#held.get(accountId)?.history;
   }
 
   /** The account's newest stored transaction. */
-  newest(accountId: string): T | undefined {
-    const sorted = this.transactions(accountId);
-    return sorted[sorted.length - 1];
+  newest(accountId: string): StoredTransaction | undefined {
+    return this.#held.get(accountId)?.newest;
   }
 
-  /** How far back the account's history reaches, if anything was imported. */
-  history(accountId: string): AccountHistory | undefined {
-    return this.#histories.get(accountId);
+  /** The account's count and cash-flow totals. */
+  summary(accountId: string): AccountSummary {
+    const held = this.#held.get(accountId);
+    return { count: held?.count ?? 0, flows: held?.flows ?? [] };
   }
 
-  /** Stores (or replaces) transactions and drops `removed` ids, with the account's history, in one go per batch. */
-  async write(
-    accountId: string,
-    change: { put?: readonly T[]; remove?: readonly string[]; history?: AccountHistory },
-  ): Promise<Result<void>> {
-    const mutations: Array<(op: Deno.AtomicOperation) => Deno.AtomicOperation> = [];
-    for (const tx of change.put ?? []) mutations.push((op) => op.set([TX, accountId, tx.id], tx));
-    for (const id of change.remove ?? []) mutations.push((op) => op.delete([TX, accountId, id]));
-    if (change.history) {
-      const history = change.history;
-      mutations.push((op) => op.set([HISTORY, accountId], history));
+  /** The account's pending transactions, oldest first. */
+  pending(accountId: string): StoredTransaction[] {
+    return this.#active(accountId).filter(isPending);
+  }
+
+  /** The account's transactions created at `since` or later (since the budget month began, at most), oldest first. */
+  recent(accountId: string, since: number): StoredTransaction[] {
+    return this.#active(accountId).filter((tx) => tx.createdMs >= since);
+  }
+
+  /** The stored versions of `transactions` (by account, creation time and id), where stored. */
+  async stored(transactions: readonly StoredTransaction[]): Promise<Result<Map<string, StoredTransaction>>> {
+    const found = new Map<string, StoredTransaction>();
+    const missing: TxKey[] = [];
+    for (const tx of transactions) {
+      const held = this.#held.get(tx.accountId)?.active.get(tx.id);
+      if (held) found.set(tx.id, held);
+      else missing.push(txKey(tx));
     }
     try {
-      for (let i = 0; i < mutations.length; i += BATCH) {
+      for (const tx of await this.#getMany(missing)) found.set(tx.id, tx);
+    } catch (error) {
+      return err(`Cannot read the data store: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return ok(found);
+  }
+
+  /**
+   * Stores `put` (replacing stored versions, which the caller has looked up with {@link stored}
+   * and passes as `previous`), drops `remove`, and records the history; the account's totals change
+   * with them in the same commit.
+   */
+  async write(
+    accountId: string,
+    change: TransactionChange,
+    previous: ReadonlyMap<string, StoredTransaction> = new Map(),
+  ): Promise<Result<void>> {
+    const held = this.#account(accountId);
+    let count = held.count;
+    let flows = held.flows;
+    // Each batch commits whole groups (a transaction and its pending mark) and the totals after them.
+    const batches: Array<{ mutations: Mutation[]; summary: { count: number; flows: CashFlow[] } }> = [];
+    const group = (mutations: Mutation[]) => {
+      const last = batches[batches.length - 1];
+      if (last && last.mutations.length + mutations.length <= BATCH) {
+        last.mutations.push(...mutations);
+        last.summary = { count, flows };
+      } else {
+        batches.push({ mutations, summary: { count, flows } });
+      }
+    };
+    for (const tx of change.put ?? []) {
+      const before = previous.get(tx.id);
+      if (!before) count++;
+      flows = addFlows(flows, cashFlow([tx]), before ? cashFlow([before]) : []);
+      group([
+        (op) => op.set(txKey(tx), tx),
+        (op) => isPending(tx) ? op.set(pendingKey(tx), true) : op.delete(pendingKey(tx)),
+      ]);
+    }
+    for (const tx of change.remove ?? []) {
+      count--;
+      flows = addFlows(flows, [], cashFlow([tx]));
+      group([(op) => op.delete(txKey(tx)), (op) => op.delete(pendingKey(tx))]);
+    }
+    const history = change.history;
+    group(history ? [(op) => op.set([HISTORY, accountId], history)] : []);
+    try {
+      for (const batch of batches) {
         let op = this.#kv.atomic();
-        for (const mutate of mutations.slice(i, i + BATCH)) op = mutate(op);
+        for (const mutate of batch.mutations) op = mutate(op);
+        // Each commit carries the totals as they stand after it, so a crash between two leaves them true.
+        op = op.set([SUMMARY, accountId], batch.summary);
         const committed = await op.commit();
         if (!committed.ok) return err("Cannot write the data store: a write was not committed");
       }
@@ -127,25 +216,88 @@ export class TransactionStore<T extends KeyedTransaction> {
       return err(`Cannot write the data store: ${error instanceof Error ? error.message : String(error)}`);
     }
     // Memory follows the store only once it is on disk, so a failed write is simply done again.
-    const held = this.#account(accountId);
-    for (const tx of change.put ?? []) held.set(tx.id, tx);
-    for (const id of change.remove ?? []) held.delete(id);
-    if (change.history) this.#histories.set(accountId, change.history);
-    this.#sorted.delete(accountId);
+    held.count = count;
+    held.flows = flows;
+    if (history) held.history = history;
+    for (const tx of change.put ?? []) {
+      held.active.set(tx.id, tx);
+      if (!held.newest || byCreated(tx, held.newest) > 0) held.newest = tx;
+    }
+    for (const tx of change.remove ?? []) {
+      held.active.delete(tx.id);
+      if (held.newest?.id === tx.id) held.newest = this.#newestActive(accountId);
+    }
     return ok(undefined);
   }
 
-  #account(accountId: string): Map<string, T> {
-    let held = this.#byAccount.get(accountId);
+  /** Lets go of settled transactions created before `since` (a month that has ended); they stay stored. */
+  forget(since: number): void {
+    for (const held of this.#held.values()) {
+      for (const [id, tx] of held.active) if (!isPending(tx) && tx.createdMs < since) held.active.delete(id);
+    }
+  }
+
+  #active(accountId: string): StoredTransaction[] {
+    return [...(this.#held.get(accountId)?.active.values() ?? [])].sort(byCreated);
+  }
+
+  #newestActive(accountId: string): StoredTransaction | undefined {
+    const active = this.#active(accountId);
+    return active[active.length - 1];
+  }
+
+  async #getMany(keys: readonly TxKey[]): Promise<StoredTransaction[]> {
+    const found: StoredTransaction[] = [];
+    for (let i = 0; i < keys.length; i += GET_MANY) {
+      for (const entry of await this.#kv.getMany(keys.slice(i, i + GET_MANY))) {
+        if (entry.value === null) continue;
+        const tx = this.#check(entry.key, entry.value);
+        if (tx) found.push(tx);
+      }
+    }
+    return found;
+  }
+
+  /** The transaction stored under `key`, or null when the entry is not one, or not filed under its own key. */
+  #valid(key: Deno.KvKey, value: unknown): StoredTransaction | null {
+    const tx = this.#decode(value);
+    return tx === null || key[1] !== tx.accountId || key[2] !== tx.createdMs || key[3] !== tx.id ? null : tx;
+  }
+
+  /** {@link #valid}, counting the entries left out. */
+  #check(key: Deno.KvKey, value: unknown): StoredTransaction | null {
+    const tx = this.#valid(key, value);
+    if (tx === null) this.#dropped++;
+    return tx;
+  }
+
+  #account(accountId: string): Held {
+    let held = this.#held.get(accountId);
     if (!held) {
-      held = new Map();
-      this.#byAccount.set(accountId, held);
+      held = { count: 0, flows: [], active: new Map(), newest: undefined, history: undefined };
+      this.#held.set(accountId, held);
     }
     return held;
   }
 }
 
-function byCreated(a: KeyedTransaction, b: KeyedTransaction): number {
+/** `base` plus `plus` minus `minus`, per currency. */
+function addFlows(base: readonly CashFlow[], plus: readonly CashFlow[], minus: readonly CashFlow[]): CashFlow[] {
+  const rows = new Map(base.map((flow) => [flow.currency, { ...flow }]));
+  const apply = (flows: readonly CashFlow[], sign: 1 | -1) => {
+    for (const flow of flows) {
+      const row = rows.get(flow.currency) ?? { ...flow, spentMinor: 0, receivedMinor: 0 };
+      row.spentMinor += sign * flow.spentMinor;
+      row.receivedMinor += sign * flow.receivedMinor;
+      rows.set(flow.currency, row);
+    }
+  };
+  apply(plus, 1);
+  apply(minus, -1);
+  return [...rows.values()].sort((a, b) => a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0);
+}
+
+function byCreated(a: StoredTransaction, b: StoredTransaction): number {
   return a.createdMs - b.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
@@ -154,4 +306,18 @@ function decodeHistory(value: unknown): AccountHistory | null {
   const { start, complete } = value as Record<string, unknown>;
   if (typeof start !== "number" || typeof complete !== "boolean") return null;
   return { start, complete };
+}
+
+function decodeSummary(value: unknown): { count: number; flows: CashFlow[] } | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { count, flows } = value as Record<string, unknown>;
+  if (!Number.isInteger(count) || !Array.isArray(flows)) return null;
+  return flows.every(isFlow) ? { count: count as number, flows } : null;
+}
+
+function isFlow(value: unknown): value is CashFlow {
+  if (typeof value !== "object" || value === null) return false;
+  const { accountId, currency, spentMinor, receivedMinor } = value as Record<string, unknown>;
+  return typeof accountId === "string" && typeof currency === "string" && Number.isInteger(spentMinor) &&
+    Number.isInteger(receivedMinor);
 }

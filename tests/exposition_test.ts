@@ -9,7 +9,7 @@ import {
 import type { Balance, Pot } from "../lib/monzo_schemas.ts";
 import type { MonzoClient } from "../lib/monzo_client.ts";
 import { startSteps } from "../lib/poll/steps.ts";
-import { type StoredTransaction, type Transaction, transactionSchema } from "../lib/spending/transaction.ts";
+import { decodeStoredTransaction, type Transaction, transactionSchema } from "../lib/spending/transaction.ts";
 import { TransactionStore } from "../lib/transaction_store.ts";
 import type { StepContext, StepState } from "../lib/poll/step.ts";
 import { problem } from "../lib/problems.ts";
@@ -251,7 +251,7 @@ async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
 // One store in memory for the whole file: the transactions step reads it, and these tests add nothing to it.
 const kv = await Deno.openKv(":memory:");
 // Only richSnapshot() polls transactions, always the same ones on the joint account, so tests cannot disturb one another.
-const transactions = await TransactionStore.open<StoredTransaction>(kv, { decode: () => null });
+const transactions = await TransactionStore.open(kv, { decode: decodeStoredTransaction, recentSince: 0 });
 if (!transactions.ok) throw new Error(transactions.error);
 const STEPS = {
   config: { historyDays: 0, monthStartDay: 1, budgets: new Map([["eating_out", 250]]), budgetCurrency: "GBP" },

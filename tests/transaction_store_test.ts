@@ -1,71 +1,123 @@
-// The Deno KV layer: opening (file, memory, a corrupt file), and the transaction store's round trips.
+// The Deno KV layer: opening (file, memory, a corrupt file), and the transaction store: what it keeps
+// on disk, what it holds in memory, and totals that always equal a recount of what is stored.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openKv } from "../lib/kv.ts";
-import { type KeyedTransaction, TransactionStore } from "../lib/transaction_store.ts";
+import { cashFlow } from "../lib/spending/rules.ts";
+import { decodeStoredTransaction, type StoredTransaction } from "../lib/spending/transaction.ts";
+import { TransactionStore } from "../lib/transaction_store.ts";
 import { withTempDir } from "./helpers/harness.ts";
-
-interface Tx extends KeyedTransaction {
-  readonly amount: number;
-}
-
-function decode(value: unknown): Tx | null {
-  if (typeof value !== "object" || value === null) return null;
-  const { id, accountId, createdMs, amount } = value as Record<string, unknown>;
-  if (typeof id !== "string" || typeof accountId !== "string") return null;
-  if (typeof createdMs !== "number" || typeof amount !== "number") return null;
-  return { id, accountId, createdMs, amount };
-}
 
 const ACCOUNT = "acc_00009StoreTest";
 const T0 = Date.UTC(2026, 0, 1);
+const HOUR = 3_600_000;
 
-function tx(n: number, amount = -n): Tx {
-  return { id: `tx_${String(n).padStart(6, "0")}`, accountId: ACCOUNT, createdMs: T0 + n * 60_000, amount };
+/** Transaction `n`, created `n` hours after T0; settled unless `pending`. */
+function tx(n: number, { amount = -100 * n, pending = false, category = "groceries" } = {}): StoredTransaction {
+  const createdMs = T0 + n * HOUR;
+  return {
+    id: `tx_${String(n).padStart(8, "0")}`,
+    accountId: ACCOUNT,
+    createdMs,
+    settledMs: pending ? null : createdMs + 1_000,
+    amount,
+    currency: "GBP",
+    category,
+    categories: null,
+    declined: false,
+    includeInSpending: true,
+    potMove: false,
+    isLoad: false,
+  };
 }
 
-async function open(location: string): Promise<{ kv: Deno.Kv; store: TransactionStore<Tx> }> {
+async function open(location: string, recentSince = T0): Promise<{ kv: Deno.Kv; store: TransactionStore }> {
   const opened = await openKv(location);
   assert.ok(opened.ok, opened.ok ? "" : opened.error);
-  const store = await TransactionStore.open(opened.value.kv, { decode });
+  const store = await TransactionStore.open(opened.value.kv, { decode: decodeStoredTransaction, recentSince });
   assert.ok(store.ok, store.ok ? "" : store.error);
   return { kv: opened.value.kv, store: store.value };
 }
 
-Deno.test("transactions and histories written to a file are all there after reopening, oldest first", async () => {
+/** Every transaction stored for the account, read straight from Deno KV. */
+async function everything(kv: Deno.Kv): Promise<StoredTransaction[]> {
+  const all: StoredTransaction[] = [];
+  for await (const entry of kv.list<StoredTransaction>({ prefix: ["tx", ACCOUNT] })) all.push(entry.value);
+  return all;
+}
+
+/** Writes `txs` as the step does: looking up what is stored first, so totals move by the difference. */
+async function put(store: TransactionStore, txs: StoredTransaction[], remove: StoredTransaction[] = []) {
+  const previous = await store.stored(txs);
+  assert.ok(previous.ok);
+  const written = await store.write(ACCOUNT, { put: txs, remove }, previous.value);
+  assert.ok(written.ok, written.ok ? "" : written.error);
+}
+
+Deno.test("what is written is there after reopening, and memory holds only pending and recent ones", async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "data.kv");
     const first = await open(path);
-    // More than one atomic commit's worth, written out of order.
-    const all = Array.from({ length: 2_500 }, (_, i) => tx(2_500 - i));
+    // More than one commit's worth, out of order; every tenth one pending.
+    const all = Array.from({ length: 2_500 }, (_, i) => tx(2_500 - i, { pending: (2_500 - i) % 10 === 0 }));
     const history = { start: T0, complete: true };
-    assert.ok((await first.store.write(ACCOUNT, { put: all, history })).ok);
-    assert.ok((await first.store.write(ACCOUNT, { remove: [tx(7).id], put: [tx(8, 999)] })).ok);
+    const previous = await first.store.stored(all);
+    assert.ok(previous.ok && previous.value.size === 0);
+    assert.ok((await first.store.write(ACCOUNT, { put: all, history }, previous.value)).ok);
     first.kv.close();
 
-    const again = await open(path);
+    const since = T0 + 2_000 * HOUR;
+    const again = await open(path, since);
     try {
-      const stored = again.store.transactions(ACCOUNT);
-      assert.equal(stored.length, 2_499);
-      assert.deepEqual(stored.slice(0, 3).map((t) => t.id), [tx(1).id, tx(2).id, tx(3).id]);
-      assert.equal(again.store.get(ACCOUNT, tx(7).id), undefined);
-      assert.equal(again.store.get(ACCOUNT, tx(8).id)?.amount, 999);
+      assert.deepEqual(again.store.summary(ACCOUNT), { count: 2_500, flows: cashFlow(all) });
       assert.equal(again.store.newest(ACCOUNT)?.id, tx(2_500).id);
       assert.deepEqual(again.store.history(ACCOUNT), history);
-      assert.deepEqual(again.store.accounts(), [ACCOUNT]);
+      assert.deepEqual(
+        again.store.pending(ACCOUNT).map((t) => t.id),
+        all.filter((t) => t.settledMs === null).reverse().map((t) => t.id),
+      );
+      assert.deepEqual(
+        again.store.recent(ACCOUNT, since).map((t) => t.createdMs),
+        all.filter((t) => t.createdMs >= since).map((t) => t.createdMs).reverse(),
+      );
+      // Older settled ones are not held in memory, but are still found in the store.
+      const held = again.store.recent(ACCOUNT, 0);
+      const expected = all.filter((t) => t.createdMs >= since || t.settledMs === null).length;
+      assert.equal(held.length, expected, "memory holds more than the pending and recent transactions");
+      assert.ok(expected < all.length / 3);
+      const old = await again.store.stored([tx(1)]);
+      assert.ok(old.ok);
+      assert.deepEqual(old.value.get(tx(1).id), tx(1));
     } finally {
       again.kv.close();
     }
   });
 });
 
-Deno.test("a store in memory starts empty and keeps what is written", async () => {
+Deno.test("settling, replacing and dropping keep the totals equal to a recount of what is stored", async () => {
   const { kv, store } = await open(":memory:");
   try {
-    assert.deepEqual(store.transactions(ACCOUNT), []);
-    assert.ok((await store.write(ACCOUNT, { put: [tx(1)] })).ok);
-    assert.deepEqual(store.transactions(ACCOUNT), [tx(1)]);
+    // A deterministic walk of new, settled, changed and released transactions.
+    let seed = 7;
+    const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    const live = new Map<string, StoredTransaction>();
+    for (let step = 0; step < 400; step++) {
+      const n = 1 + Math.floor(random() * 120);
+      const held = live.get(tx(n).id);
+      const roll = random();
+      if (held && held.settledMs === null && roll < 0.2) {
+        await put(store, [], [held]);
+        live.delete(held.id);
+      } else {
+        const next = tx(n, { pending: roll < 0.5, amount: roll < 0.8 ? -100 * n : 50 * n });
+        await put(store, [next]);
+        live.set(next.id, next);
+      }
+    }
+    const stored = await everything(kv);
+    assert.equal(stored.length, live.size);
+    assert.deepEqual(store.summary(ACCOUNT), { count: live.size, flows: cashFlow(stored) });
   } finally {
     kv.close();
   }
@@ -73,30 +125,31 @@ Deno.test("a store in memory starts empty and keeps what is written", async () =
 
 Deno.test("a write that fails leaves memory as it was, so it is simply done again", async () => {
   const { kv, store } = await open(":memory:");
-  assert.ok((await store.write(ACCOUNT, { put: [tx(1)] })).ok);
+  await put(store, [tx(1)]);
   kv.close();
-  const failed = await store.write(ACCOUNT, { put: [tx(2)], remove: [tx(1).id] });
+  const failed = await store.write(ACCOUNT, { put: [tx(2)], remove: [tx(1)] });
   assert.ok(!failed.ok);
   assert.match(failed.error, /^Cannot write the data store: /);
   assert.ok(!failed.error.includes("\n"));
-  assert.deepEqual(store.transactions(ACCOUNT), [tx(1)]);
+  assert.deepEqual(store.recent(ACCOUNT, 0), [tx(1)]);
+  assert.equal(store.summary(ACCOUNT).count, 1);
 });
 
-Deno.test("stored entries that no longer decode are dropped at open and counted, not fatal", async () => {
+Deno.test("stored entries that no longer decode, or sit under another key, are left out and counted", async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "data.kv");
-    const raw = await Deno.openKv(path);
-    await raw.set(["tx", ACCOUNT, tx(1).id], tx(1));
-    await raw.set(["tx", ACCOUNT, "tx_bad"], { id: "tx_bad", accountId: ACCOUNT, createdMs: "yesterday" });
-    // An entry filed under another account than it says is not trusted either.
-    await raw.set(["tx", "acc_other", tx(2).id], tx(2));
-    await raw.set(["history", ACCOUNT], { start: "long ago" });
-    raw.close();
+    const first = await open(path);
+    await put(first.store, [tx(1), tx(2, { pending: true })]);
+    // An older format, and an entry filed under another account than it names.
+    await first.kv.set(["tx", ACCOUNT, tx(3).createdMs, tx(3).id], { id: tx(3).id, createdMs: "yesterday" });
+    await first.kv.set(["tx", ACCOUNT, tx(4).createdMs, tx(4).id], { ...tx(4), accountId: "acc_other" });
+    await first.kv.set(["history", ACCOUNT], { start: "long ago" });
+    first.kv.close();
     const { kv, store } = await open(path);
     try {
-      assert.deepEqual(store.transactions(ACCOUNT), [tx(1)]);
-      assert.deepEqual(store.transactions("acc_other"), []);
+      assert.deepEqual(store.recent(ACCOUNT, 0).map((t) => t.id), [tx(1).id, tx(2).id]);
       assert.equal(store.dropped, 2);
+      assert.equal(store.newest(ACCOUNT)?.id, tx(2).id, "the newest readable transaction is not found");
       assert.equal(store.history(ACCOUNT), undefined);
     } finally {
       kv.close();

@@ -1,5 +1,4 @@
 import type { Config } from "../config.ts";
-import type { StoredTransaction } from "../spending/transaction.ts";
 import type { TransactionStore } from "../transaction_store.ts";
 import { accountsStep } from "./accounts_step.ts";
 import { balancesStep } from "./balances_step.ts";
@@ -10,7 +9,7 @@ import { transactionsStep } from "./transactions_step.ts";
 /** What the steps need besides what each poll hands them. */
 export interface StepDependencies {
   readonly config: Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">;
-  readonly transactions: TransactionStore<StoredTransaction>;
+  readonly transactions: TransactionStore;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { MonzoFailure, TransactionQuery } from "../monzo_client.ts";
 import { isoTime, type Problem, problem } from "../problems.ts";
 import { err, ok, type Result } from "../result.ts";
 import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
-import { budget, type BudgetRow, type CashFlow, cashFlow } from "../spending/rules.ts";
+import { budget, type BudgetRow, type CashFlow } from "../spending/rules.ts";
 import { type StoredTransaction, toStored } from "../spending/transaction.ts";
 import type { AccountHistory, TransactionStore } from "../transaction_store.ts";
 import type { AccountEntry, AccountRead, CallFailure, StepContext, StepDefinition } from "./step.ts";
@@ -54,7 +54,7 @@ interface SyncFailure {
 
 /** The transactions step: keeps the store in step with Monzo and turns it into spending figures. */
 export function transactionsStep(
-  store: TransactionStore<StoredTransaction>,
+  store: TransactionStore,
   config: TransactionsConfig,
 ): StepDefinition<TransactionsMemory> {
   return {
@@ -84,16 +84,18 @@ export function transactionsStep(
         }
       }
       const month = budgetMonth(context.now(), config.monthStartDay);
+      // Settled transactions of months that have ended are needed no more: only the store keeps them.
+      store.forget(month.start);
       const listed = new Set(context.accounts.map((account) => account.id));
-      const all = context.accounts.flatMap((account) => store.transactions(account.id));
+      const thisMonth = context.accounts.flatMap((account) => store.recent(account.id, month.start));
       return {
         memory: {
           rereadAt: new Map([...rereadAt].filter(([id]) => listed.has(id))),
           month,
-          flows: cashFlow(all),
-          rows: budget(all, month),
+          flows: context.accounts.flatMap((account) => store.summary(account.id).flows),
+          rows: budget(thisMonth, month),
           stored: new Map(context.accounts.map((account) => [account.id, {
-            count: store.transactions(account.id).length,
+            count: store.summary(account.id).count,
             history: store.history(account.id),
           }])),
         },
@@ -118,7 +120,7 @@ function historyNote(history: AccountHistory | undefined): string | undefined {
 /** Brings one account's stored transactions up to date; the error is the first failure met. */
 async function syncAccount(
   context: StepContext,
-  store: TransactionStore<StoredTransaction>,
+  store: TransactionStore,
   config: TransactionsConfig,
   account: AccountEntry,
   reader: string,
@@ -171,7 +173,7 @@ async function syncAccount(
 /** Imports history older than the stored start, newest window first, until `floor` or Monzo closes the window. */
 async function importOlder(
   context: StepContext,
-  store: TransactionStore<StoredTransaction>,
+  store: TransactionStore,
   accountId: string,
   reader: string,
   history: AccountHistory,
@@ -197,21 +199,20 @@ async function importOlder(
  */
 async function rereadRecent(
   context: StepContext,
-  store: TransactionStore<StoredTransaction>,
+  store: TransactionStore,
   config: TransactionsConfig,
   accountId: string,
   reader: string,
 ): Promise<Result<void, SyncFailure>> {
   const now = context.now();
-  const stored = store.transactions(accountId);
-  const oldestPending = stored.find((tx) => tx.settledMs === null)?.createdMs ?? now;
+  const pending = store.pending(accountId);
+  const oldestPending = pending[0]?.createdMs ?? now;
   const from = Math.max(Math.min(budgetMonth(now, config.monthStartDay).start, oldestPending), windowStart(now));
   const fresh = await readWindow(context, accountId, reader, from, now);
   if (!fresh.ok) return fresh;
   const seen = new Set(fresh.value.map((tx) => tx.id));
   // Only pending ones can vanish (a released authorisation); a settled transaction is never dropped.
-  const gone = stored.filter((tx) => tx.createdMs >= from && tx.createdMs < now && tx.settledMs === null)
-    .filter((tx) => !seen.has(tx.id)).map((tx) => tx.id);
+  const gone = pending.filter((tx) => tx.createdMs >= from && tx.createdMs < now && !seen.has(tx.id));
   return save(store, accountId, fresh.value, gone, store.history(accountId));
 }
 
@@ -264,20 +265,21 @@ function isWindowClosed(failure: CallFailure): boolean {
  * Writes what was read: new transactions as they are; for one stored already settled, only its
  * category changes, so the cash-flow counters only ever grow.
  */
-function save(
-  store: TransactionStore<StoredTransaction>,
+async function save(
+  store: TransactionStore,
   accountId: string,
   read: readonly StoredTransaction[],
-  remove: readonly string[],
+  remove: readonly StoredTransaction[],
   history: AccountHistory | undefined,
 ): Promise<Result<void, SyncFailure>> {
+  const previous = await store.stored(read);
+  if (!previous.ok) return err({ kind: "store", detail: previous.error, windowClosed: false });
   const put = read.map((tx) => {
-    const held = store.get(accountId, tx.id);
+    const held = previous.value.get(tx.id);
     return held && held.settledMs !== null ? { ...held, category: tx.category, categories: tx.categories } : tx;
   });
-  return store.write(accountId, { put, remove, history }).then((written) =>
-    written.ok ? ok(undefined) : err({ kind: "store" as const, detail: written.error, windowClosed: false })
-  );
+  const written = await store.write(accountId, { put, remove, history }, previous.value);
+  return written.ok ? ok(undefined) : err({ kind: "store", detail: written.error, windowClosed: false });
 }
 
 function families(config: TransactionsConfig): StepDefinition<TransactionsMemory>["families"] {
