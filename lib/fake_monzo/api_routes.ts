@@ -79,6 +79,15 @@ export function apiRoutes(options: ApiOptions): Hono<Env> {
     return account ? ok(account) : err(json(403, insufficientPermissions(grant.userId)));
   }
 
+  /** {@link visibleAccount} by `account_id`, refused like Monzo when it is a Flex backing loan (no money of its own). */
+  function moneyAccount(c: Context<Env>, grant: Grant): Result<FakeAccount, Response> {
+    const account = visibleAccount(c, "account_id", grant);
+    if (account.ok && account.value.type === "uk_monzo_flex_backing_loan") {
+      return err(json(403, insufficientPermissions(grant.userId)));
+    }
+    return account;
+  }
+
   app.get("/ping/whoami", (c) => {
     const grant = authenticate(c, false);
     if (!grant.ok) return grant.error;
@@ -94,11 +103,8 @@ export function apiRoutes(options: ApiOptions): Hono<Env> {
   app.get("/balance", (c) => {
     const grant = authenticate(c, true);
     if (!grant.ok) return grant.error;
-    const account = visibleAccount(c, "account_id", grant.value);
+    const account = moneyAccount(c, grant.value);
     if (!account.ok) return account.error;
-    if (account.value.type === "uk_monzo_flex_backing_loan") {
-      return json(403, insufficientPermissions(grant.value.userId));
-    }
     drift?.balance(account.value);
     return json(200, balanceBody(account.value));
   });
@@ -115,11 +121,8 @@ export function apiRoutes(options: ApiOptions): Hono<Env> {
   app.get("/transactions", (c) => {
     const grant = authenticate(c, true);
     if (!grant.ok) return grant.error;
-    const account = visibleAccount(c, "account_id", grant.value);
+    const account = moneyAccount(c, grant.value);
     if (!account.ok) return account.error;
-    if (account.value.type === "uk_monzo_flex_backing_loan") {
-      return json(403, insufficientPermissions(grant.value.userId));
-    }
     drift?.transactions(account.value);
     const page = ledger.page(account.value, new URL(c.req.url).searchParams, grants.fullHistoryOpen(grant.value));
     return page.ok ? json(200, page.value) : page.error;
