@@ -456,7 +456,6 @@ function stepState(name: string, fields: Partial<StepState>): StepState {
     name,
     ok: false,
     lastSuccessAt: null,
-    durationSeconds: 0,
     problems: [],
     reads: new Map(),
     families: [],

@@ -6,7 +6,7 @@
 // file. Tests that need root, mounts or another user are skipped, saying why, where not allowed.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { decodeLogins, encodeLogins, type StoredLogin } from "../lib/token_file.ts";
 import {
@@ -121,6 +121,15 @@ async function withNobody(body: (denoDirPath: string) => Promise<void>): Promise
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** `tokens.json` in a folder `state` of `dir` that nobody owns (the file itself is the test's to make). */
+async function nobodysTokensPath(dir: string): Promise<string> {
+  const { uid } = await nobodyIds();
+  const folder = join(dir, "state");
+  await Deno.mkdir(folder);
+  await Deno.chown(folder, uid, null);
+  return join(folder, "tokens.json");
 }
 
 /** A config with no fake Monzo behind it (enough for the start-up checks), readable by nobody. */
@@ -285,24 +294,20 @@ Deno.test({
     await withTempDir(async (dir) => {
       await withNobody(async (denoDirPath) => {
         const port = freePort();
-        const { uid } = await nobodyIds();
-        const folder = join(dir, "state");
-        await Deno.mkdir(folder);
-        await Deno.chown(folder, uid, null);
-        const tokensPath = join(folder, "tokens.json");
+        const tokensPath = await nobodysTokensPath(dir);
         const original = encodeLogins([login(ALICE, "roots")]);
         await Deno.writeTextFile(tokensPath, original, { mode: 0o600 });
         const configPath = await writeBareConfig(dir, port, tokensPath);
         await assertRefused(configPath, port, tokensPath, [
           "permission denied",
           "owned by uid 0 with mode 600",
-          `uid ${uid}`,
+          `uid ${(await nobodyIds()).uid}`,
         ], denoDirPath);
         assert.equal(await Deno.readTextFile(tokensPath), original);
         const info = await Deno.stat(tokensPath);
         assert.equal(info.uid, 0);
         assert.equal((info.mode ?? 0) & 0o777, 0o600);
-        assert.deepEqual(await listing(folder), ["tokens.json"]);
+        assert.deepEqual(await listing(dirname(tokensPath)), ["tokens.json"]);
       });
     });
   },
@@ -378,11 +383,7 @@ Deno.test({
     await withTempDir(async (dir) => {
       await withNobody(async (denoDirPath) => {
         const port = freePort();
-        const { uid } = await nobodyIds();
-        const folder = join(dir, "state");
-        await Deno.mkdir(folder);
-        await Deno.chown(folder, uid, null);
-        const tokensPath = join(folder, "tokens.json");
+        const tokensPath = await nobodysTokensPath(dir);
         await Deno.writeTextFile(tokensPath, encodeLogins([login(ALICE, "loose")]));
         await Deno.chmod(tokensPath, 0o644);
         const configPath = await writeBareConfig(dir, port, tokensPath);
@@ -488,11 +489,7 @@ Deno.test({
   async fn() {
     await withTempDir(async (dir) => {
       await withNobody(async (denoDirPath) => {
-        const { uid } = await nobodyIds();
-        const folder = join(dir, "state");
-        await Deno.mkdir(folder);
-        await Deno.chown(folder, uid, null);
-        const tokensPath = join(folder, "tokens.json");
+        const tokensPath = await nobodysTokensPath(dir);
         const helper = join(ROOT, "tests/helpers/token_file_once.ts");
         const originals = [encodeLogins([login(ALICE, "first")]), encodeLogins([login(ALICE, "second")])];
         for (const [index, original] of originals.entries()) {
@@ -529,7 +526,7 @@ Deno.test({
           assert.equal((info.mode ?? 0) & 0o777, 0o600);
         }
         assert.deepEqual((await storedIn(tokensPath)).map((l) => l.userId), ["user_new1"]);
-        assert.equal((await Deno.stat(tokensPath)).uid, uid);
+        assert.equal((await Deno.stat(tokensPath)).uid, (await nobodyIds()).uid);
       });
     });
   },

@@ -82,7 +82,6 @@ export interface StepState {
   readonly ok: boolean | null;
   /** When the last run that did all of its work ended, epoch ms. */
   readonly lastSuccessAt: number | null;
-  readonly durationSeconds: number | null;
   readonly problems: readonly Problem[];
   readonly reads: ReadonlyMap<string, AccountRead>;
   /** Its metric families with their samples, rendered once per poll. */
@@ -98,7 +97,6 @@ export function startStep<M>(definition: StepDefinition<M>): StepState {
   return seal(definition, definition.initial, {
     ok: null,
     lastSuccessAt: null,
-    durationSeconds: null,
     problems: [],
     reads: new Map(),
   });
@@ -107,7 +105,7 @@ export function startStep<M>(definition: StepDefinition<M>): StepState {
 function seal<M>(
   definition: StepDefinition<M>,
   memory: M,
-  outcome: Pick<StepState, "ok" | "lastSuccessAt" | "durationSeconds" | "problems" | "reads">,
+  outcome: Pick<StepState, "ok" | "lastSuccessAt" | "problems" | "reads">,
 ): StepState {
   return {
     name: definition.name,
@@ -120,14 +118,12 @@ function seal<M>(
     })),
     accounts: definition.accounts?.(memory),
     async next(context) {
-      const startedAt = context.now();
       const run = await definition.run(context, memory);
       const finishedAt = context.now();
       const ok = run.complete && run.problems.length === 0;
       return seal(definition, run.memory, {
         ok,
         lastSuccessAt: ok ? finishedAt : outcome.lastSuccessAt,
-        durationSeconds: (finishedAt - startedAt) / 1000,
         problems: run.problems,
         reads: run.reads,
       });
