@@ -77,11 +77,11 @@ Deno.test("a month starting on 28 March 2027, when the clocks go forward, starts
   assertMonth("2027-03-27T23:59:59.999Z", 28, "2027-02-28T00:00:00Z", "2027-03-28T00:00:00Z");
 });
 
-Deno.test("a start day outside 1–28 or a time outside 1970–9999 is refused", () => {
+Deno.test("a start day outside 1–28 or a time outside 1996–9999 is refused", () => {
   for (const day of [0, 29, 31, 1.5, -1, Number.NaN]) {
     assert.throws(() => budgetMonth(utc("2026-01-20T12:00:00Z"), day), RangeError, `day ${day}`);
   }
-  for (const now of [Number.NaN, Number.POSITIVE_INFINITY, -1, 8.64e15]) {
+  for (const now of [Number.NaN, Number.POSITIVE_INFINITY, -1, utc("1995-12-31T23:59:59.999Z"), 8.64e15]) {
     assert.throws(() => budgetMonth(now, 1), RangeError, `now ${now}`);
   }
 });
@@ -118,5 +118,22 @@ Deno.test("over two years, every month starts at London midnight on its day and 
       // Between 28 and 31 days, give or take the hour of a clock change.
       assert.ok(end - start >= 28 * 86_400_000 - 3_600_000 && end - start <= 31 * 86_400_000 + 3_600_000);
     }
+  }
+});
+
+Deno.test("the written-out summer-time rule agrees with ICU's Europe/London on every day from 1996 to 2060", () => {
+  const day = 86_400_000;
+  for (let noon = utc("1996-01-01T12:00:00Z"); noon < utc("2061-01-01T00:00:00Z"); noon += day) {
+    const date = Number(london(noon).slice(0, 2));
+    if (date > 28) continue;
+    // The month starting today starts at today's London midnight: the first instant ICU shows as 00:00:00.
+    const { start } = budgetMonth(noon, date);
+    assert.match(london(start), /, 00:00:00$/, london(noon));
+    assert.equal(london(start).slice(0, 10), london(noon).slice(0, 10));
+    assert.notEqual(
+      london(start - 1).slice(0, 10),
+      london(noon).slice(0, 10),
+      `${london(noon)}: start is not the first instant`,
+    );
   }
 });
