@@ -87,6 +87,32 @@ function exporterFamilies(state: SnapshotState): Family[] {
       samples: state.logins.map((login) => ({ labels: userLabel(login.userId), value: login.loggedIn ? 1 : 0 })),
     },
     {
+      name: "monzo_login_timestamp_seconds",
+      type: "gauge",
+      help: "Unix time at which the user last authorised the exporter in the browser (refreshes keep it); " +
+        "Monzo asks people to re-authorise about every 90 days. Absent for a login stored before the " +
+        "exporter kept this time (log in again to get it).",
+      samples: state.logins.flatMap((login) =>
+        login.loggedIn && login.grantedAt !== undefined
+          ? [{ labels: userLabel(login.userId), value: login.grantedAt / 1000 }]
+          : []
+      ),
+    },
+    {
+      name: "monzo_login_awaiting_approval",
+      type: "gauge",
+      help: "1 when the last poll found the user's login waiting for approval in the Monzo app (or the approval " +
+        "lapsed), 0 otherwise.",
+      samples: state.logins.flatMap((login) =>
+        login.loggedIn
+          ? [{
+            labels: userLabel(login.userId),
+            value: state.users.get(login.userId ?? "")?.status === "awaiting_approval" ? 1 : 0,
+          }]
+          : []
+      ),
+    },
+    {
       name: "monzo_exporter_build_info",
       type: "gauge",
       help: "Version of the exporter, and mode demo when it serves a simulated Monzo; always 1.",

@@ -13,7 +13,8 @@ export interface StoredLogin {
   readonly expiresAt: number;
   /**
    * When Monzo issued this login through the browser (a code exchange), epoch ms; kept through
-   * refreshes, in memory only. The full transaction history is readable for 5 minutes after it.
+   * refreshes and in the file (`granted_at`), absent for logins written before it was kept. The full
+   * transaction history is readable for 5 minutes after it; Monzo asks to re-authorise about every 90 days.
    */
   readonly grantedAt?: number;
 }
@@ -55,6 +56,8 @@ const singleLoginSchema = z.object({
   expires_at: z.string().refine((text) => !Number.isNaN(Date.parse(text)), "is not an RFC 3339 time"),
   refresh_token: z.string(),
   user_id: z.string().min(1).optional(),
+  // Not in the original format; its reader ignores unknown fields.
+  granted_at: z.string().refine((text) => !Number.isNaN(Date.parse(text)), "is not an RFC 3339 time").optional(),
 });
 
 /** The largest tokens file read: a login takes about 300 bytes, so anything near this is not one. */
@@ -72,6 +75,7 @@ function fromFile(entry: z.infer<typeof singleLoginSchema>, userId: string | nul
     accessToken: entry.access_token,
     refreshToken: entry.refresh_token === "" ? null : entry.refresh_token,
     expiresAt: Date.parse(entry.expires_at),
+    ...(entry.granted_at === undefined ? {} : { grantedAt: Date.parse(entry.granted_at) }),
   };
 }
 
@@ -88,6 +92,9 @@ function toFile(login: StoredLogin) {
     // The original exporter requires the field, so it is written even when empty.
     refresh_token: login.refreshToken ?? "",
     ...(login.userId ? { user_id: login.userId } : {}),
+    ...(login.grantedAt === undefined || Number.isNaN(new Date(login.grantedAt).getTime())
+      ? {}
+      : { granted_at: new Date(login.grantedAt).toISOString() }),
   };
 }
 

@@ -10,7 +10,13 @@ export function loginKey(login: Pick<StoredLogin, "userId">): string {
 
 /** What may be shown about a login: never its tokens. */
 export type LoginStatus =
-  | { readonly userId: string | null; readonly loggedIn: true; readonly expiresAt: number }
+  | {
+    readonly userId: string | null;
+    readonly loggedIn: true;
+    readonly expiresAt: number;
+    /** When the user last authorised in the browser (epoch ms); absent for a login stored before that was kept. */
+    readonly grantedAt?: number;
+  }
   | { readonly userId: string; readonly loggedIn: false; readonly reason: string; readonly problem: Problem };
 
 /**
@@ -96,6 +102,7 @@ export class TokenStore {
       userId: login.userId,
       loggedIn: true,
       expiresAt: login.expiresAt,
+      ...(login.grantedAt === undefined ? {} : { grantedAt: login.grantedAt }),
     }));
     const past: LoginStatus[] = [...this.#loggedOut].map(([userId, problem]) => ({
       userId,

@@ -314,7 +314,7 @@ async function richSnapshot(): Promise<Snapshot> {
   snapshot.countRequest("/pots", "timeout");
   snapshot.countRequest("/balance", "403");
   snapshot.setLogins([
-    { userId: "user_00009Alice", loggedIn: true, expiresAt: T0 + 6 * 3_600_000 },
+    { userId: "user_00009Alice", loggedIn: true, expiresAt: T0 + 6 * 3_600_000, grantedAt: T0 - 86_400_000 },
     { userId: null, loggedIn: true, expiresAt: T0 + 3_600_000 },
     { userId: "user_00009Bob", loggedIn: false, reason: ended.message, problem: ended },
   ], null);

@@ -1,0 +1,366 @@
+// deploy/grafana/monzo.json against the real program and a real Prometheus: the demo exporter runs as
+// its own process, Prometheus scrapes it every second, and every panel's query (template variables
+// substituted as Grafana would) must return data and name only metrics the exporter serves.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  ALICE_CURRENT,
+  binaryExists,
+  explainSkip,
+  freePort,
+  get,
+  PROGRAM,
+  ROOT,
+  spawn,
+  waitFor,
+} from "./helpers/e2e.ts";
+
+const PROMETHEUS = "/usr/bin/prometheus";
+const hasPrometheus = binaryExists(PROMETHEUS);
+if (!hasPrometheus) explainSkip(PROMETHEUS, "the dashboard's queries against a real Prometheus");
+
+const DASHBOARD_PATH = join(ROOT, "deploy/grafana/monzo.json");
+const JOB = "monzo";
+const DATASOURCE_REF = "${datasource}";
+
+interface Target {
+  readonly expr: string;
+  readonly refId: string;
+  readonly datasource?: { type?: string; uid?: string };
+}
+
+interface Panel {
+  readonly type: string;
+  readonly title: string;
+  readonly datasource?: { type?: string; uid?: string };
+  readonly targets?: Target[];
+  readonly panels?: Panel[];
+}
+
+interface Variable {
+  readonly type: string;
+  readonly name: string;
+  readonly query: unknown;
+  readonly datasource?: { type?: string; uid?: string };
+  readonly current?: { value?: unknown };
+}
+
+interface Dashboard {
+  readonly __inputs: Array<{ name: string; type: string; pluginId: string }>;
+  readonly id: unknown;
+  readonly uid: string;
+  readonly version: unknown;
+  readonly panels: Panel[];
+  readonly templating: { list: Variable[] };
+}
+
+async function loadDashboard(): Promise<Dashboard> {
+  return JSON.parse(await Deno.readTextFile(DASHBOARD_PATH));
+}
+
+/** Every panel that runs queries, rows' nested panels included. */
+function queryPanels(dashboard: Dashboard): Panel[] {
+  return dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]).filter((panel) => panel.type !== "row");
+}
+
+/** Substitutes `$name` and `${name}` (and `${name:format}`); an unknown variable throws, naming it. */
+function substitute(expr: string, values: Readonly<Record<string, string>>): string {
+  return expr.replace(
+    /\$\{(\w+)(?::\w+)?\}|\$(\w+)/g,
+    (whole, braced: string | undefined, bare: string | undefined) => {
+      const name = braced ?? bare ?? "";
+      const value = values[name];
+      if (value === undefined) throw new Error(`unknown template variable ${whole} in ${expr}`);
+      return value;
+    },
+  );
+}
+
+// Words in a PromQL expression that are neither metric names nor label names.
+const PROMQL_WORDS = new Set([
+  "and",
+  "or",
+  "unless",
+  "bool",
+  "offset",
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+]);
+/** Series Prometheus makes itself, not the exporter. */
+const PROMETHEUS_SERIES = new Set(["up"]);
+
+/** The metric names a PromQL expression selects (label names, functions, strings and ranges left out). */
+function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""') // strings may hold anything
+    .replace(/\{[^}]*\}/g, "") // label matchers
+    .replace(/\[[^\]]*\]/g, "") // ranges
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ""); // label lists
+  const names: string[] = [];
+  for (const match of bare.matchAll(/[A-Za-z_:][\w:]*/g)) {
+    const isFunction = /^\s*\(/.test(bare.slice(match.index + match[0].length));
+    if (!isFunction && !PROMQL_WORDS.has(match[0])) names.push(match[0]);
+  }
+  return names;
+}
+
+/** The families an exposition serves (from its TYPE lines). */
+function families(exposition: string): Set<string> {
+  return new Set([...exposition.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+}
+
+/** Every metric name a panel or variable query uses that the exporter does not serve, as one line each naming the panel. */
+function unknownMetrics(dashboard: Dashboard, served: Set<string>): string[] {
+  const problems: string[] = [];
+  const check = (where: string, expr: string) => {
+    for (const name of metricNames(expr)) {
+      if (!served.has(name) && !PROMETHEUS_SERIES.has(name)) problems.push(`${where}: ${name} is not served`);
+    }
+  };
+  for (const panel of queryPanels(dashboard)) {
+    for (const target of panel.targets ?? []) check(`panel "${panel.title}" query ${target.refId}`, target.expr);
+  }
+  for (const variable of dashboard.templating.list) {
+    if (variable.type === "query") check(`variable $${variable.name}`, labelValues(variable).selector);
+  }
+  return problems;
+}
+
+/** The parts of a query variable's `label_values(selector, label)`; anything else throws. */
+function labelValues(variable: Variable): { selector: string; label: string } {
+  const match = variableQuery(variable).match(/^label_values\((.+), (\w+)\)$/);
+  if (!match) throw new Error(`$${variable.name} is not label_values(selector, label)`);
+  return { selector: match[1], label: match[2] };
+}
+
+function variableQuery(variable: Variable): string {
+  const query = variable.query;
+  if (typeof query === "string") return query;
+  if (typeof query === "object" && query !== null && "query" in query && typeof query.query === "string") {
+    return query.query;
+  }
+  throw new Error(`variable $${variable.name} has no query`);
+}
+
+interface Sample {
+  readonly metric: Record<string, string>;
+  readonly value: [number, string];
+}
+
+/** An instant query against Prometheus' HTTP API; an error answer is an error naming the query. */
+async function instant(prometheus: string, promql: string): Promise<Sample[]> {
+  const answer = await get(`${prometheus}/api/v1/query?${new URLSearchParams({ query: promql })}`);
+  const body = JSON.parse(answer.text);
+  if (answer.status !== 200 || body.status !== "success") throw new Error(`${promql}: ${answer.text}`);
+  return body.data.result;
+}
+
+/** Every panel query that fails or returns nothing under `values`, as one line each naming the panel. */
+async function emptyPanels(
+  dashboard: Dashboard,
+  values: Readonly<Record<string, string>>,
+  prometheus: string,
+): Promise<string[]> {
+  const problems: string[] = [];
+  for (const panel of queryPanels(dashboard)) {
+    for (const target of panel.targets ?? []) {
+      const where = `panel "${panel.title}" query ${target.refId}`;
+      try {
+        const result = await instant(prometheus, substitute(target.expr, values));
+        if (result.length === 0) problems.push(`${where} returned no data: ${substitute(target.expr, values)}`);
+      } catch (error) {
+        problems.push(`${where} failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** What Grafana substitutes, with `account` and `currency` as given (".*" is the dashboard's "All"). */
+function grafanaValues(account: string, currency: string): Record<string, string> {
+  return {
+    datasource: "prometheus",
+    job: JOB,
+    account,
+    currency,
+    // The dashboard's default range is 30 days. $__rate_interval is what Grafana computes for Prometheus'
+    // 1 s scrape here at a 1 minute step: never shorter than four scrapes, so rate() has two samples.
+    __range: "30d",
+    __interval: "1m",
+    __rate_interval: "1m",
+  };
+}
+
+Deno.test("the dashboard follows grafana.com conventions: __inputs, id null, a version, every query on the datasource variable", async () => {
+  const dashboard = await loadDashboard();
+  assert.deepEqual(
+    dashboard.__inputs.map(({ name, type, pluginId }) => ({ name, type, pluginId })),
+    [{ name: "DS_PROMETHEUS", type: "datasource", pluginId: "prometheus" }],
+  );
+  assert.equal(dashboard.id, null);
+  assert.ok(Number.isInteger(dashboard.version) && (dashboard.version as number) >= 1, "no version");
+  assert.ok(dashboard.uid, "no uid");
+
+  const variables = dashboard.templating.list;
+  const datasource = variables.filter((variable) => variable.type === "datasource");
+  assert.equal(datasource.length, 1, "one datasource variable");
+  assert.equal(datasource[0].name, "datasource");
+  assert.equal(datasource[0].query, "prometheus");
+  // Imported, Grafana replaces ${DS_PROMETHEUS} with the chosen datasource; provisioned, the value
+  // matches nothing and the variable falls back to the default Prometheus.
+  assert.equal(datasource[0].current?.value, "${DS_PROMETHEUS}");
+  for (const name of ["job", "account", "currency"]) {
+    const variable = variables.find((v) => v.name === name);
+    assert.ok(variable, `no $${name} variable`);
+    assert.equal(variable.type, "query");
+    assert.equal(variable.datasource?.uid, DATASOURCE_REF, `variable $${name} does not use $datasource`);
+  }
+
+  const panels = queryPanels(dashboard);
+  assert.ok(panels.length >= 15, `only ${panels.length} panels`);
+  for (const panel of panels) {
+    assert.equal(panel.datasource?.uid, DATASOURCE_REF, `panel "${panel.title}" does not use $datasource`);
+    assert.ok((panel.targets ?? []).length > 0, `panel "${panel.title}" has no query`);
+    for (const target of panel.targets ?? []) {
+      assert.equal(target.datasource?.uid, DATASOURCE_REF, `panel "${panel.title}" ${target.refId}: not $datasource`);
+    }
+  }
+  // Nothing else names the input: a panel bound to it would break when provisioned by file.
+  const text = await Deno.readTextFile(DASHBOARD_PATH);
+  assert.equal(text.split("${DS_PROMETHEUS}").length - 1, 1, "${DS_PROMETHEUS} is used beyond the variable");
+});
+
+Deno.test("the metric-name check finds names in PromQL and leaves functions, labels and keywords out", () => {
+  assert.deepEqual(
+    metricNames(
+      'sum by (currency) (increase(monzo_spent_total{job=~"$job", x="a{b}"}[1d])) / on (category) group_left ' +
+        "monzo_budget unless on (account_id) monzo_account_info and time() - up",
+    ),
+    ["monzo_spent_total", "monzo_budget", "monzo_account_info", "up"],
+  );
+});
+
+Deno.test({
+  name:
+    "every dashboard panel returns data from a real Prometheus scraping the demo exporter, and names only served metrics",
+  ignore: !hasPrometheus,
+  async fn() {
+    const dashboard = await loadDashboard();
+    const dir = await Deno.makeTempDir({ prefix: "monzo-dashboard-" });
+    const exporterPort = freePort();
+    const exporterUrl = `http://127.0.0.1:${exporterPort}`;
+    const exporter = spawn(Deno.execPath(), [
+      ...PROGRAM,
+      "--demo",
+      "--web.listen-address",
+      `127.0.0.1:${exporterPort}`,
+    ]);
+    let prometheus: ReturnType<typeof spawn> | undefined;
+    try {
+      // The first poll imports the demo's history: every family is served once it is over.
+      const used = new Set(
+        queryPanels(dashboard).flatMap((p) => (p.targets ?? []).flatMap((t) => metricNames(t.expr))),
+      );
+      const exposition = await waitFor("the demo exporter to serve a successful poll", async () => {
+        const answer = await get(`${exporterUrl}/metrics`).catch(() => null);
+        return answer?.status === 200 && /^monzo_up 1$/m.test(answer.text) && answer.text;
+      }, { timeoutMs: 30_000, intervalMs: 200 });
+      const served = families(exposition);
+
+      // Every metric a query names exists; and the check itself catches a panel naming one that does not.
+      assert.deepEqual(unknownMetrics(dashboard, served), []);
+      const broken = structuredClone(dashboard);
+      const spendToday = queryPanels(broken).find((p) => p.title === "Spend today");
+      assert.ok(spendToday?.targets);
+      spendToday.targets[0] = {
+        ...spendToday.targets[0],
+        expr: spendToday.targets[0].expr.replace("spend_today", "spent_today"),
+      };
+      assert.deepEqual(unknownMetrics(broken, served), [
+        'panel "Spend today" query A: monzo_spent_today is not served',
+      ]);
+
+      const port = freePort();
+      const prometheusUrl = `http://127.0.0.1:${port}`;
+      const configPath = join(dir, "prometheus.yml");
+      await Deno.writeTextFile(
+        configPath,
+        [
+          "global:",
+          "  scrape_interval: 1s",
+          "  scrape_timeout: 1s",
+          "scrape_configs:",
+          `  - job_name: ${JOB}`,
+          "    static_configs:",
+          `      - targets: ["127.0.0.1:${exporterPort}"]`,
+          "",
+        ].join("\n"),
+      );
+      prometheus = spawn(PROMETHEUS, [
+        `--config.file=${configPath}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ], { cwd: dir });
+
+      // increase() and rate() need two samples in their range to return anything: wait for three
+      // scrapes of every metric the dashboard uses. Over a few seconds increase(monzo_spent_total[1d])
+      // then returns the (extrapolated) growth so far, usually 0: that proves the series and the query,
+      // not the size of a day's spending.
+      await waitFor("Prometheus to hold three scrapes of every metric the dashboard uses", async () => {
+        for (const name of used) {
+          const counts = await instant(prometheusUrl, `min(count_over_time(${name}{job="${JOB}"}[1m]))`);
+          if (counts.length === 0 || Number(counts[0].value[1]) < 3) return false;
+        }
+        return true;
+      }, { timeoutMs: 30_000, intervalMs: 250 });
+
+      // Every panel with "All" selected, then with one account and one currency, as a user picks them.
+      assert.deepEqual(await emptyPanels(dashboard, grafanaValues(".*", ".*"), prometheusUrl), []);
+      assert.deepEqual(await emptyPanels(dashboard, grafanaValues(ALICE_CURRENT, "GBP"), prometheusUrl), []);
+
+      // The variables' label_values() queries offer the values substituted above.
+      for (
+        const [name, label, expected] of [["job", "job", JOB], ["account", "account_id", ALICE_CURRENT], [
+          "currency",
+          "currency",
+          "GBP",
+        ]]
+      ) {
+        const variable = dashboard.templating.list.find((v) => v.name === name);
+        assert.ok(variable);
+        const query = labelValues(variable);
+        assert.equal(query.label, label);
+        const selector = substitute(query.selector, { job: JOB });
+        const answer = await get(
+          `${prometheusUrl}/api/v1/label/${label}/values?${new URLSearchParams({ "match[]": selector })}`,
+        );
+        assert.ok(
+          JSON.parse(answer.text).data.includes(expected),
+          `$${name} does not offer ${expected}: ${answer.text}`,
+        );
+      }
+
+      // And a panel whose query selects nothing is reported by name.
+      const empty = structuredClone(dashboard);
+      const balances = queryPanels(empty).find((p) => p.title === "Balance per account");
+      assert.ok(balances?.targets);
+      balances.targets[0] = { ...balances.targets[0], expr: 'monzo_balance{account_id="acc_nobody"}' };
+      assert.deepEqual(
+        (await emptyPanels(empty, grafanaValues(".*", ".*"), prometheusUrl)).map((line) => line.split(" returned")[0]),
+        ['panel "Balance per account" query A'],
+      );
+    } catch (error) {
+      console.error(`Prometheus' log:\n${prometheus?.stderr.text ?? ""}\nThe exporter's log:\n${exporter.stderr.text}`);
+      throw error;
+    } finally {
+      await prometheus?.stop("SIGTERM", 10_000);
+      await exporter.stop("SIGTERM", 10_000);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
