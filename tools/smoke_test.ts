@@ -8,6 +8,12 @@
 const START_MS = 30_000;
 const STOP_MS = 20_000;
 
+/** Deadlines, shorter in tests of the smoke test itself. */
+export interface SmokeOptions {
+  readonly startMs?: number;
+  readonly stopMs?: number;
+}
+
 /** What one smoke test found: the reason it failed, or null, and the lines it passed. */
 export interface SmokeReport {
   readonly failure: string | null;
@@ -15,7 +21,13 @@ export interface SmokeReport {
 }
 
 /** Runs the smoke test of `binary`; `expectedVersion` also checks `--version` and `monzo_exporter_build_info`. */
-export async function smokeTest(binary: string, expectedVersion: string | null): Promise<SmokeReport> {
+export async function smokeTest(
+  binary: string,
+  expectedVersion: string | null,
+  options: SmokeOptions = {},
+): Promise<SmokeReport> {
+  const startMs = options.startMs ?? START_MS;
+  const stopMs = options.stopMs ?? STOP_MS;
   const passed: string[] = [];
   const fail = (reason: string): SmokeReport => ({ failure: reason, passed });
 
@@ -45,12 +57,12 @@ export async function smokeTest(binary: string, expectedVersion: string | null):
     return fail(`${reason}\n--- the program's output ---\n${(await output).trimEnd()}`);
   };
 
-  const deadline = Date.now() + START_MS;
+  const deadline = Date.now() + startMs;
   let metrics = "";
   while (!(isUp(metrics) && balance(metrics) !== null)) {
     if (exited) return await withLog(`the demo exited (${(await status).code}) before serving metrics`);
     if (Date.now() > deadline) {
-      return await withLog(`no "monzo_up 1" with a balance on ${base}/metrics within ${START_MS / 1000} s`);
+      return await withLog(`no "monzo_up 1" with a balance on ${base}/metrics within ${startMs / 1000} s`);
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
     // Refused while the demo starts: asked again until the deadline.
@@ -71,9 +83,9 @@ export async function smokeTest(binary: string, expectedVersion: string | null):
   passed.push("--healthcheck: exit 0");
 
   child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), STOP_MS);
+  const timer = setTimeout(() => child.kill("SIGKILL"), stopMs);
   const stopped = await status.finally(() => clearTimeout(timer));
-  if (stopped.signal === "SIGKILL") return await withLog(`SIGTERM did not stop it within ${STOP_MS / 1000} s`);
+  if (stopped.signal === "SIGKILL") return await withLog(`SIGTERM did not stop it within ${stopMs / 1000} s`);
   if (stopped.code !== 0) return await withLog(`SIGTERM stopped it with exit ${stopped.code}, not 0`);
   await output;
   passed.push("SIGTERM: exit 0");
