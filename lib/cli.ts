@@ -15,6 +15,8 @@ export interface CliOptions {
   readonly listen: ListenAddress | null;
   /** `--log.level`: `debug` adds the stack of a failed request to the log. */
   readonly logLevel: LogLevel;
+  /** `--healthcheck [URL]`: probe `/healthz` and exit; a null URL is found from the listen address. */
+  readonly healthcheck: { readonly url: string | null } | null;
 }
 
 // The levels `--log.level` takes.
@@ -35,6 +37,8 @@ Options:
   --log.level LEVEL                info (default) or debug, which also logs the stack of a failed request
   --check-config                   Validate the config, print a one-line summary without secrets, exit
   --demo                           Serve a built-in simulated Monzo; needs no config, no secrets
+  --healthcheck [URL]              Exit 0 if URL (default: /healthz on the listen address of the config,
+                                   --web.listen-address or the demo) answers 200 within 5 s, else 1
   --version                        Print the version and exit
   -h, --help                       Print this help and exit
 
@@ -46,10 +50,12 @@ Pages: / (status and login), /metrics (also /stats and /monzo), /authorize?key=A
 
 /** Parses the command line; the error is one line naming the bad option. */
 export function parseCli(args: readonly string[]): Result<CliOptions> {
+  const taken = takeHealthcheck(args);
+  if (!taken.ok) return taken;
   let values;
   try {
     ({ values } = parseArgs({
-      args: [...args],
+      args: taken.value.rest,
       strict: true,
       allowPositionals: false,
       options: {
@@ -86,7 +92,34 @@ export function parseCli(args: readonly string[]): Result<CliOptions> {
     configPath: values.config ?? null,
     listen,
     logLevel,
+    healthcheck: taken.value.healthcheck,
   });
+}
+
+/** Takes `--healthcheck [URL]` out of the arguments, since parseArgs has no option with an optional value. */
+function takeHealthcheck(
+  args: readonly string[],
+): Result<{ healthcheck: CliOptions["healthcheck"]; rest: string[] }> {
+  const rest: string[] = [];
+  let healthcheck: CliOptions["healthcheck"] = null;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      rest.push(...args.slice(i));
+      break;
+    }
+    if (arg !== "--healthcheck" && !arg.startsWith("--healthcheck=")) {
+      rest.push(arg);
+      continue;
+    }
+    if (healthcheck !== null) return err("--healthcheck is given twice (see --help)");
+    const next = args[i + 1];
+    if (arg !== "--healthcheck") healthcheck = { url: arg.slice("--healthcheck=".length) };
+    else if (next !== undefined && !next.startsWith("-")) healthcheck = { url: args[++i] };
+    else healthcheck = { url: null };
+    if (healthcheck.url?.trim() === "") return err("--healthcheck= needs a URL, or no = to use the listen address");
+  }
+  return ok({ healthcheck, rest });
 }
 
 /**

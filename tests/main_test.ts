@@ -25,7 +25,16 @@ import {
 } from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
 
-const FLAGS = ["--config", "--web.listen-address", "--log.level", "--check-config", "--demo", "--version", "--help"];
+const FLAGS = [
+  "--config",
+  "--web.listen-address",
+  "--log.level",
+  "--check-config",
+  "--demo",
+  "--healthcheck",
+  "--version",
+  "--help",
+];
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
 const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARN|ERROR) \S/;
 
