@@ -57,7 +57,9 @@ export interface Exporter {
  * unless the GET body is empty too (RFC 9110 §8.6).
  */
 export function headAsGet(app: Hono, request: Request): Response | Promise<Response> {
-  return app.fetch(new Request(request, { method: "GET" }));
+  // Built from the parts: `new Request(request)` would follow its signal, and reading a request's
+  // signal makes Deno.serve print a warning about its legacy abort behaviour.
+  return app.fetch(new Request(request.url, { method: "GET", headers: request.headers }));
 }
 
 /**
