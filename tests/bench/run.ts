@@ -14,7 +14,10 @@
 //  4. starts tests/bench/bare_server.ts, a plain `Deno.serve` answering with the exporter's exact
 //     /metrics bytes, content type and other headers;
 //  5. scrapes each 100 000 times, sampling the resident memory (VmRSS) every 25 000 scrapes;
-//  6. loads each with wrk (Debian package `wrk`) alternately, several rounds, and takes medians;
+//  6. loads each with wrk (Debian package `wrk`) alternately, several rounds, and takes medians; then
+//     loads with `Accept-Encoding: gzip` the exporter, a bare `Deno.serve` answering its stored gzip bytes
+//     and headers (tests/bench/bare_bytes_server.ts, the gzip ceiling), and one where Deno gzips the plain
+//     text per request (for information), and measures each form's bytes (text / OpenMetrics, gzip or not);
 //  7. counts Monzo API calls per poll, for the exporter process's first poll and in-process (on accounts
 //     without transactions, whose exposition is the "before" size) for a discovery poll, a steady poll
 //     and a rediscovery poll;
