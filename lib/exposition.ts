@@ -194,10 +194,10 @@ export function createExpositionCache(snapshot: Snapshot, options: ExpositionCac
     if (answer === undefined) {
       const contentType = CONTENT_TYPES[format];
       if (gzipped) {
-        const plain = form(state, format, false).body as string;
+        const plain = form(state, format, false).body;
         answer = {
           // A copy of its own: Node's Buffer may be a view into a larger shared one.
-          body: new Uint8Array(gzip(encoder.encode(plain))),
+          body: new Uint8Array(gzip(typeof plain === "string" ? encoder.encode(plain) : plain)),
           headers: { "content-type": contentType, "content-encoding": "gzip", vary: VARY },
         };
       } else {
