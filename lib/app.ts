@@ -1,11 +1,12 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
-import { EXPOSITION_CONTENT_TYPE } from "./exposition.ts";
+import type { ExpositionSource } from "./exposition.ts";
 import type { Logger } from "./log.ts";
 import type { LoginStates } from "./login_states.ts";
 import { authorizeUrl, loginLink } from "./oauth.ts";
 import { HTML_HEADERS, landingPage, messagePage, type PageContext } from "./pages.ts";
+import { acceptsGzip, preferredFormat } from "./negotiation.ts";
 import { problem } from "./problems.ts";
 import { createAttemptLimiter, createLogThrottle } from "./rate_limit.ts";
 import { constantTimeEqual } from "./secrets.ts";
@@ -44,8 +45,8 @@ export interface AppOptions {
     "authKey" | "authUrl" | "clientId" | "clientSecret" | "callbackUrl" | "publicUrl" | "pollIntervalMinutes"
   >;
   readonly snapshot: Snapshot;
-  /** The exposition of the current snapshot, rendered once per change. */
-  readonly exposition: () => string;
+  /** The exposition of the current snapshot in each format, gzipped or not, made once per change. */
+  readonly exposition: ExpositionSource;
   readonly states: LoginStates;
   readonly sessions: Sessions;
   readonly clock: Clock;
@@ -79,7 +80,14 @@ export function createApp(options: AppOptions): Hono {
   const refusals = createLogThrottle({ clock, windowMs: AUTHORIZE_WINDOW_MS });
   const app = new Hono();
 
-  const metrics = () => new Response(options.exposition(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE } });
+  const metrics = (c: Context) => {
+    const headers = c.req.raw.headers;
+    const answer = options.exposition(
+      preferredFormat(headers.get("accept")),
+      acceptsGzip(headers.get("accept-encoding")),
+    );
+    return new Response(answer.body, { headers: answer.headers });
+  };
   for (const path of METRICS_PATHS) app.get(path, metrics);
 
   app.get("/", () =>

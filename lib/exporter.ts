@@ -30,12 +30,14 @@ export interface ExporterOptions {
   readonly persistence?: TokenPersistence;
   /** Writes debug lines too (`--log.level debug`). */
   readonly debug?: boolean;
+  /** Gzips the exposition for scrapers that take gzip; node:zlib's `gzipSync` by default (tests count calls). */
+  readonly gzip?: (data: Uint8Array) => Uint8Array;
 }
 
 /** The assembled exporter, ready to be served and polled. */
 export interface Exporter {
   readonly app: Hono;
-  /** The request handler for `Deno.serve`. */
+  /** The request handler for `Deno.serve`; it answers HEAD as {@link headAsGet} says. */
   readonly handler: (request: Request) => Response | Promise<Response>;
   readonly poller: Poller;
   readonly sessions: Sessions;
@@ -46,6 +48,18 @@ export interface Exporter {
    * once Monzo has rotated the tokens, only the write keeps the login. Closing again waits for the same.
    */
   close(): Promise<void>;
+}
+
+/**
+ * Answers a HEAD request with the answer to the same GET, body and all: `Deno.serve` then sends its
+ * headers, with that body's Content-Length, and leaves the body out. Hono answers HEAD by dropping the
+ * body itself, and for an empty body Deno sends `Content-Length: 0`, which a HEAD answer must not say
+ * unless the GET body is empty too (RFC 9110 §8.6).
+ */
+export function headAsGet(app: Hono, request: Request): Response | Promise<Response> {
+  // Built from the parts: `new Request(request)` would follow its signal, and reading a request's
+  // signal makes Deno.serve print a warning about its legacy abort behaviour.
+  return app.fetch(new Request(request.url, { method: "GET", headers: request.headers }));
 }
 
 /**
@@ -106,7 +120,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   const app = createApp({
     config,
     snapshot,
-    exposition: createExpositionCache(snapshot),
+    exposition: createExpositionCache(snapshot, { gzip: options.gzip }),
     states: createLoginStates({ clock }),
     sessions,
     clock,
@@ -120,7 +134,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   });
   return ok({
     app,
-    handler: (request) => app.fetch(request),
+    handler: (request) => request.method === "HEAD" ? headAsGet(app, request) : app.fetch(request),
     poller,
     sessions,
     snapshot,

@@ -1,8 +1,12 @@
+import { gzipSync } from "node:zlib";
 import type { Family } from "./metric_family.ts";
+import type { ExpositionFormat } from "./negotiation.ts";
 import { isHealthy, type Snapshot, type SnapshotState } from "./snapshot.ts";
 
 /** The content type of the Prometheus text format 0.0.4. */
 export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+/** The content type of OpenMetrics 1.0.0, as its spec spells it. */
+export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /** Escapes a HELP text: backslash and newline. */
 export function escapeHelp(text: string): string {
@@ -121,32 +125,120 @@ function exporterFamilies(state: SnapshotState): Family[] {
   ];
 }
 
+function familiesOf(state: SnapshotState): Family[] {
+  return [...state.steps.flatMap((step) => step.families), ...exporterFamilies(state)];
+}
+
+function sampleLine(name: string, sample: Family["samples"][number]): string {
+  const labels = sample.labels.map(([label, value]) => `${label}="${escapeLabelValue(value)}"`).join(",");
+  return `${name}${labels ? `{${labels}}` : ""} ${formatValue(sample.value)}`;
+}
+
 /** Renders the state in the Prometheus text format 0.0.4, as one flat string. */
 export function renderExposition(state: SnapshotState): string {
   const lines: string[] = [];
-  for (const family of [...state.steps.flatMap((step) => step.families), ...exporterFamilies(state)]) {
+  for (const family of familiesOf(state)) {
     if (family.samples.length === 0) continue;
     lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`);
-    for (const sample of family.samples) {
-      const labels = sample.labels.map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(",");
-      lines.push(`${family.name}${labels ? `{${labels}}` : ""} ${formatValue(sample.value)}`);
-    }
+    for (const sample of family.samples) lines.push(sampleLine(family.name, sample));
   }
   // join() builds one flat string; appending the final newline with + would make it a slow-to-send rope.
   lines.push("");
   return lines.join("\n");
 }
 
-/** Renders the snapshot when it has changed since the last call, and otherwise reuses the text. */
-export function createExpositionCache(snapshot: Snapshot): () => string {
+/**
+ * A family's name and type in OpenMetrics, whose samples keep the names they have in the text format
+ * (so Prometheus stores the same series from either): a counter's family drops the `_total` its
+ * samples carry, and a gauge named `_info` (always 1, by this exporter's conventions) is an info family.
+ */
+function openMetricsFamily(family: Family): { name: string; type: string } {
+  if (family.type === "counter" && family.name.endsWith("_total")) {
+    return { name: family.name.slice(0, -"_total".length), type: "counter" };
+  }
+  if (family.type === "gauge" && family.name.endsWith("_info")) {
+    return { name: family.name.slice(0, -"_info".length), type: "info" };
+  }
+  return { name: family.name, type: family.type };
+}
+
+/**
+ * Renders the state in OpenMetrics 1.0.0 text, as one flat string: TYPE before HELP, HELP escaping
+ * double quotes too, and `# EOF` last.
+ */
+export function renderOpenMetrics(state: SnapshotState): string {
+  const lines: string[] = [];
+  for (const family of familiesOf(state)) {
+    if (family.samples.length === 0) continue;
+    const { name, type } = openMetricsFamily(family);
+    lines.push(`# TYPE ${name} ${type}`, `# HELP ${name} ${escapeLabelValue(family.help)}`);
+    for (const sample of family.samples) lines.push(sampleLine(family.name, sample));
+  }
+  lines.push("# EOF", "");
+  return lines.join("\n");
+}
+
+/** One form of the exposition as sent: its body and the headers that describe it. */
+export interface ExpositionAnswer {
+  readonly body: string | Uint8Array<ArrayBuffer>;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** The exposition of the current snapshot in a format, gzipped or not; see {@link createExpositionCache}. */
+export type ExpositionSource = (format: ExpositionFormat, gzip: boolean) => ExpositionAnswer;
+
+/** Options of {@link createExpositionCache}. */
+export interface ExpositionCacheOptions {
+  /** Compresses a body with gzip; node:zlib's `gzipSync` by default (tests count the calls). */
+  readonly gzip?: (data: Uint8Array) => Uint8Array;
+}
+
+// Every answer varies by both request headers, whichever form it is, so that caches keep them apart.
+const VARY = "Accept, Accept-Encoding";
+const RENDERERS: Readonly<Record<ExpositionFormat, (state: SnapshotState) => string>> = {
+  text: renderExposition,
+  openmetrics: renderOpenMetrics,
+};
+const CONTENT_TYPES: Readonly<Record<ExpositionFormat, string>> = {
+  text: EXPOSITION_CONTENT_TYPE,
+  openmetrics: OPENMETRICS_CONTENT_TYPE,
+};
+
+/**
+ * Renders the snapshot in a format, and gzips that text, only on the first request for that form
+ * after the snapshot changed; every other request gets the stored string or bytes.
+ */
+export function createExpositionCache(snapshot: Snapshot, options: ExpositionCacheOptions = {}): ExpositionSource {
+  const gzip = options.gzip ?? ((data: Uint8Array) => gzipSync(data));
+  const encoder = new TextEncoder();
   let rendered: SnapshotState | null = null;
-  let text = "";
-  return () => {
+  // Indexed by form: text, text gzipped, OpenMetrics, OpenMetrics gzipped.
+  let forms: Array<ExpositionAnswer | undefined> = [];
+  const form = (state: SnapshotState, format: ExpositionFormat, gzipped: boolean): ExpositionAnswer => {
+    const index = (format === "openmetrics" ? 2 : 0) + (gzipped ? 1 : 0);
+    let answer = forms[index];
+    if (answer === undefined) {
+      const contentType = CONTENT_TYPES[format];
+      if (gzipped) {
+        const plain = form(state, format, false).body;
+        answer = {
+          // A copy of its own: Node's Buffer may be a view into a larger shared one.
+          body: new Uint8Array(gzip(typeof plain === "string" ? encoder.encode(plain) : plain)),
+          headers: { "content-type": contentType, "content-encoding": "gzip", vary: VARY },
+        };
+      } else {
+        answer = { body: RENDERERS[format](state), headers: { "content-type": contentType, vary: VARY } };
+      }
+      forms[index] = answer;
+    }
+    return answer;
+  };
+  return (format, gzipped) => {
     const state = snapshot.state;
     if (state !== rendered) {
-      text = renderExposition(state);
       rendered = state;
+      forms = [];
     }
-    return text;
+    return form(state, format, gzipped);
   };
 }

@@ -4,6 +4,7 @@
 import type { StepState } from "../lib/poll/step.ts";
 import assert from "node:assert/strict";
 import { AUTHORIZE_ATTEMPTS, AUTHORIZE_WINDOW_MS, createApp } from "../lib/app.ts";
+import type { ExpositionSource } from "../lib/exposition.ts";
 import { createLogger } from "../lib/log.ts";
 import { createLoginStates } from "../lib/login_states.ts";
 import type { Sessions } from "../lib/sessions.ts";
@@ -465,7 +466,7 @@ function stepState(name: string, fields: Partial<StepState>): StepState {
 }
 
 /** An app on its own, without Monzo: a snapshot to fill by hand, its log lines, a clock to move. */
-function bareApp(options: { exposition?: () => string; debug?: boolean } = {}) {
+function bareApp(options: { exposition?: ExpositionSource; debug?: boolean } = {}) {
   const clock = new TestClock();
   const lines: string[] = [];
   const snapshot = new Snapshot({ version: "0.0.0-test", mode: "live" }, []);
@@ -480,7 +481,8 @@ function bareApp(options: { exposition?: () => string; debug?: boolean } = {}) {
       pollIntervalMinutes: 1,
     },
     snapshot,
-    exposition: options.exposition ?? (() => "# an exposition\n"),
+    exposition: options.exposition ??
+      (() => ({ body: "# an exposition\n", headers: { "content-type": EXPOSITION_TYPE } })),
     states: createLoginStates({ clock }),
     sessions: UNUSED_SESSIONS,
     clock,

@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
+import { gunzipSync, gzipSync } from "node:zlib";
 import {
   createExpositionCache,
   escapeHelp,
   escapeLabelValue,
   EXPOSITION_CONTENT_TYPE,
+  OPENMETRICS_CONTENT_TYPE,
   renderExposition,
+  renderOpenMetrics,
 } from "../lib/exposition.ts";
 import type { Balance, Pot } from "../lib/monzo_schemas.ts";
 import type { MonzoClient } from "../lib/monzo_client.ts";
@@ -638,26 +641,158 @@ Deno.test({
 Deno.test("the exposition cache re-renders after a change and reuses its text otherwise", async () => {
   const snapshot = await richSnapshot();
   const cache = createExpositionCache(snapshot);
-  const first = cache();
+  const text = () => cache("text", false).body as string;
+  const first = text();
   assert.equal(first, renderExposition(snapshot.state));
-  assert.equal(cache(), first);
+  assert.equal(text(), first);
+  const openMetrics = cache("openmetrics", false).body;
 
   // Counting in the state's own map, behind the Snapshot's back, leaves the state object the same:
   // a cache that re-rendered on every call would show the count, one that reuses its text does not.
   (snapshot.state.requests as Map<string, number>).set("/sneaky 200", 1);
-  assert.equal(cache(), first);
-  assert.ok(!cache().includes("/sneaky"));
+  assert.equal(text(), first);
+  assert.ok(!text().includes("/sneaky"));
+  assert.equal(cache("openmetrics", false).body, openMetrics, "OpenMetrics rendered per call");
 
   snapshot.countRequest("/ping/whoami", "200");
-  const second = cache();
+  const second = text();
   assert.notEqual(second, first);
   assert.ok(second.includes('monzo_api_requests_total{endpoint="/ping/whoami",code="200"} 1'), second);
-  assert.equal(cache(), second);
+  assert.equal(text(), second);
+  assert.equal(cache("openmetrics", false).body, renderOpenMetrics(snapshot.state));
 
   await poll(snapshot, { at: T0 + 60_000, problems: ["Monzo is down"] });
-  const third = cache();
+  const third = text();
   assert.equal(sampleOf(parseExposition(third), "monzo_up").value, "0");
   assert.equal(third, renderExposition(snapshot.state));
+});
+
+Deno.test("the exposition cache gzips each format once per change, only when asked, and labels each form", async () => {
+  const snapshot = await richSnapshot();
+  const gzipped: string[] = [];
+  const cache = createExpositionCache(snapshot, {
+    gzip: (data) => {
+      gzipped.push(new TextDecoder().decode(data));
+      return gzipSync(data);
+    },
+  });
+  for (let i = 0; i < 3; i++) cache("text", false);
+  assert.equal(gzipped.length, 0, "gzipped for a plain answer");
+  for (let i = 0; i < 3; i++) cache("text", true);
+  assert.deepEqual(gzipped, [renderExposition(snapshot.state)]);
+  for (let i = 0; i < 3; i++) cache("openmetrics", true);
+  assert.deepEqual(gzipped.slice(1), [renderOpenMetrics(snapshot.state)]);
+
+  for (const format of ["text", "openmetrics"] as const) {
+    const plain = cache(format, false);
+    const zipped = cache(format, true);
+    assert.ok(zipped.body instanceof Uint8Array);
+    assert.equal(gunzipSync(zipped.body).toString("utf8"), plain.body);
+    const type = format === "text" ? EXPOSITION_CONTENT_TYPE : OPENMETRICS_CONTENT_TYPE;
+    assert.deepEqual(plain.headers, { "content-type": type, vary: "Accept, Accept-Encoding" });
+    assert.deepEqual(zipped.headers, { ...plain.headers, "content-encoding": "gzip" });
+  }
+
+  snapshot.countRequest("/ping/whoami", "200");
+  cache("text", false);
+  assert.equal(gzipped.length, 2, "gzipped after a change before anyone asked for gzip");
+  cache("text", true);
+  cache("text", true);
+  assert.equal(gzipped.length, 3);
+  assert.equal(gzipped[2], renderExposition(snapshot.state));
+});
+
+// ---------------------------------------------------------------------------------------------
+// OpenMetrics 1.0.0, checked against the spec's text format: `# EOF` last, one TYPE then one HELP per
+// family, a counter's family name without the `_total` of its samples, an info family's without `_info`.
+
+interface OpenMetricsFamily {
+  readonly name: string;
+  readonly type: string;
+  readonly help: string;
+  readonly samples: string[];
+}
+
+function parseOpenMetrics(text: string): OpenMetricsFamily[] {
+  assert.ok(text.endsWith("\n# EOF\n"), "an OpenMetrics exposition must end with # EOF");
+  const lines = text.slice(0, -"# EOF\n".length).split("\n").slice(0, -1);
+  const families: OpenMetricsFamily[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|info)$/.exec(lines[i]);
+    if (type) {
+      const help = new RegExp(`^# HELP ${type[1]} (.*)$`).exec(lines[i + 1] ?? "");
+      assert.ok(help, `no HELP right after: ${lines[i]}`);
+      assert.ok(!families.some((f) => f.name === type[1]), `family ${type[1]} declared twice`);
+      families.push({ name: type[1], type: type[2], help: help[1], samples: [] });
+      i++;
+      continue;
+    }
+    assert.ok(!lines[i].startsWith("#"), `unexpected comment: ${lines[i]}`);
+    const family = families.at(-1);
+    assert.ok(family, `sample before any TYPE: ${lines[i]}`);
+    const name = METRIC_NAME.exec(lines[i])?.[0];
+    const expected = family.type === "counter"
+      ? `${family.name}_total`
+      : family.type === "info"
+      ? `${family.name}_info`
+      : family.name;
+    assert.equal(name, expected, `sample of ${family.type} ${family.name}: ${lines[i]}`);
+    if (family.type === "info") assert.match(lines[i], / 1$/, `an info sample must be 1: ${lines[i]}`);
+    family.samples.push(lines[i]);
+  }
+  return families;
+}
+
+Deno.test("OpenMetrics has the text format's samples, counters and infos named as the spec wants, and # EOF last", async () => {
+  for (const state of [fresh().state, (await richSnapshot()).state]) {
+    const text = renderExposition(state);
+    const families = parseOpenMetrics(renderOpenMetrics(state));
+    // The same sample lines in the same order: Prometheus stores the same series from either format.
+    assert.deepEqual(families.flatMap((f) => f.samples), parseExposition(text).samples.map((s) => s.line));
+    const textTypes = new Map(
+      parseExposition(text).comments.filter((c) => c.kind === "TYPE").map((c) => [c.name, c.text]),
+    );
+    for (const family of families) {
+      const textName = family.type === "counter"
+        ? `${family.name}_total`
+        : family.type === "info"
+        ? `${family.name}_info`
+        : family.name;
+      assert.equal(textTypes.get(textName), family.type === "info" ? "gauge" : family.type, textName);
+    }
+    assert.equal(families.length, textTypes.size);
+  }
+  const rich = parseOpenMetrics(renderOpenMetrics((await richSnapshot()).state));
+  assert.deepEqual(rich.filter((f) => f.type === "counter").map((f) => f.name).sort(), [
+    "monzo_api_requests",
+    "monzo_received",
+    "monzo_spent",
+  ]);
+  assert.deepEqual(rich.filter((f) => f.type === "info").map((f) => f.name).sort(), [
+    "monzo_account",
+    "monzo_exporter_build",
+  ]);
+});
+
+Deno.test("OpenMetrics HELP escapes double quotes as well as backslashes and newlines", async () => {
+  const state = (await richSnapshot()).state;
+  const quoted = {
+    ...state,
+    steps: [{
+      ...state.steps[0],
+      families: [{
+        name: "monzo_quoted",
+        type: "gauge" as const,
+        help: 'A "quoted" \\ help\nover two lines',
+        samples: [{ labels: [["pot_name", 'a "b" \\ c\nd'] as const], value: 1 }],
+      }],
+    }],
+  };
+  const families = parseOpenMetrics(renderOpenMetrics(quoted));
+  assert.equal(families[0].help, 'A \\"quoted\\" \\\\ help\\nover two lines');
+  assert.equal(families[0].samples[0], 'monzo_quoted{pot_name="a \\"b\\" \\\\ c\\nd"} 1');
+  // The text format 0.0.4 leaves the quotes of HELP alone, as its own spec says.
+  assert.match(renderExposition(quoted), /^# HELP monzo_quoted A "quoted" \\\\ help\\nover two lines$/m);
 });
 
 Deno.test("the README's metrics table lists exactly the families the exporter serves, with their labels", async () => {

@@ -14,7 +14,10 @@
 //  4. starts tests/bench/bare_server.ts, a plain `Deno.serve` answering with the exporter's exact
 //     /metrics bytes, content type and other headers;
 //  5. scrapes each 100 000 times, sampling the resident memory (VmRSS) every 25 000 scrapes;
-//  6. loads each with wrk (Debian package `wrk`) alternately, several rounds, and takes medians;
+//  6. loads each with wrk (Debian package `wrk`) alternately, several rounds, and takes medians; then
+//     loads with `Accept-Encoding: gzip` the exporter, a bare `Deno.serve` answering its stored gzip bytes
+//     and headers (tests/bench/bare_bytes_server.ts, the gzip ceiling), and one where Deno gzips the plain
+//     text per request (for information), and measures each form's bytes (text / OpenMetrics, gzip or not);
 //  7. counts Monzo API calls per poll, for the exporter process's first poll and in-process (on accounts
 //     without transactions, whose exposition is the "before" size) for a discovery poll, a steady poll
 //     and a rediscovery poll;
@@ -30,6 +33,7 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { gunzipSync } from "node:zlib";
 import { configFromObject } from "../../lib/config.ts";
 import { createExporter } from "../../lib/exporter.ts";
 import { benchData, type FakeData, type FakeMonzo, startFakeMonzo } from "../../lib/fake_monzo/mod.ts";
@@ -39,6 +43,7 @@ import { budgetMonth } from "../../lib/spending/budget_month.ts";
 import { memoryTokens } from "../../lib/token_file.ts";
 import { freePort } from "../helpers/e2e.ts";
 import { exchangeCode } from "../helpers/harness.ts";
+import { raw, type RawAnswer } from "../helpers/raw_http.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ACCOUNTS = 3;
@@ -55,8 +60,9 @@ const TARGET_EXTRA_RSS_MB = 25;
 const TARGET_IMPORT_MS = FULL_HISTORY_MS;
 const HISTORY_YEARS = 3;
 const DAY_MS = 24 * 3_600_000;
-/** Headers Deno.serve writes on each answer by itself, which the bare server must not be given. */
-const PER_RESPONSE_HEADERS = new Set(["content-type", "content-length", "date", "transfer-encoding", "vary"]);
+/** Headers Deno.serve writes on each answer by itself, which the bare server must not be given (Vary is the
+ * exporter's own: Deno 2.9 compresses nothing, and adds no Vary, unless `automaticCompression` is on). */
+const PER_RESPONSE_HEADERS = new Set(["content-type", "content-length", "date", "transfer-encoding"]);
 /** "Flat": the RSS may move by GC timing, but not grow with the number of scrapes. */
 const TARGET_GROWTH_MB = 5;
 
@@ -184,7 +190,8 @@ async function scrape(url: string, total: number, concurrency: number): Promise<
   const worker = async () => {
     while (started < total) {
       started += 1;
-      const response = await fetch(url);
+      // Plain text from both, like for like: fetch asks for gzip by default, which only the exporter serves.
+      const response = await fetch(url, { headers: { "accept-encoding": "identity" } });
       await response.arrayBuffer();
       if (response.status !== 200) failed += 1;
     }
@@ -505,17 +512,205 @@ async function measurePollsInProcess() {
       const discovery = await measure();
       // The exposition before issue 8's figures: the same accounts and pots, no transactions.
       const expositionBytes = bytes(await metrics());
+      const expositionSizesSmall = await expositionSizes(async (headers) => {
+        const response = await exporter.handler(new Request("http://127.0.0.1/metrics", { headers }));
+        return new Uint8Array(await response.arrayBuffer());
+      });
       const steady = await measure();
       const steadyAgain = await measure();
       offset += REDISCOVER_AFTER_MS + 1_000;
       const rediscovery = await measure();
-      return { discovery, steady, steadyAgain, rediscovery, expositionBytes };
+      return { discovery, steady, steadyAgain, rediscovery, expositionBytes, expositionSizes: expositionSizesSmall };
     } finally {
       await exporter.close();
     }
   } finally {
     await fake.close();
   }
+}
+
+// ---------------------------------------------------------------- gzip and formats (issue 9)
+
+/** Bytes of one scrape of each form of the exposition. */
+interface ExpositionSizes {
+  readonly text: number;
+  readonly textGzip: number;
+  readonly openMetrics: number;
+  readonly openMetricsGzip: number;
+}
+
+/**
+ * The size of each form `get` answers (a /metrics GET with the given headers, body bytes as sent),
+ * after checking that each gzip form decodes to its plain one.
+ */
+async function expositionSizes(
+  get: (headers: Record<string, string>) => Promise<Uint8Array>,
+): Promise<ExpositionSizes> {
+  const openMetrics = "application/openmetrics-text;version=1.0.0";
+  const forms = {
+    text: await get({}),
+    textGzip: await get({ "accept-encoding": "gzip" }),
+    openMetrics: await get({ accept: openMetrics }),
+    openMetricsGzip: await get({ accept: openMetrics, "accept-encoding": "gzip" }),
+  };
+  const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((byte, i) => byte === b[i]);
+  if (!same(gunzipSync(forms.textGzip), forms.text) || !same(gunzipSync(forms.openMetricsGzip), forms.openMetrics)) {
+    throw new Error("A gzip exposition does not decode to the plain one");
+  }
+  return {
+    text: forms.text.length,
+    textGzip: forms.textGzip.length,
+    openMetrics: forms.openMetrics.length,
+    openMetricsGzip: forms.openMetricsGzip.length,
+  };
+}
+
+/** wrk with request headers (`name: value`). */
+async function wrkWithHeaders(
+  url: string,
+  seconds: number,
+  options: Options,
+  headers: readonly string[],
+): Promise<Omit<WrkRun, "target">> {
+  const args = [
+    `-t${options.threads}`,
+    `-c${options.connections}`,
+    `-d${seconds}s`,
+    "--latency",
+    ...headers.flatMap((header) => ["-H", header]),
+    url,
+  ];
+  const result = await new Deno.Command("wrk", { args, stdout: "piped", stderr: "piped" }).output();
+  const output = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+  if (!result.success) throw new Error(`wrk failed:\n${output}`);
+  return parseWrk(output);
+}
+
+/**
+ * Gzip scrapes (wrk with `Accept-Encoding: gzip`) of the running exporter at `exporterUrl`, against
+ * two bare `Deno.serve`s in the same run: the ceiling, answering the exporter's stored gzip bytes with
+ * its exact headers; and, for information, one that lets Deno gzip the plain text per request (what a
+ * gzip scrape would cost without the stored form). Also the exposition's size in each form.
+ */
+async function measureGzip(exporterUrl: string, temp: string, options: Options) {
+  const port = Number(new URL(exporterUrl).port);
+  const gzipHeader = "accept-encoding: gzip";
+  const zipped = await raw(port, "GET", "/metrics", { "accept-encoding": "gzip" });
+  const plain = await raw(port, "GET", "/metrics", { "accept-encoding": "identity" });
+  if (zipped.headers.get("content-encoding") !== "gzip") throw new Error("The exporter did not answer gzip");
+  const sizes = await expositionSizes(async (headers) => (await raw(port, "GET", "/metrics", headers)).body);
+  const wireHeaders = (answer: RawAnswer) =>
+    [...answer.headers].filter(([name]) => !["date", "content-length", "connection"].includes(name));
+  const spawnBare = async (name: string, body: Uint8Array, headers: [string, string][], perRequest: boolean) => {
+    const bodyPath = join(temp, name);
+    await Deno.writeFile(bodyPath, body);
+    const spawned = spawn(Deno.execPath(), [
+      "run",
+      "--allow-net=127.0.0.1",
+      `--allow-read=${bodyPath}`,
+      join(ROOT, "tests", "bench", "bare_bytes_server.ts"),
+      "--body",
+      bodyPath,
+      ...(perRequest ? ["--automatic-compression"] : []),
+      ...headers.flatMap(([header, value]) => ["--header", `${header}: ${value}`]),
+    ], ROOT);
+    const barePort = JSON.parse(await spawned.firstLine).port as number;
+    return { spawned, port: barePort, url: `http://127.0.0.1:${barePort}/metrics` };
+  };
+  const bare = await spawnBare("metrics.txt.gz", zipped.body, wireHeaders(zipped), false);
+  const perRequest = await spawnBare("metrics-plain.txt", plain.body, wireHeaders(plain), true);
+  try {
+    const check = await raw(bare.port, "GET", "/metrics", { "accept-encoding": "gzip" });
+    if (
+      JSON.stringify(wireHeaders(check)) !== JSON.stringify(wireHeaders(zipped)) || !sameBytes(check.body, zipped.body)
+    ) {
+      throw new Error("The bare gzip server does not answer with the exporter's bytes and headers");
+    }
+    const compressed = await raw(perRequest.port, "GET", "/metrics", { "accept-encoding": "gzip" });
+    if (compressed.headers.get("content-encoding") !== "gzip") {
+      throw new Error("Deno's automatic compression did not gzip the plain text");
+    }
+    say(
+      `gzip: ${sizes.text} → ${sizes.textGzip} bytes; bare gzip server on ${bare.url}, per-request on ${perRequest.url}`,
+    );
+    const urls = { exporter: exporterUrl, bare: bare.url, perRequest: perRequest.url } as const;
+    const targets = Object.keys(urls) as (keyof typeof urls)[];
+    for (const target of targets) await wrkWithHeaders(urls[target], options.warmup, options, [gzipHeader]);
+    const runs: Array<{ target: keyof typeof urls } & Omit<WrkRun, "target">> = [];
+    for (let round = 0; round < options.rounds; round++) {
+      // Rotate the order so a drift in the machine's speed favours no side.
+      for (let i = 0; i < targets.length; i++) {
+        const target = targets[(round + i) % targets.length];
+        const run = { target, ...await wrkWithHeaders(urls[target], options.duration, options, [gzipHeader]) };
+        runs.push(run);
+        say(`gzip round ${round + 1} ${target}: ${run.requestsPerSecond} req/s, p99 ${run.p99Ms} ms`);
+      }
+    }
+    const side = (target: keyof typeof urls) => {
+      const mine = runs.filter((r) => r.target === target);
+      return {
+        runs: mine,
+        medianRequestsPerSecond: round(median(mine.map((r) => r.requestsPerSecond)), 0),
+        medianP99Ms: round(median(mine.map((r) => r.p99Ms)), 3),
+        errors: mine.reduce((s, r) => s + r.non2xx + r.socketErrors, 0),
+      };
+    };
+    const exporter = side("exporter");
+    const ceiling = side("bare");
+    const perRequestSide = side("perRequest");
+    return {
+      baseline: "a bare Deno.serve answering the exporter's stored gzip bytes with its exact headers",
+      sizes,
+      exporter,
+      bare: ceiling,
+      bareCompressingPerRequest: perRequestSide,
+      ratio: round(exporter.medianRequestsPerSecond / ceiling.medianRequestsPerSecond, 3),
+      perRequestRatio: round(perRequestSide.medianRequestsPerSecond / ceiling.medianRequestsPerSecond, 3),
+      target: TARGET_RATIO,
+    };
+  } finally {
+    await stop(bare.spawned);
+    await stop(perRequest.spawned);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/** The table rows of {@link measureGzip}'s results, with the sizes of the exposition without transactions. */
+function gzipRows(gzip: Awaited<ReturnType<typeof measureGzip>>, small: ExpositionSizes, transactions: number) {
+  const verdict = (ok: boolean) => ok ? "PASS" : "FAIL";
+  return [
+    [
+      "gzip throughput (req/s, median)",
+      String(gzip.exporter.medianRequestsPerSecond),
+      String(gzip.bare.medianRequestsPerSecond),
+      `${gzip.ratio.toFixed(3)} / ≥ ${gzip.target}`,
+      verdict(gzip.ratio >= gzip.target && gzip.exporter.errors === 0),
+    ],
+    [
+      "  bare gzipping per request (Deno's own)",
+      "",
+      String(gzip.bareCompressingPerRequest.medianRequestsPerSecond),
+      `${gzip.perRequestRatio.toFixed(3)}`,
+      "(information)",
+    ],
+    [
+      "text 0.0.4 bytes per scrape, plain → gzip",
+      `${small.text} → ${small.textGzip}`,
+      `${gzip.sizes.text} → ${gzip.sizes.textGzip}`,
+      `0 / ${transactions} transactions`,
+      "",
+    ],
+    [
+      "OpenMetrics bytes per scrape, plain → gzip",
+      `${small.openMetrics} → ${small.openMetricsGzip}`,
+      `${gzip.sizes.openMetrics} → ${gzip.sizes.openMetricsGzip}`,
+      `0 / ${transactions} transactions`,
+      "",
+    ],
+  ];
 }
 
 // ---------------------------------------------------------------- main
@@ -647,7 +842,8 @@ async function main(): Promise<number> {
     );
 
     // ---- the bare server, with the exporter's exact bytes
-    const answer = await fetch(exporterUrl);
+    // The plain text: fetch asks for gzip by default, and would decode it but keep its Content-Encoding.
+    const answer = await fetch(exporterUrl, { headers: { "accept-encoding": "identity" } });
     const body = await answer.text();
     const contentType = answer.headers.get("content-type") ?? "";
     // Every other header the exporter sends (its security headers), but not those Deno.serve adds itself.
@@ -714,6 +910,9 @@ async function main(): Promise<number> {
     const loadAfter = loadAverage();
     const wrkRequests = (target: string) => runs.filter((r) => r.target === target).reduce((s, r) => s + r.requests, 0);
 
+    // ---- gzip scrapes, and the exposition's size in each form
+    const gzip = await measureGzip(exporterUrl, temp, options);
+
     // ---- API calls the exporter process made (first poll, and any cron polls during the run)
     const processCalls = countByPath(fake);
     const processPolls = Math.round((processCalls["/balance"] ?? 0) / ACCOUNTS);
@@ -756,6 +955,7 @@ async function main(): Promise<number> {
       discoveryPoll: polls.discovery.balancesAndPots <= discoveryLimit &&
         polls.rediscovery.balancesAndPots <= discoveryLimit && firstPoll.balancesAndPots <= discoveryLimit,
       ...transactions.pass,
+      gzipThroughput: gzip.ratio >= TARGET_RATIO && gzip.exporter.errors === 0,
     };
     const bodyBytes = bytes(body);
     const results = {
@@ -774,6 +974,7 @@ async function main(): Promise<number> {
         warmupSeconds: options.warmup,
       },
       throughput: { exporter: ex, bare: ba, ratio, target: TARGET_RATIO, pass: pass.throughput },
+      gzip: { ...gzip, pass: pass.gzipThroughput },
       latency: { exporterP99Ms: ex.medianP99Ms, bareP99Ms: ba.medianP99Ms, targetMs: TARGET_P99_MS, pass: pass.p99 },
       memory: {
         samples,
@@ -809,6 +1010,8 @@ async function main(): Promise<number> {
       },
       exposition: {
         bytesWithoutTransactions: polls.expositionBytes,
+        formsWithoutTransactions: polls.expositionSizes,
+        formsWithTransactions: gzip.sizes,
         bytesWithTransactions: transactions.expositionBytes.afterHourly,
         processBytes: bodyBytes,
       },
@@ -921,6 +1124,7 @@ async function main(): Promise<number> {
         "(information)",
         "",
       ],
+      ...gzipRows(gzip, polls.expositionSizes, totalTransactions),
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd();

@@ -96,6 +96,8 @@ export interface HarnessOptions {
   readonly serve?: boolean;
   /** Appended to the `redirect_uri` (to try a trailing slash). */
   readonly redirectSuffix?: string;
+  /** The exporter's gzip function (to count its calls). */
+  readonly gzip?: (data: Uint8Array) => Uint8Array;
 }
 
 /** Runs `body` with a fake Monzo and an exporter pointed at it, and closes both whatever happens. */
@@ -140,6 +142,7 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
       clock,
       sink: (line) => lines.push(line),
       persistence: options.persistence?.(tokensPath, fake) ?? tokenFile(tokensPath),
+      gzip: options.gzip,
     });
     if (!made.ok) throw new Error(made.error);
     exporter = made.value;
