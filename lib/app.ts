@@ -1,7 +1,7 @@
 import { type Context, Hono } from "hono";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
-import type { ExpositionSource } from "./exposition.ts";
+import type { ExpositionAnswer, ExpositionSource } from "./exposition.ts";
 import type { Logger } from "./log.ts";
 import type { LoginStates } from "./login_states.ts";
 import { authorizeUrl, loginLink } from "./oauth.ts";
@@ -57,6 +57,10 @@ export interface AppOptions {
   readonly demo: boolean;
 }
 
+function toResponse(answer: ExpositionAnswer): Response {
+  return new Response(answer.body, { headers: answer.headers });
+}
+
 /** Builds the exporter's HTTP routes: landing page, metrics, login, health. */
 export function createApp(options: AppOptions): Hono {
   const { config, snapshot, states, sessions, clock, log } = options;
@@ -86,7 +90,7 @@ export function createApp(options: AppOptions): Hono {
       preferredFormat(headers.get("accept")),
       acceptsGzip(headers.get("accept-encoding")),
     );
-    return new Response(answer.body, { headers: answer.headers });
+    return answer instanceof Promise ? answer.then(toResponse) : toResponse(answer);
   };
   for (const path of METRICS_PATHS) app.get(path, metrics);
 

@@ -8,7 +8,7 @@ import { TransactionStore } from "./transaction_store.ts";
 import { createApp } from "./app.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
-import { createExpositionCache } from "./exposition.ts";
+import { createExpositionCache, type Gzip } from "./exposition.ts";
 import { createLogger, type LogSink } from "./log.ts";
 import { createLoginStates } from "./login_states.ts";
 import { createMonzoClient } from "./monzo_client.ts";
@@ -30,8 +30,8 @@ export interface ExporterOptions {
   readonly persistence?: TokenPersistence;
   /** Writes debug lines too (`--log.level debug`). */
   readonly debug?: boolean;
-  /** Gzips the exposition for scrapers that take gzip; node:zlib's `gzipSync` by default (tests count calls). */
-  readonly gzip?: (data: Uint8Array) => Uint8Array;
+  /** Gzips the exposition for scrapers that take gzip; `CompressionStream` by default (tests count calls). */
+  readonly gzip?: Gzip;
 }
 
 /** The assembled exporter, ready to be served and polled. */

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { gunzipSync, gzipSync } from "node:zlib";
+import { gunzipSync } from "node:zlib";
 import {
   createExpositionCache,
   escapeHelp,
   escapeLabelValue,
   EXPOSITION_CONTENT_TYPE,
+  gzipWithCompressionStream,
   OPENMETRICS_CONTENT_TYPE,
   renderExposition,
   renderOpenMetrics,
@@ -673,19 +674,22 @@ Deno.test("the exposition cache gzips each format once per change, only when ask
   const cache = createExpositionCache(snapshot, {
     gzip: (data) => {
       gzipped.push(new TextDecoder().decode(data));
-      return gzipSync(data);
+      return gzipWithCompressionStream(data);
     },
   });
   for (let i = 0; i < 3; i++) cache("text", false);
   assert.equal(gzipped.length, 0, "gzipped for a plain answer");
-  for (let i = 0; i < 3; i++) cache("text", true);
+  // Asked three times while the first compression runs: one compression, and all get its bytes.
+  const first = await Promise.all([cache("text", true), cache("text", true), cache("text", true)]);
   assert.deepEqual(gzipped, [renderExposition(snapshot.state)]);
-  for (let i = 0; i < 3; i++) cache("openmetrics", true);
+  assert.ok(first[1] === first[0] && first[2] === first[0]);
+  for (let i = 0; i < 3; i++) await cache("openmetrics", true);
   assert.deepEqual(gzipped.slice(1), [renderOpenMetrics(snapshot.state)]);
 
   for (const format of ["text", "openmetrics"] as const) {
-    const plain = cache(format, false);
+    const plain = await cache(format, false);
     const zipped = cache(format, true);
+    assert.ok(!(zipped instanceof Promise), "a compressed form is stored, not compressed again");
     assert.ok(zipped.body instanceof Uint8Array);
     assert.equal(gunzipSync(zipped.body).toString("utf8"), plain.body);
     const type = format === "text" ? EXPOSITION_CONTENT_TYPE : OPENMETRICS_CONTENT_TYPE;
@@ -696,10 +700,26 @@ Deno.test("the exposition cache gzips each format once per change, only when ask
   snapshot.countRequest("/ping/whoami", "200");
   cache("text", false);
   assert.equal(gzipped.length, 2, "gzipped after a change before anyone asked for gzip");
-  cache("text", true);
-  cache("text", true);
+  await cache("text", true);
+  await cache("text", true);
   assert.equal(gzipped.length, 3);
   assert.equal(gzipped[2], renderExposition(snapshot.state));
+});
+
+Deno.test("a failed compression is not stored: the next gzip request compresses again", async () => {
+  const snapshot = await richSnapshot();
+  let calls = 0;
+  const cache = createExpositionCache(snapshot, {
+    gzip: (data) => {
+      calls += 1;
+      return calls === 1 ? Promise.reject(new Error("out of memory")) : gzipWithCompressionStream(data);
+    },
+  });
+  await assert.rejects(async () => await cache("text", true), /out of memory/);
+  const answer = await cache("text", true);
+  assert.equal(calls, 2);
+  assert.ok(answer.body instanceof Uint8Array);
+  assert.equal(gunzipSync(answer.body).toString("utf8"), renderExposition(snapshot.state));
 });
 
 // ---------------------------------------------------------------------------------------------

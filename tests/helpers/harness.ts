@@ -2,6 +2,7 @@
 // the household's ids, a clock moved by hand, and `withHarness`, which starts both (optionally
 // served on a real loopback port), captures the log and cleans up whatever happens.
 
+import type { Gzip } from "../../lib/exposition.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
@@ -97,7 +98,7 @@ export interface HarnessOptions {
   /** Appended to the `redirect_uri` (to try a trailing slash). */
   readonly redirectSuffix?: string;
   /** The exporter's gzip function (to count its calls). */
-  readonly gzip?: (data: Uint8Array) => Uint8Array;
+  readonly gzip?: Gzip;
 }
 
 /** Runs `body` with a fake Monzo and an exporter pointed at it, and closes both whatever happens. */
