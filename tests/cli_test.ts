@@ -29,6 +29,7 @@ const LONG_OPTIONS: ReadonlyArray<readonly string[]> = [
   ["--config", "/etc/monzo-exporter/config.toml"],
   ["--web.listen-address", "127.0.0.1:9100"],
   ["--log.level", "debug"],
+  ["--web.config.file", "/etc/monzo-exporter/web-config.yml"],
 ];
 
 /** The fields of CliOptions that differ between two parses. */
@@ -51,6 +52,7 @@ Deno.test("no arguments: nothing asked for, config and listen address left to th
     configPath: null,
     listen: null,
     logLevel: "info",
+    webConfigFile: null,
   });
 });
 
