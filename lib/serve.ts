@@ -46,7 +46,7 @@ export interface ResilientServer {
    * Listens again on the same port with a new certificate; connections already open finish on the old
    * one. The error is one line, and the server then goes on with the old certificate.
    */
-  setTls(tls: ServeTls): Result<void>;
+  setTls(tls: ServeTls): Promise<Result<void>>;
 }
 
 /** Listens on the address; a bind failure at start throws as `Deno.serve` does, later ones are retried. */
@@ -119,7 +119,7 @@ export function serveResilient(options: ServeOptions): ResilientServer {
       await Promise.all(draining);
       await done.promise;
     },
-    setTls(next) {
+    async setTls(next) {
       if (!tls) return err("the server serves plain HTTP; turning TLS on needs a restart");
       if (stopping || retry !== undefined) return err("the server is not listening right now");
       // Deno checks the pair when listening: a port-0 listener tries it without touching the real one.
@@ -129,18 +129,30 @@ export function serveResilient(options: ServeOptions): ResilientServer {
         return err(`the new certificate cannot be served: ${error instanceof Error ? error.message : String(error)}`);
       }
       tls = next;
-      // Shutting down frees the port at once; the requests in progress finish on the old server.
+      // Shutting down frees the port within milliseconds; the requests in progress finish on the old server.
       draining.push(current.server.shutdown());
-      try {
-        current = listen(addr.port);
-      } catch (error) {
-        // Taken meanwhile: the retry loop listens again as after any failure, with the new pair.
-        failures.note(
-          options.log.warn,
-          `Cannot listen again on port ${addr.port}: ${error instanceof Error ? error.message : String(error)}`,
-        );
-        retry = setTimeout(() => relisten(addr.port), retryMs);
-        return ok(undefined);
+      const deadline = Date.now() + 1_000;
+      while (true) {
+        // Shut down meanwhile: nothing is to listen again, and the old server has drained or will.
+        if (stopping) {
+          done.resolve();
+          return err("the server is shutting down");
+        }
+        try {
+          current = listen(addr.port);
+          break;
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > deadline) {
+            // The retry loop listens again as after any failure, with the new pair.
+            failures.note(
+              options.log.warn,
+              `Cannot listen again on port ${addr.port}: ${error instanceof Error ? error.message : String(error)}`,
+            );
+            retry = setTimeout(() => relisten(addr.port), retryMs);
+            return ok(undefined);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
       }
       options.log.info(`Listening again on port ${addr.port} with the new certificate`);
       return ok(undefined);

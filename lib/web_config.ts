@@ -238,7 +238,6 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
     const named = tls[`${kind}_file`] ?? "";
     const prefix = "tls_server_config.";
     if (inline && named) return err(["tls_incomplete", `${prefix}${kind}`, `and ${kind}_file are both set; use one`]);
-    if (!inline && !named) return err(["tls_incomplete", prefix, `needs ${kind}_file (or ${kind} inline)`]);
     if (inline) return ok(inline);
     // Relative to the web config's folder, as the toolkit resolves them.
     const where = isAbsolute(named) ? named : join(folder, named);
@@ -248,6 +247,11 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
     if (!read.ok) return err([`${kind}_unreadable`, `${prefix}${kind}_file`, `"${where}": ${read.error}`]);
     return ok(read.value);
   };
+  for (const kind of ["cert", "key"] as const) {
+    if (!tls[kind] && !tls[`${kind}_file`]) {
+      return fail("tls_incomplete", "tls_server_config.", `needs ${kind}_file (or ${kind} inline)`);
+    }
+  }
   const cert = await material("cert");
   if (!cert.ok) return fail(...cert.error);
   const key = await material("key");
