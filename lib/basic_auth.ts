@@ -42,7 +42,7 @@ export interface WebGateOptions {
   readonly concurrency?: number;
   /** Verifications waiting for a turn before more are answered 503; 8 by default. */
   readonly queue?: number;
-  /** Outcomes remembered; the oldest is forgotten first. 256 by default. */
+  /** Good and bad outcomes remembered, each; the oldest is forgotten first. 256 by default. */
   readonly cacheSize?: number;
 }
 
@@ -72,8 +72,9 @@ export function createWebGate(options: WebGateOptions): WebGate {
   const cacheSize = options.cacheSize ?? 256;
   const verify = options.verify ?? bcryptVerify;
   const refusals = createLogThrottle({ clock: options.clock, windowMs: 60_000 });
-  // Outcomes by SHA-256 of (user, password, stored hash): the password itself is never kept.
-  const outcomes = new Map<string, boolean>();
+  // Outcomes by SHA-256 of (user, password, stored hash): the password itself is never kept. Apart, so
+  // that a flood of wrong passwords pushes out only other wrong ones, never Prometheus' good one.
+  const outcomes = { good: new Set<string>(), bad: new Set<string>() };
   const waiting: Array<() => void> = [];
   let active = 0;
   let verified = 0;
@@ -86,7 +87,7 @@ export function createWebGate(options: WebGateOptions): WebGate {
     const stored = users.get(credentials.user);
     const hash = stored ?? await decoy(users);
     const key = await digest(credentials.user, credentials.password, hash);
-    let good = outcomes.get(key);
+    let good = outcomes.good.has(key) ? true : outcomes.bad.has(key) ? false : undefined;
     if (good === undefined) {
       if (!await acquire()) {
         refusals.note(options.log.warn, "Basic auth is busy verifying passwords; answered 503 to a request");
@@ -98,12 +99,15 @@ export function createWebGate(options: WebGateOptions): WebGate {
       try {
         verified++;
         // Verified even for an unknown user (against the decoy), so both take the same time.
-        const matches = await verify(credentials.password, hash);
+        const matches = await verify(credentials.password, hash).catch((error) => {
+          options.log.warn(`A password could not be verified: ${error instanceof Error ? error.message : error}`);
+          return false;
+        });
         good = stored !== undefined && matches;
       } finally {
         release();
       }
-      remember(key, good);
+      remember(good ? outcomes.good : outcomes.bad, key);
     }
     if (good) return null;
     // Neither the user name nor the password is logged: a mistyped password is often in either.
@@ -128,9 +132,10 @@ export function createWebGate(options: WebGateOptions): WebGate {
     else active--;
   }
 
-  function remember(key: string, good: boolean): void {
-    if (outcomes.size >= cacheSize) outcomes.delete(outcomes.keys().next().value as string);
-    outcomes.set(key, good);
+  function remember(seen: Set<string>, key: string): void {
+    // The oldest is forgotten first (a Set keeps its order of insertion).
+    if (seen.size >= cacheSize) seen.delete(seen.values().next().value as string);
+    seen.add(key);
   }
 
   function decoy(users: ReadonlyMap<string, string>): Promise<string> {

@@ -182,15 +182,22 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
   const text = await readText(absolute);
   texts.push(said(text));
   if (!text.ok) return fail("unreadable", "", text.error);
-  const { parse, YAMLParseError } = await import("yaml");
+  const { parseDocument } = await import("yaml");
+  // The document rather than `parse`, which writes warnings to standard error over several lines.
+  const document = parseDocument(text.value, { prettyErrors: true });
+  // A warning (an unknown tag, say) is refused too: the file would not mean what it seems to.
+  const problem = document.errors[0] ?? document.warnings[0];
+  if (problem) {
+    const where = problem.linePos ? `at line ${problem.linePos[0].line}, column ${problem.linePos[0].col}` : "";
+    const reason = problem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    return fail("yaml_syntax", "", `is not valid YAML ${where}: ${reason}`);
+  }
   let raw: unknown;
   try {
-    raw = parse(text.value);
+    raw = document.toJS();
   } catch (error) {
-    if (!(error instanceof YAMLParseError)) throw error;
-    const where = error.linePos ? `at line ${error.linePos[0].line}, column ${error.linePos[0].col}` : "";
-    const reason = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-    return fail("yaml_syntax", "", `is not valid YAML ${where}: ${reason}`);
+    // Aliases that would expand into a huge value, which the parser refuses to build.
+    return fail("yaml_syntax", "", `cannot be read as YAML: ${firstLine(error)}`);
   }
   // An empty file is the toolkit's "no TLS, no users".
   raw ??= {};
@@ -249,7 +256,7 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
   };
   for (const kind of ["cert", "key"] as const) {
     if (!tls[kind] && !tls[`${kind}_file`]) {
-      return fail("tls_incomplete", "tls_server_config.", `needs ${kind}_file (or ${kind} inline)`);
+      return fail("tls_incomplete", "tls_server_config", `needs ${kind}_file (or ${kind} inline)`);
     }
   }
   const cert = await material("cert");

@@ -152,7 +152,16 @@ Deno.test("each bad web config is refused with its code and key, in one line nam
       [`basic_auth_users:\n  bob: ${hash("x").replace("$2", "$3")}\n`, "bad_hash", "basic_auth_users.bob"],
       ["basic_auth_users:\n  a:b: x\n", "invalid_value", "basic_auth_users.a:b"],
       ["- a\n- b\n", "invalid_value", ""],
-      ["tls_server_config:\n  cert_file: a.pem\n", "tls_incomplete", "tls_server_config."],
+      // An unknown tag, two documents, and aliases that would expand into millions of values.
+      ["basic_auth_users:\n  alice: !vault x\n", "yaml_syntax", ""],
+      ["basic_auth_users: {}\n---\nbasic_auth_users: {}\n", "yaml_syntax", ""],
+      [
+        "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" +
+        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n",
+        "yaml_syntax",
+        "",
+      ],
+      ["tls_server_config:\n  cert_file: a.pem\n", "tls_incomplete", "tls_server_config"],
       [
         "tls_server_config:\n  cert: x\n  cert_file: a.pem\n  key_file: b.pem\n",
         "tls_incomplete",
@@ -255,6 +264,7 @@ async function withGatedApp(
     verify?: Verify;
     concurrency?: number;
     queue?: number;
+    cacheSize?: number;
   },
   body: (context: { exporter: Exporter; logs: string[]; gate: ReturnType<typeof createWebGate> }) => Promise<void>,
 ): Promise<void> {
@@ -405,6 +415,30 @@ Deno.test("a good check is remembered; a changed hash or a new password is verif
     const response = await exporter.app.request("/metrics", { headers: { authorization: basic("mallory", "second") } });
     assert.equal(response.status, 401);
     assert.equal(calls, 5);
+  });
+});
+
+Deno.test("a flood of wrong passwords is remembered too, and cannot push out the good one", async () => {
+  let calls = 0;
+  const verify: Verify = (password, stored) => {
+    calls++;
+    return bcryptVerify(password, stored);
+  };
+  await withGatedApp({ config: fixed({ alice: hash("right") }), verify, cacheSize: 4 }, async ({ exporter }) => {
+    const status = async (password: string) => {
+      const response = await exporter.app.request("/metrics", { headers: { authorization: basic("alice", password) } });
+      await response.body?.cancel();
+      return response.status;
+    };
+    assert.equal(await status("right"), 200);
+    for (let i = 0; i < 12; i++) assert.equal(await status(`guess-${i}`), 401);
+    assert.equal(calls, 13);
+    // A wrong password tried again costs nothing the second time.
+    assert.equal(await status("guess-11"), 401);
+    assert.equal(calls, 13);
+    // Twelve wrong ones went through a cache of four, and the good one is still remembered.
+    assert.equal(await status("right"), 200);
+    assert.equal(calls, 13);
   });
 });
 
