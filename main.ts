@@ -9,6 +9,9 @@ import { createLogger, type Logger } from "./lib/log.ts";
 import { checkTokenPath, memoryTokens } from "./lib/token_file.ts";
 import { type ResilientServer, serveResilient } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
+import { err } from "./lib/result.ts";
+import { createWebGate } from "./lib/basic_auth.ts";
+import { checkPublicUrl, loadWebConfig, summarizeWebConfig, watchWebConfig } from "./lib/web_config.ts";
 
 /** Where the demo listens unless told otherwise. */
 const DEMO_LISTEN: ListenAddress = { hostname: "127.0.0.1", port: 8080 };
@@ -33,9 +36,10 @@ function serve(
   listen: ListenAddress,
   handler: (request: Request) => Response | Promise<Response>,
   log: Logger,
+  tls?: { cert: string; key: string },
 ): ResilientServer {
   try {
-    return serveResilient({ hostname: listen.hostname, port: listen.port, handler, log, clock: systemClock });
+    return serveResilient({ hostname: listen.hostname, port: listen.port, handler, log, clock: systemClock, tls });
   } catch (error) {
     const reason = error instanceof Deno.errors.AddrInUse
       ? "the address is already in use"
@@ -74,23 +78,55 @@ async function main(): Promise<void> {
     // Before anything listens: a login answered "Logged in" must never be one that cannot be saved.
     const usable = await checkTokenPath(config.tokensPath);
     if (!usable.ok) fail(usable.error);
-    if (cli.checkConfig) return console.log(summarizeConfig(config));
   } else if (cli.checkConfig) {
     return fail("--check-config and --demo do not go together: the demo has no config file", 2);
+  }
+  // TLS and basic auth, checked before anything listens like the config itself.
+  const webConfigFile = cli.webConfigFile ?? config?.webConfigFile ?? null;
+  const web = webConfigFile === null ? null : await loadWebConfig(webConfigFile);
+  if (web && !web.ok) fail(web.error.message);
+  const webConfig = web?.ok ? web.value : null;
+  const scheme = webConfig?.tls ? "https" : "http";
+  if (config && webConfig) {
+    const consistent = checkPublicUrl(config.publicUrl, webConfig);
+    if (!consistent.ok) fail(consistent.error);
+  }
+  if (config && cli.checkConfig) {
+    console.log(summarizeConfig(config));
+    return webConfig ? console.log(summarizeWebConfig(webConfig)) : undefined;
   }
 
   // A live exporter is built before anything listens, so a bad tokens path or config stops the start
   // cleanly; the demo needs the bound port for its redirect URL, so it is built after.
   const debug = cli.logLevel === "debug";
-  const built = config ? await createExporter({ config, build: { version: VERSION, mode: "live" }, debug }) : null;
-  if (built && !built.ok) fail(built.error);
-  const live = built?.ok ? built.value : null;
   // Lines about the process and the server; the exporter's own logger also masks its secrets.
   const logger = createLogger({ debug });
   const log = (message: string) => logger.info(message);
+  // Re-read when its files change; a new certificate makes the server listen again with it.
+  const listening: { server?: ResilientServer } = {};
+  const watch = webConfig
+    ? watchWebConfig(webConfig, {
+      log: logger,
+      onTls: (tls) => listening.server?.setTls(tls) ?? err("the server is not listening yet"),
+    })
+    : null;
+  const gate = watch
+    ? createWebGate({ config: watch.current, problem: watch.problem, log: logger, clock: systemClock })
+    : undefined;
+  const built = config
+    ? await createExporter({ config, build: { version: VERSION, mode: "live" }, debug, gate })
+    : null;
+  if (built && !built.ok) fail(built.error);
+  const live = built?.ok ? built.value : null;
   let handler: (request: Request) => Response | Promise<Response> = live?.handler ??
     (() => new Response("Starting\n", { status: 503 }));
-  const server = serve(config?.listen ?? cli.listen ?? DEMO_LISTEN, (request) => handler(request), logger);
+  const server = serve(
+    config?.listen ?? cli.listen ?? DEMO_LISTEN,
+    (request) => handler(request),
+    logger,
+    webConfig?.tls ?? undefined,
+  );
+  listening.server = server;
   const address: ListenAddress = { hostname: server.addr.hostname, port: server.addr.port };
 
   let exporter: Exporter;
@@ -99,13 +135,14 @@ async function main(): Promise<void> {
     exporter = live;
     log(summarizeConfig(config));
   } else {
-    demo = await startDemo(address, logger);
+    demo = await startDemo(address, logger, { https: scheme === "https" });
     config = demo.config;
     const made = await createExporter({
       config,
       build: { version: VERSION, mode: "demo" },
       persistence: memoryTokens(),
       debug,
+      gate,
     });
     if (!made.ok) return fail(made.error);
     exporter = made.value;
@@ -114,7 +151,8 @@ async function main(): Promise<void> {
   }
   handler = exporter.handler;
   const base = config.publicUrl;
-  log(`Listening on http://${formatListenAddress(address)}: status page ${base}/, metrics ${base}/metrics`);
+  log(`Listening on ${scheme}://${formatListenAddress(address)}: status page ${base}/, metrics ${base}/metrics`);
+  if (webConfig) log(summarizeWebConfig(webConfig));
 
   const stopCron = new AbortController();
   // The promise settles only when the cron stops, so it is kept, not awaited here.
@@ -138,6 +176,7 @@ async function main(): Promise<void> {
       Deno.exit(1);
     }, graceMs);
     stopCron.abort();
+    watch?.close();
     await exporter.close();
     await cron;
     await server.shutdown();

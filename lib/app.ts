@@ -1,4 +1,5 @@
 import { type Context, Hono } from "hono";
+import type { WebGate } from "./basic_auth.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { ExpositionAnswer, ExpositionSource } from "./exposition.ts";
@@ -55,6 +56,8 @@ export interface AppOptions {
   readonly onLogin: () => void;
   readonly version: string;
   readonly demo: boolean;
+  /** The web config's basic auth and headers; none without `--web.config.file`. */
+  readonly gate?: WebGate;
 }
 
 function toResponse(answer: ExpositionAnswer): Response {
@@ -69,6 +72,7 @@ export function createApp(options: AppOptions): Hono {
     demo: options.demo,
     loginLink: loginLink(config),
     demoLoginUrl: options.demo ? `/authorize?key=${encodeURIComponent(config.authKey)}` : undefined,
+    webConfigProblem: options.gate?.problem,
   };
   const page = (
     status: 200 | 400 | 401 | 404 | 429 | 500 | 502,
@@ -180,10 +184,12 @@ export function createApp(options: AppOptions): Hono {
   // with one handler, which cost 2.3 µs a request in process against 1.1 µs for this (a fifth of a
   // /metrics answer); it still covers every route and hono's own 404 and 500 answers, and `app.request`.
   const dispatch = app.fetch;
-  app.fetch = (request, env, executionContext) => {
+  const secured: typeof app.fetch = (request, env, executionContext) => {
     const response = dispatch(request, env, executionContext);
     return response instanceof Promise ? response.then(withSecurityHeaders) : withSecurityHeaders(response);
   };
+  // Without a web config nothing more is in the way of a request.
+  app.fetch = options.gate ? options.gate.wrap(secured, withSecurityHeaders) : secured;
   app.onError((error) => {
     // One line for the operator; the stack only when asked for (--log.level debug).
     log.error(`A request failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -17,6 +17,8 @@ export interface CliOptions {
   readonly logLevel: LogLevel;
   /** `--healthcheck [URL]`: probe `/healthz` and exit; a null URL is found from the listen address. */
   readonly healthcheck: { readonly url: string | null } | null;
+  /** `--web.config.file`: TLS, basic auth and headers, overriding `web_config_file`. */
+  readonly webConfigFile: string | null;
 }
 
 // The levels `--log.level` takes.
@@ -34,6 +36,8 @@ Options:
   --config PATH                    Config file (default: config.toml in the working directory;
                                    for the compiled binary, config.toml beside it when that is missing)
   --web.listen-address HOST:PORT   Address to serve on, overriding server_addr in the config
+  --web.config.file PATH           exporter-toolkit web config (TLS, basic auth, headers), overriding
+                                   web_config_file in the config; works with --demo too
   --log.level LEVEL                info (default) or debug, which also logs the stack of a failed request
   --check-config                   Validate the config, print a one-line summary without secrets, exit
   --demo                           Serve a built-in simulated Monzo; needs no config, no secrets
@@ -61,6 +65,7 @@ export function parseCli(args: readonly string[]): Result<CliOptions> {
       options: {
         config: { type: "string" },
         "web.listen-address": { type: "string" },
+        "web.config.file": { type: "string" },
         "log.level": { type: "string", default: "info" },
         "check-config": { type: "boolean", default: false },
         demo: { type: "boolean", default: false },
@@ -80,6 +85,7 @@ export function parseCli(args: readonly string[]): Result<CliOptions> {
     listen = parsed.value;
   }
   if (values.config !== undefined && values.config.trim() === "") return err("--config needs a file path");
+  if (values["web.config.file"]?.trim() === "") return err("--web.config.file needs a file path");
   const logLevel = LOG_LEVELS.find((level) => level === values["log.level"]);
   if (logLevel === undefined) {
     return err(`--log.level ${JSON.stringify(values["log.level"])} is not one of ${LOG_LEVELS.join(", ")}`);
@@ -93,6 +99,7 @@ export function parseCli(args: readonly string[]): Result<CliOptions> {
     listen,
     logLevel,
     healthcheck: taken.value.healthcheck,
+    webConfigFile: values["web.config.file"] ?? null,
   });
 }
 

@@ -152,6 +152,7 @@ export const configFileSchema = z.strictObject({
       .min(0, "must not be negative"),
     typeError("budgets must be a table, e.g. [budgets] with eating_out = 250"),
   ).default({}),
+  web_config_file: nonEmpty("web_config_file").optional(),
   request_timeout_seconds: z.number(typeError("request_timeout_seconds must be a number"))
     .min(1, "request_timeout_seconds must be at least 1")
     .max(120, "request_timeout_seconds must be at most 120")
@@ -192,6 +193,8 @@ export interface Config {
   readonly budgetCurrency: string;
   /** Names of the environment variables that supplied values. */
   readonly fromEnv: readonly string[];
+  /** Absolute path of the exporter-toolkit web config (TLS, basic auth), or null for plain HTTP. */
+  readonly webConfigFile?: string | null;
 }
 
 /** Environment lookup, passed in so tests need not touch the real environment. */
@@ -237,6 +240,11 @@ export function configFromObject(
     budgets: new Map(Object.entries(file.budgets)),
     budgetCurrency: file.budget_currency,
     fromEnv,
+    webConfigFile: file.web_config_file === undefined
+      ? null
+      : isAbsolute(file.web_config_file)
+      ? file.web_config_file
+      : join(folder, file.web_config_file),
   });
 }
 

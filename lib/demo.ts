@@ -18,7 +18,11 @@ export interface Demo {
 }
 
 /** Starts the simulated Monzo (the same one the tests use) for an exporter bound to `bound`. */
-export async function startDemo(bound: ListenAddress, log: Pick<Logger, "info" | "warn">): Promise<Demo> {
+export async function startDemo(
+  bound: ListenAddress,
+  log: Pick<Logger, "info" | "warn">,
+  options: { readonly https?: boolean } = {},
+): Promise<Demo> {
   const clientId = "oauth2client_demo";
   const clientSecret = randomToken();
   const fake = await startFakeMonzo({
@@ -31,7 +35,9 @@ export async function startDemo(bound: ListenAddress, log: Pick<Logger, "info" |
   });
   // A browser cannot open a wildcard address; send it to loopback instead.
   const host = ["0.0.0.0", "::"].includes(bound.hostname) ? "127.0.0.1" : bound.hostname;
-  const publicUrl = `http://${formatListenAddress({ hostname: host, port: bound.port })}`;
+  const publicUrl = `${options.https ? "https" : "http"}://${
+    formatListenAddress({ hostname: host, port: bound.port })
+  }`;
   const config: Config = {
     path: "(demo: no config file)",
     accountId: null,

@@ -6,6 +6,7 @@ import { err, ok, type Result } from "./result.ts";
 import { decodeStoredTransaction } from "./spending/transaction.ts";
 import { TransactionStore } from "./transaction_store.ts";
 import { createApp } from "./app.ts";
+import type { WebGate } from "./basic_auth.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { createExpositionCache, type Gzip } from "./exposition.ts";
@@ -32,6 +33,8 @@ export interface ExporterOptions {
   readonly debug?: boolean;
   /** Gzips the exposition for scrapers that take gzip; `CompressionStream` by default (tests count calls). */
   readonly gzip?: Gzip;
+  /** Basic auth and headers from the web config; none by default. */
+  readonly gate?: WebGate;
 }
 
 /** The assembled exporter, ready to be served and polled. */
@@ -131,6 +134,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
     },
     version: build.version,
     demo: build.mode === "demo",
+    gate: options.gate,
   });
   return ok({
     app,

@@ -11,6 +11,13 @@
 import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
 import { createLogThrottle } from "./rate_limit.ts";
+import { err, ok, type Result } from "./result.ts";
+
+/** A certificate chain and its private key, in PEM. */
+export interface ServeTls {
+  readonly cert: string;
+  readonly key: string;
+}
 
 /** Options of {@link serveResilient}. */
 export interface ServeOptions {
@@ -22,6 +29,8 @@ export interface ServeOptions {
   readonly clock: Clock;
   /** Wait before listening again after a failure, and between tries; 100 ms by default. */
   readonly retryMs?: number;
+  /** Serve HTTPS with this certificate; plain HTTP without. */
+  readonly tls?: ServeTls;
 }
 
 /** A server that listens again after a failure, until shut down. */
@@ -33,6 +42,11 @@ export interface ResilientServer {
   restarts(): number;
   /** Stops accepting and waits for the requests in progress. */
   shutdown(): Promise<void>;
+  /**
+   * Listens again on the same port with a new certificate; connections already open finish on the old
+   * one. The error is one line, and the server then goes on with the old certificate.
+   */
+  setTls(tls: ServeTls): Promise<Result<void>>;
 }
 
 /** Listens on the address; a bind failure at start throws as `Deno.serve` does, later ones are retried. */
@@ -43,11 +57,13 @@ export function serveResilient(options: ServeOptions): ResilientServer {
   let stopping = false;
   let restarts = 0;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let tls = options.tls;
+  const draining: Promise<void>[] = [];
 
   function listen(port: number): { server: Deno.HttpServer<Deno.NetAddr>; abort: AbortController } {
     const abort = new AbortController();
     const server = Deno.serve(
-      { hostname: options.hostname, port, signal: abort.signal, onListen() {} },
+      { hostname: options.hostname, port, signal: abort.signal, onListen() {}, ...tls },
       options.handler,
     );
     server.finished.then(() => {
@@ -96,10 +112,50 @@ export function serveResilient(options: ServeOptions): ResilientServer {
         // The current server failed and was aborted: nothing is left to drain.
         clearTimeout(retry);
         retry = undefined;
+        await Promise.all(draining);
         return done.resolve();
       }
       await current.server.shutdown();
+      await Promise.all(draining);
       await done.promise;
+    },
+    async setTls(next) {
+      if (!tls) return err("the server serves plain HTTP; turning TLS on needs a restart");
+      if (stopping || retry !== undefined) return err("the server is not listening right now");
+      // Deno checks the pair when listening: a port-0 listener tries it without touching the real one.
+      try {
+        Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...next }).close();
+      } catch (error) {
+        return err(`the new certificate cannot be served: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      tls = next;
+      // Shutting down frees the port within milliseconds; the requests in progress finish on the old server.
+      draining.push(current.server.shutdown());
+      const deadline = Date.now() + 1_000;
+      while (true) {
+        // Shut down meanwhile: nothing is to listen again, and the old server has drained or will.
+        if (stopping) {
+          done.resolve();
+          return err("the server is shutting down");
+        }
+        try {
+          current = listen(addr.port);
+          break;
+        } catch (error) {
+          if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > deadline) {
+            // The retry loop listens again as after any failure, with the new pair.
+            failures.note(
+              options.log.warn,
+              `Cannot listen again on port ${addr.port}: ${error instanceof Error ? error.message : String(error)}`,
+            );
+            retry = setTimeout(() => relisten(addr.port), retryMs);
+            return ok(undefined);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+      options.log.info(`Listening again on port ${addr.port} with the new certificate`);
+      return ok(undefined);
     },
   };
 }

@@ -30,6 +30,7 @@ const LONG_OPTIONS: ReadonlyArray<readonly string[]> = [
   ["--web.listen-address", "127.0.0.1:9100"],
   ["--log.level", "debug"],
   ["--healthcheck"],
+  ["--web.config.file", "/etc/monzo-exporter/web-config.yml"],
 ];
 
 /** The fields of CliOptions that differ between two parses. */
@@ -53,6 +54,7 @@ Deno.test("no arguments: nothing asked for, config and listen address left to th
     listen: null,
     logLevel: "info",
     healthcheck: null,
+    webConfigFile: null,
   });
 });
 

@@ -2,7 +2,9 @@
 // type and other headers as the exporter's /metrics, with no routing, no framework and no state.
 //
 //   deno run --allow-net --allow-read tests/bench/bare_server.ts --body FILE --content-type TYPE \
-//     [--header "name: value"]... [--port N]
+//     [--header "name: value"]... [--port N] [--cert FILE --key FILE]
+//
+// With --cert and --key it serves HTTPS, the ceiling for the exporter behind a web config's TLS.
 //
 // Prints `{"port": N}` on one line to standard output once it listens.
 
@@ -12,7 +14,12 @@ import { parseArgs } from "node:util";
 export function serveBare(
   body: string,
   contentType: string,
-  options: { port?: number; hostname?: string; headers?: ReadonlyArray<readonly [string, string]> } = {},
+  options: {
+    port?: number;
+    hostname?: string;
+    headers?: ReadonlyArray<readonly [string, string]>;
+    tls?: { cert: string; key: string };
+  } = {},
 ) {
   // The same headers on the wire as the exporter's, so the ceiling differs from it only in the work done.
   const headers: [string, string][] = [
@@ -23,6 +30,7 @@ export function serveBare(
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
     onListen: ({ port }) => console.log(JSON.stringify({ port })),
+    ...options.tls,
   }, () => new Response(body, { headers }));
 }
 
@@ -34,14 +42,21 @@ if (import.meta.main) {
       "content-type": { type: "string" },
       header: { type: "string", multiple: true, default: [] },
       port: { type: "string", default: "0" },
+      cert: { type: "string" },
+      key: { type: "string" },
     },
   });
   const headers = values.header.map((line) => {
     const colon = line.indexOf(":");
     return colon > 0 ? [line.slice(0, colon).trim(), line.slice(colon + 1).trim()] as const : null;
   });
-  if (!values.body || !values["content-type"] || headers.includes(null)) {
-    console.error('Usage: bare_server.ts --body FILE --content-type TYPE [--header "name: value"]... [--port N]');
+  if (
+    !values.body || !values["content-type"] || headers.includes(null) ||
+    (values.cert === undefined) !== (values.key === undefined)
+  ) {
+    console.error(
+      'Usage: bare_server.ts --body FILE --content-type TYPE [--header "name: value"]... [--port N] [--cert FILE --key FILE]',
+    );
     Deno.exit(2);
   }
   // readTextFile yields a flat string, like the exporter's rendered exposition.
@@ -49,6 +64,9 @@ if (import.meta.main) {
   const server = serveBare(body, values["content-type"], {
     port: Number(values.port),
     headers: headers.filter((header) => header !== null),
+    tls: values.cert && values.key
+      ? { cert: await Deno.readTextFile(values.cert), key: await Deno.readTextFile(values.key) }
+      : undefined,
   });
   Deno.addSignalListener("SIGTERM", () => void server.shutdown().then(() => Deno.exit(0)));
   await server.finished;

@@ -21,7 +21,9 @@
 //  7. counts Monzo API calls per poll, for the exporter process's first poll and in-process (on accounts
 //     without transactions, whose exposition is the "before" size) for a discovery poll, a steady poll
 //     and a rediscovery poll;
-//  8. prints a table with the targets and writes everything to artifacts/bench.json.
+//  8. runs the demo exporter behind a web config (TLS, basic auth with a cost-10 bcrypt hash) and a
+//     bare TLS server with its bytes, loads both with wrk over HTTPS, and times one bcrypt verification;
+//  9. prints a table with the targets and writes everything to artifacts/bench.json.
 //
 // It exits 0 when the measurement ran, whether or not a target was met (FAIL is printed), and
 // non-zero when it could not measure (wrk missing, the exporter not starting).
@@ -44,6 +46,8 @@ import { memoryTokens } from "../../lib/token_file.ts";
 import { freePort } from "../helpers/e2e.ts";
 import { exchangeCode } from "../helpers/harness.ts";
 import { raw, type RawAnswer } from "../helpers/raw_http.ts";
+import { bcryptVerify } from "../../lib/basic_auth.ts";
+import { makeCertificates } from "../helpers/tls.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ACCOUNTS = 3;
@@ -773,6 +777,154 @@ async function machine() {
   };
 }
 
+// ---------------------------------------------------------------- basic auth over TLS
+
+/**
+ * The exporter behind a web config (TLS and one basic auth user, cost-10 hash) against a bare TLS
+ * `Deno.serve` with its exact bytes and headers, loaded alternately with wrk over HTTPS sending the
+ * same Authorization header to both; and what one cost-10 bcrypt verification takes in-process. The
+ * exporter is the real program in `--demo` mode, so nothing else needs setting up.
+ */
+async function measureTlsAuth(options: Options, temp: string) {
+  const dir = join(temp, "tls");
+  await Deno.mkdir(dir);
+  const certs = await makeCertificates(dir);
+  const password = "bench-password-not-a-secret";
+  const { default: bcrypt } = await import("bcryptjs");
+  const hash = bcrypt.hashSync(password, 10);
+  const timed = async (run: () => unknown) => {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      await run();
+      times.push(performance.now() - started);
+    }
+    return round(median(times), 1);
+  };
+  const verifyMs = await timed(() => bcryptVerify(password, hash));
+  const verifySyncMs = await timed(() => bcrypt.compareSync(password, hash));
+  say(`bcrypt cost 10: ${verifyMs} ms to verify (bcryptjs async), ${verifySyncMs} ms (sync)`);
+
+  const web = join(dir, "web-config.yml");
+  await Deno.writeTextFile(
+    web,
+    `tls_server_config:\n  cert_file: ${certs.certPath}\n  key_file: ${certs.keyPath}\n` +
+      `basic_auth_users:\n  bench: ${hash}\n`,
+  );
+  const authorization = `Basic ${btoa(`bench:${password}`)}`;
+  const port = freePort();
+  const start = await startCommand();
+  const args = [...start.args, "--demo", "--web.listen-address", `127.0.0.1:${port}`, "--web.config.file", web];
+  const exporter = spawn(start.command, args, ROOT);
+  let bare: Spawned | null = null;
+  using client = Deno.createHttpClient({ caCerts: [certs.caCert] });
+  try {
+    const exporterUrl = `https://127.0.0.1:${port}/metrics`;
+    const deadline = Date.now() + 30_000;
+    let answer: Response | null = null;
+    while (answer === null) {
+      const response = await fetch(exporterUrl, { client, headers: { authorization } }).catch(() => null);
+      if (response?.status === 200) answer = response;
+      else await response?.body?.cancel();
+      if (answer === null && Date.now() > deadline) {
+        throw new Error(`The demo exporter with TLS did not serve /metrics:\n${exporter.log()}`);
+      }
+      if (answer === null) await sleep(200);
+    }
+    const body = await answer.text();
+    const refused = await fetch(exporterUrl, { client });
+    await refused.body?.cancel();
+    if (refused.status !== 401) throw new Error(`/metrics without credentials answered ${refused.status}, not 401`);
+    const extraHeaders = [...answer.headers].filter(([name]) => !PER_RESPONSE_HEADERS.has(name));
+    const bodyPath = join(dir, "metrics.txt");
+    await Deno.writeTextFile(bodyPath, body);
+    bare = spawn(Deno.execPath(), [
+      "run",
+      "--allow-net=127.0.0.1",
+      `--allow-read=${dir}`,
+      join(ROOT, "tests", "bench", "bare_server.ts"),
+      "--body",
+      bodyPath,
+      "--content-type",
+      answer.headers.get("content-type") ?? "",
+      ...extraHeaders.flatMap(([name, value]) => ["--header", `${name}: ${value}`]),
+      "--cert",
+      certs.certPath,
+      "--key",
+      certs.keyPath,
+    ], ROOT);
+    const bareUrl = `https://127.0.0.1:${JSON.parse(await bare.firstLine).port}/metrics`;
+    const check = await fetch(bareUrl, { client });
+    if (await check.text() !== body) throw new Error("The bare TLS server does not answer with the exporter's bytes");
+    say(`TLS + basic auth: demo exporter ${exporterUrl}, bare TLS server ${bareUrl}, body ${bytes(body)} bytes`);
+
+    // wrk does not verify certificates; both sides get the same request bytes.
+    const load = async (url: string, seconds: number) => {
+      const wrkArgs = [`-t${options.threads}`, `-c${options.connections}`, `-d${seconds}s`, "--latency"];
+      const result = await new Deno.Command("wrk", {
+        args: [...wrkArgs, "-H", `Authorization: ${authorization}`, url],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const output = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+      if (!result.success) throw new Error(`wrk failed:\n${output}`);
+      return parseWrk(output);
+    };
+    await load(exporterUrl, options.warmup);
+    await load(bareUrl, options.warmup);
+    const runs: WrkRun[] = [];
+    for (let round = 0; round < options.rounds; round++) {
+      const order = round % 2 === 0 ? ["exporter", "bare"] as const : ["bare", "exporter"] as const;
+      for (const target of order) {
+        const run = { target, ...await load(target === "exporter" ? exporterUrl : bareUrl, options.duration) };
+        runs.push(run);
+        say(`TLS round ${round + 1} ${target}: ${run.requestsPerSecond} req/s, p99 ${run.p99Ms} ms`);
+      }
+    }
+    const side = (target: "exporter" | "bare") => {
+      const mine = runs.filter((r) => r.target === target);
+      return {
+        runs: mine,
+        medianRequestsPerSecond: round(median(mine.map((r) => r.requestsPerSecond)), 0),
+        medianP99Ms: round(median(mine.map((r) => r.p99Ms)), 3),
+        errors: mine.reduce((sum, r) => sum + r.non2xx + r.socketErrors, 0),
+      };
+    };
+    const ex = side("exporter");
+    const ba = side("bare");
+    const ratio = round(ex.medianRequestsPerSecond / ba.medianRequestsPerSecond, 3);
+    const results = {
+      exporterCommand: `deno ${args.join(" ")}`,
+      bodyBytes: bytes(body),
+      exporter: ex,
+      bare: ba,
+      ratio,
+      bcryptCost10VerifyMs: { async: verifyMs, sync: verifySyncMs },
+    };
+    const rows: string[][] = [
+      [
+        "basic auth over TLS (req/s, median)",
+        String(ex.medianRequestsPerSecond),
+        String(ba.medianRequestsPerSecond),
+        `${ratio.toFixed(3)} (information)`,
+        ex.errors > 0 ? "FAIL" : "",
+      ],
+      [
+        "  p99 latency over TLS (ms, median)",
+        ex.medianP99Ms.toFixed(2),
+        ba.medianP99Ms.toFixed(2),
+        "(information)",
+        "",
+      ],
+      ["bcrypt cost-10 verify (ms)", `${verifyMs} async / ${verifySyncMs} sync`, "", "(once per new password)", ""],
+    ];
+    return { results, rows };
+  } finally {
+    await stop(exporter);
+    if (bare) await stop(bare);
+  }
+}
+
 async function main(): Promise<number> {
   const options = readOptions();
   if (Deno.build.os !== "linux") {
@@ -925,6 +1077,9 @@ async function main(): Promise<number> {
     // ---- API calls per poll, in-process
     const polls = await measurePollsInProcess();
 
+    // ---- basic auth over TLS, against a bare TLS server
+    const tlsAuth = await measureTlsAuth(options, temp);
+
     // ---- results
     const side = (target: "exporter" | "bare") => {
       const mine = runs.filter((r) => r.target === target);
@@ -1016,6 +1171,7 @@ async function main(): Promise<number> {
         processBytes: bodyBytes,
       },
       shutdown: stopped,
+      tlsAuth: tlsAuth.results,
     };
     await Deno.mkdir(dirname(options.out), { recursive: true });
     await Deno.writeTextFile(options.out, JSON.stringify(results, null, 2) + "\n");
@@ -1125,6 +1281,7 @@ async function main(): Promise<number> {
         "",
       ],
       ...gzipRows(gzip, polls.expositionSizes, totalTransactions),
+      ...tlsAuth.rows,
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd();

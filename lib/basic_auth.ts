@@ -1,0 +1,225 @@
+/**
+ * Basic auth against the web config's bcrypt hashes, and its extra headers, in front of every route
+ * but `/healthz`. Verifying a cost-10 bcrypt hash takes about a tenth of a second of CPU in pure
+ * JavaScript, so, as in exporter-toolkit, each outcome is remembered (keyed by a hash of the user, the
+ * password and the stored hash, so a changed password or hash is verified again), and at most a few
+ * verifications run at once: a flood of wrong passwords waits in a short queue, and beyond it is
+ * answered 503 with Retry-After at once, costing no CPU.
+ *
+ * bcryptjs is imported when the first verification runs, so an exporter without users never loads it.
+ */
+
+import type { Clock } from "./clock.ts";
+import type { Logger } from "./log.ts";
+import { createLogThrottle } from "./rate_limit.ts";
+import { randomToken } from "./secrets.ts";
+
+/** The realm browsers show in their login prompt. */
+export const REALM = "monzo-exporter";
+
+/** The one path answered without credentials, for liveness probes that cannot send them. */
+export const UNGUARDED_PATH = "/healthz";
+
+/** Checks a password against a bcrypt hash (bcryptjs by default; tests count the calls). */
+export type Verify = (password: string, hash: string) => Promise<boolean>;
+
+/** What the gate reads from the web config in force at each request. */
+export interface GateConfig {
+  readonly users: ReadonlyMap<string, string>;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+}
+
+/** Options of {@link createWebGate}. */
+export interface WebGateOptions {
+  /** The web config in force; read at every request so a reload applies to the next one. */
+  readonly config: () => GateConfig;
+  /** Why the web config on disk is not in force, for the status page; null when it is. */
+  readonly problem?: () => string | null;
+  readonly log: Pick<Logger, "warn">;
+  readonly clock: Clock;
+  readonly verify?: Verify;
+  /** Verifications run at once; 1 by default, as exporter-toolkit's mutex. */
+  readonly concurrency?: number;
+  /** Verifications waiting for a turn before more are answered 503; 8 by default. */
+  readonly queue?: number;
+  /** Good and bad outcomes remembered, each; the oldest is forgotten first. 256 by default. */
+  readonly cacheSize?: number;
+}
+
+/** A request handler's shape, with whatever else the caller passes after the request. */
+type Handler<A extends unknown[]> = (request: Request, ...rest: A) => Response | Promise<Response>;
+
+/** What the web config asks of every request: credentials checked, headers added. */
+export interface WebGate {
+  /**
+   * `inner` behind basic auth (when users are set) with the configured headers on every answer; the
+   * gate's own answers (401, 503) go through `finish` first, as the inner ones already do.
+   */
+  wrap<A extends unknown[]>(inner: Handler<A>, finish: (response: Response) => Response): Handler<A>;
+  /** Why the web config on disk is not in force; null when it is. */
+  problem(): string | null;
+  /** bcrypt verifications run so far (for the bench and tests). */
+  verifications(): number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Builds the gate; nothing is loaded until a verification is needed. */
+export function createWebGate(options: WebGateOptions): WebGate {
+  const concurrency = options.concurrency ?? 1;
+  const queueLimit = options.queue ?? 8;
+  const cacheSize = options.cacheSize ?? 256;
+  const verify = options.verify ?? bcryptVerify;
+  const refusals = createLogThrottle({ clock: options.clock, windowMs: 60_000 });
+  // Outcomes by SHA-256 of (user, password, stored hash): the password itself is never kept. Apart, so
+  // that a flood of wrong passwords pushes out only other wrong ones, never Prometheus' good one.
+  const outcomes = { good: new Set<string>(), bad: new Set<string>() };
+  const waiting: Array<() => void> = [];
+  let active = 0;
+  let verified = 0;
+  // A decoy hash per cost, so an unknown user costs what a known one does and names cannot be probed.
+  const decoys = new Map<string, Promise<string>>();
+
+  async function admitted(request: Request, users: ReadonlyMap<string, string>): Promise<Response | null> {
+    const credentials = parseBasic(request.headers.get("authorization"));
+    if (credentials === null) return challenge();
+    const stored = users.get(credentials.user);
+    const hash = stored ?? await decoy(users);
+    const key = await digest(credentials.user, credentials.password, hash);
+    let good = outcomes.good.has(key) ? true : outcomes.bad.has(key) ? false : undefined;
+    if (good === undefined) {
+      if (!await acquire()) {
+        refusals.note(options.log.warn, "Basic auth is busy verifying passwords; answered 503 to a request");
+        return new Response("Busy, try again\n", {
+          status: 503,
+          headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "1" },
+        });
+      }
+      try {
+        verified++;
+        // Verified even for an unknown user (against the decoy), so both take the same time.
+        const matches = await verify(credentials.password, hash).catch((error) => {
+          options.log.warn(`A password could not be verified: ${error instanceof Error ? error.message : error}`);
+          return false;
+        });
+        good = stored !== undefined && matches;
+      } finally {
+        release();
+      }
+      remember(good ? outcomes.good : outcomes.bad, key);
+    }
+    if (good) return null;
+    // Neither the user name nor the password is logged: a mistyped password is often in either.
+    refusals.note(options.log.warn, "Refused a request with a wrong user name or password (basic auth)");
+    return challenge();
+  }
+
+  /** A turn to verify, or false when the queue is full; a waiter is handed the turn of the one before. */
+  async function acquire(): Promise<boolean> {
+    if (active < concurrency) {
+      active++;
+      return true;
+    }
+    if (waiting.length >= queueLimit) return false;
+    await new Promise<void>((resolve) => waiting.push(resolve));
+    return true;
+  }
+
+  function release(): void {
+    const next = waiting.shift();
+    if (next) next();
+    else active--;
+  }
+
+  function remember(seen: Set<string>, key: string): void {
+    // The oldest is forgotten first (a Set keeps its order of insertion).
+    if (seen.size >= cacheSize) seen.delete(seen.values().next().value as string);
+    seen.add(key);
+  }
+
+  function decoy(users: ReadonlyMap<string, string>): Promise<string> {
+    const cost = users.values().next().value?.slice(4, 6) ?? "10";
+    let made = decoys.get(cost);
+    if (!made) {
+      made = import("bcryptjs").then(({ default: bcrypt }) => bcrypt.hash(randomToken(), Number(cost)));
+      decoys.set(cost, made);
+    }
+    return made;
+  }
+
+  return {
+    wrap(inner, finish) {
+      return (request, ...rest) => {
+        const config = options.config();
+        if (config.users.size === 0 || pathOf(request.url) === UNGUARDED_PATH) {
+          return withHeaders(inner(request, ...rest), config.headers);
+        }
+        return admitted(request, config.users).then((refusal) =>
+          withHeaders(refusal ? finish(refusal) : inner(request, ...rest), config.headers)
+        );
+      };
+    },
+    problem: () => options.problem?.() ?? null,
+    verifications: () => verified,
+  };
+}
+
+function challenge(): Response {
+  return new Response("Unauthorized\n", {
+    status: 401,
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "www-authenticate": `Basic realm="${REALM}", charset="UTF-8"`,
+    },
+  });
+}
+
+function withHeaders(
+  response: Response | Promise<Response>,
+  headers: ReadonlyArray<readonly [string, string]>,
+): Response | Promise<Response> {
+  if (headers.length === 0) return response;
+  const add = (answer: Response) => {
+    for (const [name, value] of headers) {
+      // A configured policy is enforced beside the page's own (browsers apply every one), so it can
+      // only narrow what the page allows, never widen it.
+      if (name === "Content-Security-Policy") answer.headers.append(name, value);
+      else answer.headers.set(name, value);
+    }
+    return answer;
+  };
+  return response instanceof Promise ? response.then(add) : add(response);
+}
+
+/** The path of an absolute request URL, as the router sees it before decoding. */
+function pathOf(url: string): string {
+  return new URL(url).pathname;
+}
+
+/** The user and password of an `Authorization: Basic …` header, or null when it is absent or malformed. */
+export function parseBasic(header: string | null): { user: string; password: string } | null {
+  const match = header === null ? null : /^basic\s+([A-Za-z0-9+/]+=*)\s*$/i.exec(header);
+  if (!match) return null;
+  let text: string;
+  try {
+    text = decoder.decode(Uint8Array.from(atob(match[1]), (c) => c.charCodeAt(0)));
+  } catch {
+    // Not base64 after all (a length no encoder writes): the same as no credentials.
+    return null;
+  }
+  const colon = text.indexOf(":");
+  return colon < 0 ? null : { user: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+async function digest(user: string, password: string, hash: string): Promise<string> {
+  // JSON keeps the three apart whatever they contain.
+  const bytes = await crypto.subtle.digest("SHA-256", encoder.encode(JSON.stringify([user, password, hash])));
+  return String.fromCharCode(...new Uint8Array(bytes));
+}
+
+/** bcryptjs' verification; it compares the hashes in constant time. */
+export async function bcryptVerify(password: string, hash: string): Promise<boolean> {
+  const { default: bcrypt } = await import("bcryptjs");
+  return await bcrypt.compare(password, hash);
+}

@@ -1,0 +1,434 @@
+/**
+ * The Prometheus exporter-toolkit web configuration file (`--web.config.file`): TLS, basic auth users
+ * and extra response headers, in the YAML a user already has for node_exporter. What Deno cannot do
+ * is refused by name rather than ignored; the file is read again when it or its certificate changes.
+ *
+ * The YAML parser and node:crypto are imported when a file is first loaded, so that an exporter run
+ * without a web config never loads them.
+ */
+
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import type { Logger } from "./log.ts";
+import { err, ok, type Result } from "./result.ts";
+
+/** What is wrong with a web config file, as a stable identifier. */
+export type WebConfigErrorCode =
+  | "unreadable"
+  | "yaml_syntax"
+  | "unknown_key"
+  | "unsupported"
+  | "invalid_value"
+  | "tls_incomplete"
+  | "cert_unreadable"
+  | "key_unreadable"
+  | "cert_invalid"
+  | "key_invalid"
+  | "key_mismatch"
+  | "bad_hash"
+  | "needs_restart";
+
+/** A refused web config: the code, the key it is about (dotted; "" for the file) and one line to show. */
+export interface WebConfigError {
+  readonly code: WebConfigErrorCode;
+  readonly key: string;
+  readonly message: string;
+  /** The files read or tried, so a reload notices when one of them appears or changes. */
+  readonly files: readonly string[];
+  /** What was read from them (see {@link WebConfig.read}). */
+  readonly read: string;
+}
+
+/** A certificate chain and its private key, in PEM, as `Deno.serve` takes them. */
+export interface TlsPair {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** A valid web config. */
+export interface WebConfig {
+  /** Absolute path of the file. */
+  readonly path: string;
+  /** null: plain HTTP. */
+  readonly tls: TlsPair | null;
+  /** User name → bcrypt hash; empty: no basic auth. */
+  readonly users: ReadonlyMap<string, string>;
+  /** `http_server_config.headers` with a value, in the file's spelling. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** The files it was read from: the YAML, then any cert_file and key_file. */
+  readonly files: readonly string[];
+  /** Their contents as read, to compare with the files later. */
+  readonly read: string;
+}
+
+/**
+ * Keys of the toolkit's format that Deno cannot honour, and why. A value listed as harmless asks for
+ * what Deno does anyway (the toolkit's default), so a pasted file that spells out a default still loads.
+ */
+const UNSUPPORTED: ReadonlyArray<{ key: string; why: string; harmless?: readonly unknown[] }> = [
+  {
+    key: "tls_server_config.min_version",
+    why: "Deno serves TLS 1.2 and 1.3 and no other range; it cannot refuse TLS 1.2 (only TLS12 is accepted)",
+    harmless: ["TLS12"],
+  },
+  {
+    key: "tls_server_config.max_version",
+    why: "Deno offers TLS 1.3 and cannot be held below it (only TLS13 is accepted)",
+    harmless: ["TLS13"],
+  },
+  {
+    key: "tls_server_config.client_auth_type",
+    why: "Deno.serve cannot ask for client certificates (only NoClientCert is accepted)",
+    harmless: ["NoClientCert", ""],
+  },
+  { key: "tls_server_config.client_ca_file", why: "Deno.serve cannot verify client certificates" },
+  { key: "tls_server_config.client_ca", why: "Deno.serve cannot verify client certificates" },
+  { key: "tls_server_config.client_allowed_sans", why: "Deno.serve cannot verify client certificates" },
+  { key: "tls_server_config.cipher_suites", why: "Deno.serve has no setting for cipher suites" },
+  { key: "tls_server_config.curve_preferences", why: "Deno.serve has no setting for curves" },
+  {
+    key: "tls_server_config.prefer_server_cipher_suites",
+    why: "Deno.serve has no setting for cipher suite order",
+  },
+  {
+    key: "http_server_config.http2",
+    why: "Deno.serve always offers HTTP/2 over TLS and cannot turn it off (only true is accepted)",
+    harmless: [true],
+  },
+  { key: "rate_limit", why: "the exporter has no request rate limiter; put a reverse proxy in front for one" },
+];
+
+/** The headers the toolkit lets a file set, and the values it allows where it restricts them. */
+const HEADERS = {
+  "Strict-Transport-Security": null,
+  "X-Content-Type-Options": ["nosniff"],
+  "X-Frame-Options": ["deny", "sameorigin"],
+  "X-XSS-Protection": null,
+  "Content-Security-Policy": null,
+} as const;
+
+// A header value must stay one header: no line breaks or other control characters.
+// deno-lint-ignore no-control-regex -- control characters are what is refused here
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+const headerValue = (name: keyof typeof HEADERS) => {
+  const allowed = HEADERS[name];
+  const text = z.string({ invalid_type_error: "must be a string" }).refine((v) => !CONTROL.test(v), {
+    message: "must not contain line breaks or control characters",
+  });
+  return (allowed === null ? text : text.refine((v) => v === "" || (allowed as readonly string[]).includes(v), {
+    message: `must be one of ${allowed.join(", ")}`,
+  })).optional();
+};
+
+const passThrough = z.unknown().optional();
+
+/** The file's keys; unsupported ones pass here and are refused by name before. */
+const webConfigSchema = z.object({
+  tls_server_config: z.object({
+    cert: z.string({ invalid_type_error: "must be a string" }).optional(),
+    key: z.string({ invalid_type_error: "must be a string" }).optional(),
+    cert_file: z.string({ invalid_type_error: "must be a string" }).optional(),
+    key_file: z.string({ invalid_type_error: "must be a string" }).optional(),
+    min_version: passThrough,
+    max_version: passThrough,
+    client_auth_type: passThrough,
+    client_ca_file: passThrough,
+    client_ca: passThrough,
+    client_allowed_sans: passThrough,
+    cipher_suites: passThrough,
+    curve_preferences: passThrough,
+    prefer_server_cipher_suites: passThrough,
+  }, { invalid_type_error: "must be a mapping" }).strict().nullish(),
+  http_server_config: z.object({
+    http2: passThrough,
+    headers: z.object({
+      "Strict-Transport-Security": headerValue("Strict-Transport-Security"),
+      "X-Content-Type-Options": headerValue("X-Content-Type-Options"),
+      "X-Frame-Options": headerValue("X-Frame-Options"),
+      "X-XSS-Protection": headerValue("X-XSS-Protection"),
+      "Content-Security-Policy": headerValue("Content-Security-Policy"),
+    }, { invalid_type_error: "must be a mapping of header names to values" }).strict().nullish(),
+  }, { invalid_type_error: "must be a mapping" }).strict().nullish(),
+  basic_auth_users: z.record(
+    z.string().refine((user) => !user.includes(":"), {
+      message: "is a user name with a colon, which basic auth cannot send",
+    }),
+    z.string({ invalid_type_error: "must be a bcrypt hash (a string)" }),
+    { invalid_type_error: "must be a mapping of user names to bcrypt hashes" },
+  ).nullish(),
+  rate_limit: passThrough,
+}, { invalid_type_error: "must be a mapping" }).strict();
+
+/** A bcrypt hash as htpasswd and the toolkit write it: `$2a$`, `$2b$` or `$2y$`, cost 04–31. */
+const BCRYPT = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+
+/** Reads and validates a web config file; a refusal is one line naming the file and the key. */
+export async function loadWebConfig(path: string): Promise<Result<WebConfig, WebConfigError>> {
+  const absolute = resolve(path);
+  const folder = dirname(absolute);
+  const files = [absolute];
+  const texts: string[] = [];
+  const fail = (code: WebConfigErrorCode, key: string, detail: string) =>
+    err({
+      code,
+      key,
+      message: `Cannot load web config "${absolute}": ${key ? `${key} ` : ""}${detail}`
+        .replaceAll("\r", "\\r").replaceAll("\n", "\\n"),
+      files: [...files],
+      read: JSON.stringify(texts),
+    });
+
+  const text = await readText(absolute);
+  texts.push(said(text));
+  if (!text.ok) return fail("unreadable", "", text.error);
+  const { parseDocument } = await import("yaml");
+  // The document rather than `parse`, which writes warnings to standard error over several lines.
+  const document = parseDocument(text.value, { prettyErrors: true });
+  // A warning (an unknown tag, say) is refused too: the file would not mean what it seems to.
+  const problem = document.errors[0] ?? document.warnings[0];
+  if (problem) {
+    const where = problem.linePos ? `at line ${problem.linePos[0].line}, column ${problem.linePos[0].col}` : "";
+    const reason = problem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    return fail("yaml_syntax", "", `is not valid YAML ${where}: ${reason}`);
+  }
+  let raw: unknown;
+  try {
+    raw = document.toJS();
+  } catch (error) {
+    // Aliases that would expand into a huge value, which the parser refuses to build.
+    return fail("yaml_syntax", "", `cannot be read as YAML: ${firstLine(error)}`);
+  }
+  // An empty file is the toolkit's "no TLS, no users".
+  raw ??= {};
+
+  for (const { key, why, harmless } of UNSUPPORTED) {
+    const value = lookup(raw, key);
+    if (value !== undefined && value !== null && !harmless?.includes(value)) {
+      return fail("unsupported", key, `is not supported: ${why}`);
+    }
+  }
+  const parsed = webConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const at = issue.path.map(String).join(".");
+    if (issue.code === "unrecognized_keys") {
+      const key = [at, issue.keys[0]].filter(Boolean).join(".");
+      return fail("unknown_key", key, "is not a key of the web config (a typo?)");
+    }
+    return fail("invalid_value", at, issue.message);
+  }
+  const file = parsed.data;
+
+  const users = new Map<string, string>();
+  for (const [user, hash] of Object.entries(file.basic_auth_users ?? {})) {
+    // The hash is not shown: it is not the password, but it is what an attacker would crack.
+    if (!BCRYPT.test(hash)) {
+      return fail(
+        "bad_hash",
+        `basic_auth_users.${user}`,
+        "is not a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters; make one with htpasswd -nBC 10 \"\" | tr -d ':\\n')",
+      );
+    }
+    users.set(user, hash);
+  }
+
+  const headers = Object.entries(file.http_server_config?.headers ?? {})
+    .filter((entry): entry is [string, string] => typeof entry[1] === "string" && entry[1] !== "");
+
+  const tls = file.tls_server_config ?? {};
+  const wantsTls = [tls.cert, tls.key, tls.cert_file, tls.key_file].some((v) => v !== undefined && v !== "");
+  if (!wantsTls) return ok({ path: absolute, tls: null, users, headers, files, read: JSON.stringify(texts) });
+
+  const material = async (kind: "cert" | "key"): Promise<Result<string, [WebConfigErrorCode, string, string]>> => {
+    const inline = tls[kind] ?? "";
+    const named = tls[`${kind}_file`] ?? "";
+    const prefix = "tls_server_config.";
+    if (inline && named) return err(["tls_incomplete", `${prefix}${kind}`, `and ${kind}_file are both set; use one`]);
+    if (inline) return ok(inline);
+    // Relative to the web config's folder, as the toolkit resolves them.
+    const where = isAbsolute(named) ? named : join(folder, named);
+    files.push(where);
+    const read = await readText(where);
+    texts.push(said(read));
+    if (!read.ok) return err([`${kind}_unreadable`, `${prefix}${kind}_file`, `"${where}": ${read.error}`]);
+    return ok(read.value);
+  };
+  for (const kind of ["cert", "key"] as const) {
+    if (!tls[kind] && !tls[`${kind}_file`]) {
+      return fail("tls_incomplete", "tls_server_config", `needs ${kind}_file (or ${kind} inline)`);
+    }
+  }
+  const cert = await material("cert");
+  if (!cert.ok) return fail(...cert.error);
+  const key = await material("key");
+  if (!key.ok) return fail(...key.error);
+  const checked = await checkPair(cert.value, key.value);
+  if (!checked.ok) {
+    const [code, kind] = checked.error;
+    const name = `tls_server_config.${tls[`${kind}_file`] ? `${kind}_file` : kind}`;
+    return fail(code, name, checked.error[2]);
+  }
+  const pair = { cert: cert.value, key: key.value };
+  return ok({ path: absolute, tls: pair, users, headers, files, read: JSON.stringify(texts) });
+}
+
+/** Parses the PEM and checks that the key is the certificate's, before anything listens with them. */
+async function checkPair(
+  cert: string,
+  key: string,
+): Promise<Result<void, [WebConfigErrorCode, "cert" | "key", string]>> {
+  const { X509Certificate, createPrivateKey } = await import("node:crypto");
+  if (!cert.includes("-----BEGIN CERTIFICATE-----")) {
+    return err(["cert_invalid", "cert", "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"]);
+  }
+  let certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch (error) {
+    return err(["cert_invalid", "cert", `is not a valid PEM certificate: ${firstLine(error)}`]);
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    return err(["key_invalid", "key", `is not a valid unencrypted PEM private key: ${firstLine(error)}`]);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    return err(["key_mismatch", "key", "is not the private key of the certificate"]);
+  }
+  return ok(undefined);
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
+}
+
+function lookup(raw: unknown, dotted: string): unknown {
+  let value = raw;
+  for (const part of dotted.split(".")) {
+    if (typeof value !== "object" || value === null || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+async function readText(path: string): Promise<Result<string>> {
+  try {
+    return ok(await Deno.readTextFile(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return err("file not found");
+    if (error instanceof Deno.errors.PermissionDenied) return err("permission denied");
+    if (error instanceof Deno.errors.IsADirectory) return err("is a directory, not a file");
+    return err(firstLine(error));
+  }
+}
+
+/** A one-line description of a web config, without any secret. */
+export function summarizeWebConfig(config: WebConfig): string {
+  const users = config.users.size;
+  return `Web config "${config.path}" is valid: ${config.tls ? "TLS" : "no TLS"}, ` +
+    `${users === 0 ? "no basic auth" : `basic auth for ${users} user${users === 1 ? "" : "s"}`}, ` +
+    `${config.headers.length} extra header${config.headers.length === 1 ? "" : "s"}`;
+}
+
+/** Options of {@link watchWebConfig}. */
+export interface WatchOptions {
+  readonly log: Pick<Logger, "info" | "warn">;
+  /** How often the files are looked at; 3 s by default. */
+  readonly intervalMs?: number;
+  /** Called with a new valid config whose certificate or key changed; may refuse it (a failed relisten). */
+  readonly onTls?: (tls: TlsPair) => Promise<Result<void>> | Result<void>;
+  /** The loader; {@link loadWebConfig} by default. */
+  readonly load?: (path: string) => Promise<Result<WebConfig, WebConfigError>>;
+}
+
+/** The web config in force, kept up to date with its files. */
+export interface WebConfigWatch {
+  /** The last valid config. */
+  current(): WebConfig;
+  /** Why the files on disk are not in force (one line), or null when they are. */
+  problem(): string | null;
+  /** Looks at the files now and loads them if they changed; the timer calls this too. */
+  check(): Promise<void>;
+  /** Stops the timer. */
+  close(): void;
+}
+
+/**
+ * Keeps `initial` in force until its files change, then loads them again. The files are read every
+ * few seconds and compared with what was loaded (they are small), so a file replaced by a rename is
+ * seen as well as one written in place within the same millisecond. A file that turns invalid keeps the last good config and
+ * is said once in the log and through {@link WebConfigWatch.problem}; turning TLS on or off needs a
+ * restart, since the public URL's scheme changes with it.
+ */
+export function watchWebConfig(initial: WebConfig, options: WatchOptions): WebConfigWatch {
+  const load = options.load ?? loadWebConfig;
+  let current = initial;
+  let problem: string | null = null;
+  let files = initial.files;
+  let seen = initial.read;
+  let running: Promise<void> | null = null;
+
+  async function look(): Promise<void> {
+    if (await contents(files) === seen) return;
+    const loaded = await load(initial.path);
+    ({ files, read: seen } = loaded.ok ? loaded.value : loaded.error);
+    if (!loaded.ok) return refuse(loaded.error.message);
+    const next = loaded.value;
+    if ((next.tls === null) !== (current.tls === null)) {
+      return refuse(
+        `Cannot apply web config "${initial.path}": turning TLS ${next.tls ? "on" : "off"} needs a restart`,
+      );
+    }
+    if (next.tls && current.tls && (next.tls.cert !== current.tls.cert || next.tls.key !== current.tls.key)) {
+      const applied = await options.onTls?.(next.tls) ?? ok(undefined);
+      if (!applied.ok) return refuse(`Cannot apply web config "${initial.path}": ${applied.error}`);
+    }
+    current = next;
+    problem = null;
+    options.log.info(`Reloaded the web config: ${summarizeWebConfig(next)}`);
+  }
+
+  function refuse(message: string): void {
+    // Said once per distinct problem, not at every look.
+    if (message !== problem) options.log.warn(`${message}; the last valid web config stays in force`);
+    problem = message;
+  }
+
+  const timer = setInterval(() => void check(), options.intervalMs ?? 3_000);
+  function check(): Promise<void> {
+    running ??= look().finally(() => running = null);
+    return running;
+  }
+  return {
+    current: () => current,
+    problem: () => problem,
+    check,
+    close: () => clearInterval(timer),
+  };
+}
+
+/** The text of each file (or why it cannot be read); any change in it is a reason to load again. */
+async function contents(files: readonly string[]): Promise<string> {
+  return JSON.stringify(await Promise.all(files.map(async (path) => said(await readText(path)))));
+}
+
+function said(read: Result<string>): string {
+  return read.ok ? `+${read.value}` : `-${read.error}`;
+}
+
+/**
+ * The public URL must have the scheme the server speaks, or Monzo sends the browser back to a port
+ * that cannot answer it. A reverse proxy may end TLS in front of a plain server, so only https:// on
+ * a TLS server's http:// URL is refused.
+ */
+export function checkPublicUrl(publicUrl: string, web: WebConfig): Result<void> {
+  if (web.tls && publicUrl.startsWith("http://")) {
+    return err(
+      `Cannot use web config "${web.path}": it turns TLS on, but redirect_uri "${publicUrl}" starts with ` +
+        "http://; use https:// so that Monzo sends the browser back over TLS",
+    );
+  }
+  return ok(undefined);
+}
