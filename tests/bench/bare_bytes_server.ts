@@ -8,7 +8,7 @@
 //
 // Prints `{"port": N}` on one line to standard output once it listens.
 
-import { parseArgs } from "node:util";
+import { bareArgs } from "./bare_args.ts";
 
 /** Starts the bare server for `body`; the response is built per request, as the exporter does. */
 export function serveBareBytes(
@@ -26,30 +26,18 @@ export function serveBareBytes(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      body: { type: "string" },
-      header: { type: "string", multiple: true, default: [] },
-      "automatic-compression": { type: "boolean", default: false },
-      port: { type: "string", default: "0" },
-    },
-  });
-  const headers = values.header.map((line) => {
-    const colon = line.indexOf(":");
-    return colon > 0 ? [line.slice(0, colon).trim(), line.slice(colon + 1).trim()] as const : null;
-  });
-  if (!values.body || headers.includes(null)) {
+  const parsed = bareArgs(Deno.args, ["automatic-compression"]);
+  const bodyPath = parsed?.values.get("body");
+  if (!parsed || !bodyPath) {
     console.error(
       'Usage: bare_bytes_server.ts --body FILE [--header "name: value"]... [--automatic-compression] [--port N]',
     );
     Deno.exit(2);
   }
-  const server = serveBareBytes(
-    await Deno.readFile(values.body),
-    headers.filter((header) => header !== null),
-    { port: Number(values.port), automaticCompression: values["automatic-compression"] },
-  );
+  const server = serveBareBytes(await Deno.readFile(bodyPath), parsed.headers, {
+    port: Number(parsed.values.get("port") ?? "0"),
+    automaticCompression: parsed.flags.has("automatic-compression"),
+  });
   Deno.addSignalListener("SIGTERM", () => void server.shutdown().then(() => Deno.exit(0)));
   await server.finished;
 }

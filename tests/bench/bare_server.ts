@@ -8,7 +8,7 @@
 //
 // Prints `{"port": N}` on one line to standard output once it listens.
 
-import { parseArgs } from "node:util";
+import { bareArgs } from "./bare_args.ts";
 
 /** Starts the bare server for `body`; the response is built per request, as the exporter does. */
 export function serveBare(
@@ -35,38 +35,23 @@ export function serveBare(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      body: { type: "string" },
-      "content-type": { type: "string" },
-      header: { type: "string", multiple: true, default: [] },
-      port: { type: "string", default: "0" },
-      cert: { type: "string" },
-      key: { type: "string" },
-    },
-  });
-  const headers = values.header.map((line) => {
-    const colon = line.indexOf(":");
-    return colon > 0 ? [line.slice(0, colon).trim(), line.slice(colon + 1).trim()] as const : null;
-  });
-  if (
-    !values.body || !values["content-type"] || headers.includes(null) ||
-    (values.cert === undefined) !== (values.key === undefined)
-  ) {
+  const parsed = bareArgs(Deno.args);
+  const bodyPath = parsed?.values.get("body");
+  const contentType = parsed?.values.get("content-type");
+  const cert = parsed?.values.get("cert");
+  const key = parsed?.values.get("key");
+  if (!parsed || !bodyPath || !contentType || (cert === undefined) !== (key === undefined)) {
     console.error(
       'Usage: bare_server.ts --body FILE --content-type TYPE [--header "name: value"]... [--port N] [--cert FILE --key FILE]',
     );
     Deno.exit(2);
   }
   // readTextFile yields a flat string, like the exporter's rendered exposition.
-  const body = await Deno.readTextFile(values.body);
-  const server = serveBare(body, values["content-type"], {
-    port: Number(values.port),
-    headers: headers.filter((header) => header !== null),
-    tls: values.cert && values.key
-      ? { cert: await Deno.readTextFile(values.cert), key: await Deno.readTextFile(values.key) }
-      : undefined,
+  const body = await Deno.readTextFile(bodyPath);
+  const server = serveBare(body, contentType, {
+    port: Number(parsed.values.get("port") ?? "0"),
+    headers: parsed.headers,
+    tls: cert && key ? { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) } : undefined,
   });
   Deno.addSignalListener("SIGTERM", () => void server.shutdown().then(() => Deno.exit(0)));
   await server.finished;

@@ -13,7 +13,10 @@
 //     transactions and its /metrics has the spending families;
 //  4. starts tests/bench/bare_server.ts, a plain `Deno.serve` answering with the exporter's exact
 //     /metrics bytes, content type and other headers;
-//  5. scrapes each 100 000 times, sampling the resident memory (VmRSS) every 25 000 scrapes;
+//  5. scrapes the exporter 100 000 times the way Prometheus does (OpenMetrics preferred, gzip), and a
+//     bare `Deno.serve` answering those exact bytes and headers (tests/bench/bare_bytes_server.ts) as
+//     often, sampling the resident memory (VmRSS) of each every 25 000 scrapes; neither bare server
+//     loads Deno's Node compatibility layer, so the baseline is a true bare server;
 //  6. loads each with wrk (Debian package `wrk`) alternately, several rounds, and takes medians; then
 //     loads with `Accept-Encoding: gzip` the exporter, a bare `Deno.serve` answering its stored gzip bytes
 //     and headers (tests/bench/bare_bytes_server.ts, the gzip ceiling), and one where Deno gzips the plain
@@ -69,6 +72,12 @@ const DAY_MS = 24 * 3_600_000;
 const PER_RESPONSE_HEADERS = new Set(["content-type", "content-length", "date", "transfer-encoding"]);
 /** "Flat": the RSS may move by GC timing, but not grow with the number of scrapes. */
 const TARGET_GROWTH_MB = 5;
+/** What Prometheus 2.x sends when it scrapes: OpenMetrics preferred, and gzip. */
+const PROMETHEUS_SCRAPE: Readonly<Record<string, string>> = {
+  accept: "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75," +
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+  "accept-encoding": "gzip",
+};
 
 interface WrkRun {
   readonly target: "exporter" | "bare";
@@ -187,15 +196,17 @@ async function stop(spawned: Spawned, graceMs = 5_000): Promise<{ code: number |
   return { code: status.code, ms: round(performance.now() - started, 0) };
 }
 
-/** `total` GETs of `url` over `concurrency` keep-alive connections; returns how many were not 200. */
-async function scrape(url: string, total: number, concurrency: number): Promise<number> {
+/**
+ * `total` GETs of `url` with `headers` over `concurrency` keep-alive connections; returns how many
+ * were not 200.
+ */
+async function scrape(url: string, total: number, concurrency: number, headers: HeadersInit): Promise<number> {
   let started = 0;
   let failed = 0;
   const worker = async () => {
     while (started < total) {
       started += 1;
-      // Plain text from both, like for like: fetch asks for gzip by default, which only the exporter serves.
-      const response = await fetch(url, { headers: { "accept-encoding": "identity" } });
+      const response = await fetch(url, { headers });
       await response.arrayBuffer();
       if (response.status !== 200) failed += 1;
     }
@@ -949,6 +960,7 @@ async function main(): Promise<number> {
   });
   let exporter: Spawned | null = null;
   let bare: Spawned | null = null;
+  let bareScrape: Spawned | null = null;
   try {
     // ---- the full-history import, in-process, into the store the exporter process will open
     const totalTransactions = fake.data.accounts.reduce((s, a) => s + a.transactions.length, 0);
@@ -1026,23 +1038,50 @@ async function main(): Promise<number> {
         `${extraHeaders.map(([name]) => name).join(", ") || "no other headers"}`,
     );
 
-    // ---- memory over N scrapes, sampled every quarter
-    const samples = [{ scrapes: 0, exporter: memoryOf(exporter.pid), bare: memoryOf(bare.pid) }];
+    // ---- memory over N scrapes the way Prometheus asks (OpenMetrics preferred, gzip), sampled every
+    // quarter, against a bare Deno.serve answering the exporter's bytes for that request
+    const prometheusAnswer = await raw(Number(new URL(exporterUrl).port), "GET", "/metrics", PROMETHEUS_SCRAPE);
+    if (prometheusAnswer.headers.get("content-encoding") !== "gzip") {
+      throw new Error("The exporter did not answer Prometheus' scrape with gzip");
+    }
+    const scrapeBodyPath = join(temp, "metrics-prometheus.gz");
+    await Deno.writeFile(scrapeBodyPath, prometheusAnswer.body);
+    const scrapeHeaders = [...prometheusAnswer.headers].filter(([name]) =>
+      !["date", "content-length", "connection"].includes(name)
+    );
+    bareScrape = spawn(Deno.execPath(), [
+      "run",
+      "--allow-net=127.0.0.1",
+      `--allow-read=${scrapeBodyPath}`,
+      join(ROOT, "tests", "bench", "bare_bytes_server.ts"),
+      "--body",
+      scrapeBodyPath,
+      ...scrapeHeaders.flatMap(([name, value]) => ["--header", `${name}: ${value}`]),
+    ], ROOT);
+    const bareScrapeUrl = `http://127.0.0.1:${JSON.parse(await bareScrape.firstLine).port}/metrics`;
+    say(
+      `memory: Prometheus-style scrapes (${prometheusAnswer.headers.get("content-type")}, gzip, ` +
+        `${prometheusAnswer.body.length} bytes) of the exporter and of a bare server on ${bareScrapeUrl}`,
+    );
+    const scrapeBare = bareScrape;
+    const samples = [{ scrapes: 0, exporter: memoryOf(exporter.pid), bare: memoryOf(scrapeBare.pid) }];
     const quarter = Math.ceil(options.scrapes / 4);
     let scraped = 0;
     let failedScrapes = 0;
     while (scraped < options.scrapes) {
       const n = Math.min(quarter, options.scrapes - scraped);
-      failedScrapes += await scrape(exporterUrl, n, options.connections);
-      failedScrapes += await scrape(bareUrl, n, options.connections);
+      failedScrapes += await scrape(exporterUrl, n, options.connections, PROMETHEUS_SCRAPE);
+      failedScrapes += await scrape(bareScrapeUrl, n, options.connections, PROMETHEUS_SCRAPE);
       scraped += n;
-      samples.push({ scrapes: scraped, exporter: memoryOf(exporter.pid), bare: memoryOf(bare.pid) });
+      samples.push({ scrapes: scraped, exporter: memoryOf(exporter.pid), bare: memoryOf(scrapeBare.pid) });
       say(
         `after ${scraped} scrapes: exporter ${samples.at(-1)!.exporter.rssMb} MB, bare ${
           samples.at(-1)!.bare.rssMb
         } MB`,
       );
     }
+    await stop(scrapeBare);
+    bareScrape = null;
 
     // ---- throughput and latency under wrk, alternating
     say(`warm-up: ${options.warmup} s each`);
@@ -1324,6 +1363,7 @@ async function main(): Promise<number> {
   } finally {
     if (exporter) await stop(exporter);
     if (bare) await stop(bare);
+    if (bareScrape) await stop(bareScrape);
     await fake.close();
     await Deno.remove(temp, { recursive: true });
   }
