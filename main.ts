@@ -3,7 +3,7 @@ import { type Config, loadConfig, summarizeConfig } from "./lib/config.ts";
 import { type Demo, startDemo } from "./lib/demo.ts";
 import { systemClock } from "./lib/clock.ts";
 import { createExporter, type Exporter } from "./lib/exporter.ts";
-import { healthcheckUrl, probeHealth } from "./lib/healthcheck.ts";
+import { healthcheckTarget, probeHealth } from "./lib/healthcheck.ts";
 import { formatListenAddress, type ListenAddress } from "./lib/listen_address.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
 import { checkTokenPath, memoryTokens } from "./lib/token_file.ts";
@@ -58,12 +58,13 @@ async function main(): Promise<void> {
   if (cli.version) return console.log(`monzo-exporter ${VERSION}`);
   if (cli.healthcheck) {
     // Exit 1 for every failure, bad arguments included: Docker reserves 2.
-    const url = await healthcheckUrl(cli.healthcheck.url, {
+    const target = await healthcheckTarget(cli.healthcheck.url, {
       listen: cli.listen ?? (cli.demo ? DEMO_LISTEN : null),
       configPath: cli.demo ? null : await configPathFor(cli.configPath, { cwd: Deno.cwd(), execPath: Deno.execPath() }),
       fallback: DEMO_LISTEN,
+      webConfigFile: cli.webConfigFile ?? null,
     });
-    const probed = url.ok ? await probeHealth(url.value) : url;
+    const probed = target.ok ? await probeHealth(target.value.url, { caCerts: target.value.caCerts }) : target;
     return probed.ok ? console.log(probed.value) : fail(probed.error, 1);
   }
 

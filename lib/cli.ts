@@ -42,7 +42,8 @@ Options:
   --check-config                   Validate the config, print a one-line summary without secrets, exit
   --demo                           Serve a built-in simulated Monzo; needs no config, no secrets
   --healthcheck [URL]              Exit 0 if URL (default: /healthz on the listen address of the config,
-                                   --web.listen-address or the demo) answers 200 within 5 s, else 1
+                                   --web.listen-address or the demo; over https, trusting its certificate,
+                                   when the web config turns TLS on) answers 200 within 5 s, else 1
   --version                        Print the version and exit
   -h, --help                       Print this help and exit
 

@@ -1,14 +1,18 @@
 // `monzo-exporter --healthcheck [URL]`: the probe a container's HEALTHCHECK runs, since a distroless
-// image has no curl. It exits 0 or 1 only, never 2, which Docker reserves.
+// image has no curl. It exits 0 or 1 only, never 2, which Docker reserves. When the web config turns
+// TLS on, the probe speaks https and trusts the configured certificate for its one request, since the
+// certificate of a local exporter is rarely signed by a CA the system knows.
 
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { err, ok, type Result } from "./result.ts";
+import { loadWebConfig } from "./web_config.ts";
 
 /** How long the probe waits for `/healthz` before calling the exporter unhealthy. */
 export const HEALTHCHECK_TIMEOUT_MS = 5_000;
 
-/** Where the probe finds the address to knock on when it is given no URL. */
+/** Where the probe finds the address to knock on, and the web config that says whether it speaks TLS. */
 export interface HealthcheckSources {
   /** `--web.listen-address` (or the demo's address under `--demo`), which wins over the config. */
   readonly listen: ListenAddress | null;
@@ -16,21 +20,36 @@ export interface HealthcheckSources {
   readonly configPath: string | null;
   /** The address when the config file does not exist: the demo's, which a container runs by default. */
   readonly fallback: ListenAddress;
+  /** `--web.config.file`, which wins over the config's `web_config_file`; null when not given. */
+  readonly webConfigFile?: string | null;
+}
+
+/** What the probe asks for, and what it trusts to answer. */
+export interface HealthcheckTarget {
+  readonly url: string;
+  /** The web config's certificate chain (PEM), trusted besides the system's CAs; empty without TLS. */
+  readonly caCerts: readonly string[];
 }
 
 /** `/healthz` on a listen address; a wildcard host is reached through loopback. */
 export function healthzUrl(listen: ListenAddress): string {
-  const hostname = listen.hostname === "0.0.0.0" ? "127.0.0.1" : listen.hostname === "::" ? "::1" : listen.hostname;
-  return `http://${formatListenAddress({ hostname, port: listen.port })}/healthz`;
+  return `http://${
+    formatListenAddress({ hostname: loopbackFor(listen.hostname) ?? listen.hostname, port: listen.port })
+  }/healthz`;
 }
 
 /**
- * The URL to probe: the one given (a bare `http://host:port` gets `/healthz`), else `/healthz` on the
- * listen address of the command line, else on the config's `server_addr`, else on the fallback.
+ * What to probe: the URL given (a bare `http://host:port` gets `/healthz`), else `/healthz` on the
+ * listen address of the command line, else on the config's `server_addr`, else on the fallback. With a
+ * web config that turns TLS on (`--web.config.file`, else the config's `web_config_file`), the default
+ * is https and the web config's certificate is trusted, for a URL given with https too.
  */
-export async function healthcheckUrl(given: string | null, sources: HealthcheckSources): Promise<Result<string>> {
+export async function healthcheckTarget(
+  given: string | null,
+  sources: HealthcheckSources,
+): Promise<Result<HealthcheckTarget>> {
+  let url: URL | null = null;
   if (given !== null) {
-    let url: URL;
     try {
       url = new URL(given);
     } catch {
@@ -40,20 +59,47 @@ export async function healthcheckUrl(given: string | null, sources: HealthcheckS
       return err(`--healthcheck ${JSON.stringify(given)} must start with http:// or https://`);
     }
     if (url.pathname === "/") url.pathname = "/healthz";
-    return ok(url.href);
+    // A plain http URL needs nothing from the files: it is asked as given.
+    if (url.protocol === "http:") return ok({ url: url.href, caCerts: [] });
   }
-  if (sources.listen) return ok(healthzUrl(sources.listen));
-  if (sources.configPath === null) return ok(healthzUrl(sources.fallback));
-  const listen = await serverAddr(sources.configPath);
-  if (!listen.ok) return listen;
-  return ok(healthzUrl(listen.value ?? sources.fallback));
+  // Only what the probe needs is read from the config, so it works whatever else the file lacks
+  // (secrets that only the exporter's environment holds).
+  const needed = (sources.webConfigFile ?? null) === null || (url === null && sources.listen === null);
+  const config = sources.configPath === null || !needed ? ok(null) : await readConfigKeys(sources.configPath);
+  if (!config.ok) return config;
+  const webPath = sources.webConfigFile ?? config.value?.webConfigFile ?? null;
+  const web = webPath === null ? null : await loadWebConfig(webPath);
+  if (web && !web.ok) return err(web.error.message);
+  const tls = web?.ok ? web.value.tls : null;
+  const caCerts = tls ? [tls.cert] : [];
+  if (url) return ok({ url: url.href, caCerts });
+
+  let listen = sources.listen ?? sources.fallback;
+  if (!sources.listen && config.value) {
+    const { path, serverAddr } = config.value;
+    if (!serverAddr.ok) return err(`Cannot find the address to check in "${path}": ${serverAddr.error}`);
+    listen = serverAddr.value;
+  }
+  if (!tls || !web?.ok) return ok({ url: healthzUrl(listen), caCerts });
+  const host = await tlsHostname(listen, tls.cert);
+  if (!host.ok) {
+    return err(
+      `Cannot check /healthz over TLS: the certificate of web config "${web.value.path}" ${host.error}; ` +
+        `pass --healthcheck https://NAME:${listen.port}/healthz with a NAME it carries`,
+    );
+  }
+  return ok({ url: `https://${formatListenAddress({ hostname: host.value, port: listen.port })}/healthz`, caCerts });
 }
 
-/**
- * Reads only `server_addr` from the config, so the probe works whatever else the file lacks (secrets
- * that only the exporter's environment holds); null when the file does not exist.
- */
-async function serverAddr(path: string): Promise<Result<ListenAddress | null>> {
+/** The config's `server_addr` (or why it is unusable) and absolute `web_config_file`; null when no file. */
+interface ConfigKeys {
+  readonly path: string;
+  readonly serverAddr: Result<ListenAddress>;
+  readonly webConfigFile: string | null;
+}
+
+async function readConfigKeys(configPath: string): Promise<Result<ConfigKeys | null>> {
+  const path = resolve(configPath);
   const cannot = (reason: string) => err(`Cannot find the address to check in "${path}": ${reason}`);
   let text: string;
   try {
@@ -69,20 +115,76 @@ async function serverAddr(path: string): Promise<Result<ListenAddress | null>> {
     if (error instanceof TomlError) return cannot(`invalid TOML at line ${error.line}, column ${error.column}`);
     throw error;
   }
-  if (typeof raw.server_addr !== "string") return cannot("server_addr is missing; give the URL to check");
-  const parsed = parseListenAddress(raw.server_addr);
-  return parsed.ok ? parsed : cannot(`server_addr ${parsed.error}`);
+  const file = raw.web_config_file;
+  if (file !== undefined && (typeof file !== "string" || file.trim() === "")) {
+    return err(`Cannot find the web config to check in "${path}": web_config_file must be a non-empty string`);
+  }
+  const parsed = typeof raw.server_addr !== "string"
+    ? err("server_addr is missing; give the URL to check")
+    : parseListenAddress(raw.server_addr);
+  return ok({
+    path,
+    serverAddr: parsed.ok || typeof raw.server_addr !== "string" ? parsed : err(`server_addr ${parsed.error}`),
+    // Relative to the config's folder, as the exporter resolves it.
+    webConfigFile: file === undefined ? null : isAbsolute(file) ? file : join(dirname(path), file),
+  });
+}
+
+/** The loopback address that reaches a wildcard or loopback listen address; null for any other. */
+function loopbackFor(hostname: string): string | null {
+  if (hostname === "0.0.0.0") return "127.0.0.1";
+  if (hostname === "::" || hostname === "::1") return "::1";
+  if (/^127\.\d+\.\d+\.\d+$/.test(hostname)) return hostname;
+  return null;
+}
+
+/**
+ * The name to ask a TLS listener by, one its certificate carries. An exporter bound to a wildcard or
+ * loopback address is reached through loopback: by the loopback address when the certificate names
+ * it (no name lookup), else as `localhost`, which certificates made for a local exporter name. Any
+ * other address is asked by itself. The error says what the certificate names instead.
+ */
+async function tlsHostname(listen: ListenAddress, cert: string): Promise<Result<string>> {
+  const { X509Certificate } = await import("node:crypto");
+  // The first certificate of the chain is the server's own.
+  const certificate = new X509Certificate(cert);
+  const loopback = loopbackFor(listen.hostname);
+  const candidates = loopback ? [loopback, "localhost"] : [listen.hostname];
+  // Subject alternative names only: Deno's TLS client, like browsers, ignores the common name.
+  const names = (certificate.subjectAltName ?? "").split(", ").filter(Boolean);
+  const carries = (host: string) =>
+    /^[\d.]+$|:/.test(host)
+      ? certificate.checkIP(host) !== undefined
+      : names.some((name) => name.startsWith("DNS:") && dnsMatches(name.slice(4), host));
+  const host = candidates.find(carries);
+  if (host) return ok(host);
+  const carried = names.map((name) => name.replace(/^DNS:|^IP Address:/, "")).join(", ") || "no names";
+  return err(`names ${candidates.length > 1 ? "neither " : ""}${candidates.join(" nor ")} (it names ${carried})`);
+}
+
+/** A DNS name of a certificate against a host: equal ignoring case, or a wildcard for its first label. */
+function dnsMatches(pattern: string, host: string): boolean {
+  const p = pattern.toLowerCase();
+  const h = host.toLowerCase();
+  if (!p.startsWith("*.")) return p === h;
+  const dot = h.indexOf(".");
+  return dot > 0 && h.slice(dot) === p.slice(1);
 }
 
 /** GETs `url` once: the value is a line saying it answered 200, the error a line saying why not. */
-export async function probeHealth(url: string, options: { timeoutMs?: number } = {}): Promise<Result<string>> {
+export async function probeHealth(
+  url: string,
+  options: { timeoutMs?: number; caCerts?: readonly string[] } = {},
+): Promise<Result<string>> {
   const timeoutMs = options.timeoutMs ?? HEALTHCHECK_TIMEOUT_MS;
   const unhealthy = (reason: string) => err(`Unhealthy: ${url} ${reason}`);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  // The web config's certificate is trusted for this request only, besides the system's CAs.
+  const client = options.caCerts?.length ? Deno.createHttpClient({ caCerts: [...options.caCerts] }) : undefined;
   try {
     // A redirect is not health: /healthz answers 200 itself.
-    const response = await fetch(url, { signal: controller.signal, redirect: "manual" });
+    const response = await fetch(url, { signal: controller.signal, redirect: "manual", client });
     await response.body?.cancel();
     if (response.status !== 200) return unhealthy(`answered ${response.status} instead of 200`);
     return ok(`Healthy: ${url} answered 200`);
@@ -91,6 +193,7 @@ export async function probeHealth(url: string, options: { timeoutMs?: number } =
     return unhealthy(`could not be reached: ${describeFetchError(error)}`);
   } finally {
     clearTimeout(timer);
+    client?.close();
   }
 }
 
@@ -99,6 +202,15 @@ function describeFetchError(error: unknown): string {
   const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
   const message = inner instanceof Error ? inner.message : String(inner);
   if (/connection refused/i.test(message)) return "connection refused (is the exporter running, on that port?)";
+  // What Deno's TLS client (rustls) refuses that Go's and browsers' accept, with what to do about it.
+  if (/UnknownIssuer/.test(message)) {
+    return "its certificate is signed by a CA the probe does not trust (UnknownIssuer): " +
+      "put the CA's certificate after the server's in the web config's cert_file";
+  }
+  if (/CaUsedAsEndEntity/.test(message)) {
+    return "its certificate is a CA certificate (CaUsedAsEndEntity), which Deno refuses as a server's: " +
+      'make it with -addext "basicConstraints=critical,CA:FALSE"';
+  }
   // The cause nests its own causes with colons; the innermost says what happened (a DNS failure, a reset).
   return message.split("\n")[0].split(": ").at(-1)?.replace(/ \(os error \d+\)$/, "") ?? message;
 }
