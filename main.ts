@@ -1,17 +1,14 @@
 import { configPathFor, parseCli, USAGE } from "./lib/cli.ts";
 import { type Config, loadConfig, summarizeConfig } from "./lib/config.ts";
-import { type Demo, startDemo } from "./lib/demo.ts";
+import type { Demo } from "./lib/demo.ts";
 import { systemClock } from "./lib/clock.ts";
 import { createExporter, type Exporter } from "./lib/exporter.ts";
-import { healthcheckTarget, probeHealth } from "./lib/healthcheck.ts";
 import { formatListenAddress, type ListenAddress } from "./lib/listen_address.ts";
 import { createLogger, type Logger } from "./lib/log.ts";
 import { checkTokenPath, memoryTokens } from "./lib/token_file.ts";
 import { type ResilientServer, serveResilient } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
 import { err } from "./lib/result.ts";
-import { createWebGate } from "./lib/basic_auth.ts";
-import { checkPublicUrl, loadWebConfig, summarizeWebConfig, watchWebConfig } from "./lib/web_config.ts";
 
 /** Where the demo listens unless told otherwise. */
 const DEMO_LISTEN: ListenAddress = { hostname: "127.0.0.1", port: 8080 };
@@ -57,6 +54,7 @@ async function main(): Promise<void> {
   if (cli.help) return console.log(USAGE);
   if (cli.version) return console.log(`monzo-exporter ${VERSION}`);
   if (cli.healthcheck) {
+    const { healthcheckTarget, probeHealth } = await import("./lib/healthcheck.ts");
     // Exit 1 for every failure, bad arguments included: Docker reserves 2.
     const target = await healthcheckTarget(cli.healthcheck.url, {
       listen: cli.listen ?? (cli.demo ? DEMO_LISTEN : null),
@@ -84,17 +82,22 @@ async function main(): Promise<void> {
   }
   // TLS and basic auth, checked before anything listens like the config itself.
   const webConfigFile = cli.webConfigFile ?? config?.webConfigFile ?? null;
-  const web = webConfigFile === null ? null : await loadWebConfig(webConfigFile);
+  // Loaded only when used, like the demo and the health check: a module loaded is resident memory for
+  // the life of the process, and most runs need none of them.
+  const webModules = webConfigFile === null
+    ? null
+    : { config: await import("./lib/web_config.ts"), auth: await import("./lib/basic_auth.ts") };
+  const web = webConfigFile === null || !webModules ? null : await webModules.config.loadWebConfig(webConfigFile);
   if (web && !web.ok) fail(web.error.message);
   const webConfig = web?.ok ? web.value : null;
   const scheme = webConfig?.tls ? "https" : "http";
-  if (config && webConfig) {
-    const consistent = checkPublicUrl(config.publicUrl, webConfig);
+  if (config && webConfig && webModules) {
+    const consistent = webModules.config.checkPublicUrl(config.publicUrl, webConfig);
     if (!consistent.ok) fail(consistent.error);
   }
   if (config && cli.checkConfig) {
     console.log(summarizeConfig(config));
-    return webConfig ? console.log(summarizeWebConfig(webConfig)) : undefined;
+    return webConfig && webModules ? console.log(webModules.config.summarizeWebConfig(webConfig)) : undefined;
   }
 
   // A live exporter is built before anything listens, so a bad tokens path or config stops the start
@@ -105,14 +108,14 @@ async function main(): Promise<void> {
   const log = (message: string) => logger.info(message);
   // Re-read when its files change; a new certificate makes the server listen again with it.
   const listening: { server?: ResilientServer } = {};
-  const watch = webConfig
-    ? watchWebConfig(webConfig, {
+  const watch = webConfig && webModules
+    ? webModules.config.watchWebConfig(webConfig, {
       log: logger,
       onTls: (tls) => listening.server?.setTls(tls) ?? err("the server is not listening yet"),
     })
     : null;
-  const gate = watch
-    ? createWebGate({ config: watch.current, problem: watch.problem, log: logger, clock: systemClock })
+  const gate = watch && webModules
+    ? webModules.auth.createWebGate({ config: watch.current, problem: watch.problem, log: logger, clock: systemClock })
     : undefined;
   const built = config
     ? await createExporter({ config, build: { version: VERSION, mode: "live" }, debug, gate })
@@ -136,6 +139,7 @@ async function main(): Promise<void> {
     exporter = live;
     log(summarizeConfig(config));
   } else {
+    const { startDemo } = await import("./lib/demo.ts");
     demo = await startDemo(address, logger, { https: scheme === "https" });
     config = demo.config;
     const made = await createExporter({
@@ -153,7 +157,7 @@ async function main(): Promise<void> {
   handler = exporter.handler;
   const base = config.publicUrl;
   log(`Listening on ${scheme}://${formatListenAddress(address)}: status page ${base}/, metrics ${base}/metrics`);
-  if (webConfig) log(summarizeWebConfig(webConfig));
+  if (webConfig && webModules) log(webModules.config.summarizeWebConfig(webConfig));
 
   const stopCron = new AbortController();
   // The promise settles only when the cron stops, so it is kept, not awaited here.
