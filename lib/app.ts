@@ -1,4 +1,4 @@
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import type { WebGate } from "./basic_auth.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
@@ -60,8 +60,17 @@ export interface AppOptions {
   readonly gate?: WebGate;
 }
 
+/** The answer to a scrape. */
 function toResponse(answer: ExpositionAnswer): Response {
   return new Response(answer.body, { headers: answer.headers });
+}
+
+/** The path of a request's URL, which `Request.url` always gives in full (`http://host/path?query`). */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  return url.slice(start, query < 0 ? url.length : query);
 }
 
 /** Builds the exporter's HTTP routes: landing page, metrics, login, health. */
@@ -88,15 +97,16 @@ export function createApp(options: AppOptions): Hono {
   const refusals = createLogThrottle({ clock, windowMs: AUTHORIZE_WINDOW_MS });
   const app = new Hono();
 
-  const metrics = (c: Context) => {
-    const headers = c.req.raw.headers;
+  const scrape = (request: Request) => {
+    const headers = request.headers;
     const answer = options.exposition(
       preferredFormat(headers.get("accept")),
       acceptsGzip(headers.get("accept-encoding")),
     );
     return answer instanceof Promise ? answer.then(toResponse) : toResponse(answer);
   };
-  for (const path of METRICS_PATHS) app.get(path, metrics);
+  for (const path of METRICS_PATHS) app.get(path, (c) => scrape(c.req.raw));
+  const metricsPaths = new Set(METRICS_PATHS);
 
   app.get("/", () =>
     new Response(landingPage(snapshot.state, context, clock.now()).toString(), {
@@ -183,19 +193,32 @@ export function createApp(options: AppOptions): Hono {
   // Around the app rather than `app.use`: any middleware takes hono off its direct path for a route
   // with one handler, which cost 2.3 µs a request in process against 1.1 µs for this (a fifth of a
   // /metrics answer); it still covers every route and hono's own 404 and 500 answers, and `app.request`.
-  const dispatch = app.fetch;
-  const secured: typeof app.fetch = (request, env, executionContext) => {
-    const response = dispatch(request, env, executionContext);
-    return response instanceof Promise ? response.then(withSecurityHeaders) : withSecurityHeaders(response);
-  };
-  // Without a web config nothing more is in the way of a request.
-  app.fetch = options.gate ? options.gate.wrap(secured, withSecurityHeaders) : secured;
-  app.onError((error) => {
+  const failed = (error: unknown) => {
     // One line for the operator; the stack only when asked for (--log.level debug).
     log.error(`A request failed: ${error instanceof Error ? error.message : String(error)}`);
     if (error instanceof Error && error.stack) log.debug?.(`The failed request's stack: ${error.stack}`);
     return page(500, "Something went wrong", ["The exporter could not answer this request; see its log."]);
-  });
+  };
+  app.onError(failed);
+  // Scrapes, the one hot path, skip the router (about a microsecond of a 5–6 µs answer in process);
+  // the routes above stay for the 404 page's list and for any spelling of a path this check misses.
+  const scrapeDirectly = (request: Request): Response | Promise<Response> => {
+    try {
+      const response = scrape(request);
+      return response instanceof Promise ? response.catch(failed) : response;
+    } catch (error) {
+      return failed(error);
+    }
+  };
+  const dispatch = app.fetch;
+  const secured: typeof app.fetch = (request, env, executionContext) => {
+    const response = request.method === "GET" && metricsPaths.has(pathOf(request.url))
+      ? scrapeDirectly(request)
+      : dispatch(request, env, executionContext);
+    return response instanceof Promise ? response.then(withSecurityHeaders) : withSecurityHeaders(response);
+  };
+  // Without a web config nothing more is in the way of a request.
+  app.fetch = options.gate ? options.gate.wrap(secured, withSecurityHeaders) : secured;
   return app;
 }
 
