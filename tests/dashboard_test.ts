@@ -11,12 +11,13 @@ import {
   freePort,
   get,
   PROGRAM,
+  PROMETHEUS,
   ROOT,
   spawn,
+  startPrometheus,
   waitFor,
 } from "./helpers/e2e.ts";
 
-const PROMETHEUS = "/usr/bin/prometheus";
 const hasPrometheus = binaryExists(PROMETHEUS);
 if (!hasPrometheus) explainSkip(PROMETHEUS, "the dashboard's queries against a real Prometheus");
 
@@ -285,27 +286,13 @@ Deno.test({
         'panel "Spend today" query A: monzo_spent_today is not served',
       ]);
 
-      const port = freePort();
-      const prometheusUrl = `http://127.0.0.1:${port}`;
-      const configPath = join(dir, "prometheus.yml");
-      await Deno.writeTextFile(
-        configPath,
-        [
-          "global:",
-          "  scrape_interval: 1s",
-          "  scrape_timeout: 1s",
-          "scrape_configs:",
-          `  - job_name: ${JOB}`,
-          "    static_configs:",
-          `      - targets: ["127.0.0.1:${exporterPort}"]`,
-          "",
-        ].join("\n"),
-      );
-      prometheus = spawn(PROMETHEUS, [
-        `--config.file=${configPath}`,
-        `--storage.tsdb.path=${join(dir, "data")}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ], { cwd: dir });
+      const started = await startPrometheus(dir, [
+        `  - job_name: ${JOB}`,
+        "    static_configs:",
+        `      - targets: ["127.0.0.1:${exporterPort}"]`,
+      ]);
+      prometheus = started.process;
+      const prometheusUrl = started.url;
 
       // increase() and rate() need two samples in their range to return anything: wait for three
       // scrapes of every metric the dashboard uses. Over a few seconds increase(monzo_spent_total[1d])

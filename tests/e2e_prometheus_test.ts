@@ -2,7 +2,6 @@
 // promtool lints the live exposition.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { type FakeData, type FakePot, householdData, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import {
   ALICE,
@@ -13,20 +12,19 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   explainSkip,
-  freePort,
   get,
   HOLIDAY_POT,
   JOINT,
   logInDirectly,
+  PROMETHEUS,
   PROMTOOL,
   promtoolCheck,
   RAINY_POT,
   serveExporter,
-  spawn,
+  startPrometheus,
   waitFor,
 } from "./helpers/e2e.ts";
 
-const PROMETHEUS = "/usr/bin/prometheus";
 const hasPrometheus = binaryExists(PROMETHEUS);
 const hasPromtool = binaryExists(PROMTOOL);
 if (!hasPrometheus) explainSkip(PROMETHEUS, "the real Prometheus end-to-end test");
@@ -104,29 +102,14 @@ Deno.test({
   async fn() {
     await withPolledExporter(async ({ fake, served }) => {
       const dir = await Deno.makeTempDir({ prefix: "monzo-prometheus-" });
-      const port = freePort();
-      const prometheusUrl = `http://127.0.0.1:${port}`;
-      const configPath = join(dir, "prometheus.yml");
-      await Deno.writeTextFile(
-        configPath,
-        [
-          "global:",
-          "  scrape_interval: 1s",
-          "  scrape_timeout: 1s",
-          "  evaluation_interval: 1s",
-          "scrape_configs:",
-          `  - job_name: ${JOB}`,
-          "    metrics_path: /metrics",
-          "    static_configs:",
-          `      - targets: ["127.0.0.1:${served.port}"]`,
-          "",
-        ].join("\n"),
-      );
-      const prometheus = spawn(PROMETHEUS, [
-        `--config.file=${configPath}`,
-        `--storage.tsdb.path=${join(dir, "data")}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ], { cwd: dir });
+      const started = await startPrometheus(dir, [
+        `  - job_name: ${JOB}`,
+        "    metrics_path: /metrics",
+        "    static_configs:",
+        `      - targets: ["127.0.0.1:${served.port}"]`,
+      ]);
+      const prometheus = started.process;
+      const prometheusUrl = started.url;
       try {
         const started = performance.now();
         await waitFor("Prometheus to report up == 1 and monzo_balance", async () => {

@@ -4,11 +4,21 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { ALICE, binaryExists, explainSkip, freePort, PROGRAM, type Running, spawn, waitFor } from "./helpers/e2e.ts";
+import {
+  ALICE,
+  binaryExists,
+  explainSkip,
+  freePort,
+  PROGRAM,
+  PROMETHEUS,
+  type Running,
+  spawn,
+  startPrometheus,
+  waitFor,
+} from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
 import { haveTools, htpasswdHash, makeCertificates } from "./helpers/tls.ts";
 
-const PROMETHEUS = "/usr/bin/prometheus";
 const CHROMIUM = "/usr/bin/chromium";
 const tools = haveTools();
 const hasPrometheus = binaryExists(PROMETHEUS);
@@ -79,8 +89,6 @@ Deno.test({
   async fn() {
     await withTempDir(async (dir) => {
       await withProtectedDemo(dir, async (served) => {
-        const port = freePort();
-        const prometheusUrl = `http://127.0.0.1:${port}`;
         const job = (name: string, password: string) => [
           `  - job_name: ${name}`,
           "    scheme: https",
@@ -92,24 +100,12 @@ Deno.test({
           "    static_configs:",
           `      - targets: ["127.0.0.1:${served.port}"]`,
         ];
-        const configPath = join(dir, "prometheus.yml");
-        await Deno.writeTextFile(
-          configPath,
-          [
-            "global:",
-            "  scrape_interval: 1s",
-            "  scrape_timeout: 1s",
-            "scrape_configs:",
-            ...job("monzo", PASSWORD),
-            ...job("monzo-wrong", "not the password"),
-            "",
-          ].join("\n"),
-        );
-        const prometheus = spawn(PROMETHEUS, [
-          `--config.file=${configPath}`,
-          `--storage.tsdb.path=${join(dir, "data")}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-        ], { cwd: dir });
+        const started = await startPrometheus(dir, [
+          ...job("monzo", PASSWORD),
+          ...job("monzo-wrong", "not the password"),
+        ]);
+        const prometheus = started.process;
+        const prometheusUrl = started.url;
         try {
           const query = async (promql: string) => {
             const response = await fetch(`${prometheusUrl}/api/v1/query?${new URLSearchParams({ query: promql })}`);

@@ -4,7 +4,6 @@
 // Prometheus scraping both formats and storing the same series from each.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { EXPOSITION_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from "../lib/exposition.ts";
 import { householdData, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
@@ -14,10 +13,11 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   explainSkip,
-  freePort,
   logInDirectly,
+  PROMETHEUS,
   serveExporter,
   spawn,
+  startPrometheus,
   waitFor,
 } from "./helpers/e2e.ts";
 import { ALICE, BOB, type Harness, logIn, MINUTE, poll, withHarness } from "./helpers/harness.ts";
@@ -282,7 +282,6 @@ Deno.test("HEAD on every GET route answers the GET's status and headers, Content
 // ---------------------------------------------------------------------------------------------
 // A real Prometheus
 
-const PROMETHEUS = "/usr/bin/prometheus";
 const hasPrometheus = binaryExists(PROMETHEUS);
 if (!hasPrometheus) explainSkip(PROMETHEUS, "Prometheus scraping OpenMetrics and text 0.0.4");
 
@@ -349,29 +348,16 @@ Deno.test({
       await logInDirectly(served, fake, ALICE);
       await logInDirectly(served, fake, BOB);
       await served.exporter.poller.poll();
-      const port = freePort();
-      const prometheusUrl = `http://127.0.0.1:${port}`;
-      const configPath = join(dir, "prometheus.yml");
-      await Deno.writeTextFile(
-        configPath,
-        [
-          "global:",
-          "  scrape_interval: 1s",
-          "  scrape_timeout: 1s",
-          "scrape_configs:",
-          ...Object.entries(proxies).flatMap(([job, proxy]) => [
-            `  - job_name: ${job}`,
-            "    static_configs:",
-            `      - targets: ["127.0.0.1:${proxy.port}"]`,
-          ]),
-          "",
-        ].join("\n"),
+      const started = await startPrometheus(
+        dir,
+        Object.entries(proxies).flatMap(([job, proxy]) => [
+          `  - job_name: ${job}`,
+          "    static_configs:",
+          `      - targets: ["127.0.0.1:${proxy.port}"]`,
+        ]),
       );
-      prometheus = spawn(PROMETHEUS, [
-        `--config.file=${configPath}`,
-        `--storage.tsdb.path=${join(dir, "data")}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ], { cwd: dir });
+      prometheus = started.process;
+      const prometheusUrl = started.url;
       const jobs = Object.keys(proxies);
       const seriesOf = async (job: string) => {
         const samples = await query(prometheusUrl, `{__name__=~"monzo_.+",job="${job}"}`);

@@ -368,3 +368,26 @@ export async function runWhileProbing(command: string, args: readonly string[], 
   if (await isListening(port)) listened = true;
   return { code, listened, stdout: running.stdout.text, stderrLines: programLines(running.stderr.text) };
 }
+
+/** Debian's Prometheus server, for the tests that scrape with the real one. */
+export const PROMETHEUS = "/usr/bin/prometheus";
+
+/**
+ * Starts a real Prometheus on a free port with its data and config in `dir`, scraping and evaluating
+ * every second; `scrapeConfigs` are the YAML lines under `scrape_configs:`. Stop it with `process.stop`.
+ */
+export async function startPrometheus(
+  dir: string,
+  scrapeConfigs: readonly string[],
+): Promise<{ url: string; process: ReturnType<typeof spawn> }> {
+  const port = freePort();
+  const configPath = join(dir, "prometheus.yml");
+  const global = ["global:", "  scrape_interval: 1s", "  scrape_timeout: 1s", "  evaluation_interval: 1s"];
+  await Deno.writeTextFile(configPath, [...global, "scrape_configs:", ...scrapeConfigs, ""].join("\n"));
+  const process = spawn(PROMETHEUS, [
+    `--config.file=${configPath}`,
+    `--storage.tsdb.path=${join(dir, "data")}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+  ], { cwd: dir });
+  return { url: `http://127.0.0.1:${port}`, process };
+}
