@@ -6,6 +6,7 @@ import type { ExpositionAnswer, ExpositionSource } from "./exposition.ts";
 import type { Logger } from "./log.ts";
 import type { LoginStates } from "./login_states.ts";
 import { authorizeUrl, loginLink } from "./oauth.ts";
+import { requestPath } from "./request_path.ts";
 import { HTML_HEADERS, landingPage, messagePage, type PageContext } from "./pages.ts";
 import { acceptsGzip, preferredFormat } from "./negotiation.ts";
 import { problem } from "./problems.ts";
@@ -63,14 +64,6 @@ export interface AppOptions {
 /** The answer to a scrape. */
 function toResponse(answer: ExpositionAnswer): Response {
   return new Response(answer.body, { headers: answer.headers });
-}
-
-/** The path of a request's URL, which `Request.url` always gives in full (`http://host/path?query`). */
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  if (start < 0) return "/";
-  const query = url.indexOf("?", start);
-  return url.slice(start, query < 0 ? url.length : query);
 }
 
 /** Builds the exporter's HTTP routes: landing page, metrics, login, health. */
@@ -212,7 +205,10 @@ export function createApp(options: AppOptions): Hono {
   };
   const dispatch = app.fetch;
   const secured: typeof app.fetch = (request, env, executionContext) => {
-    const response = request.method === "GET" && metricsPaths.has(pathOf(request.url))
+    const path = requestPath(request.url);
+    const response = path === null
+      ? page(400, "Bad request", ["The request's Host header is not a host name."])
+      : request.method === "GET" && metricsPaths.has(path)
       ? scrapeDirectly(request)
       : dispatch(request, env, executionContext);
     return response instanceof Promise ? response.then(withSecurityHeaders) : withSecurityHeaders(response);

@@ -13,6 +13,8 @@ import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
 import { createLogThrottle } from "./rate_limit.ts";
 import { randomToken } from "./secrets.ts";
+import { requestPath } from "./request_path.ts";
+import { cleanText } from "./hostile_text.ts";
 
 /** The realm browsers show in their login prompt. */
 export const REALM = "monzo-exporter";
@@ -100,7 +102,10 @@ export function createWebGate(options: WebGateOptions): WebGate {
         verified++;
         // Verified even for an unknown user (against the decoy), so both take the same time.
         const matches = await verify(credentials.password, hash).catch((error) => {
-          options.log.warn(`A password could not be verified: ${error instanceof Error ? error.message : error}`);
+          // bcryptjs's message is outside text: one cleaned, bounded line of it.
+          options.log.warn(
+            `A password could not be verified: ${cleanText(error instanceof Error ? error.message : String(error))}`,
+          );
           return false;
         });
         good = stored !== undefined && matches;
@@ -152,7 +157,8 @@ export function createWebGate(options: WebGateOptions): WebGate {
     wrap(inner, finish) {
       return (request, ...rest) => {
         const config = options.config();
-        if (config.users.size === 0 || pathOf(request.url) === UNGUARDED_PATH) {
+        // The router's reading of the path: a hostile Host header (null) is guarded like any path.
+        if (config.users.size === 0 || requestPath(request.url) === UNGUARDED_PATH) {
           return withHeaders(inner(request, ...rest), config.headers);
         }
         return admitted(request, config.users).then((refusal) =>
@@ -190,11 +196,6 @@ function withHeaders(
     return answer;
   };
   return response instanceof Promise ? response.then(add) : add(response);
-}
-
-/** The path of an absolute request URL, as the router sees it before decoding. */
-function pathOf(url: string): string {
-  return new URL(url).pathname;
 }
 
 /** The user and password of an `Authorization: Basic …` header, or null when it is absent or malformed. */

@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import { budgetMonth } from "./spending/budget_month.ts";
 import { openKv } from "./kv.ts";
+import { requestPath } from "./request_path.ts";
 import { createLoginWatch } from "./login_watch.ts";
 import { err, ok, type Result } from "./result.ts";
 import { decodeStoredTransaction } from "./spending/transaction.ts";
@@ -138,7 +139,10 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   });
   return ok({
     app,
-    handler: (request) => request.method === "HEAD" ? headAsGet(app, request) : app.fetch(request),
+    // A HEAD is answered as a GET built anew, which would parse a hostile Host header into the path;
+    // such a request goes to the app as it is, which refuses it.
+    handler: (request) =>
+      request.method === "HEAD" && requestPath(request.url) !== null ? headAsGet(app, request) : app.fetch(request),
     poller,
     sessions,
     snapshot,

@@ -131,7 +131,8 @@ export function serveResilient(options: ServeOptions): ResilientServer {
       tls = next;
       // Shutting down frees the port within milliseconds; the requests in progress finish on the old server.
       draining.push(current.server.shutdown());
-      const deadline = Date.now() + 1_000;
+      // Real waiting, bounded in real time (a test's clock need not move), so not the injected clock.
+      const deadline = performance.now() + 1_000;
       while (true) {
         // Shut down meanwhile: nothing is to listen again, and the old server has drained or will.
         if (stopping) {
@@ -142,14 +143,19 @@ export function serveResilient(options: ServeOptions): ResilientServer {
           current = listen(addr.port);
           break;
         } catch (error) {
-          if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > deadline) {
+          if (!(error instanceof Deno.errors.AddrInUse) || performance.now() > deadline) {
             // The retry loop listens again as after any failure, with the new pair.
             failures.note(
               options.log.warn,
               `Cannot listen again on port ${addr.port}: ${error instanceof Error ? error.message : String(error)}`,
             );
             retry = setTimeout(() => relisten(addr.port), retryMs);
-            return ok(undefined);
+            return err(
+              `cannot listen again on port ${addr.port} yet (${
+                error instanceof Error ? error.message : String(error)
+              }); ` +
+                `trying again every ${retryMs} ms`,
+            );
           }
           await new Promise((resolve) => setTimeout(resolve, 5));
         }

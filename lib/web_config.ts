@@ -107,14 +107,15 @@ const HEADERS = {
   "Content-Security-Policy": null,
 } as const;
 
-// A header value must stay one header: no line breaks or other control characters.
-// deno-lint-ignore no-control-regex -- control characters are what is refused here
-const CONTROL = /[\x00-\x1f\x7f]/;
+// A header value must stay one header, and be one that every answer can carry: printable ASCII only.
+// A line break would split it; a character beyond Latin-1 (a typographic quote pasted from a web page)
+// makes \`Headers\` throw on every answer.
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 const headerValue = (name: keyof typeof HEADERS) => {
   const allowed = HEADERS[name];
-  const text = z.string({ invalid_type_error: "must be a string" }).refine((v) => !CONTROL.test(v), {
-    message: "must not contain line breaks or control characters",
+  const text = z.string({ invalid_type_error: "must be a string" }).refine((v) => PRINTABLE_ASCII.test(v), {
+    message: "must be printable ASCII: no line breaks, control characters or typographic quotes",
   });
   return (allowed === null ? text : text.refine((v) => v === "" || (allowed as readonly string[]).includes(v), {
     message: `must be one of ${allowed.join(", ")}`,

@@ -17,6 +17,7 @@ import {
   type WebConfig,
   type WebConfigErrorCode,
 } from "../lib/web_config.ts";
+import { raw } from "./helpers/raw_http.ts";
 import { configFields, freePort, programLines, runWhileProbing, waitFor, writeConfig } from "./helpers/e2e.ts";
 import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET, TestClock, withTempDir } from "./helpers/harness.ts";
 import { type Certificates, haveTools, makeCertificates } from "./helpers/tls.ts";
@@ -142,6 +143,12 @@ Deno.test("each bad web config is refused with its code and key, in one line nam
       ],
       [
         'http_server_config:\n  headers:\n    Content-Security-Policy: "a\\nb"\n',
+        "invalid_value",
+        "http_server_config.headers.Content-Security-Policy",
+      ],
+      [
+        // A typographic quote pasted from a web page: Headers would throw on every answer.
+        "http_server_config:\n  headers:\n    Content-Security-Policy: default-src \u2018self\u2019\n",
         "invalid_value",
         "http_server_config.headers.Content-Security-Policy",
       ],
@@ -301,6 +308,46 @@ function fixed(users: Record<string, string>, headers: Array<[string, string]> =
   const config = { users: new Map(Object.entries(users)), headers };
   return () => config;
 }
+
+Deno.test("over real HTTP the gate reads the path as the router does: no Host header or path trick reaches a guarded route", async () => {
+  const password = "correct horse battery staple";
+  await withGatedApp({ config: fixed({ alice: hash(password) }) }, async ({ exporter }) => {
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, exporter.handler);
+    try {
+      const port = server.addr.port;
+      const tricks: Array<[string, string, Record<string, string>]> = [
+        // new URL() reads a backslash as a slash and "?" as the start of the query: the host would
+        // become the path /healthz, which needs no password.
+        ["GET", "/metrics", { host: "x\\healthz?" }],
+        ["GET", "/metrics", { host: "x?" }],
+        ["GET", "/", { host: "x\\healthz#" }],
+        ["HEAD", "/metrics", { host: "x\\healthz?" }],
+        // Dot segments and their encodings: the router does not resolve them, nor may the gate.
+        ["GET", "/metrics/../healthz", {}],
+        ["GET", "/metrics/%2e%2e/healthz", {}],
+        ["GET", "/healthz/../metrics", {}],
+        ["GET", "//healthz/../metrics", {}],
+      ];
+      for (const [method, path, headers] of tricks) {
+        const answer = await raw(port, method, path, headers);
+        const body = new TextDecoder().decode(answer.body);
+        assert.ok(
+          answer.status === 401 || answer.status === 400,
+          `${method} ${path} ${JSON.stringify(headers)} answered ${answer.status}: ${body.slice(0, 80)}`,
+        );
+        assert.ok(!body.includes("monzo_") && !body.includes("/authorize"), `${method} ${path} leaked: ${body}`);
+      }
+      // With the password, a hostile Host header is a bad request, not another path.
+      const authorization = basic("alice", password);
+      const hostile = await raw(port, "GET", "/metrics", { host: "x\\healthz?", authorization });
+      assert.equal(hostile.status, 400);
+      assert.equal((await raw(port, "GET", "/metrics", { authorization })).status, 200);
+      assert.equal((await raw(port, "GET", "/healthz", {})).status, 200);
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
 
 Deno.test("with users set, every route but /healthz answers 401 with a Basic challenge until the right password", async () => {
   const password = "correct horse battery staple";

@@ -19,8 +19,9 @@ export const MIN_MONTH_START_DAY = 1;
 /** Latest `month_start_day`: every month has a 28th. */
 export const MAX_MONTH_START_DAY = 28;
 
-// The rule below is the UK's since 1996; no clock of this program reads an earlier or later time.
-const EARLIEST_MS = Date.UTC(1996, 0, 1);
+// The rule below is the UK's since 1996; before that it is an approximation, for a clock that is wrong
+// anyway (a device without a real-time clock starts at 1970 until it syncs), and must not stop the poll.
+const EARLIEST_MS = 0;
 const LATEST_MS = Date.UTC(9999, 10, 1);
 const HOUR_MS = 3_600_000;
 const MARCH = 2;
@@ -59,7 +60,7 @@ function londonMidnight(year: number, month: number, day: number): number {
 
 /**
  * The budget month containing `nowMs`, for months starting on `monthStartDay` (1–28) at 00:00
- * London time. Throws a RangeError for a day outside 1–28 or a time outside 1996–9999, which
+ * London time. Throws a RangeError for a day outside 1–28 or a time outside 1970–9999, which
  * config checks and the clock rule out.
  */
 export function budgetMonth(nowMs: number, monthStartDay: number): BudgetMonth {
@@ -67,7 +68,7 @@ export function budgetMonth(nowMs: number, monthStartDay: number): BudgetMonth {
     throw new RangeError(`Month start day must be a whole number from 1 to 28: "${monthStartDay}"`);
   }
   if (!Number.isFinite(nowMs) || nowMs < EARLIEST_MS || nowMs > LATEST_MS) {
-    throw new RangeError(`Time is outside 1996–9999: "${nowMs}"`);
+    throw new RangeError(`Time is outside 1970–9999: "${nowMs}"`);
   }
   const today = londonClock(nowMs);
   // Midnight starts the day, so "on or after the start day" is a comparison of dates alone.

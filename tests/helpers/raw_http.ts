@@ -42,7 +42,10 @@ function headerEnd(all: Uint8Array): number {
   throw new Error("No end of headers in the answer");
 }
 
-/** One request to 127.0.0.1:`port` on its own connection, which the server closes after answering. */
+/**
+ * One request to 127.0.0.1:`port` on its own connection, which the server closes after answering; a
+ * `host` in `headers` replaces the usual one, as a hostile client may send.
+ */
 export async function raw(
   port: number,
   method: string,
@@ -53,9 +56,9 @@ export async function raw(
   try {
     const head = [
       `${method} ${path} HTTP/1.1`,
-      `host: 127.0.0.1:${port}`,
+      `host: ${headers.host ?? `127.0.0.1:${port}`}`,
       "connection: close",
-      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+      ...Object.entries(headers).filter(([name]) => name !== "host").map(([name, value]) => `${name}: ${value}`),
     ];
     await conn.write(new TextEncoder().encode(head.join("\r\n") + "\r\n\r\n"));
     const chunks: Uint8Array[] = [];
