@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const scheme = webConfig?.tls ? "https" : "http";
   if (config && webConfig && webModules) {
     const consistent = webModules.config.checkPublicUrl(config.publicUrl, webConfig);
-    if (!consistent.ok) fail(consistent.error);
+    if (!consistent.ok) fail(consistent.error.message);
   }
   if (config && cli.checkConfig) {
     console.log(summarizeConfig(config));

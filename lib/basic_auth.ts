@@ -11,6 +11,7 @@
 
 import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
+import type { Problem } from "./problems.ts";
 import { createLogThrottle } from "./rate_limit.ts";
 import { randomToken } from "./secrets.ts";
 import { requestPath } from "./request_path.ts";
@@ -36,7 +37,7 @@ export interface WebGateOptions {
   /** The web config in force; read at every request so a reload applies to the next one. */
   readonly config: () => GateConfig;
   /** Why the web config on disk is not in force, for the status page; null when it is. */
-  readonly problem?: () => string | null;
+  readonly problem?: () => Problem | null;
   readonly log: Pick<Logger, "warn">;
   readonly clock: Clock;
   readonly verify?: Verify;
@@ -59,7 +60,7 @@ export interface WebGate {
    */
   wrap<A extends unknown[]>(inner: Handler<A>, finish: (response: Response) => Response): Handler<A>;
   /** Why the web config on disk is not in force; null when it is. */
-  problem(): string | null;
+  problem(): Problem | null;
   /** bcrypt verifications run so far (for the bench and tests). */
   verifications(): number;
 }

@@ -33,7 +33,7 @@ export interface PageContext {
   /** Shown only in demo mode, where the login key is not a secret. */
   readonly demoLoginUrl?: string;
   /** Why the web config file on disk is not in force (the last valid one is), or null. */
-  readonly webConfigProblem?: () => string | null;
+  readonly webConfigProblem?: () => Problem | null;
 }
 
 const STYLE = `body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#112;
@@ -105,7 +105,7 @@ export function landingPage(state: SnapshotState, context: PageContext, now: num
     : "";
   const took = poll ? ` (took ${poll.durationSeconds.toFixed(2)} s)` : "";
   const body = h`${overall}${problems}${backoff}${
-    webConfig ? h`<p id="web-config" class="bad">${webConfig}; the last valid one is in force.</p>` : ""
+    webConfig ? h`<p id="web-config" class="bad">${problemText(webConfig)}; the last valid one is in force.</p>` : ""
   }<p>Last poll: ${time(poll?.startedAt ?? null)}${took}. Last successful poll: ${
     time(state.lastSuccessAt)
   }.</p><h2>Logins</h2>${loginsError}${logins}<p>To log in, or to add another member of the household, open <code>${context.loginLink}</code> with your <code>auth_key</code> in place of <code>YOUR_AUTH_KEY</code>, then approve the access in the Monzo app.</p>${demoLogin}${accounts}<h2>Metrics</h2><p><a href="/metrics">/metrics</a> serves the values of the last poll for Prometheus (also at <a href="/stats">/stats</a> and <a href="/monzo">/monzo</a>, the original exporter's paths).</p>`;

@@ -21,7 +21,27 @@ export type ProblemCode =
   | "unreachable"
   | "tokens_unreadable"
   | "tokens_unwritable"
-  | "data_unwritable";
+  | "data_unwritable"
+  | WebConfigCode;
+
+/** Why a web config file (`--web.config.file`) is refused or not applied; its subject is the file's path. */
+export type WebConfigCode =
+  | "web_config_unreadable"
+  | "web_config_yaml_syntax"
+  | "web_config_unknown_key"
+  | "web_config_unsupported"
+  | "web_config_invalid_value"
+  | "web_config_tls_incomplete"
+  | "web_config_tls_twice"
+  | "web_config_cert_unreadable"
+  | "web_config_key_unreadable"
+  | "web_config_cert_invalid"
+  | "web_config_key_invalid"
+  | "web_config_key_mismatch"
+  | "web_config_bad_hash"
+  | "web_config_needs_restart"
+  | "web_config_not_applied"
+  | "web_config_needs_https";
 
 /** One problem: what, about whom or what, and the sentence to show. */
 export interface Problem {
@@ -42,6 +62,19 @@ export interface ProblemFacts {
   readonly until?: number;
   /** The account id named in the config. */
   readonly accountId?: string;
+  /** The dotted key of a file that the sentence is about; "" or absent for the whole file. */
+  readonly key?: string;
+  /** Another file that the subject names (a certificate of a web config). */
+  readonly file?: string;
+  /** Where in the subject's file, 1-based. */
+  readonly line?: number;
+  readonly column?: number;
+  /** The half of a TLS pair that a web config lacks or names twice. */
+  readonly half?: "cert" | "key";
+  /** TLS being turned "on" or "off". */
+  readonly turning?: "on" | "off";
+  /** A URL the sentence is about, e.g. the configured redirect_uri. */
+  readonly url?: string;
 }
 
 function who(subject: string): string {
@@ -50,6 +83,11 @@ function who(subject: string): string {
 
 function logInAgain(facts: ProblemFacts): string {
   return facts.loginLink ? `log in again at ${facts.loginLink}` : "log in again";
+}
+
+/** The start shared by every refusal of a web config file: the file, then the key when one is named. */
+function webConfig(subject: string, facts: ProblemFacts): string {
+  return `Cannot load web config "${subject}": ${facts.key ? `${facts.key} ` : ""}`;
 }
 
 const SENTENCES: { readonly [code in ProblemCode]: (subject: string, facts: ProblemFacts) => string } = {
@@ -89,6 +127,32 @@ const SENTENCES: { readonly [code in ProblemCode]: (subject: string, facts: Prob
     `exporter restarts, or the logins are lost`,
   data_unwritable: (s, f) =>
     `Cannot store the transactions of account ${s}: ${f.detail}; they are read again from Monzo at the next poll`,
+  web_config_unreadable: (s, f) => `${webConfig(s, f)}${f.detail}`,
+  web_config_yaml_syntax: (s, f) =>
+    `${webConfig(s, f)}is not valid YAML${f.line === undefined ? "" : ` at line ${f.line}, column ${f.column}`}: ` +
+    f.detail,
+  web_config_unknown_key: (s, f) => `${webConfig(s, f)}is not a key of the web config (a typo?)`,
+  web_config_unsupported: (s, f) => `${webConfig(s, f)}is not supported: ${f.detail}`,
+  web_config_invalid_value: (s, f) => `${webConfig(s, f)}${f.detail}`,
+  web_config_tls_incomplete: (s, f) => `${webConfig(s, f)}needs ${f.half}_file (or ${f.half} inline)`,
+  web_config_tls_twice: (s, f) => `${webConfig(s, f)}and ${f.half}_file are both set; use one`,
+  web_config_cert_unreadable: (s, f) => `${webConfig(s, f)}"${f.file}": ${f.detail}`,
+  web_config_key_unreadable: (s, f) => `${webConfig(s, f)}"${f.file}": ${f.detail}`,
+  web_config_cert_invalid: (s, f) =>
+    webConfig(s, f) +
+    (f.detail
+      ? `is not a valid PEM certificate: ${f.detail}`
+      : "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+  web_config_key_invalid: (s, f) => `${webConfig(s, f)}is not a valid unencrypted PEM private key: ${f.detail}`,
+  web_config_key_mismatch: (s, f) => `${webConfig(s, f)}is not the private key of the certificate`,
+  web_config_bad_hash: (s, f) =>
+    `${webConfig(s, f)}is not a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters; make one with ` +
+    `htpasswd -nBC 10 "" | tr -d ':\\n')`,
+  web_config_needs_restart: (s, f) => `Cannot apply web config "${s}": turning TLS ${f.turning} needs a restart`,
+  web_config_not_applied: (s, f) => `Cannot apply web config "${s}": ${f.detail}`,
+  web_config_needs_https: (s, f) =>
+    `Cannot use web config "${s}": it turns TLS on, but redirect_uri "${f.url}" starts with http://; use ` +
+    "https:// so that Monzo sends the browser back over TLS",
 };
 
 /** Makes a problem, its sentence taken from the one table of them. */

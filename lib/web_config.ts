@@ -10,29 +10,13 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import type { Logger } from "./log.ts";
+import { type Problem, problem, type ProblemFacts, type WebConfigCode } from "./problems.ts";
 import { err, ok, type Result } from "./result.ts";
 
-/** What is wrong with a web config file, as a stable identifier. */
-export type WebConfigErrorCode =
-  | "unreadable"
-  | "yaml_syntax"
-  | "unknown_key"
-  | "unsupported"
-  | "invalid_value"
-  | "tls_incomplete"
-  | "cert_unreadable"
-  | "key_unreadable"
-  | "cert_invalid"
-  | "key_invalid"
-  | "key_mismatch"
-  | "bad_hash"
-  | "needs_restart";
-
-/** A refused web config: the code, the key it is about (dotted; "" for the file) and one line to show. */
-export interface WebConfigError {
-  readonly code: WebConfigErrorCode;
+/** A refused web config: a problem about the file's absolute path, and the key it is about (dotted; "" for the file). */
+export interface WebConfigError extends Problem {
+  readonly code: WebConfigCode;
   readonly key: string;
-  readonly message: string;
   /** The files read or tried, so a reload notices when one of them appears or changes. */
   readonly files: readonly string[];
   /** What was read from them (see {@link WebConfig.read}). */
@@ -170,35 +154,32 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
   const folder = dirname(absolute);
   const files = [absolute];
   const texts: string[] = [];
-  const fail = (code: WebConfigErrorCode, key: string, detail: string) =>
-    err({
-      code,
-      key,
-      message: `Cannot load web config "${absolute}": ${key ? `${key} ` : ""}${detail}`
-        .replaceAll("\r", "\\r").replaceAll("\n", "\\n"),
-      files: [...files],
-      read: JSON.stringify(texts),
-    });
+  const fail = (code: WebConfigCode, key: string, facts: ProblemFacts = {}) => {
+    const { message } = problem(code, absolute, { ...facts, key });
+    // One line whatever the file holds: a key or a parser's words may carry line breaks.
+    const line = message.replaceAll("\r", "\\r").replaceAll("\n", "\\n");
+    return err({ code, subject: absolute, key, message: line, files: [...files], read: JSON.stringify(texts) });
+  };
 
   const text = await readText(absolute);
   texts.push(said(text));
-  if (!text.ok) return fail("unreadable", "", text.error);
+  if (!text.ok) return fail("web_config_unreadable", "", { detail: text.error });
   const { parseDocument } = await import("yaml");
   // The document rather than `parse`, which writes warnings to standard error over several lines.
   const document = parseDocument(text.value, { prettyErrors: true });
   // A warning (an unknown tag, say) is refused too: the file would not mean what it seems to.
-  const problem = document.errors[0] ?? document.warnings[0];
-  if (problem) {
-    const where = problem.linePos ? `at line ${problem.linePos[0].line}, column ${problem.linePos[0].col}` : "";
-    const reason = problem.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-    return fail("yaml_syntax", "", `is not valid YAML ${where}: ${reason}`);
+  const mistake = document.errors[0] ?? document.warnings[0];
+  if (mistake) {
+    const at = mistake.linePos?.[0];
+    const reason = mistake.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    return fail("web_config_yaml_syntax", "", { detail: reason, line: at?.line, column: at?.col });
   }
   let raw: unknown;
   try {
     raw = document.toJS();
   } catch (error) {
     // Aliases that would expand into a huge value, which the parser refuses to build.
-    return fail("yaml_syntax", "", `cannot be read as YAML: ${firstLine(error)}`);
+    return fail("web_config_yaml_syntax", "", { detail: firstLine(error) });
   }
   // An empty file is the toolkit's "no TLS, no users".
   raw ??= {};
@@ -206,7 +187,7 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
   for (const { key, why, harmless } of UNSUPPORTED) {
     const value = lookup(raw, key);
     if (value !== undefined && value !== null && !harmless?.includes(value)) {
-      return fail("unsupported", key, `is not supported: ${why}`);
+      return fail("web_config_unsupported", key, { detail: why });
     }
   }
   const parsed = webConfigSchema.safeParse(raw);
@@ -215,9 +196,9 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
     const at = issue.path.map(String).join(".");
     if (issue.code === "unrecognized_keys") {
       const key = [at, issue.keys[0]].filter(Boolean).join(".");
-      return fail("unknown_key", key, "is not a key of the web config (a typo?)");
+      return fail("web_config_unknown_key", key);
     }
-    return fail("invalid_value", at, issue.message);
+    return fail("web_config_invalid_value", at, { detail: issue.message });
   }
   const file = parsed.data;
 
@@ -225,11 +206,7 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
   for (const [user, hash] of Object.entries(file.basic_auth_users ?? {})) {
     // The hash is not shown: it is not the password, but it is what an attacker would crack.
     if (!BCRYPT.test(hash)) {
-      return fail(
-        "bad_hash",
-        `basic_auth_users.${user}`,
-        "is not a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters; make one with htpasswd -nBC 10 \"\" | tr -d ':\\n')",
-      );
+      return fail("web_config_bad_hash", `basic_auth_users.${user}`);
     }
     users.set(user, hash);
   }
@@ -241,23 +218,25 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
   const wantsTls = [tls.cert, tls.key, tls.cert_file, tls.key_file].some((v) => v !== undefined && v !== "");
   if (!wantsTls) return ok({ path: absolute, tls: null, users, headers, files, read: JSON.stringify(texts) });
 
-  const material = async (kind: "cert" | "key"): Promise<Result<string, [WebConfigErrorCode, string, string]>> => {
+  const material = async (kind: "cert" | "key"): Promise<Result<string, [WebConfigCode, string, ProblemFacts]>> => {
     const inline = tls[kind] ?? "";
     const named = tls[`${kind}_file`] ?? "";
     const prefix = "tls_server_config.";
-    if (inline && named) return err(["tls_incomplete", `${prefix}${kind}`, `and ${kind}_file are both set; use one`]);
+    if (inline && named) return err(["web_config_tls_twice", `${prefix}${kind}`, { half: kind }]);
     if (inline) return ok(inline);
     // Relative to the web config's folder, as the toolkit resolves them.
     const where = isAbsolute(named) ? named : join(folder, named);
     files.push(where);
     const read = await readText(where);
     texts.push(said(read));
-    if (!read.ok) return err([`${kind}_unreadable`, `${prefix}${kind}_file`, `"${where}": ${read.error}`]);
+    if (!read.ok) {
+      return err([`web_config_${kind}_unreadable`, `${prefix}${kind}_file`, { file: where, detail: read.error }]);
+    }
     return ok(read.value);
   };
   for (const kind of ["cert", "key"] as const) {
     if (!tls[kind] && !tls[`${kind}_file`]) {
-      return fail("tls_incomplete", "tls_server_config", `needs ${kind}_file (or ${kind} inline)`);
+      return fail("web_config_tls_incomplete", "tls_server_config", { half: kind });
     }
   }
   const cert = await material("cert");
@@ -266,9 +245,9 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
   if (!key.ok) return fail(...key.error);
   const checked = await checkPair(cert.value, key.value);
   if (!checked.ok) {
-    const [code, kind] = checked.error;
+    const [code, kind, detail] = checked.error;
     const name = `tls_server_config.${tls[`${kind}_file`] ? `${kind}_file` : kind}`;
-    return fail(code, name, checked.error[2]);
+    return fail(code, name, { detail });
   }
   const pair = { cert: cert.value, key: key.value };
   return ok({ path: absolute, tls: pair, users, headers, files, read: JSON.stringify(texts) });
@@ -278,25 +257,25 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
 async function checkPair(
   cert: string,
   key: string,
-): Promise<Result<void, [WebConfigErrorCode, "cert" | "key", string]>> {
+): Promise<Result<void, [WebConfigCode, "cert" | "key", string | undefined]>> {
   const { X509Certificate, createPrivateKey } = await import("node:crypto");
   if (!cert.includes("-----BEGIN CERTIFICATE-----")) {
-    return err(["cert_invalid", "cert", "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"]);
+    return err(["web_config_cert_invalid", "cert", undefined]);
   }
   let certificate;
   try {
     certificate = new X509Certificate(cert);
   } catch (error) {
-    return err(["cert_invalid", "cert", `is not a valid PEM certificate: ${firstLine(error)}`]);
+    return err(["web_config_cert_invalid", "cert", firstLine(error)]);
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (error) {
-    return err(["key_invalid", "key", `is not a valid unencrypted PEM private key: ${firstLine(error)}`]);
+    return err(["web_config_key_invalid", "key", firstLine(error)]);
   }
   if (!certificate.checkPrivateKey(privateKey)) {
-    return err(["key_mismatch", "key", "is not the private key of the certificate"]);
+    return err(["web_config_key_mismatch", "key", undefined]);
   }
   return ok(undefined);
 }
@@ -348,8 +327,8 @@ export interface WatchOptions {
 export interface WebConfigWatch {
   /** The last valid config. */
   current(): WebConfig;
-  /** Why the files on disk are not in force (one line), or null when they are. */
-  problem(): string | null;
+  /** Why the files on disk are not in force, or null when they are. */
+  problem(): Problem | null;
   /** Looks at the files now and loads them if they changed; the timer calls this too. */
   check(): Promise<void>;
   /** Stops the timer. */
@@ -366,7 +345,7 @@ export interface WebConfigWatch {
 export function watchWebConfig(initial: WebConfig, options: WatchOptions): WebConfigWatch {
   const load = options.load ?? loadWebConfig;
   let current = initial;
-  let problem: string | null = null;
+  let refused: Problem | null = null;
   let files = initial.files;
   let seen = initial.read;
   let running: Promise<void> | null = null;
@@ -375,26 +354,24 @@ export function watchWebConfig(initial: WebConfig, options: WatchOptions): WebCo
     if (await contents(files) === seen) return;
     const loaded = await load(initial.path);
     ({ files, read: seen } = loaded.ok ? loaded.value : loaded.error);
-    if (!loaded.ok) return refuse(loaded.error.message);
+    if (!loaded.ok) return refuse(loaded.error);
     const next = loaded.value;
     if ((next.tls === null) !== (current.tls === null)) {
-      return refuse(
-        `Cannot apply web config "${initial.path}": turning TLS ${next.tls ? "on" : "off"} needs a restart`,
-      );
+      return refuse(problem("web_config_needs_restart", initial.path, { turning: next.tls ? "on" : "off" }));
     }
     if (next.tls && current.tls && (next.tls.cert !== current.tls.cert || next.tls.key !== current.tls.key)) {
       const applied = await options.onTls?.(next.tls) ?? ok(undefined);
-      if (!applied.ok) return refuse(`Cannot apply web config "${initial.path}": ${applied.error}`);
+      if (!applied.ok) return refuse(problem("web_config_not_applied", initial.path, { detail: applied.error }));
     }
     current = next;
-    problem = null;
+    refused = null;
     options.log.info(`Reloaded the web config: ${summarizeWebConfig(next)}`);
   }
 
-  function refuse(message: string): void {
+  function refuse(now: Problem): void {
     // Said once per distinct problem, not at every look.
-    if (message !== problem) options.log.warn(`${message}; the last valid web config stays in force`);
-    problem = message;
+    if (now.message !== refused?.message) options.log.warn(`${now.message}; the last valid web config stays in force`);
+    refused = now;
   }
 
   const timer = setInterval(() => void check(), options.intervalMs ?? 3_000);
@@ -404,7 +381,7 @@ export function watchWebConfig(initial: WebConfig, options: WatchOptions): WebCo
   }
   return {
     current: () => current,
-    problem: () => problem,
+    problem: () => refused,
     check,
     close: () => clearInterval(timer),
   };
@@ -424,12 +401,9 @@ function said(read: Result<string>): string {
  * that cannot answer it. A reverse proxy may end TLS in front of a plain server, so only https:// on
  * a TLS server's http:// URL is refused.
  */
-export function checkPublicUrl(publicUrl: string, web: WebConfig): Result<void> {
+export function checkPublicUrl(publicUrl: string, web: WebConfig): Result<void, Problem> {
   if (web.tls && publicUrl.startsWith("http://")) {
-    return err(
-      `Cannot use web config "${web.path}": it turns TLS on, but redirect_uri "${publicUrl}" starts with ` +
-        "http://; use https:// so that Monzo sends the browser back over TLS",
-    );
+    return err(problem("web_config_needs_https", web.path, { url: publicUrl }));
   }
   return ok(undefined);
 }

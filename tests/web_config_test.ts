@@ -2,7 +2,7 @@
 // of the real app (cache, concurrency bound), its headers, and reloading the files while serving.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import bcrypt from "bcryptjs";
 import { bcryptVerify, createWebGate, type GateConfig, parseBasic, type Verify } from "../lib/basic_auth.ts";
 import { configFromObject } from "../lib/config.ts";
@@ -11,12 +11,14 @@ import { createLogger } from "../lib/log.ts";
 import { serveResilient } from "../lib/serve.ts";
 import { memoryTokens } from "../lib/token_file.ts";
 import {
+  checkPublicUrl,
   loadWebConfig,
   summarizeWebConfig,
   watchWebConfig,
   type WebConfig,
-  type WebConfigErrorCode,
 } from "../lib/web_config.ts";
+import type { Problem, WebConfigCode } from "../lib/problems.ts";
+import { err, ok } from "../lib/result.ts";
 import { raw } from "./helpers/raw_http.ts";
 import { configFields, freePort, programLines, runWhileProbing, waitFor, writeConfig } from "./helpers/e2e.ts";
 import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET, TestClock, withTempDir } from "./helpers/harness.ts";
@@ -47,6 +49,7 @@ async function refusal(path: string) {
   const { message } = loaded.error;
   assert.doesNotMatch(message, /[\r\n]/, `not one line: ${message}`);
   assert.ok(message.includes(path), `the message does not name the file: ${message}`);
+  assert.equal(loaded.error.subject, resolve(path), "the subject is the file");
   if (loaded.error.key) assert.ok(message.includes(loaded.error.key), `the message does not name the key: ${message}`);
   return loaded.error;
 }
@@ -116,67 +119,67 @@ Deno.test({
 
 Deno.test("each bad web config is refused with its code and key, in one line naming the file", async () => {
   await withTempDir(async (dir) => {
-    const cases: Array<[string, WebConfigErrorCode, string]> = [
-      ["tls_server_config:\n  cert_file: [a,\n", "yaml_syntax", ""],
-      ["basic_auth_user:\n  alice: x\n", "unknown_key", "basic_auth_user"],
-      ["tls_server_config:\n  cert_fil: a.pem\n", "unknown_key", "tls_server_config.cert_fil"],
+    const cases: Array<[string, WebConfigCode, string]> = [
+      ["tls_server_config:\n  cert_file: [a,\n", "web_config_yaml_syntax", ""],
+      ["basic_auth_user:\n  alice: x\n", "web_config_unknown_key", "basic_auth_user"],
+      ["tls_server_config:\n  cert_fil: a.pem\n", "web_config_unknown_key", "tls_server_config.cert_fil"],
       [
         "http_server_config:\n  headers:\n    X-Powered-By: deno\n",
-        "unknown_key",
+        "web_config_unknown_key",
         "http_server_config.headers.X-Powered-By",
       ],
       // The toolkit's header names are exact.
       [
         "http_server_config:\n  headers:\n    x-frame-options: deny\n",
-        "unknown_key",
+        "web_config_unknown_key",
         "http_server_config.headers.x-frame-options",
       ],
       [
         "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
-        "invalid_value",
+        "web_config_invalid_value",
         "http_server_config.headers.X-Frame-Options",
       ],
       [
         "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
-        "invalid_value",
+        "web_config_invalid_value",
         "http_server_config.headers.X-Content-Type-Options",
       ],
       [
         'http_server_config:\n  headers:\n    Content-Security-Policy: "a\\nb"\n',
-        "invalid_value",
+        "web_config_invalid_value",
         "http_server_config.headers.Content-Security-Policy",
       ],
       [
         // A typographic quote pasted from a web page: Headers would throw on every answer.
         "http_server_config:\n  headers:\n    Content-Security-Policy: default-src \u2018self\u2019\n",
-        "invalid_value",
+        "web_config_invalid_value",
         "http_server_config.headers.Content-Security-Policy",
       ],
-      ["basic_auth_users:\n  alice: 12\n", "invalid_value", "basic_auth_users.alice"],
-      ["basic_auth_users:\n  alice: not-a-hash\n", "bad_hash", "basic_auth_users.alice"],
+      ["basic_auth_users:\n  alice: 12\n", "web_config_invalid_value", "basic_auth_users.alice"],
+      ["basic_auth_users:\n  alice: not-a-hash\n", "web_config_bad_hash", "basic_auth_users.alice"],
       // A hash cut short by a copy and paste, and one of an unknown variant.
-      [`basic_auth_users:\n  bob: ${hash("x").slice(0, 50)}\n`, "bad_hash", "basic_auth_users.bob"],
-      [`basic_auth_users:\n  bob: ${hash("x").replace("$2", "$3")}\n`, "bad_hash", "basic_auth_users.bob"],
-      ["basic_auth_users:\n  a:b: x\n", "invalid_value", "basic_auth_users.a:b"],
-      ["- a\n- b\n", "invalid_value", ""],
+      [`basic_auth_users:\n  bob: ${hash("x").slice(0, 50)}\n`, "web_config_bad_hash", "basic_auth_users.bob"],
+      [`basic_auth_users:\n  bob: ${hash("x").replace("$2", "$3")}\n`, "web_config_bad_hash", "basic_auth_users.bob"],
+      ["basic_auth_users:\n  a:b: x\n", "web_config_invalid_value", "basic_auth_users.a:b"],
+      ["- a\n- b\n", "web_config_invalid_value", ""],
       // An unknown tag, two documents, and aliases that would expand into millions of values.
-      ["basic_auth_users:\n  alice: !vault x\n", "yaml_syntax", ""],
-      ["basic_auth_users: {}\n---\nbasic_auth_users: {}\n", "yaml_syntax", ""],
+      ["basic_auth_users:\n  alice: !vault x\n", "web_config_yaml_syntax", ""],
+      ["basic_auth_users: {}\n---\nbasic_auth_users: {}\n", "web_config_yaml_syntax", ""],
       [
         "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" +
         "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n",
-        "yaml_syntax",
+        "web_config_yaml_syntax",
         "",
       ],
-      ["tls_server_config:\n  cert_file: a.pem\n", "tls_incomplete", "tls_server_config"],
+      ["tls_server_config:\n  cert_file: a.pem\n", "web_config_tls_incomplete", "tls_server_config"],
       [
         "tls_server_config:\n  cert: x\n  cert_file: a.pem\n  key_file: b.pem\n",
-        "tls_incomplete",
+        "web_config_tls_twice",
         "tls_server_config.cert",
       ],
       [
         "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n",
-        "cert_unreadable",
+        "web_config_cert_unreadable",
         "tls_server_config.cert_file",
       ],
     ];
@@ -195,7 +198,7 @@ Deno.test("each bad web config is refused with its code and key, in one line nam
     assert.ok(!shown.message.includes(bad), shown.message);
 
     const missing = await refusal(join(dir, "nope.yml"));
-    assert.equal(missing.code, "unreadable");
+    assert.equal(missing.code, "web_config_unreadable");
     assert.match(missing.message, /file not found/);
   });
 });
@@ -218,7 +221,7 @@ Deno.test("every toolkit key Deno cannot honour is refused as not supported, nam
     ];
     for (const [text, key] of cases) {
       const error = await refusal(await writeWeb(dir, text));
-      assert.equal(error.code, "unsupported", error.message);
+      assert.equal(error.code, "web_config_unsupported", error.message);
       assert.equal(error.key, key, error.message);
       assert.match(error.message, /is not supported: /);
     }
@@ -237,16 +240,20 @@ Deno.test({
       );
       await Deno.writeTextFile(join(dir, "text.pem"), "hello\n");
       const tls = (cert: string, key: string) => `tls_server_config:\n  cert_file: ${cert}\n  key_file: ${key}\n`;
-      const cases: Array<[string, WebConfigErrorCode, string]> = [
-        [tls("gone.pem", certs.keyPath), "cert_unreadable", "tls_server_config.cert_file"],
-        [tls(certs.certPath, "gone.pem"), "key_unreadable", "tls_server_config.key_file"],
-        [tls("junk.pem", certs.keyPath), "cert_invalid", "tls_server_config.cert_file"],
-        [tls("text.pem", certs.keyPath), "cert_invalid", "tls_server_config.cert_file"],
-        [tls(certs.certPath, "text.pem"), "key_invalid", "tls_server_config.key_file"],
+      const cases: Array<[string, WebConfigCode, string]> = [
+        [tls("gone.pem", certs.keyPath), "web_config_cert_unreadable", "tls_server_config.cert_file"],
+        [tls(certs.certPath, "gone.pem"), "web_config_key_unreadable", "tls_server_config.key_file"],
+        [tls("junk.pem", certs.keyPath), "web_config_cert_invalid", "tls_server_config.cert_file"],
+        [tls("text.pem", certs.keyPath), "web_config_cert_invalid", "tls_server_config.cert_file"],
+        [tls(certs.certPath, "text.pem"), "web_config_key_invalid", "tls_server_config.key_file"],
         // A certificate in the key's place is not a key either.
-        [tls(certs.certPath, certs.certPath), "key_invalid", "tls_server_config.key_file"],
-        [tls(certs.certPath, certs.otherKeyPath), "key_mismatch", "tls_server_config.key_file"],
-        [`tls_server_config:\n  cert: "x"\n  key_file: ${certs.keyPath}\n`, "cert_invalid", "tls_server_config.cert"],
+        [tls(certs.certPath, certs.certPath), "web_config_key_invalid", "tls_server_config.key_file"],
+        [tls(certs.certPath, certs.otherKeyPath), "web_config_key_mismatch", "tls_server_config.key_file"],
+        [
+          `tls_server_config:\n  cert: "x"\n  key_file: ${certs.keyPath}\n`,
+          "web_config_cert_invalid",
+          "tls_server_config.cert",
+        ],
       ];
       for (const [text, code, key] of cases) {
         const error = await refusal(await writeWeb(dir, text));
@@ -258,7 +265,7 @@ Deno.test({
       assert.ok(gone.message.includes(join(dir, "gone.pem")), gone.message);
       // A folder is unreadable as a certificate, with a reason.
       const folder = await refusal(await writeWeb(dir, tls(".", certs.keyPath)));
-      assert.equal(folder.code, "cert_unreadable");
+      assert.equal(folder.code, "web_config_cert_unreadable");
     });
   },
 });
@@ -267,7 +274,7 @@ Deno.test({
 async function withGatedApp(
   gateOptions: {
     config: () => GateConfig;
-    problem?: () => string | null;
+    problem?: () => Problem | null;
     verify?: Verify;
     concurrency?: number;
     queue?: number;
@@ -560,6 +567,8 @@ Deno.test("reload: a new password works without a restart; an invalid file keeps
         assert.equal((await status("new")).status, 200);
         const warnings = lines.filter((l) => / WARN /.test(l));
         assert.equal(warnings.length, 1, lines.join("\n"));
+        assert.equal(watch.problem()?.code, "web_config_yaml_syntax");
+        assert.equal(watch.problem()?.subject, path);
         assert.match(warnings[0], /not valid YAML.*the last valid web config stays in force/);
         assert.ok(warnings[0].includes(path));
         const landing = await status("new", "/");
@@ -569,7 +578,8 @@ Deno.test("reload: a new password works without a restart; an invalid file keeps
         await replaceFile(path, "basic_auth_users:\n  alice: nope\n");
         await watch.check();
         assert.equal(lines.filter((l) => / WARN /.test(l)).length, 2);
-        assert.equal(watch.problem()?.includes("basic_auth_users.alice"), true);
+        assert.equal(watch.problem()?.code, "web_config_bad_hash");
+        assert.ok(watch.problem()?.message.includes("basic_auth_users.alice"), watch.problem()?.message);
         await replaceFile(path, `basic_auth_users:\n  alice: ${hash("newer")}\n`);
         await watch.check();
         assert.equal(watch.problem(), null);
@@ -580,6 +590,65 @@ Deno.test("reload: a new password works without a restart; an invalid file keeps
       watch.close();
     }
   });
+});
+
+Deno.test("reload: TLS turned on, or a certificate the server cannot take, is refused by code and the old config stays", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "web.yml");
+    await Deno.writeTextFile(path, "changed on disk");
+    const config = (cert: string | null): WebConfig => ({
+      path,
+      tls: cert === null ? null : { cert, key: "key" },
+      users: new Map(),
+      headers: [],
+      files: [path],
+      read: "",
+    });
+    const lines: string[] = [];
+    for (
+      const [initial, next, code] of [[null, "new", "web_config_needs_restart"], [
+        "old",
+        "new",
+        "web_config_not_applied",
+      ]] as const
+    ) {
+      const watch = watchWebConfig(config(initial), {
+        log: createLogger({ sink: (line) => lines.push(line) }),
+        intervalMs: 3_600_000,
+        load: () => Promise.resolve(ok(config(next))),
+        onTls: () => err("the new certificate cannot be served: boom"),
+      });
+      try {
+        await watch.check();
+        assert.equal(watch.problem()?.code, code, watch.problem()?.message);
+        assert.equal(watch.problem()?.subject, path);
+        assert.ok(watch.problem()?.message.includes(`"${path}"`), watch.problem()?.message);
+        assert.equal(watch.current().tls?.cert, initial ?? undefined, "the last valid config is not in force");
+      } finally {
+        watch.close();
+      }
+    }
+    assert.match(lines.join("\n"), /turning TLS on needs a restart/);
+    assert.match(lines.join("\n"), /boom; the last valid web config stays in force/);
+  });
+});
+
+Deno.test("checkPublicUrl refuses an http:// redirect_uri under TLS by code, and takes https:// or plain HTTP", () => {
+  const web = (tls: boolean): WebConfig => ({
+    path: "/etc/web.yml",
+    tls: tls ? { cert: "cert", key: "key" } : null,
+    users: new Map(),
+    headers: [],
+    files: [],
+    read: "",
+  });
+  const refused = checkPublicUrl("http://exporter:9100", web(true));
+  assert.ok(!refused.ok);
+  assert.equal(refused.error.code, "web_config_needs_https");
+  assert.equal(refused.error.subject, "/etc/web.yml");
+  assert.ok(refused.error.message.includes('"http://exporter:9100"'), refused.error.message);
+  assert.ok(checkPublicUrl("https://exporter:9100", web(true)).ok);
+  assert.ok(checkPublicUrl("http://exporter:9100", web(false)).ok);
 });
 
 Deno.test("reload runs by itself on the timer, for a file written in place", async () => {
@@ -636,7 +705,8 @@ Deno.test({
         await Deno.rename(join(dir, "key.pem.new"), join(dir, "key.pem"));
         // Half-renewed: the new key with the old certificate is refused and the old pair stays.
         await watch.check();
-        assert.match(watch.problem() ?? "", /key_file is not the private key/);
+        assert.equal(watch.problem()?.code, "web_config_key_mismatch", watch.problem()?.message);
+        assert.match(watch.problem()?.message ?? "", /key_file is not the private key/);
         assert.equal(await answers(first), true);
         await Deno.rename(join(dir, "cert.pem.new"), join(dir, "cert.pem"));
         await watch.check();
@@ -647,7 +717,8 @@ Deno.test({
 
         await replaceFile(path, "");
         await watch.check();
-        assert.match(watch.problem() ?? "", /turning TLS off needs a restart/);
+        assert.equal(watch.problem()?.code, "web_config_needs_restart", watch.problem()?.message);
+        assert.match(watch.problem()?.message ?? "", /turning TLS off needs a restart/);
         assert.equal(await answers(second), true);
       } finally {
         watch.close();
