@@ -72,6 +72,8 @@ const DAY_MS = 24 * 3_600_000;
 const PER_RESPONSE_HEADERS = new Set(["content-type", "content-length", "date", "transfer-encoding"]);
 /** "Flat": the RSS may move by GC timing, but not grow with the number of scrapes. */
 const TARGET_GROWTH_MB = 5;
+/** How long the memory is left to settle after the scrapes: past V8's memory reducer's 30 s start. */
+const SETTLE_MS = 40_000;
 /** What Prometheus 2.x sends when it scrapes: OpenMetrics preferred, and gzip. */
 const PROMETHEUS_SCRAPE: Readonly<Record<string, string>> = {
   accept: "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75," +
@@ -1082,6 +1084,15 @@ async function main(): Promise<number> {
         } MB`,
       );
     }
+    // Prometheus scrapes every 15–60 s, so a running exporter is idle nearly all the time: the memory
+    // once both have been left alone for longer than V8's memory reducer waits (information only).
+    await sleep(SETTLE_MS);
+    const settled = { exporter: memoryOf(exporter.pid), bare: memoryOf(scrapeBare.pid) };
+    say(
+      `after ${
+        SETTLE_MS / 1000
+      } s without scrapes: exporter ${settled.exporter.rssMb} MB, bare ${settled.bare.rssMb} MB`,
+    );
     await stop(scrapeBare);
     bareScrape = null;
 
@@ -1184,6 +1195,7 @@ async function main(): Promise<number> {
         extraAnonMb: round(last.exporter.anonMb - last.bare.anonMb, 1),
         targetExtraMb: TARGET_EXTRA_RSS_MB,
         growthFromQuarterMb: { exporter: exporterGrowth, bare: bareGrowth, targetMb: TARGET_GROWTH_MB },
+        settled: { ...settled, afterSeconds: SETTLE_MS / 1000 },
         afterWrkLoad: {
           exporter: afterLoad.exporter,
           bare: afterLoad.bare,
@@ -1249,6 +1261,13 @@ async function main(): Promise<number> {
         last.exporter.anonMb.toFixed(1),
         last.bare.anonMb.toFixed(1),
         `+${(last.exporter.anonMb - last.bare.anonMb).toFixed(1)}`,
+        "",
+      ],
+      [
+        `RSS ${SETTLE_MS / 1000} s after the last scrape (MB)`,
+        settled.exporter.rssMb.toFixed(1),
+        settled.bare.rssMb.toFixed(1),
+        `+${(settled.exporter.rssMb - settled.bare.rssMb).toFixed(1)} (information)`,
         "",
       ],
       [
