@@ -222,6 +222,13 @@ const CONTENT_TYPES: Readonly<Record<ExpositionFormat, string>> = {
   openmetrics: OPENMETRICS_CONTENT_TYPE,
 };
 
+function newForms(): {
+  plain: Partial<Record<ExpositionFormat, ExpositionAnswer>>;
+  gzipped: Partial<Record<ExpositionFormat, ExpositionAnswer | Promise<ExpositionAnswer>>>;
+} {
+  return { plain: {}, gzipped: {} };
+}
+
 /**
  * Renders the snapshot in a format, and gzips that text, only on the first request for that form
  * after the snapshot changed; every other request gets the stored string or bytes.
@@ -230,34 +237,29 @@ export function createExpositionCache(snapshot: Snapshot, options: ExpositionCac
   const gzip = options.gzip ?? gzipWithCompressionStream;
   const encoder = new TextEncoder();
   let rendered: SnapshotState | null = null;
-  // Indexed by form: text, text gzipped, OpenMetrics, OpenMetrics gzipped.
-  let forms: Array<ExpositionAnswer | Promise<ExpositionAnswer> | undefined> = [];
-  const plain = (state: SnapshotState, format: ExpositionFormat): ExpositionAnswer => {
-    const index = format === "openmetrics" ? 2 : 0;
-    let answer = forms[index] as ExpositionAnswer | undefined;
-    if (answer === undefined) {
-      answer = { body: RENDERERS[format](state), headers: { "content-type": CONTENT_TYPES[format], vary: VARY } };
-      forms[index] = answer;
-    }
-    return answer;
-  };
+  // The forms of the rendered state; a gzipped one is a promise only while it is being compressed.
+  let forms = newForms();
+  const plain = (state: SnapshotState, format: ExpositionFormat): ExpositionAnswer =>
+    forms.plain[format] ??= {
+      body: RENDERERS[format](state),
+      headers: { "content-type": CONTENT_TYPES[format], vary: VARY },
+    };
   const gzipped = (state: SnapshotState, format: ExpositionFormat): ExpositionAnswer | Promise<ExpositionAnswer> => {
-    const index = (format === "openmetrics" ? 2 : 0) + 1;
-    const known = forms[index];
+    const known = forms.gzipped[format];
     if (known !== undefined) return known;
     const text = plain(state, format).body;
     const headers = { "content-type": CONTENT_TYPES[format], "content-encoding": "gzip", vary: VARY };
-    // The forms of this state: should the snapshot change meanwhile, the result lands in the old set.
-    const set = forms;
+    // Should the snapshot change meanwhile, the result lands in this state's forms, not the new ones.
+    const own = forms.gzipped;
     const pending = Promise.resolve(gzip(typeof text === "string" ? encoder.encode(text) : text)).then(
       // A copy of its own: a compressor's output may be a view into a larger shared buffer.
-      (bytes): ExpositionAnswer => (set[index] = { body: new Uint8Array(bytes), headers }),
+      (bytes): ExpositionAnswer => (own[format] = { body: new Uint8Array(bytes), headers }),
       (error) => {
-        set[index] = undefined; // the next request tries again
+        delete own[format]; // the next request tries again
         throw error;
       },
     );
-    set[index] = pending;
+    own[format] = pending;
     return pending;
   };
   // Plain forms are never promises, which the first overload of ExpositionSource says.
@@ -265,7 +267,7 @@ export function createExpositionCache(snapshot: Snapshot, options: ExpositionCac
     const state = snapshot.state;
     if (state !== rendered) {
       rendered = state;
-      forms = [];
+      forms = newForms();
     }
     return gzip ? gzipped(state, format) : plain(state, format);
   }) as ExpositionSource;
