@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import { budgetMonth } from "./spending/budget_month.ts";
 import { openKv } from "./kv.ts";
+import { KvLease } from "./kv_lease.ts";
 import { requestPath } from "./request_path.ts";
 import { createLoginWatch } from "./login_watch.ts";
 import { err, ok, type Result } from "./result.ts";
@@ -88,21 +89,31 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   const persistence = options.persistence ?? tokenFile(config.tokensPath);
   const store = await TokenStore.open(persistence, log);
   held.store = store;
-  const opened = await openKv(config.dataPath, () => clock.now());
-  if (!opened.ok) return err(opened.error);
-  const { kv, movedAside } = opened.value;
-  if (movedAside) {
-    log.warn(
-      `The data store "${config.dataPath}" was not readable and is kept as "${movedAside}"; a new one is ` +
-        "filled from Monzo (log in again within 5 minutes to import the full history)",
-    );
-  }
-  const transactions = await TransactionStore.open(kv, {
+  // The store is open only while it is read or written (lib/kv_lease.ts); an unreadable file found
+  // then is moved aside as at start, with the same line.
+  const lease = new KvLease(config.dataPath, {
+    open: (location) => openKv(location, () => clock.now()),
+    onMovedAside: (aside) =>
+      log.warn(
+        `The data store "${config.dataPath}" was not readable and is kept as "${aside}"; a new one is ` +
+          "filled from Monzo (log in again within 5 minutes to import the full history)",
+      ),
+  });
+  // Held across the first read, so that a store which cannot be opened is told apart from one that cannot be read.
+  const first = await lease.acquire();
+  if (!first.ok) return err(first.error);
+  const transactions = await TransactionStore.open(lease, {
     decode: decodeStoredTransaction,
     recentSince: budgetMonth(clock.now(), config.monthStartDay).start,
+    onReplaced: () =>
+      log.warn(
+        `The data store "${config.dataPath}" is not the one read before (deleted, replaced or moved aside): the ` +
+          "transaction figures start again from what it holds, and the rest is read from Monzo",
+      ),
   });
+  first.value.release();
   if (!transactions.ok) {
-    kv.close();
+    lease.close();
     return err(`${transactions.error} ("${config.dataPath}")`);
   }
   if (transactions.value.dropped > 0) {
@@ -152,7 +163,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
         await watch.close();
         await poller.close();
         await sessions.idle();
-        kv.close();
+        lease.close();
       })();
       return closing;
     },

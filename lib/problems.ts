@@ -22,6 +22,7 @@ export type ProblemCode =
   | "tokens_unreadable"
   | "tokens_unwritable"
   | "data_unwritable"
+  | "data_unavailable"
   | WebConfigCode;
 
 /** Why a web config file (`--web.config.file`) is refused or not applied; its subject is the file's path. */
@@ -127,6 +128,8 @@ const SENTENCES: { readonly [code in ProblemCode]: (subject: string, facts: Prob
     `exporter restarts, or the logins are lost`,
   data_unwritable: (s, f) =>
     `Cannot store the transactions of account ${s}: ${f.detail}; they are read again from Monzo at the next poll`,
+  data_unavailable: (_, f) =>
+    `${f.detail}; the transaction figures of the last poll are kept and the next poll tries again`,
   web_config_unreadable: (s, f) => `${webConfig(s, f)}${f.detail}`,
   web_config_yaml_syntax: (s, f) =>
     `${webConfig(s, f)}is not valid YAML${f.line === undefined ? "" : ` at line ${f.line}, column ${f.column}`}: ` +

@@ -1,3 +1,4 @@
+import { KvLease } from "./kv_lease.ts";
 import { err, ok, type Result } from "./result.ts";
 import { type CashFlow, cashFlow } from "./spending/rules.ts";
 import type { StoredTransaction } from "./spending/transaction.ts";
@@ -32,6 +33,11 @@ export interface TransactionStoreOptions {
   readonly decode: (value: unknown) => StoredTransaction | null;
   /** Transactions created from this time on (the budget month's start) are held in memory. */
   readonly recentSince: number;
+  /**
+   * Told when the store, opened anew, is not the one read before (the file was deleted, replaced, or
+   * moved aside as unreadable): memory was read again from it, as at start.
+   */
+  readonly onReplaced?: () => void;
 }
 
 type Mutation = (op: Deno.AtomicOperation) => Deno.AtomicOperation;
@@ -45,6 +51,8 @@ const LATEST = 8.64e15 + 1;
 const PENDING = "pending";
 const SUMMARY = "summary";
 const HISTORY = "history";
+// A random id written once per store, so a file deleted or replaced between two connections is noticed.
+const IDENTITY = ["store"];
 
 type TxKey = [typeof TX, string, number, string];
 const txKey = (tx: StoredTransaction): TxKey => [TX, tx.accountId, tx.createdMs, tx.id];
@@ -66,53 +74,57 @@ interface Held {
  * creation time and id, so nothing is fetched twice and every figure survives a restart. Memory holds
  * only what a poll needs: each account's cash-flow totals and count (kept up to date with every
  * write, and stored beside the transactions), its pending transactions, those of the current budget
- * month, and its newest one; so memory does not grow with the years of history stored.
+ * month, and its newest one; so memory does not grow with the years of history stored. The store is
+ * open only while it is read or written ({@link KvLease}); when it is opened anew and is not the store
+ * read before, memory is read again from it, as at start, so the totals always match what is stored.
  */
 export class TransactionStore {
-  readonly #kv: Deno.Kv;
+  readonly #lease: KvLease;
   readonly #decode: (value: unknown) => StoredTransaction | null;
-  readonly #held = new Map<string, Held>();
+  readonly #onReplaced: (() => void) | undefined;
+  #held = new Map<string, Held>();
   #dropped = 0;
+  #recentSince: number;
+  /** The id of the store memory was read from; undefined before the first read. */
+  #identity: string | undefined;
+  /** The connection whose store was checked against {@link #identity}, and that check. */
+  #checked: { readonly connection: number; readonly done: Promise<void> } | null = null;
 
-  private constructor(kv: Deno.Kv, decode: (value: unknown) => StoredTransaction | null) {
-    this.#kv = kv;
-    this.#decode = decode;
+  private constructor(lease: KvLease, options: TransactionStoreOptions) {
+    this.#lease = lease;
+    this.#decode = options.decode;
+    this.#onReplaced = options.onReplaced;
+    this.#recentSince = options.recentSince;
   }
 
-  /** Loads each account's totals, history, newest, pending and recent transactions. */
-  static async open(kv: Deno.Kv, options: TransactionStoreOptions): Promise<Result<TransactionStore>> {
-    const store = new TransactionStore(kv, options.decode);
+  /**
+   * Loads each account's totals, history, newest, pending and recent transactions, then lets go of
+   * the store. Given a `Deno.Kv`, uses it as it is and never closes it (the caller does).
+   */
+  static async open(source: KvLease | Deno.Kv, options: TransactionStoreOptions): Promise<Result<TransactionStore>> {
+    const store = new TransactionStore(source instanceof KvLease ? source : KvLease.over(source), options);
+    const read = await store.#use("read", () => Promise.resolve(ok(undefined)));
+    return read.ok ? ok(store) : read;
+  }
+
+  /**
+   * Runs `work` with the store held open, so that the reads and writes it makes share one connection
+   * and see one store (look up with {@link stored} and {@link write} inside one session). The error is
+   * the store's failing to open or to be read; `work`'s own failures are its result.
+   */
+  async session<T>(work: () => Promise<T>): Promise<Result<T>> {
+    const hold = await this.#lease.acquire();
+    if (!hold.ok) return hold;
     try {
-      for await (const entry of kv.list({ prefix: [SUMMARY] })) {
-        const summary = decodeSummary(entry.value);
-        if (typeof entry.key[1] === "string" && summary) Object.assign(store.#account(entry.key[1]), summary);
+      try {
+        await this.#follow(hold.value.kv, hold.value.connection);
+      } catch (error) {
+        return err(`Cannot read the data store: ${describe(error)}`);
       }
-      for await (const entry of kv.list({ prefix: [HISTORY] })) {
-        const history = decodeHistory(entry.value);
-        if (typeof entry.key[1] === "string" && history) store.#account(entry.key[1]).history = history;
-      }
-      for (const [accountId, held] of store.#held) {
-        // The newest readable one; unreadable entries are counted where they are read in full, below.
-        for await (const entry of kv.list({ prefix: [TX, accountId] }, { reverse: true })) {
-          held.newest = store.#valid(entry.key, entry.value) ?? undefined;
-          if (held.newest) break;
-        }
-        const recent = kv.list({ start: [TX, accountId, options.recentSince], end: [TX, accountId, LATEST] });
-        for await (const entry of recent) {
-          const tx = store.#check(entry.key, entry.value);
-          if (tx) held.active.set(tx.id, tx);
-        }
-        const pendingKeys: TxKey[] = [];
-        for await (const entry of kv.list({ prefix: [PENDING, accountId] })) {
-          const [, , createdMs, id] = entry.key;
-          if (typeof createdMs === "number" && typeof id === "string") pendingKeys.push([TX, accountId, createdMs, id]);
-        }
-        for (const tx of await store.#getMany(pendingKeys)) if (isPending(tx)) held.active.set(tx.id, tx);
-      }
-    } catch (error) {
-      return err(`Cannot read the data store: ${error instanceof Error ? error.message : String(error)}`);
+      return ok(await work());
+    } finally {
+      hold.value.release();
     }
-    return ok(store);
   }
 
   /** How many stored entries were unreadable when read and were left out (they are read again from Monzo). */
@@ -147,20 +159,18 @@ export class TransactionStore {
   }
 
   /** The stored versions of `transactions` (by account, creation time and id), where stored. */
-  async stored(transactions: readonly StoredTransaction[]): Promise<Result<Map<string, StoredTransaction>>> {
-    const found = new Map<string, StoredTransaction>();
-    const missing: TxKey[] = [];
-    for (const tx of transactions) {
-      const held = this.#held.get(tx.accountId)?.active.get(tx.id);
-      if (held) found.set(tx.id, held);
-      else missing.push(txKey(tx));
-    }
-    try {
-      for (const tx of await this.#getMany(missing)) found.set(tx.id, tx);
-    } catch (error) {
-      return err(`Cannot read the data store: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    return ok(found);
+  stored(transactions: readonly StoredTransaction[]): Promise<Result<Map<string, StoredTransaction>>> {
+    return this.#use("read", async (kv) => {
+      const found = new Map<string, StoredTransaction>();
+      const missing: TxKey[] = [];
+      for (const tx of transactions) {
+        const held = this.#held.get(tx.accountId)?.active.get(tx.id);
+        if (held) found.set(tx.id, held);
+        else missing.push(txKey(tx));
+      }
+      for (const tx of await this.#getMany(kv, missing)) found.set(tx.id, tx);
+      return ok(found);
+    });
   }
 
   /**
@@ -168,12 +178,21 @@ export class TransactionStore {
    * and passes as `previous`), drops `remove`, and records the history; the account's totals change
    * with them in the same commit.
    */
-  async write(
+  write(
     accountId: string,
     change: TransactionChange,
     previous: ReadonlyMap<string, StoredTransaction> = new Map(),
   ): Promise<Result<void>> {
-    const held = this.#account(accountId);
+    return this.#use("write", (kv) => this.#write(kv, accountId, change, previous));
+  }
+
+  async #write(
+    kv: Deno.Kv,
+    accountId: string,
+    change: TransactionChange,
+    previous: ReadonlyMap<string, StoredTransaction>,
+  ): Promise<Result<void>> {
+    const held = heldOf(this.#held, accountId);
     let count = held.count;
     let flows = held.flows;
     // Each batch commits whole groups (a transaction and its pending mark) and the totals after them.
@@ -203,17 +222,13 @@ export class TransactionStore {
     }
     const history = change.history;
     group(history ? [(op) => op.set([HISTORY, accountId], history)] : []);
-    try {
-      for (const batch of batches) {
-        let op = this.#kv.atomic();
-        for (const mutate of batch.mutations) op = mutate(op);
-        // Each commit carries the totals as they stand after it, so a crash between two leaves them true.
-        op = op.set([SUMMARY, accountId], batch.summary);
-        const committed = await op.commit();
-        if (!committed.ok) return err("Cannot write the data store: a write was not committed");
-      }
-    } catch (error) {
-      return err(`Cannot write the data store: ${error instanceof Error ? error.message : String(error)}`);
+    for (const batch of batches) {
+      let op = kv.atomic();
+      for (const mutate of batch.mutations) op = mutate(op);
+      // Each commit carries the totals as they stand after it, so a crash between two leaves them true.
+      op = op.set([SUMMARY, accountId], batch.summary);
+      const committed = await op.commit();
+      if (!committed.ok) return err("Cannot write the data store: a write was not committed");
     }
     // Memory follows the store only once it is on disk, so a failed write is simply done again.
     held.count = count;
@@ -232,6 +247,7 @@ export class TransactionStore {
 
   /** Lets go of settled transactions created before `since` (a month that has ended); they stay stored. */
   forget(since: number): void {
+    this.#recentSince = Math.max(this.#recentSince, since);
     for (const held of this.#held.values()) {
       for (const [id, tx] of held.active) if (!isPending(tx) && tx.createdMs < since) held.active.delete(id);
     }
@@ -246,10 +262,84 @@ export class TransactionStore {
     return active[active.length - 1];
   }
 
-  async #getMany(keys: readonly TxKey[]): Promise<StoredTransaction[]> {
+  /**
+   * Runs `work` on the open store, after reading memory again if the store is not the one read
+   * before; a failure to open, read or write is the one-line error.
+   */
+  async #use<T>(doing: "read" | "write", work: (kv: Deno.Kv) => Promise<Result<T>>): Promise<Result<T>> {
+    try {
+      const done = await this.#lease.use(async (kv, connection) => {
+        await this.#follow(kv, connection);
+        return work(kv);
+      });
+      return done.ok ? done.value : done;
+    } catch (error) {
+      return err(`Cannot ${doing} the data store: ${describe(error)}`);
+    }
+  }
+
+  /** Checks, once per connection, that the store is the one memory was read from; reads it if not. */
+  async #follow(kv: Deno.Kv, connection: number): Promise<void> {
+    if (this.#checked?.connection !== connection) this.#checked = { connection, done: this.#recognise(kv) };
+    const checked = this.#checked;
+    try {
+      await checked.done;
+    } catch (error) {
+      // The next use checks again rather than keep a failed check.
+      if (this.#checked === checked) this.#checked = null;
+      throw error;
+    }
+  }
+
+  async #recognise(kv: Deno.Kv): Promise<void> {
+    const identity = (await kv.get([...IDENTITY])).value;
+    if (this.#identity !== undefined && identity === this.#identity) return;
+    const replaced = this.#identity !== undefined;
+    // Read whole before memory changes, so a read that fails leaves memory as it was.
+    const held = await this.#load(kv);
+    const id = typeof identity === "string" ? identity : crypto.randomUUID();
+    if (id !== identity) await kv.set([...IDENTITY], id);
+    this.#held = held;
+    this.#identity = id;
+    if (replaced) this.#onReplaced?.();
+  }
+
+  /** Reads each account's totals, history, newest, pending and recent transactions. */
+  async #load(kv: Deno.Kv): Promise<Map<string, Held>> {
+    const accounts = new Map<string, Held>();
+    for await (const entry of kv.list({ prefix: [SUMMARY] })) {
+      const summary = decodeSummary(entry.value);
+      if (typeof entry.key[1] === "string" && summary) Object.assign(heldOf(accounts, entry.key[1]), summary);
+    }
+    for await (const entry of kv.list({ prefix: [HISTORY] })) {
+      const history = decodeHistory(entry.value);
+      if (typeof entry.key[1] === "string" && history) heldOf(accounts, entry.key[1]).history = history;
+    }
+    for (const [accountId, held] of accounts) {
+      // The newest readable one; unreadable entries are counted where they are read in full, below.
+      for await (const entry of kv.list({ prefix: [TX, accountId] }, { reverse: true })) {
+        held.newest = this.#valid(entry.key, entry.value) ?? undefined;
+        if (held.newest) break;
+      }
+      const recent = kv.list({ start: [TX, accountId, this.#recentSince], end: [TX, accountId, LATEST] });
+      for await (const entry of recent) {
+        const tx = this.#check(entry.key, entry.value);
+        if (tx) held.active.set(tx.id, tx);
+      }
+      const pendingKeys: TxKey[] = [];
+      for await (const entry of kv.list({ prefix: [PENDING, accountId] })) {
+        const [, , createdMs, id] = entry.key;
+        if (typeof createdMs === "number" && typeof id === "string") pendingKeys.push([TX, accountId, createdMs, id]);
+      }
+      for (const tx of await this.#getMany(kv, pendingKeys)) if (isPending(tx)) held.active.set(tx.id, tx);
+    }
+    return accounts;
+  }
+
+  async #getMany(kv: Deno.Kv, keys: readonly TxKey[]): Promise<StoredTransaction[]> {
     const found: StoredTransaction[] = [];
     for (let i = 0; i < keys.length; i += GET_MANY) {
-      for (const entry of await this.#kv.getMany(keys.slice(i, i + GET_MANY))) {
+      for (const entry of await kv.getMany(keys.slice(i, i + GET_MANY))) {
         if (entry.value === null) continue;
         const tx = this.#check(entry.key, entry.value);
         if (tx) found.push(tx);
@@ -270,15 +360,16 @@ export class TransactionStore {
     if (tx === null) this.#dropped++;
     return tx;
   }
+}
 
-  #account(accountId: string): Held {
-    let held = this.#held.get(accountId);
-    if (!held) {
-      held = { count: 0, flows: [], active: new Map(), newest: undefined, history: undefined };
-      this.#held.set(accountId, held);
-    }
-    return held;
+/** What memory holds of the account, made empty if nothing yet. */
+function heldOf(accounts: Map<string, Held>, accountId: string): Held {
+  let held = accounts.get(accountId);
+  if (!held) {
+    held = { count: 0, flows: [], active: new Map(), newest: undefined, history: undefined };
+    accounts.set(accountId, held);
   }
+  return held;
 }
 
 /** `base` plus `plus` minus `minus`, per currency. */
@@ -295,6 +386,10 @@ function addFlows(base: readonly CashFlow[], plus: readonly CashFlow[], minus: r
   apply(plus, 1);
   apply(minus, -1);
   return [...rows.values()].sort((a, b) => a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function byCreated(a: StoredTransaction, b: StoredTransaction): number {

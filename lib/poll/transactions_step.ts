@@ -66,22 +66,39 @@ export function transactionsStep(
       const reads = new Map<string, AccountRead>();
       const problems: Problem[] = [];
       let complete = true;
-      for (const account of context.accounts) {
-        const reader = context.readerOf(account);
-        const synced = reader === undefined
-          ? err<SyncFailure>({ kind: "skipped", detail: "no login that can read it is working", windowClosed: false })
-          : await syncAccount(context, store, config, account, reader, rereadAt);
-        if (synced.ok) {
-          reads.set(account.id, { ok: true, at: context.now(), note: historyNote(store.history(account.id)) });
-          continue;
+      const syncAll = async () => {
+        for (const account of context.accounts) {
+          const reader = context.readerOf(account);
+          const synced = reader === undefined
+            ? err<SyncFailure>({ kind: "skipped", detail: "no login that can read it is working", windowClosed: false })
+            : await syncAccount(context, store, config, account, reader, rereadAt);
+          if (synced.ok) {
+            reads.set(account.id, { ok: true, at: context.now(), note: historyNote(store.history(account.id)) });
+            continue;
+          }
+          complete = false;
+          reads.set(account.id, { ok: false, detail: synced.error.detail });
+          if (synced.error.kind === "failed") {
+            problems.push(problem("account_failed", account.id, { detail: synced.error.detail }));
+          } else if (synced.error.kind === "store") {
+            problems.push(problem("data_unwritable", account.id, { detail: synced.error.detail }));
+          }
         }
-        complete = false;
-        reads.set(account.id, { ok: false, detail: synced.error.detail });
-        if (synced.error.kind === "failed") {
-          problems.push(problem("account_failed", account.id, { detail: synced.error.detail }));
-        } else if (synced.error.kind === "store") {
-          problems.push(problem("data_unwritable", account.id, { detail: synced.error.detail }));
-        }
+      };
+      // The store is opened only when an account can be read, and held for the whole run: one opening per poll.
+      const readable = context.accounts.some((account) => context.readerOf(account) !== undefined);
+      const opened = readable ? await store.session(syncAll) : ok(await syncAll());
+      if (!opened.ok) {
+        // Nothing was read: the figures of the last poll stay as they are.
+        const reads = new Map(
+          context.accounts.map((a): [string, AccountRead] => [a.id, { ok: false, detail: opened.error }]),
+        );
+        return {
+          memory,
+          problems: [problem("data_unavailable", "", { detail: opened.error })],
+          reads,
+          complete: false,
+        };
       }
       const month = budgetMonth(context.now(), config.monthStartDay);
       // Settled transactions of months that have ended are needed no more: only the store keeps them.
