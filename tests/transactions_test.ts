@@ -26,6 +26,7 @@ import {
   T0,
   withHarness,
 } from "./helpers/harness.ts";
+import { CAN_LIST_OPEN_FILES, openFilesOf } from "./helpers/open_files.ts";
 
 /** The household, with Alice's current account holding exactly one row of every awkward kind. */
 function awkwardHousehold() {
@@ -53,6 +54,7 @@ const received = (category: string) =>
 const TOTAL_SPENT = series("monzo_spent_total", `account_id="${ALICE_CURRENT}",currency="GBP"`);
 const TOTAL_RECEIVED = series("monzo_received_total", `account_id="${ALICE_CURRENT}",currency="GBP"`);
 const STORED = series("monzo_transactions_stored", `account_id="${ALICE_CURRENT}"`);
+const STEP_OK = (step: string) => `monzo_poll_step_success{step="${step}"}`;
 const HISTORY_START = series("monzo_transactions_history_start_timestamp_seconds", `account_id="${ALICE_CURRENT}"`);
 
 /** `/transactions` requests about `accountId`. */
@@ -327,4 +329,141 @@ Deno.test("a data store that cannot be opened stops the start with one line nami
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Waits (a few ms at a time) until the fake has been asked for `path`. */
+async function asked(fake: FakeMonzo, path: string): Promise<void> {
+  for (let i = 0; i < 1_000 && fake.count(path) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(fake.count(path) > 0, `nothing asked for ${path}`);
+}
+
+/** The transactions of Alice's current account created in the last 89 days before `now`. */
+function recentCount(h: Harness, now: number): number {
+  const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
+  assert.ok(account);
+  return account.transactions.filter((tx) => Date.parse(tx.created) > now - WINDOW_MS).length;
+}
+
+Deno.test({
+  name: "the data file is open during a poll's transactions step and closed again after it",
+  ignore: !CAN_LIST_OPEN_FILES,
+  fn: async () => {
+    await withHarness({}, async (h) => {
+      const path = h.config.dataPath;
+      assert.deepEqual(openFilesOf(path), [], "the file is still open after the read at start");
+      await logIn(h, ALICE);
+
+      // The step's first request hangs: the store is open while the step works.
+      h.fake.fault({ path: "/transactions", kind: "hang" });
+      const polling = h.exporter.poller.poll();
+      await asked(h.fake, "/transactions");
+      assert.notDeepEqual(openFilesOf(path), [], "the store is not open during the transactions step");
+      h.fake.clearFaults();
+      await polling;
+      assert.deepEqual(openFilesOf(path), [], "the data file is still open after a failed poll");
+
+      await poll(h, MINUTE);
+      const text = await metrics(h);
+      assert.equal(sample(text, STEP_OK("transactions")), 1);
+      assert.ok((sample(text, STORED) ?? 0) > 0, "nothing was imported");
+      assert.deepEqual(openFilesOf(path), [], "the data file is still open after a poll that imported");
+    });
+  },
+});
+
+Deno.test('a ":memory:" store stays open between polls: what it holds is not read from Monzo again', async () => {
+  await withHarness({ config: { data_path: ":memory:" } }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const stored = sample(await metrics(h), STORED);
+    assert.ok((stored ?? 0) > 0);
+
+    h.fake.resetRequests();
+    await poll(h, MINUTE);
+    const text = await metrics(h);
+    // A store opened anew would be empty, read again in full from Monzo: many requests and a log line.
+    assert.equal(transactionCalls(h.fake, ALICE_CURRENT).length, 1, "the stored history was read again");
+    assert.equal(sample(text, STORED), stored);
+    assert.equal(sample(text, STEP_OK("transactions")), 1);
+    assert.ok(!h.lines.some((line) => line.includes("not the one read before")), h.lines.join("\n"));
+  });
+});
+
+Deno.test("a data store that cannot be opened fails that poll's transactions step only, and the next poll works", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "transactions_test_" });
+  try {
+    const folder = join(dir, "store");
+    await Deno.mkdir(folder);
+    const dataPath = join(folder, "data.kv");
+    await withHarness({ fake: { data: awkwardHousehold() }, config: { data_path: dataPath } }, async (h) => {
+      await logIn(h, ALICE);
+      await poll(h);
+      assert.equal(sample(await metrics(h), TOTAL_SPENT), 187.24);
+
+      // The folder is gone (a disk unmounted); a rename stops root as well as anyone.
+      await Deno.rename(folder, join(dir, "away"));
+      h.fake.addTransaction(ALICE_CURRENT, { amount: -500, description: "Lunch", category: "eating_out" });
+      await poll(h, MINUTE);
+      let text = await metrics(h);
+      assert.equal(sample(text, STEP_OK("transactions")), 0);
+      for (const step of ["accounts", "balances", "pots"]) assert.equal(sample(text, STEP_OK(step)), 1, step);
+      assert.equal(sample(text, TOTAL_SPENT), 187.24, "the last figures are not served");
+      assert.equal(sample(text, STORED), 16);
+      const problems = h.exporter.snapshot.state.lastPoll?.problems ?? [];
+      assert.deepEqual(problems.map((p) => p.code), ["data_unavailable"]);
+      assert.ok(problems[0].message.includes(`"${dataPath}"`), problems[0].message);
+      assert.ok(!problems[0].message.includes("\n"));
+      assert.ok(h.lines.some((line) => line.includes(problems[0].message)), "the problem was not logged");
+
+      await Deno.rename(join(dir, "away"), folder);
+      await poll(h, MINUTE);
+      text = await metrics(h);
+      assert.equal(sample(text, STEP_OK("transactions")), 1);
+      assert.deepEqual(h.exporter.snapshot.state.lastPoll?.problems, []);
+      assert.equal(sample(text, TOTAL_SPENT), 187.24 + 5);
+      assert.equal(sample(text, STORED), 17);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a data file found unreadable at a later poll is moved aside and its figures start again, as at start", async () => {
+  await withHarness({}, async (h) => {
+    const path = h.config.dataPath;
+    await logIn(h, ALICE);
+    await poll(h);
+    const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
+    assert.ok(account);
+    assert.equal(sample(await metrics(h), STORED), account.transactions.length);
+
+    const garbage = "this is not a database ".repeat(200);
+    await Deno.writeTextFile(path, garbage);
+    // Past the 5 minutes after the login: only the last 89 days can be read again.
+    await poll(h, 10 * MINUTE);
+    const text = await metrics(h);
+    assert.equal(sample(text, STEP_OK("transactions")), 1);
+    const expected = recentCount(h, h.clock.now());
+    assert.ok(expected < account.transactions.length, "the fixture has no older history");
+    assert.equal(sample(text, STORED), expected, "the totals are not those of the new store");
+    assert.equal(sample(text, HISTORY_START), (h.clock.now() - WINDOW_MS + 1) / 1000);
+    const movedLine = h.lines.find((line) => line.includes("was not readable and is kept as"));
+    assert.ok(movedLine, h.lines.join("\n"));
+    const aside = /kept as "([^"]+)"/.exec(movedLine)?.[1];
+    assert.ok(aside);
+    assert.equal(await Deno.readTextFile(aside), garbage);
+  });
+});
+
+Deno.test("a data file deleted between polls is noticed: the figures start again from the new store", async () => {
+  await withHarness({}, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    await Deno.remove(h.config.dataPath);
+    await poll(h, 10 * MINUTE);
+    const text = await metrics(h);
+    assert.equal(sample(text, STEP_OK("transactions")), 1);
+    assert.equal(sample(text, STORED), recentCount(h, h.clock.now()));
+    assert.ok(h.lines.some((line) => line.includes("not the one read before")), h.lines.join("\n"));
+  });
 });
