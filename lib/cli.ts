@@ -1,5 +1,5 @@
-import { basename, dirname, join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseOptions } from "./cli_args.ts";
+import { basename, dirname, join } from "./file_path.ts";
 import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { err, ok, type Result } from "./result.ts";
 
@@ -53,81 +53,56 @@ config keys of the same name (without the MONZO_ prefix, in lower case).
 Pages: / (status and login), /metrics (also /stats and /monzo), /authorize?key=AUTH_KEY, /callback,
 /healthz, /readyz.`;
 
-/** Parses the command line; the error is one line naming the bad option. */
+// The options parseCli takes, by long name.
+const OPTIONS = {
+  config: { kind: "value" },
+  "web.listen-address": { kind: "value" },
+  "web.config.file": { kind: "value" },
+  "log.level": { kind: "value" },
+  "check-config": { kind: "flag" },
+  demo: { kind: "flag" },
+  healthcheck: { kind: "optional" },
+  version: { kind: "flag" },
+  help: { kind: "flag", short: "h" },
+} as const;
+
+/** Parses the command line; the error is one line naming the bad option and pointing at `--help`. */
 export function parseCli(args: readonly string[]): Result<CliOptions> {
-  const taken = takeHealthcheck(args);
-  if (!taken.ok) return taken;
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: taken.value.rest,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: "string" },
-        "web.listen-address": { type: "string" },
-        "web.config.file": { type: "string" },
-        "log.level": { type: "string", default: "info" },
-        "check-config": { type: "boolean", default: false },
-        demo: { type: "boolean", default: false },
-        version: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    return err(`${message} (see --help)`);
-  }
-  let listen: ListenAddress | null = null;
-  const address = values["web.listen-address"];
-  if (address !== undefined) {
-    const parsed = parseListenAddress(address);
-    if (!parsed.ok) return err(`--web.listen-address ${parsed.error}`);
-    listen = parsed.value;
-  }
-  if (values.config !== undefined && values.config.trim() === "") return err("--config needs a file path");
-  if (values["web.config.file"]?.trim() === "") return err("--web.config.file needs a file path");
-  const logLevel = LOG_LEVELS.find((level) => level === values["log.level"]);
-  if (logLevel === undefined) {
-    return err(`--log.level ${JSON.stringify(values["log.level"])} is not one of ${LOG_LEVELS.join(", ")}`);
-  }
-  return ok({
-    help: values.help,
-    version: values.version,
-    checkConfig: values["check-config"],
-    demo: values.demo,
-    configPath: values.config ?? null,
-    listen,
-    logLevel,
-    healthcheck: taken.value.healthcheck,
-    webConfigFile: values["web.config.file"] ?? null,
-  });
+  const parsed = readCli(args);
+  return parsed.ok ? parsed : err(`${parsed.error} (see --help)`);
 }
 
-/** Takes `--healthcheck [URL]` out of the arguments, since parseArgs has no option with an optional value. */
-function takeHealthcheck(
-  args: readonly string[],
-): Result<{ healthcheck: CliOptions["healthcheck"]; rest: string[] }> {
-  const rest: string[] = [];
-  let healthcheck: CliOptions["healthcheck"] = null;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") {
-      rest.push(...args.slice(i));
-      break;
-    }
-    if (arg !== "--healthcheck" && !arg.startsWith("--healthcheck=")) {
-      rest.push(arg);
-      continue;
-    }
-    if (healthcheck !== null) return err("--healthcheck is given twice (see --help)");
-    const next = args[i + 1];
-    if (arg !== "--healthcheck") healthcheck = { url: arg.slice("--healthcheck=".length) };
-    else if (next !== undefined && !next.startsWith("-")) healthcheck = { url: args[++i] };
-    else healthcheck = { url: null };
-    if (healthcheck.url?.trim() === "") return err("--healthcheck= needs a URL, or no = to use the listen address");
+function readCli(args: readonly string[]): Result<CliOptions> {
+  const parsed = parseOptions(args, OPTIONS);
+  if (!parsed.ok) return parsed;
+  const options = parsed.value;
+  let listen: ListenAddress | null = null;
+  const address = options.value("web.listen-address");
+  if (address !== undefined) {
+    const checked = parseListenAddress(address);
+    if (!checked.ok) return err(`--web.listen-address ${checked.error}`);
+    listen = checked.value;
   }
-  return ok({ healthcheck, rest });
+  const configPath = options.value("config") ?? null;
+  if (configPath?.trim() === "") return err("--config needs a file path");
+  const webConfigFile = options.value("web.config.file") ?? null;
+  if (webConfigFile?.trim() === "") return err("--web.config.file needs a file path");
+  const level = options.value("log.level") ?? "info";
+  const logLevel = LOG_LEVELS.find((known) => known === level);
+  if (logLevel === undefined) return err(`--log.level ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(", ")}`);
+  const url = options.optional("healthcheck");
+  if (url?.trim() === "") return err("--healthcheck= needs a URL, or no = to use the listen address");
+  return ok({
+    help: options.flag("help"),
+    version: options.flag("version"),
+    checkConfig: options.flag("check-config"),
+    demo: options.flag("demo"),
+    configPath,
+    listen,
+    logLevel,
+    healthcheck: url === undefined ? null : { url },
+    webConfigFile,
+  });
 }
 
 /**

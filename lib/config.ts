@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "./file_path.ts";
 import { MAX_MONTH_START_DAY, MIN_MONTH_START_DAY } from "./spending/budget_month.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";

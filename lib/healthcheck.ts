@@ -3,7 +3,7 @@
 // TLS on, the probe speaks https and trusts the configured certificate for its one request, since the
 // certificate of a local exporter is rarely signed by a CA the system knows.
 
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "./file_path.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { err, ok, type Result } from "./result.ts";

@@ -1,4 +1,4 @@
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "./file_path.ts";
 import { z } from "zod";
 import { err, ok, type Result } from "./result.ts";
 

@@ -7,7 +7,7 @@
  * without a web config never loads them.
  */
 
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "./file_path.ts";
 import { z } from "zod";
 import type { Logger } from "./log.ts";
 import { type Problem, problem, type ProblemFacts, type WebConfigCode } from "./problems.ts";

@@ -14,6 +14,7 @@ function refused(args: string[], ...needles: string[]): string {
   assert.ok(!result.ok, `expected ${JSON.stringify(args)} to be refused`);
   assert.doesNotMatch(result.error, /[\r\n]/, `error spans several lines: ${JSON.stringify(result.error)}`);
   assert.doesNotMatch(result.error, /\bat .+:\d+:\d+/, `error carries a stack trace: ${result.error}`);
+  assert.ok(result.error.endsWith(" (see --help)"), `error does not point at --help: ${result.error}`);
   for (const needle of needles) {
     assert.ok(result.error.includes(needle), `error does not mention "${needle}": ${result.error}`);
   }
@@ -132,8 +133,51 @@ Deno.test("--config with an empty or blank value is refused", () => {
   refused(["--config", "   "], "--config");
 });
 
-Deno.test("a boolean option given a value is refused", () => {
+Deno.test("a boolean option given a value is refused, an empty one too", () => {
   refused(["--demo=yes"], "--demo");
+  refused(["--demo="], "--demo");
+  refused(["--help=no"], "--help");
+  refused(["--check-config=false"], "--check-config");
+});
+
+Deno.test("a value option at the end without its value is refused, each naming itself", () => {
+  for (const option of ["--config", "--web.listen-address", "--web.config.file", "--log.level"]) {
+    refused(["--demo", option], option);
+  }
+});
+
+Deno.test("a value option followed by another option is refused; = passes a value that starts with -", () => {
+  // Taken as the path, --demo would be lost without a word; so it is an error that says how to pass one.
+  refused(["--config", "--demo"], "--config needs a value", "--config=");
+  refused(["--web.config.file", "-x"], "--web.config.file");
+  assert.equal(parsed(["--config=--odd name.toml"]).configPath, "--odd name.toml");
+  assert.equal(parsed(["--config", "-"]).configPath, "-", "a lone - is a value, as parseArgs has it");
+});
+
+Deno.test("a value after = keeps every later =", () => {
+  assert.equal(parsed(["--config=a=b.toml"]).configPath, "a=b.toml");
+});
+
+Deno.test("a repeated value option keeps its last value; a repeated flag is still on", () => {
+  assert.equal(parsed(["--config", "first.toml", "--config=second.toml"]).configPath, "second.toml");
+  assert.equal(parsed(["--log.level", "debug", "--log.level", "info"]).logLevel, "info");
+  assert.equal(parsed(["--demo", "--demo"]).demo, true);
+});
+
+Deno.test("-- ends the options: nothing may follow it, not even an option", () => {
+  assert.equal(parsed(["--demo", "--"]).demo, true);
+  assert.deepEqual(parsed(["--healthcheck", "--"]).healthcheck, { url: null });
+  refused(["--", "--demo"], '"--demo"');
+  refused(["--demo", "--", "config.toml"], '"config.toml"');
+});
+
+Deno.test("names that are not options are refused: another case, a negation, an object's own keys, a lone -", () => {
+  refused(["--Demo"], "--Demo");
+  refused(["--no-demo"], "--no-demo");
+  refused(["--constructor"], "--constructor");
+  refused(["--toString=x"], "--toString");
+  refused(["-hh"], "-hh");
+  refused(["-"], '"-"');
 });
 
 Deno.test("USAGE mentions every option parseCli accepts", () => {
