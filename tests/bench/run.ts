@@ -9,8 +9,9 @@
 //     that import, for its budget-month re-read, for a steady poll and for the hourly re-read (the
 //     in-process clock moved on an hour); then closes that exporter;
 //  3. seeds a tokens file through the fake's code exchange and starts the exporter as its own process on
-//     the same `data_path`, the way `deno task start --config …` runs it, so it holds the 10,000
-//     transactions and its /metrics has the spending families;
+//     the same `data_path`, the way `deno task start --config …` runs it (the build task bundles main.ts
+//     into bundle/, which the start task runs), so it holds the 10,000 transactions and its /metrics has
+//     the spending families;
 //  4. starts tests/bench/bare_server.ts, a plain `Deno.serve` answering with the exporter's exact
 //     /metrics bytes, content type and other headers;
 //  5. scrapes the exporter 100 000 times the way Prometheus does (OpenMetrics preferred, gzip), and a
@@ -51,6 +52,7 @@ import { exchangeCode } from "../helpers/harness.ts";
 import { raw, type RawAnswer } from "../helpers/raw_http.ts";
 import { bcryptVerify } from "../../lib/basic_auth.ts";
 import { makeCertificates } from "../helpers/tls.ts";
+import { taskCommand, taskDependencies } from "../helpers/tasks.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ACCOUNTS = 3;
@@ -257,11 +259,23 @@ function countByPath(fake: FakeMonzo): Record<string, number> {
 
 // ---------------------------------------------------------------- the exporter as users run it
 
-/** The `deno run …` words of the `start` task, with this deno binary. */
+/**
+ * The exporter as `deno task start` runs it: the tasks it depends on (the bundle's build) are run here
+ * first, then its `deno run …` words are returned, with this deno binary.
+ */
 async function startCommand(): Promise<{ command: string; args: string[] }> {
-  const meta = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-  const words = String(meta.tasks.start).split(/\s+/);
-  if (words[0] !== "deno") throw new Error(`Unexpected start task: ${meta.tasks.start}`);
+  for (const dependency of taskDependencies("start")) {
+    const built = await new Deno.Command(Deno.execPath(), {
+      args: ["task", dependency],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    if (!built.success) throw new Error(`deno task ${dependency} failed: ${new TextDecoder().decode(built.stderr)}`);
+  }
+  const words = taskCommand("start").split(/\s+/);
+  if (words[0] !== "deno") throw new Error(`Unexpected start task: ${taskCommand("start")}`);
   return { command: Deno.execPath(), args: words.slice(1) };
 }
 

@@ -2,13 +2,13 @@
 // in-process exporter served over real HTTP, logged in to a fake Monzo.
 
 import { join } from "node:path";
-import meta from "../../deno.json" with { type: "json" };
 import { type Config, configFromObject } from "../../lib/config.ts";
 import { createExporter, type Exporter } from "../../lib/exporter.ts";
 import type { FakeMonzo } from "../../lib/fake_monzo/mod.ts";
 import { memoryTokens, tokenFile, type TokenPersistence } from "../../lib/token_file.ts";
 import { VERSION } from "../../lib/version.ts";
 import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET } from "./harness.ts";
+import { runtimeFlags } from "./tasks.ts";
 
 /** The project root: child processes run here, as a user would run `deno task`. */
 export const ROOT: string = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -251,9 +251,12 @@ export async function runTask(
   };
 }
 
-/** The lines of standard error the program wrote: without deno task's own `Task …` echo and blank lines. */
+/** The lines of standard error the program wrote: without deno task's own `Task …` echoes (one per task it
+ * runs, before the program starts) and blank lines. */
 export function programLines(stderr: string): string[] {
-  return stderr.split("\n").filter((line, index) => line.trim() !== "" && !(index === 0 && line.startsWith("Task ")));
+  const lines = stderr.split("\n").filter((line) => line.trim() !== "");
+  const echoes = lines.findIndex((line) => !line.startsWith("Task "));
+  return echoes < 0 ? [] : lines.slice(echoes);
 }
 
 /** An exporter in this process, served on a real loopback port. */
@@ -337,12 +340,11 @@ export function sampleValue(exposition: string, name: string, labels: string): n
   return line === undefined ? undefined : Number(line.slice(prefix.length));
 }
 
-/** `deno run`, the start task's permission flags and main.ts: the program as `deno task start` runs it. */
-export const PROGRAM: readonly string[] = (() => {
-  const words = meta.tasks.start.split(" ");
-  if (words[0] !== "deno") throw new Error("the start task no longer runs deno directly");
-  return words.slice(1);
-})();
+/**
+ * `deno run`, the start task's permission, unstable and V8 flags, and main.ts: the program as `deno task
+ * start` runs it, from the source (the task runs the same code bundled; tests/bundle_test.ts checks that).
+ */
+export const PROGRAM: readonly string[] = ["run", ...runtimeFlags("start"), "main.ts"];
 
 /** How a program run to its end went, and whether anything ever answered on its port. */
 export interface Ended {

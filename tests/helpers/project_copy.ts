@@ -2,8 +2,8 @@
 // image's) the way CI or Docker would, without touching the working tree.
 
 import { dirname, join, relative } from "node:path";
-import meta from "../../deno.json" with { type: "json" };
 import { ROOT } from "./e2e.ts";
+import { runtimeFlags } from "./tasks.ts";
 
 /** Every file of the project, relative to its root, in POSIX form; `.git` is left out. */
 export async function projectFiles(): Promise<string[]> {
@@ -27,27 +27,21 @@ export async function copyFiles(files: readonly string[], dest: string): Promise
   }
 }
 
-/** The permission and unstable flags that `deno task compile` bakes into the binary. */
+/** The permission, unstable and V8 flags that `deno task compile` bakes into the binary. */
 export function compileRuntimeFlags(): string[] {
-  const words = meta.tasks.compile.split(" ");
-  return words.filter((word) => word.startsWith("--allow-") || word.startsWith("--unstable-"));
+  return runtimeFlags("compile");
 }
 
 /**
- * Writes an executable at `path` that runs `main.ts` of the project copy at `project` with the compiled
- * binary's permissions: a stand-in for the binary, which cannot be built runnable here (`deno compile`
- * cannot download its runtime on this machine).
+ * Writes an executable at `path` that runs the bundle of the project copy at `project` (what the compile
+ * embeds: `bundle/main.js`, which the compile task's build made) with the compiled binary's flags: a
+ * stand-in for the binary, which cannot be built runnable here (`deno compile` cannot download its runtime
+ * on this machine).
  */
 export async function writeStandIn(path: string, project: string): Promise<void> {
   const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
-  const command = [
-    Deno.execPath(),
-    "run",
-    ...compileRuntimeFlags(),
-    "--config",
-    join(project, "deno.json"),
-    join(project, "main.ts"),
-  ].map(quote).join(" ");
+  const command = [Deno.execPath(), "run", "--no-config", ...compileRuntimeFlags(), join(project, "bundle", "main.js")]
+    .map(quote).join(" ");
   await Deno.writeTextFile(path, `#!/bin/sh\nexec ${command} "$@"\n`, { mode: 0o755 });
   await Deno.chmod(path, 0o755);
 }

@@ -1,0 +1,97 @@
+// `deno task start`, `demo` and `compile` run main.ts bundled (the build task): one JavaScript module graph
+// with the npm packages inside, so no npm resolution, TypeScript or Node compatibility layer is loaded at
+// run time (measured: several MB of the exporter's memory, issue 8). These tests build the bundle as the
+// task does, into a temporary folder, and check what that saving rests on and that it is the same program.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { freePort, PROGRAM, ROOT, spawn, waitFor } from "./helpers/e2e.ts";
+import { withTempDir } from "./helpers/harness.ts";
+import { taskCommand, taskDependencies } from "./helpers/tasks.ts";
+
+/** The words of a task's command line, with single quotes taken off (the task shell's quoting). */
+function words(command: string): string[] {
+  return command.trim().split(/\s+/).map((word) => word.replace(/^'(.*)'$/, "$1"));
+}
+
+/** Runs the build task's `deno bundle` into `outdir`, with `--platform` changed when asked. */
+async function build(outdir: string, platform?: string): Promise<void> {
+  const bundle = words(taskCommand("build").split("&&").at(-1) ?? "");
+  assert.equal(bundle.slice(0, 2).join(" "), "deno bundle", `the build task: ${taskCommand("build")}`);
+  const args = bundle.slice(1).map((word, i, all) =>
+    all[i - 1] === "--outdir" ? outdir : platform && all[i - 1] === "--platform" ? platform : word
+  );
+  const output = await new Deno.Command(Deno.execPath(), { args, cwd: ROOT, stdout: "piped", stderr: "piped" })
+    .output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+}
+
+/** The modules `main.js` loads before it runs: its static imports, followed through the bundle's chunks. */
+async function staticImports(outdir: string): Promise<{ files: string[]; builtins: string[] }> {
+  const files = new Set<string>();
+  const builtins = new Set<string>();
+  const visit = async (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    const text = await Deno.readTextFile(join(outdir, file));
+    // `import … from "x"`, `export … from "x"` and `import "x"`; not `import("x")`, which loads on use.
+    const pattern = /(?:^|\n)(?:import|export)\s+(?:[^;"]*?\sfrom\s*)?"([^"]+)"/g;
+    for (const [, specifier] of text.matchAll(pattern)) {
+      if (specifier.startsWith("./")) await visit(specifier.slice(2));
+      else builtins.add(`${file}: ${specifier}`);
+    }
+  };
+  await visit("main.js");
+  return { files: [...files], builtins: [...builtins] };
+}
+
+/** The metric families a program's demo serves (its `# TYPE` lines), once it has polled. */
+async function demoFamilies(command: string[], port: number): Promise<string[]> {
+  const program = spawn(Deno.execPath(), [...command, "--demo", "--web.listen-address", `127.0.0.1:${port}`]);
+  try {
+    const text = await waitFor("the demo's spending on /metrics", async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null);
+      const body = await response?.text();
+      return body?.includes("monzo_spent_this_month{") ? body : undefined;
+    }, { timeoutMs: 30_000 });
+    assert.match(text, /^monzo_up 1$/m);
+    return [...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]).sort();
+  } finally {
+    await program.stop();
+  }
+}
+
+Deno.test("the start, demo and compile tasks run the bundle that the build task makes", () => {
+  for (const task of ["start", "demo", "compile"]) {
+    assert.deepEqual(taskDependencies(task), ["build"], `deno task ${task} does not build first`);
+    assert.ok(words(taskCommand(task)).includes("bundle/main.js"), `deno task ${task} does not run the bundle`);
+  }
+  assert.match(taskCommand("build"), /--outdir bundle main\.ts$/);
+});
+
+Deno.test("the bundle loads no Node built-in before it runs (and the check finds one in a bundle that does)", async () => {
+  await withTempDir(async (dir) => {
+    await build(dir);
+    const made = await staticImports(dir);
+    assert.ok(made.files.length > 2, `the check followed only ${made.files.join(", ")}`);
+    assert.deepEqual(made.builtins, [], "modules loaded at start that are not in the bundle");
+    // esbuild's platform "deno" makes a `require` for CommonJS packages from node:module, at start.
+    const other = join(dir, "deno");
+    await build(other, "deno");
+    assert.ok((await staticImports(other)).builtins.some((line) => line.endsWith("node:module")));
+  });
+});
+
+Deno.test("the bundle's demo serves the same metric families as main.ts's, run with the start task's flags", async () => {
+  await withTempDir(async (dir) => {
+    await build(dir);
+    const start = words(taskCommand("start"));
+    assert.equal(start.slice(0, 2).join(" "), "deno run");
+    const bundled = start.slice(1).map((word) => word === "bundle/main.js" ? join(dir, "main.js") : word);
+    assert.ok(bundled.includes(join(dir, "main.js")), `the start task does not run bundle/main.js: ${start}`);
+    const fromBundle = await demoFamilies(bundled, freePort());
+    const fromSource = await demoFamilies([...PROGRAM], freePort());
+    assert.ok(fromSource.length > 20, `the source demo served only ${fromSource.join(", ")}`);
+    assert.deepEqual(fromBundle, fromSource);
+  });
+});
