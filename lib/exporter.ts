@@ -119,7 +119,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   if (transactions.value.dropped > 0) {
     log.warn(`${transactions.value.dropped} stored transactions could not be read and are read again from Monzo`);
   }
-  const snapshot = new Snapshot(build, startSteps({ config, transactions: transactions.value }));
+  const snapshot = new Snapshot(build, startSteps({ config, transactions: transactions.value, log }));
   snapshot.setLogins(store.statuses(), store.loadError);
   store.onChange(() => snapshot.setLogins(store.statuses(), store.loadError));
   const client = createMonzoClient({

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { major } from "../lib/metric_family.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
+import { capCategories, MAX_CATEGORIES, OTHER_CATEGORY } from "../lib/spending/category_cap.ts";
 import { budget, type BudgetRow, type CashFlow, cashFlow, categoryParts, leftOut } from "../lib/spending/rules.ts";
 import {
   decodeStoredTransaction,
@@ -577,4 +578,163 @@ Deno.test("a typical stored transaction is under 300 bytes of JSON, a split one 
   // Measured 282 and 319 bytes with ids of Monzo's length.
   assert.ok(bytes({ categories: { eating_out: -7000 } }) < 300);
   assert.ok(bytes({ categories: { eating_out: -5000, groceries: -2000 } }) < 350);
+});
+
+// ---------------------------------------------------------------- the bound on categories (issue 15, finding 8)
+
+/** The month's rows of many transactions, one per `[category, amount]`, read as the sync reads them. */
+function monthRows(parts: ReadonlyArray<readonly [string, number]>, accountId = ACC, currency = "GBP"): BudgetRow[] {
+  return budget(parts.map(([category, amount]) => stored({ amount, category, currency }, accountId)), JANUARY);
+}
+
+/** Spent and received added up per account and currency, in minor units. */
+function sums(rows: readonly BudgetRow[]): Map<string, [number, number]> {
+  const out = new Map<string, [number, number]>();
+  for (const row of rows) {
+    const key = `${row.accountId} ${row.currency}`;
+    const [spent, received] = out.get(key) ?? [0, 0];
+    out.set(key, [spent + row.spentMinor, received + row.receivedMinor]);
+  }
+  return out;
+}
+
+/** Distinct category names per account. */
+function namesPerAccount(rows: readonly BudgetRow[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const row of rows) out.set(row.accountId, (out.get(row.accountId) ?? new Set()).add(row.category));
+  return out;
+}
+
+/** Fails when two rows share an account, category and currency: they would be one series twice. */
+function assertOneRowPerSeries(rows: readonly BudgetRow[]): void {
+  const keys = rows.map((row) => JSON.stringify([row.accountId, row.category, row.currency]));
+  assert.equal(new Set(keys).size, keys.length, "two rows share a label set");
+}
+
+Deno.test("20,000 categories are cut to the 100 largest and other, and every figure adds up the same", () => {
+  // Category c00000 spends 1p, c00001 2p, … c19999 £200; every tenth one is a credit instead.
+  const parts = Array.from({ length: 20_000 }, (_, i): [string, number] => [
+    `c${String(i).padStart(5, "0")}`,
+    i % 10 === 9 ? i + 1 : -(i + 1),
+  ]);
+  const rows = monthRows(parts);
+  assert.equal(rows.length, 20_000);
+  const capped = capCategories(rows, new Set());
+  const names = namesPerAccount(capped.rows).get(ACC);
+  assert.ok(names);
+  assert.equal(names.size, MAX_CATEGORIES + 1);
+  // The largest 100 by size (spent or received alike) are c19900…c19999; the rest are in "other".
+  for (let i = 19_900; i < 20_000; i++) assert.ok(names.has(`c${i}`), `c${i} is not kept`);
+  assert.ok(names.has(OTHER_CATEGORY));
+  assert.deepEqual(capped.folded, new Map([[ACC, 19_900]]));
+  assert.deepEqual(sums(capped.rows), sums(rows));
+  const other = capped.rows.find((row) => row.category === OTHER_CATEGORY);
+  // Of 1…19900, the multiples of 10 are received: 10 + 20 + … + 19900 = 10 × (1990 × 1991 / 2).
+  const receivedOther = 10 * (1990 * 1991) / 2;
+  assert.deepEqual(other, {
+    accountId: ACC,
+    category: OTHER_CATEGORY,
+    currency: "GBP",
+    spentMinor: (19_900 * 19_901) / 2 - receivedOther,
+    receivedMinor: receivedOther,
+  });
+  assertOneRowPerSeries(capped.rows);
+});
+
+Deno.test("at the bound nothing changes; one category more folds exactly one", () => {
+  const parts = Array.from({ length: MAX_CATEGORIES }, (_, i): [string, number] => [`c${i}`, -(i + 1)]);
+  const atBound = monthRows(parts);
+  assert.deepEqual(capCategories(atBound, new Set()), { rows: atBound, folded: new Map() });
+  const over = monthRows([...parts, ["smallest", -1]]);
+  const capped = capCategories(over, new Set());
+  assert.deepEqual(capped.folded, new Map([[ACC, 1]]));
+  // c0 (1p) and "smallest" (1p) tie: the name decides, and "c0" sorts first, so "smallest" goes.
+  assert.ok(capped.rows.some((row) => row.category === "c0"));
+  assert.ok(!capped.rows.some((row) => row.category === "smallest"));
+  assert.deepEqual(capped.rows.find((row) => row.category === OTHER_CATEGORY)?.spentMinor, 1);
+});
+
+Deno.test("the kept categories do not depend on the order of the rows; ties go by name", () => {
+  const parts = Array.from({ length: 300 }, (_, i): [string, number] => [`n${(i * 7919) % 300}`, -500]);
+  const rows = monthRows(parts);
+  const forwards = capCategories(rows, new Set());
+  const backwards = capCategories([...rows].reverse(), new Set());
+  assert.deepEqual(backwards, forwards);
+  // All the same size: the first 100 names in code-unit order keep their name.
+  const expected = parts.map(([name]) => name).sort().slice(0, MAX_CATEGORIES);
+  assert.deepEqual(
+    forwards.rows.map((row) => row.category).filter((name) => name !== OTHER_CATEGORY),
+    expected,
+  );
+});
+
+Deno.test("size is the absolute value: a category refunded more than spent ranks by its size", () => {
+  // 100 categories of 40p spent; "returns" is a £50 net refund (spending -5000), "tiny" 1p.
+  const parts: Array<[string, number]> = Array.from({ length: MAX_CATEGORIES }, (_, i) => [`c${i}`, -40]);
+  const rows = monthRows(parts).concat(
+    budget([stored({ amount: 5000, category: "returns", include_in_spending: true })], JANUARY),
+    monthRows([["tiny", -1]]),
+  );
+  const capped = capCategories(rows, new Set());
+  assert.ok(capped.rows.some((row) => row.category === "returns" && row.spentMinor === -5000));
+  assert.deepEqual(capped.folded, new Map([[ACC, 2]]));
+  assert.deepEqual(sums(capped.rows), sums(rows));
+});
+
+Deno.test('a category Monzo calls "other" is added to the overflow, never a second series', () => {
+  // "other" is the largest of all, yet it is not one of the 100: it holds the overflow.
+  const parts: Array<[string, number]> = [
+    ...Array.from({ length: 150 }, (_, i): [string, number] => [`c${i + 1}`, -(i + 1)]),
+    [OTHER_CATEGORY, -1_000_000],
+  ];
+  const rows = monthRows(parts);
+  const capped = capCategories(rows, new Set());
+  assertOneRowPerSeries(capped.rows);
+  const names = namesPerAccount(capped.rows).get(ACC);
+  assert.equal(names?.size, MAX_CATEGORIES + 1);
+  // c51…c150 are kept; c1…c50 (1 + … + 50 = 1275) join Monzo's own 1,000,000.
+  assert.equal(capped.rows.find((row) => row.category === OTHER_CATEGORY)?.spentMinor, 1_000_000 + 1275);
+  assert.deepEqual(capped.folded, new Map([[ACC, 50]]));
+  assert.deepEqual(sums(capped.rows), sums(rows));
+  // Below the bound Monzo's "other" passes through as it is, like any category.
+  const few = monthRows([["c1", -1], [OTHER_CATEGORY, -7]]);
+  assert.deepEqual(capCategories(few, new Set()), { rows: few, folded: new Map() });
+});
+
+Deno.test("a category with a budget in the config keeps its name however small; budgets count in the 100", () => {
+  const parts = Array.from({ length: 200 }, (_, i): [string, number] => [`c${i + 1}`, -(i + 1)]);
+  const rows = monthRows(parts);
+  const capped = capCategories(rows, new Set(["c1", "c2", "not_spent_in"]));
+  const names = namesPerAccount(capped.rows).get(ACC);
+  assert.ok(names);
+  assert.ok(names.has("c1") && names.has("c2"));
+  // c1, c2 and the 98 largest (c103…c200) keep their name: 100 in all, and c102 goes to "other".
+  assert.equal(names.size, MAX_CATEGORIES + 1);
+  assert.ok(names.has("c103") && !names.has("c102"));
+  assert.deepEqual(sums(capped.rows), sums(rows));
+  // A config that budgets more than 100 of them keeps every budgeted one.
+  const many = new Set(parts.slice(0, 150).map(([name]) => name));
+  const all = capCategories(rows, many);
+  const kept = namesPerAccount(all.rows).get(ACC);
+  for (const name of many) assert.ok(kept?.has(name), name);
+  assert.equal(kept?.size, 151);
+  assert.deepEqual(sums(all.rows), sums(rows));
+});
+
+Deno.test('the bound is per account, and "other" is per currency: no currencies are added together', () => {
+  const gbp = Array.from({ length: 150 }, (_, i): [string, number] => [`g${i}`, -(i + 1)]);
+  const eur = Array.from({ length: 150 }, (_, i): [string, number] => [`e${i}`, -(i + 1)]);
+  const rows = [
+    ...monthRows(gbp),
+    ...monthRows(eur, ACC, "EUR"),
+    ...monthRows(gbp.slice(0, 20), "acc_00009Small"),
+  ];
+  const capped = capCategories(rows, new Set());
+  assertOneRowPerSeries(capped.rows);
+  assert.deepEqual(sums(capped.rows), sums(rows));
+  assert.equal(namesPerAccount(capped.rows).get(ACC)?.size, MAX_CATEGORIES + 1);
+  assert.equal(namesPerAccount(capped.rows).get("acc_00009Small")?.size, 20);
+  assert.deepEqual(capped.folded, new Map([[ACC, 200]]));
+  const others = capped.rows.filter((row) => row.category === OTHER_CATEGORY).map((row) => row.currency);
+  assert.deepEqual(others, ["EUR", "GBP"]);
 });

@@ -1,4 +1,5 @@
 import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
 import type { TransactionStore } from "../transaction_store.ts";
 import { accountsStep } from "./accounts_step.ts";
 import { balancesStep } from "./balances_step.ts";
@@ -10,6 +11,8 @@ import { transactionsStep } from "./transactions_step.ts";
 export interface StepDependencies {
   readonly config: Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">;
   readonly transactions: TransactionStore;
+  /** Where a step's notices go (categories folded into "other"). */
+  readonly log: Pick<Logger, "info" | "warn">;
 }
 
 /**
@@ -21,6 +24,6 @@ export function startSteps(dependencies: StepDependencies): StepState[] {
     startStep(accountsStep),
     startStep(balancesStep),
     startStep(potsStep),
-    startStep(transactionsStep(dependencies.transactions, dependencies.config)),
+    startStep(transactionsStep(dependencies.transactions, dependencies.config, dependencies.log)),
   ];
 }

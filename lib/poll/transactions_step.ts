@@ -3,7 +3,9 @@ import type { MonzoFailure, TransactionQuery } from "../monzo_client.ts";
 import { isoTime, type Problem, problem } from "../problems.ts";
 import { err, ok, type Result } from "../result.ts";
 import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
+import { capCategories, foldedLogLine, foldedNote, unfoldedLogLine } from "../spending/category_cap.ts";
 import { budget, type BudgetRow, type CashFlow } from "../spending/rules.ts";
+import type { Logger } from "../log.ts";
 import { type StoredTransaction, toStored } from "../spending/transaction.ts";
 import type { AccountHistory, TransactionStore } from "../transaction_store.ts";
 import type { AccountEntry, AccountRead, CallFailure, StepContext, StepDefinition } from "./step.ts";
@@ -41,6 +43,8 @@ export interface TransactionsMemory {
   readonly flows: readonly CashFlow[];
   readonly rows: readonly BudgetRow[];
   readonly stored: ReadonlyMap<string, { readonly count: number; readonly history: AccountHistory | undefined }>;
+  /** Accounts whose categories this month were folded into "other", and how many: logged once per change. */
+  readonly folded: ReadonlyMap<string, number>;
 }
 
 /** Why an account could not be brought up to date. */
@@ -56,10 +60,11 @@ interface SyncFailure {
 export function transactionsStep(
   store: TransactionStore,
   config: TransactionsConfig,
+  log: Pick<Logger, "info" | "warn">,
 ): StepDefinition<TransactionsMemory> {
   return {
     name: "transactions",
-    initial: { rereadAt: new Map(), month: null, flows: [], rows: [], stored: new Map() },
+    initial: { rereadAt: new Map(), month: null, flows: [], rows: [], stored: new Map(), folded: new Map() },
     families: families(config),
     async run(context, memory) {
       const rereadAt = new Map(memory.rereadAt);
@@ -105,16 +110,19 @@ export function transactionsStep(
       store.forget(month.start);
       const listed = new Set(context.accounts.map((account) => account.id));
       const thisMonth = context.accounts.flatMap((account) => store.recent(account.id, month.start));
+      const capped = capCategories(budget(thisMonth, month), new Set(config.budgets.keys()));
+      noteFolds(log, memory.folded, capped.folded, reads);
       return {
         memory: {
           rereadAt: new Map([...rereadAt].filter(([id]) => listed.has(id))),
           month,
           flows: context.accounts.flatMap((account) => store.summary(account.id).flows),
-          rows: budget(thisMonth, month),
+          rows: capped.rows,
           stored: new Map(context.accounts.map((account) => [account.id, {
             count: store.summary(account.id).count,
             history: store.history(account.id),
           }])),
+          folded: capped.folded,
         },
         problems,
         reads,
@@ -122,6 +130,24 @@ export function transactionsStep(
       };
     },
   };
+}
+
+/**
+ * Says once, in the log, when an account's categories start or stop being folded into "other", and
+ * on every poll, beside the account on the status page, how many are folded.
+ */
+function noteFolds(
+  log: Pick<Logger, "info" | "warn">,
+  before: ReadonlyMap<string, number>,
+  now: ReadonlyMap<string, number>,
+  reads: Map<string, AccountRead>,
+): void {
+  for (const [id, count] of now) {
+    if (!before.has(id)) log.warn(foldedLogLine(id, count));
+    const read = reads.get(id);
+    if (read?.ok) reads.set(id, { ...read, note: [read.note, foldedNote(count)].filter(Boolean).join(" ") });
+  }
+  for (const id of before.keys()) if (!now.has(id)) log.info(unfoldedLogLine(id));
 }
 
 /** What the status page says of an account's stored history. */
