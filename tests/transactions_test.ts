@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { configFromObject } from "../lib/config.ts";
 import { createExporter } from "../lib/exporter.ts";
 import { awkwardTransactions, type FakeMonzo, householdData } from "../lib/fake_monzo/mod.ts";
+import { makeTransaction } from "../lib/fake_monzo/transaction.ts";
 import { PAGE_LIMIT, REREAD_EVERY_MS, WINDOW_MS } from "../lib/poll/transactions_step.ts";
 import { memoryTokens } from "../lib/token_file.ts";
 import {
@@ -465,5 +466,97 @@ Deno.test("a data file deleted between polls is noticed: the figures start again
     assert.equal(sample(text, STEP_OK("transactions")), 1);
     assert.equal(sample(text, STORED), recentCount(h, h.clock.now()));
     assert.ok(h.lines.some((line) => line.includes("not the one read before")), h.lines.join("\n"));
+  });
+});
+
+// ---------------------------------------------------------------- the bound on categories (issue 15, finding 8)
+
+/**
+ * The household, with Alice's current account holding `count` transactions this budget month (from
+ * 1 March, T0 being 2 March), each in a category of its own: `c00000` spends 1p, `c00001` 2p, and so
+ * on, every tenth one a credit; the largest one is called "other", and every name is 120 characters.
+ */
+function manyCategories(count: number) {
+  const data = householdData(T0);
+  const account = data.accounts.find((a) => a.id === ALICE_CURRENT);
+  assert.ok(account);
+  const start = Date.UTC(2026, 2, 1);
+  account.transactions = Array.from({ length: count }, (_, i) =>
+    makeTransaction(ALICE_CURRENT, ALICE, {
+      id: `tx_00009Many${String(i).padStart(6, "0")}`,
+      created: new Date(start + i * 4_000).toISOString(),
+      description: `SHOP ${i}`,
+      category: i === count - 1 ? "other" : `c${String(i).padStart(5, "0")}`.padEnd(120, "x"),
+      amount: i % 10 === 9 ? i + 1 : -(i + 1),
+    }));
+  return data;
+}
+
+/** Alice's current-account samples of `family`: category to value. */
+function byCategory(text: string, family: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const prefix = `${family}{account_id="${ALICE_CURRENT}",category="`;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(prefix)) continue;
+    const category = line.slice(prefix.length, line.indexOf('"', prefix.length));
+    assert.ok(!out.has(category), `category="${category}" appears twice in ${family}`);
+    out.set(category, Number(line.slice(line.lastIndexOf(" ") + 1)));
+  }
+  return out;
+}
+
+const pence = (pounds: number) => Math.round(pounds * 100);
+const sumOf = (values: Iterable<number>) => [...values].reduce((total, value) => total + pence(value), 0);
+
+Deno.test("20,000 categories from Monzo: the 100 largest and other, the same sums, a bounded scrape", async () => {
+  const count = 20_000;
+  await withHarness({ fake: { data: manyCategories(count) } }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1);
+    const spentRows = byCategory(text, "monzo_spent_this_month");
+    const receivedRows = byCategory(text, "monzo_received_this_month");
+    assert.ok(spentRows.size <= 101, `${spentRows.size} spent categories`);
+    assert.ok(receivedRows.size <= 101, `${receivedRows.size} received categories`);
+    assert.ok(spentRows.has("other") && receivedRows.has("other"));
+    // Sums over every category, worked out from the amounts: credits are the multiples of 10 up to
+    // 20,000, i.e. 10 × (2000 × 2001 / 2); everything else of 1 + … + 20,000 is spent.
+    const received = 10 * (2000 * 2001) / 2;
+    assert.equal(sumOf(spentRows.values()), (count * (count + 1)) / 2 - received);
+    assert.equal(sumOf(receivedRows.values()), received);
+    // The largest named one (c19998, 19,999p) keeps its name, cut to a bounded label.
+    const largest = [...spentRows.keys()].find((name) => name.startsWith("c19998"));
+    assert.ok(largest, "the largest category is not exported by name");
+    assert.ok([...largest].length <= 101, largest);
+    // With every name kept, the scrape was about 5.5 MB; now it is a few tens of kilobytes.
+    assert.ok(text.length < 100_000, `the scrape is ${text.length} characters`);
+  });
+});
+
+Deno.test("folding categories into other is logged once, shown on the status page, and logged when it ends", async () => {
+  await withHarness({ fake: { data: manyCategories(250) } }, async (h) => {
+    const folded = () => h.lines.filter((line) => line.includes('added up under category="other"'));
+    await logIn(h, ALICE);
+    await poll(h);
+    assert.equal(folded().length, 1, h.lines.join("\n"));
+    assert.match(folded()[0], new RegExp(`WARN Account ${ALICE_CURRENT} has more than 100 categories`));
+    // 249 named categories besides Monzo's "other": 100 kept, 149 folded.
+    assert.match(folded()[0], /: 149 are added up/);
+    assert.ok((await page(h)).includes("149 of its categories this budget month are added up"));
+    await poll(h, MINUTE);
+    await poll(h, MINUTE);
+    assert.equal(folded().length, 1, "logged again on a poll where nothing changed");
+    // The user re-categorises all but a few: the bound no longer applies, which is said once.
+    const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
+    assert.ok(account);
+    for (const tx of account.transactions.slice(0, 200)) h.fake.recategoriseTransaction(tx.id, "shopping");
+    await poll(h, REREAD_EVERY_MS);
+    const ended = h.lines.filter((line) => line.includes("100 categories or fewer this budget month again"));
+    assert.equal(ended.length, 1, h.lines.join("\n"));
+    assert.ok(!(await page(h)).includes("of its categories this budget month are added up"));
+    // 1 + … + 200 less the credits among them (10 + 20 + … + 200), in pounds.
+    const shopping = ((200 * 201) / 2 - 10 * (20 * 21) / 2) / 100;
+    assert.equal(byCategory(await metrics(h), "monzo_spent_this_month").get("shopping"), shopping);
   });
 });
