@@ -474,9 +474,9 @@ Deno.test("a data file deleted between polls is noticed: the figures start again
 /**
  * The household, with Alice's current account holding `count` transactions this budget month (from
  * 1 March, T0 being 2 March), each in a category of its own: `c00000` spends 1p, `c00001` 2p, and so
- * on, every tenth one a credit; the largest one is called "other", and every name is 120 characters.
+ * on, every tenth one a credit; the largest one is called "other", and the others are padded to `width`.
  */
-function manyCategories(count: number) {
+function manyCategories(count: number, width = 0) {
   const data = householdData(T0);
   const account = data.accounts.find((a) => a.id === ALICE_CURRENT);
   assert.ok(account);
@@ -486,7 +486,7 @@ function manyCategories(count: number) {
       id: `tx_00009Many${String(i).padStart(6, "0")}`,
       created: new Date(start + i * 4_000).toISOString(),
       description: `SHOP ${i}`,
-      category: i === count - 1 ? "other" : `c${String(i).padStart(5, "0")}`.padEnd(120, "x"),
+      category: i === count - 1 ? "other" : `c${String(i).padStart(5, "0")}`.padEnd(width, "x"),
       amount: i % 10 === 9 ? i + 1 : -(i + 1),
     }));
   return data;
@@ -510,7 +510,7 @@ const sumOf = (values: Iterable<number>) => [...values].reduce((total, value) =>
 
 Deno.test("20,000 categories from Monzo: the 100 largest and other, the same sums, a bounded scrape", async () => {
   const count = 20_000;
-  await withHarness({ fake: { data: manyCategories(count) } }, async (h) => {
+  await withHarness({ fake: { data: manyCategories(count, 120) } }, async (h) => {
     await logIn(h, ALICE);
     await poll(h);
     const text = await metrics(h);
@@ -535,7 +535,8 @@ Deno.test("20,000 categories from Monzo: the 100 largest and other, the same sum
 });
 
 Deno.test("folding categories into other is logged once, shown on the status page, and logged when it ends", async () => {
-  await withHarness({ fake: { data: manyCategories(250) } }, async (h) => {
+  // c00003 (4p) is small enough to be folded, but has a budget: it keeps its name.
+  await withHarness({ fake: { data: manyCategories(250) }, config: { budgets: { c00003: 5 } } }, async (h) => {
     const folded = () => h.lines.filter((line) => line.includes('added up under category="other"'));
     await logIn(h, ALICE);
     await poll(h);
@@ -544,6 +545,9 @@ Deno.test("folding categories into other is logged once, shown on the status pag
     // 249 named categories besides Monzo's "other": 100 kept, 149 folded.
     assert.match(folded()[0], /: 149 are added up/);
     assert.ok((await page(h)).includes("149 of its categories this budget month are added up"));
+    const named = byCategory(await metrics(h), "monzo_spent_this_month");
+    assert.equal(named.get("c00003"), 0.04);
+    assert.ok(!named.has("c00004") && named.has("other"));
     await poll(h, MINUTE);
     await poll(h, MINUTE);
     assert.equal(folded().length, 1, "logged again on a poll where nothing changed");

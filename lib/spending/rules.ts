@@ -16,7 +16,8 @@
  *    A split is usable when every part has the sign of `amount` and the parts add up to `amount`
  *    exactly; otherwise the whole amount counts in `category`. Either way the parts counted add up
  *    to the transaction's amount, so no split can create or lose money.
- * 5. Categories pass through as Monzo sends them, custom ones included. Amounts are `amount`, in the
+ * 5. Categories pass through as Monzo sends them, custom ones included (past 100 per account, the
+ *    smallest are added up under "other": see category_cap.ts). Amounts are `amount`, in the
  *    account's currency (never `local_amount`), added as integer minor units and turned into major
  *    units only when shown. Spending is a positive number; a transaction of amount 0 counts nowhere.
  * 6. Each transaction counts once per account, even if it is given twice.
