@@ -147,7 +147,8 @@ function noteFolds(
     const read = reads.get(id);
     if (read?.ok) reads.set(id, { ...read, note: [read.note, foldedNote(count)].filter(Boolean).join(" ") });
   }
-  for (const id of before.keys()) if (!now.has(id)) log.info(unfoldedLogLine(id));
+  // An account no longer listed says nothing: its figures are gone, not unfolded.
+  for (const id of before.keys()) if (!now.has(id) && reads.has(id)) log.info(unfoldedLogLine(id));
 }
 
 /** What the status page says of an account's stored history. */
