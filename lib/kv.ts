@@ -1,3 +1,4 @@
+import { statRegular } from "./regular_file.ts";
 import { err, ok, type Result } from "./result.ts";
 
 /** What opening the store did, for the log. */
@@ -14,6 +15,11 @@ export interface OpenedKv {
  * held can be read again from Monzo.
  */
 export async function openKv(location: string, now: () => number = Date.now): Promise<Result<OpenedKv>> {
+  if (location !== ":memory:" && !/^https?:\/\//.test(location)) {
+    // Asked before SQLite opens it: a FIFO would hang the open, and a folder or device is never a store.
+    const checked = await statRegular(location);
+    if (!checked.ok) return err(`Cannot open the data store "${location}": ${checked.error}`);
+  }
   const first = await tryOpen(location);
   if (first.ok || location === ":memory:" || /^https?:\/\//.test(location)) {
     return first.ok ? ok({ kv: first.value }) : err(`Cannot open the data store "${location}": ${first.error}`);
