@@ -70,6 +70,7 @@ export async function lockInstance(path: string, what: string): Promise<Result<I
   });
 }
 
+/** Whether something is at `path`; only chooses between two refusals, so an error reads as absent. */
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
