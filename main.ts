@@ -10,6 +10,7 @@ import { type ResilientServer, serveResilient } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
 import { err } from "./lib/result.ts";
 import { type InstanceLock, lockExporterFiles } from "./lib/instance_lock.ts";
+import { checkDataPath } from "./lib/kv.ts";
 
 /** The locks of a live exporter's files, held until the process ends (the kernel then lets go of them). */
 const heldLocks: InstanceLock[] = [];
@@ -81,6 +82,8 @@ async function main(): Promise<void> {
     // Before anything listens: a login answered "Logged in" must never be one that cannot be saved.
     const usable = await checkTokenPath(config.tokensPath);
     if (!usable.ok) fail(usable.error);
+    const store = await checkDataPath(config.dataPath);
+    if (!store.ok) fail(store.error);
     // Before anything listens or polls: a second exporter on these files would end the first one's logins.
     if (!cli.checkConfig) {
       const locked = await lockExporterFiles(config);

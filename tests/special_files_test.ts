@@ -92,7 +92,7 @@ for (const [name, kind, make] of KINDS) {
     });
   });
 
-  Deno.test(`${name} as the tokens file: the start refuses in one line at once`, async () => {
+  Deno.test(`${name} as the tokens file: the start and --check-config refuse in one line at once`, async () => {
     await withTempDir(async (dir) => {
       const tokensPath = join(dir, "tokens.json");
       await make(tokensPath);
@@ -100,11 +100,13 @@ for (const [name, kind, make] of KINDS) {
         ...bareFields(freePort()),
         data_path: ":memory:",
       });
-      assertRefused(await runToEnd(["--config", configPath]), tokensPath, kind);
+      for (const extra of [[], ["--check-config"]]) {
+        assertRefused(await runToEnd(["--config", configPath, ...extra]), tokensPath, kind);
+      }
     });
   });
 
-  Deno.test(`${name} as data_path: the start refuses in one line at once, and leaves it where it is`, async () => {
+  Deno.test(`${name} as data_path: the start and --check-config refuse in one line at once, and leave it where it is`, async () => {
     await withTempDir(async (dir) => {
       const dataPath = join(dir, "store.kv");
       await make(dataPath);
@@ -112,7 +114,9 @@ for (const [name, kind, make] of KINDS) {
         ...bareFields(freePort()),
         data_path: dataPath,
       });
-      assertRefused(await runToEnd(["--config", configPath]), dataPath, kind);
+      for (const extra of [[], ["--check-config"]]) {
+        assertRefused(await runToEnd(["--config", configPath, ...extra]), dataPath, kind);
+      }
       const after = await Deno.lstat(dataPath);
       assert.ok(after.isFifo || after.isDirectory, "the data_path was replaced");
     });
