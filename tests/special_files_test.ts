@@ -6,7 +6,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { loadConfig, MAX_CONFIG_BYTES } from "../lib/config.ts";
 import { startFakeMonzo } from "../lib/fake_monzo/mod.ts";
+import { openKv } from "../lib/kv.ts";
+import { tokenFile } from "../lib/token_file.ts";
 import {
   AUTH_KEY,
   CLIENT_ID,
@@ -16,6 +19,7 @@ import {
   get,
   PROGRAM,
   programLines,
+  settlesWithin,
   spawn,
   waitFor,
   writeConfig,
@@ -159,4 +163,44 @@ Deno.test("a config and a data store reached through symbolic links to regular f
     assert.ok((await Deno.lstat(dataPath)).isSymlink, "the link to the store was replaced");
   });
   await fake.close();
+});
+
+Deno.test("the config, tokens and store readers refuse a socket, a device and a link to a FIFO by name, and a config beyond 1 MiB", async () => {
+  await withTempDir(async (dir) => {
+    const socketPath = join(dir, "socket");
+    const listener = Deno.listen({ transport: "unix", path: socketPath });
+    try {
+      const fifo = join(dir, "fifo");
+      await mkfifo(fifo);
+      const linkToFifo = join(dir, "link-to-fifo");
+      await Deno.symlink(fifo, linkToFifo);
+      const cases: Array<[string, string]> = [
+        [socketPath, "a socket"],
+        ["/dev/null", "a character device"],
+        [linkToFifo, "a FIFO"],
+      ];
+      for (const [path, kind] of cases) {
+        const readers: Array<[string, Promise<{ ok: boolean; error?: string }>]> = [
+          ["loadConfig", loadConfig(path)],
+          ["tokenFile().read", tokenFile(path).read()],
+          ["openKv", openKv(path)],
+        ];
+        for (const [reader, reading] of readers) {
+          assert.ok(await settlesWithin(reading, 5_000), `${reader} hung on ${kind}`);
+          const result = await reading;
+          assert.equal(result.ok, false, `${reader} took ${kind}`);
+          const message = result.error ?? "";
+          assert.ok(message.includes(`"${path}"`) && message.includes(kind), `${reader}: ${message}`);
+          assert.ok(!message.includes("\n"), message);
+        }
+      }
+      const big = join(dir, "big.toml");
+      await Deno.writeTextFile(big, `# ${"x".repeat(MAX_CONFIG_BYTES)}\n`);
+      const loaded = await loadConfig(big);
+      assert.equal(loaded.ok, false);
+      assert.match(loaded.ok ? "" : loaded.error, /too large for a config file/);
+    } finally {
+      listener.close();
+    }
+  });
 });
