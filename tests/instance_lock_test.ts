@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { lockExporterFiles, lockInstance, lockPathFor } from "../lib/instance_lock.ts";
 import {
+  AUTH_KEY,
   CLIENT_ID,
   CLIENT_SECRET,
   configFields,
@@ -21,6 +22,9 @@ import {
   waitFor,
   writeConfig,
 } from "./helpers/e2e.ts";
+import { explainSkipped, mountsUnavailable, withReadOnly } from "./helpers/mounts.ts";
+
+if (mountsUnavailable !== null) explainSkipped("instance_lock_test's read-only folder test", mountsUnavailable);
 
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
 
@@ -189,4 +193,37 @@ Deno.test("lockInstance: a lock file that cannot be created is one line naming i
       for (const lock of held.value) lock.release();
     }
   });
+});
+
+Deno.test({
+  name:
+    "a data store in a read-only folder: the start refuses in one line saying the lock file cannot be created there",
+  ignore: mountsUnavailable !== null,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const folder = join(dir, "store");
+      await Deno.mkdir(folder);
+      const dataPath = join(folder, "monzo-exporter.kv");
+      (await Deno.openKv(dataPath)).close();
+      const port = freePort();
+      const configPath = await writeConfig(dir, {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        server_addr: `127.0.0.1:${port}`,
+        redirect_uri: `http://127.0.0.1:${port}`,
+        auth_key: AUTH_KEY,
+        data_path: dataPath,
+      });
+      const ended = await withReadOnly(
+        folder,
+        () => runWhileProbing(Deno.execPath(), [...PROGRAM, "--config", configPath], port),
+      );
+      const said = ended.stderrLines.join("\n");
+      assert.equal(ended.listened, false, said);
+      assert.notEqual(ended.code, 0, said);
+      assert.equal(ended.stderrLines.length, 1, said);
+      assert.ok(said.includes(`"${lockPathFor(dataPath)}"`) && said.includes("read-only"), said);
+      await assert.rejects(Deno.stat(lockPathFor(dataPath)), Deno.errors.NotFound);
+    });
+  },
 });
