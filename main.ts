@@ -9,6 +9,11 @@ import { checkTokenPath, memoryTokens } from "./lib/token_file.ts";
 import { type ResilientServer, serveResilient } from "./lib/serve.ts";
 import { VERSION } from "./lib/version.ts";
 import { err } from "./lib/result.ts";
+import { type InstanceLock, lockExporterFiles } from "./lib/instance_lock.ts";
+import { checkDataPath } from "./lib/kv.ts";
+
+/** The locks of a live exporter's files, held until the process ends (the kernel then lets go of them). */
+const heldLocks: InstanceLock[] = [];
 
 /** Where the demo listens unless told otherwise. */
 const DEMO_LISTEN: ListenAddress = { hostname: "127.0.0.1", port: 8080 };
@@ -77,6 +82,14 @@ async function main(): Promise<void> {
     // Before anything listens: a login answered "Logged in" must never be one that cannot be saved.
     const usable = await checkTokenPath(config.tokensPath);
     if (!usable.ok) fail(usable.error);
+    const store = await checkDataPath(config.dataPath);
+    if (!store.ok) fail(store.error);
+    // Before anything listens or polls: a second exporter on these files would end the first one's logins.
+    if (!cli.checkConfig) {
+      const locked = await lockExporterFiles(config);
+      if (!locked.ok) fail(locked.error);
+      heldLocks.push(...locked.value);
+    }
   } else if (cli.checkConfig) {
     return fail("--check-config and --demo do not go together: the demo has no config file", 2);
   }

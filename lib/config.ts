@@ -3,6 +3,7 @@ import { MAX_MONTH_START_DAY, MIN_MONTH_START_DAY } from "./spending/budget_mont
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
 import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
+import { readRegularFile } from "./regular_file.ts";
 import { err, ok, type Result } from "./result.ts";
 
 /** Auth keys published in examples; a config that still uses one is refused. */
@@ -263,23 +264,30 @@ function describeIssue(issue: z.ZodIssue, input: Record<string, unknown>): strin
   return issue.message;
 }
 
+/** The largest config file read: a real one is a few hundred bytes. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * The config file's text, or null when there is none; anything but a regular file (or a link to one) is
+ * refused before it is opened, and the read is bounded in size and time (lib/regular_file.ts). The
+ * health check reads the config through this too.
+ */
+export async function readConfigText(path: string): Promise<Result<string | null>> {
+  const read = await readRegularFile(path, { maxBytes: MAX_CONFIG_BYTES, what: "a config file" });
+  if (!read.ok || read.value === null) return read as Result<null>;
+  return ok(new TextDecoder().decode(read.value.bytes));
+}
+
 /** Reads, parses and validates a config file; the error is one line naming the file. */
 export async function loadConfig(path: string, options: { env?: Env } = {}): Promise<Result<Config>> {
   const absolute = resolve(path);
   // Values are quoted in messages as written, so line breaks in them are escaped to keep one line.
   const fail = (detail: string) =>
     err(`Cannot load config "${absolute}": ${detail}`.replaceAll("\r", "\\r").replaceAll("\n", "\\n"));
-  let text: string;
-  try {
-    text = await Deno.readTextFile(absolute);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return fail("file not found (copy config.example.toml to start one, or try --demo)");
-    }
-    if (error instanceof Deno.errors.PermissionDenied) return fail("permission denied");
-    if (error instanceof Deno.errors.IsADirectory) return fail("is a directory, not a file");
-    return fail(error instanceof Error ? error.message : String(error));
-  }
+  const read = await readConfigText(absolute);
+  if (!read.ok) return fail(read.error);
+  if (read.value === null) return fail("file not found (copy config.example.toml to start one, or try --demo)");
+  const text = read.value;
   let raw: Record<string, unknown>;
   try {
     raw = parseToml(text);

@@ -3,6 +3,7 @@
 // TLS on, the probe speaks https and trusts the configured certificate for its one request, since the
 // certificate of a local exporter is rarely signed by a CA the system knows.
 
+import { readConfigText } from "./config.ts";
 import { dirname, isAbsolute, join, resolve } from "./file_path.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
@@ -101,13 +102,10 @@ interface ConfigKeys {
 async function readConfigKeys(configPath: string): Promise<Result<ConfigKeys | null>> {
   const path = resolve(configPath);
   const cannot = (reason: string) => err(`Cannot find the address to check in "${path}": ${reason}`);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return ok(null);
-    return cannot(error instanceof Error ? error.message.split("\n")[0] : String(error));
-  }
+  const read = await readConfigText(path);
+  if (!read.ok) return cannot(read.error);
+  if (read.value === null) return ok(null);
+  const text = read.value;
   let raw: Record<string, unknown>;
   try {
     raw = parseToml(text);

@@ -1,3 +1,4 @@
+import { statRegular } from "./regular_file.ts";
 import { err, ok, type Result } from "./result.ts";
 
 /** What opening the store did, for the log. */
@@ -14,6 +15,8 @@ export interface OpenedKv {
  * held can be read again from Monzo.
  */
 export async function openKv(location: string, now: () => number = Date.now): Promise<Result<OpenedKv>> {
+  const usable = await checkDataPath(location);
+  if (!usable.ok) return usable;
   const first = await tryOpen(location);
   if (first.ok || location === ":memory:" || /^https?:\/\//.test(location)) {
     return first.ok ? ok({ kv: first.value }) : err(`Cannot open the data store "${location}": ${first.error}`);
@@ -33,6 +36,17 @@ export async function openKv(location: string, now: () => number = Date.now): Pr
   return second.ok
     ? ok({ kv: second.value, movedAside: aside })
     : err(`Cannot open the data store "${location}": ${second.error}`);
+}
+
+/**
+ * Refuses, in one line naming it, a data store path that is there but is not a regular file (or a link to
+ * one): asked before SQLite opens it, because a FIFO would hang the open and a folder or device is never a
+ * store. A missing file, `":memory:"` and a remote URL pass.
+ */
+export async function checkDataPath(location: string): Promise<Result<void>> {
+  if (location === ":memory:" || /^https?:\/\//.test(location)) return ok(undefined);
+  const checked = await statRegular(location);
+  return checked.ok ? ok(undefined) : err(`Cannot open the data store "${location}": ${checked.error}`);
 }
 
 async function tryOpen(location: string): Promise<Result<Deno.Kv>> {

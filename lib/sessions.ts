@@ -108,7 +108,15 @@ export function createSessions(options: SessionsOptions): Sessions {
   async function end(key: string, login: StoredLogin, ended: Problem): Promise<Result<Fresh, SessionFailure>> {
     // The poller logs the problem once, with the other problems of the poll.
     const outcome = await store.apply({ kind: "ended", from: login, problem: ended });
-    if (!outcome.applied) return superseded(key);
+    if (!outcome.applied) {
+      const current = store.get(key);
+      // Tokens another program rotated and wrote to the file (the store said so): renewed now if due,
+      // rather than handed to a poll that would find them expired.
+      if (outcome.adopted && current && current.expiresAt - clock.now() <= REFRESH_MARGIN_MS) {
+        return refresh(key, current);
+      }
+      return outcome.adopted && current ? ok({ login: current, problem: null }) : superseded(key);
+    }
     return err({ kind: "logged_out", problem: ended });
   }
 

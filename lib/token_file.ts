@@ -1,5 +1,6 @@
 import { basename, dirname, join } from "./file_path.ts";
 import { z } from "zod";
+import { notRegular, readRegularFile } from "./regular_file.ts";
 import { err, ok, type Result } from "./result.ts";
 
 /** One Monzo login: the tokens of one user. */
@@ -186,25 +187,11 @@ export function memoryTokens(initial: readonly StoredLogin[] = []): TokenPersist
 
 async function readLogins(path: string): Promise<Result<LoadedLogins>> {
   const cannot = (reason: string) => err(`Cannot read tokens file "${path}": ${reason}`);
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return ok({ logins: [] });
-    return cannot(describe(error));
-  }
-  // Checked before opening: opening a FIFO for reading would wait for a writer forever.
-  if (info.isDirectory) return cannot("it is a folder, not a file");
-  if (!info.isFile) return cannot("it is not a regular file");
-  if (info.size > MAX_TOKENS_FILE_BYTES) return cannot(`it is ${info.size} bytes, too large for a tokens file`);
-  let bytes: Uint8Array;
-  try {
-    bytes = await readAtMost(path, MAX_TOKENS_FILE_BYTES + 1);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return ok({ logins: [] });
-    return cannot(describe(error));
-  }
-  if (bytes.length > MAX_TOKENS_FILE_BYTES) return cannot("it grew too large for a tokens file while being read");
+  // Refused before opening: opening a FIFO for reading would wait for a writer forever.
+  const read = await readRegularFile(path, { maxBytes: MAX_TOKENS_FILE_BYTES, what: "a tokens file" });
+  if (!read.ok) return cannot(read.error);
+  if (read.value === null) return ok({ logins: [] });
+  const { bytes, info } = read.value;
   let text: string;
   try {
     // Fatal, because replacing a bad byte inside a token would store a token that no longer works.
@@ -228,22 +215,6 @@ async function tightenMode(path: string, mode: number | null): Promise<string | 
   } catch (error) {
     return `${loose} and cannot be made 600 (${describe(error)}): chmod 600 it, or make the exporter's user ` +
       "its owner; it becomes 600 at the next write";
-  }
-}
-
-async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
-  const file = await Deno.open(path, { read: true });
-  try {
-    const buffer = new Uint8Array(limit);
-    let length = 0;
-    while (length < limit) {
-      const count = await file.read(buffer.subarray(length));
-      if (count === null) break;
-      length += count;
-    }
-    return buffer.subarray(0, length);
-  } finally {
-    file.close();
   }
 }
 
@@ -397,7 +368,8 @@ export async function checkTokenPath(path: string): Promise<Result<void>> {
         `it is a folder, not a file; if Docker made it for a bind-mounted file missing on the host, ${MOUNT_FIX}`,
       );
     }
-    if (!entry.isFile) return refuse("it is not a regular file");
+    const refused = notRegular(entry);
+    if (refused !== null) return refuse(refused);
   }
 
   // Asking by doing: permissions, ACLs, read-only mounts and capabilities all answer a real create.

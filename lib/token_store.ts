@@ -3,6 +3,9 @@ import type { Problem } from "./problems.ts";
 import { ok, type Result } from "./result.ts";
 import type { StoredLogin, TokenPersistence } from "./token_file.ts";
 
+/** How many access tokens a store remembers having held: far more than the logins and refreshes between two reads. */
+const MAX_KNOWN_TOKENS = 1000;
+
 /** The key of a login in the store: its user id, or "" while the id is not known yet. */
 export function loginKey(login: Pick<StoredLogin, "userId">): string {
   return login.userId ?? "";
@@ -28,7 +31,8 @@ export type LoginStatus =
  * - `identified`: `/ping/whoami` named the user of `from`, a login stored without a user id; when
  *   that user has a newer login already, `from` is dropped (the newer one evicted it at Monzo).
  * - `ended`: Monzo refused to renew `from`; deletes it only if it is still the stored login, so a
- *   refusal that lands after a new browser login of the same user never deletes the new login.
+ *   refusal that lands after a new browser login of the same user never deletes the new login, nor
+ *   one that another program (another exporter) has since written to the file.
  */
 export type LoginChange =
   | { readonly kind: "logged_in"; readonly login: StoredLogin }
@@ -40,6 +44,8 @@ export type LoginChange =
 export interface ChangeOutcome {
   /** False when the login changed meanwhile, so the change no longer applied and nothing was done. */
   readonly applied: boolean;
+  /** Whether newer logins written to the file by another program were taken first (see {@link TokenStore.apply}). */
+  readonly adopted: boolean;
   /** Whether the logins are on disk; when not, they are held in memory and writing is retried. */
   readonly written: Result<void>;
 }
@@ -55,6 +61,10 @@ export class TokenStore {
   #loadError: string | null = null;
   /** Why the last write failed; null once the logins are safely on disk. */
   #writeError: string | null = null;
+  /** The logins as this store last read (at start) or wrote them: one that differs in memory is a change not yet written. */
+  #onDisk = new Map<string, StoredLogin>();
+  /** Access tokens this store has held (see {@link TokenStore.#adoptFromDisk}): one seen again is nothing new. */
+  readonly #known = new Set<string>();
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(persistence: TokenPersistence, log: Logger) {
@@ -68,6 +78,8 @@ export class TokenStore {
     const loaded = await persistence.read();
     if (loaded.ok) {
       for (const login of loaded.value.logins) store.#logins.set(loginKey(login), login);
+      store.#onDisk = new Map(store.#logins);
+      for (const login of loaded.value.logins) store.#remember(login);
       if (loaded.value.notice) log.warn(loaded.value.notice);
     } else {
       store.#loadError = `${loaded.error}; log in again (the file is kept aside at the next login)`;
@@ -125,10 +137,17 @@ export class TokenStore {
    */
   apply(change: LoginChange): Promise<ChangeOutcome> {
     return this.#serial(async () => {
-      if (!this.#mutate(change)) return { applied: false, written: ok(undefined) };
+      // A refusal ends nothing the file holds in a newer form: its key is open to what the file says.
+      // Every other change replaces its own key, whatever the file holds there.
+      const own = change.kind === "ended" ? null : loginKey(change.kind === "logged_in" ? change.login : change.from);
+      const adopted = await this.#adoptFromDisk(own);
+      if (!this.#mutate(change)) {
+        if (adopted) this.#notify();
+        return { applied: false, adopted, written: ok(undefined) };
+      }
       const written = await this.#persist();
       this.#notify();
-      return { applied: true, written };
+      return { applied: true, adopted, written };
     });
   }
 
@@ -136,6 +155,7 @@ export class TokenStore {
   flush(): Promise<Result<void>> {
     return this.#serial(async () => {
       if (this.#writeError === null) return ok(undefined);
+      await this.#adoptFromDisk(null);
       const written = await this.#persist();
       this.#notify();
       return written;
@@ -167,16 +187,55 @@ export class TokenStore {
   }
 
   #put(login: StoredLogin, replacing: string): void {
+    this.#remember(login);
     this.#logins.delete(replacing);
     this.#logins.set(loginKey(login), login);
     if (login.userId) this.#loggedOut.delete(login.userId);
   }
 
+  /**
+   * Reads the file again and takes every login there that holds tokens this store has never held: another
+   * program (another exporter) rotated it or logged it in. Not under `own`, and not where this store has
+   * a change of its own not yet written, which is Monzo's latest. So a write never puts back tokens another
+   * writer replaced, nor drops a login it added. A file that cannot be read is left to the write, which
+   * keeps it aside. Whether anything was taken.
+   */
+  async #adoptFromDisk(own: string | null): Promise<boolean> {
+    const read = await this.#persistence.read();
+    if (!read.ok) return false;
+    let adopted = false;
+    for (const theirs of read.value.logins) {
+      const key = loginKey(theirs);
+      if (key === own || this.#known.has(theirs.accessToken)) continue;
+      const mine = this.#logins.get(key);
+      const written = this.#onDisk.get(key);
+      if (mine !== undefined && (written === undefined || !sameTokens(mine, written))) continue;
+      this.#logins.set(key, theirs);
+      this.#remember(theirs);
+      if (theirs.userId) this.#loggedOut.delete(theirs.userId);
+      this.#log.warn(
+        `The tokens file "${this.#persistence.name}" holds newer tokens of ${key || "the stored login"} than this ` +
+          "exporter, written by another program; they are used",
+      );
+      adopted = true;
+    }
+    return adopted;
+  }
+
+  /** Notes `login`'s access token as one this store has held, forgetting the oldest beyond a bound. */
+  #remember(login: StoredLogin): void {
+    this.#known.delete(login.accessToken);
+    this.#known.add(login.accessToken);
+    if (this.#known.size > MAX_KNOWN_TOKENS) this.#known.delete(this.#known.values().next().value ?? "");
+  }
+
   async #persist(): Promise<Result<void>> {
-    const written = await this.#persistence.write(this.logins());
+    const logins = this.logins();
+    const written = await this.#persistence.write(logins);
     // Named only once the file exists, and by the name it really has: an earlier copy is never replaced.
     if (written.keptAside) this.#log.warn(`The unreadable tokens file was kept as "${written.keptAside}"`);
     if (written.ok) {
+      this.#onDisk = new Map(logins.map((login) => [loginKey(login), login]));
       if (this.#writeError !== null) this.#log.info(`The tokens file "${this.#persistence.name}" is written again`);
       this.#loadError = null;
       this.#writeError = null;
@@ -197,4 +256,9 @@ export class TokenStore {
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** Whether two logins hold the same tokens (the file's copy of a login is a new object at each read). */
+function sameTokens(a: StoredLogin, b: StoredLogin): boolean {
+  return a.accessToken === b.accessToken && a.refreshToken === b.refreshToken;
 }

@@ -467,7 +467,8 @@ Deno.test({
             assert.ok(line.includes(`"${tokensPath}"`), line);
             assert.equal(await Deno.readTextFile(tokensPath), original);
           });
-          assert.deepEqual(await listing(dir), ["config.toml", "host-tokens.json", "tokens.json"]);
+          // The lock file is the running exporter's (lib/instance_lock.ts); nothing else is left beside.
+          assert.deepEqual(await listing(dir), ["config.toml", "host-tokens.json", "tokens.json", "tokens.json.lock"]);
         } finally {
           await program.stop("SIGTERM");
         }

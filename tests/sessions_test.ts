@@ -201,6 +201,58 @@ Deno.test("only an OAuth refusal of the grant ends a login; a 401 without one ke
   }
 });
 
+const BOB = "user_00009BobSessions";
+
+Deno.test("a refused refresh of a login the tokens file holds in a newer form (another exporter rotated it) keeps the login and the file", async () => {
+  await withRig([stored("old")], async (rig) => {
+    // Another exporter on the same file refreshed first: Monzo revoked "old" and it wrote its new pair.
+    const theirs = stored("theirs", { expiresAt: T0 + 20 * HOUR });
+    assert.ok((await tokenFile(rig.path).write([theirs])).ok);
+    rig.refreshAnswers.push(INVALID_GRANT);
+    const refreshed = await rig.sessions.fresh(ALICE);
+
+    assert.ok(refreshed.ok, "the refusal of the rotated-away pair ended the login the file holds");
+    assert.equal(refreshed.value.login.refreshToken, theirs.refreshToken);
+    assert.equal(rig.store.get(ALICE)?.refreshToken, theirs.refreshToken);
+    assert.deepEqual(rig.store.statuses().map((s) => s.loggedIn), [true]);
+    assert.deepEqual((await fileLogins(rig.path)).map((l) => l.refreshToken), [theirs.refreshToken]);
+  });
+});
+
+Deno.test("the newer pair taken from the file after a refusal is renewed at once when it is due too", async () => {
+  await withRig([stored("old")], async (rig) => {
+    assert.ok((await tokenFile(rig.path).write([stored("theirs")])).ok);
+    rig.refreshAnswers.push(INVALID_GRANT, grant("renewed"));
+    const refreshed = await rig.sessions.fresh(ALICE);
+    assert.ok(refreshed.ok);
+    assert.equal(refreshed.value.login.accessToken, "access-renewed-0123456789");
+    assert.deepEqual((await fileLogins(rig.path)).map((l) => l.refreshToken), ["refresh-renewed-0123456789"]);
+  });
+});
+
+Deno.test("a login ended by a refusal is written without putting back another user's tokens that another program rotated", async () => {
+  await withRig([stored("alice"), stored("bob-old", { userId: BOB })], async (rig) => {
+    // Another program rotated Bob's pair in the file; Alice's stays as this exporter last saw it.
+    const bobNew = stored("bob-new", { userId: BOB, expiresAt: T0 + 20 * HOUR });
+    assert.ok((await tokenFile(rig.path).write([stored("alice"), bobNew])).ok);
+    rig.refreshAnswers.push(INVALID_GRANT);
+    const refreshed = await rig.sessions.fresh(ALICE);
+    assert.ok(!refreshed.ok && refreshed.error.problem.code === "logged_out");
+    // Alice is ended; Bob's newer pair is neither replaced by the stale one nor dropped.
+    assert.deepEqual((await fileLogins(rig.path)).map((l) => l.refreshToken), [bobNew.refreshToken]);
+    assert.equal(rig.store.get(BOB)?.refreshToken, bobNew.refreshToken);
+  });
+});
+
+Deno.test("a refusal still ends the login when the file holds the same refused pair", async () => {
+  await withRig([stored("old"), stored("bob", { userId: BOB, expiresAt: T0 + 20 * HOUR })], async (rig) => {
+    rig.refreshAnswers.push(INVALID_GRANT);
+    const refreshed = await rig.sessions.fresh(ALICE);
+    assert.ok(!refreshed.ok && refreshed.error.problem.code === "logged_out");
+    assert.deepEqual((await fileLogins(rig.path)).map((l) => l.userId), [BOB]);
+  });
+});
+
 Deno.test("a refresh answer without refresh_token keeps the stored refresh token (RFC 6749 §6)", async () => {
   await withRig([stored("old")], async (rig) => {
     rig.refreshAnswers.push(grant("rotated", { refresh: false }));
