@@ -4,7 +4,7 @@
 // "log in" to a user who holds a login. Against the fake Monzo over real HTTP, with a real tokens file.
 
 import assert from "node:assert/strict";
-import type { FakeMonzo } from "../lib/fake_monzo/mod.ts";
+import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { createLoginWatch } from "../lib/login_watch.ts";
 import { createMonzoClient } from "../lib/monzo_client.ts";
 import {
@@ -25,7 +25,19 @@ import {
   storedLogins,
   T0,
   withHarness,
+  withTempDir,
 } from "./helpers/harness.ts";
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  configFields,
+  freePort,
+  get,
+  PROGRAM,
+  spawn,
+  waitFor,
+  writeConfig,
+} from "./helpers/e2e.ts";
 
 /** Any line that sends the user to the login link: "No Monzo login yet: log in at …", "log in again at …". */
 const LOG_IN = /\blog in\b|\/authorize\?/i;
@@ -159,6 +171,45 @@ for (const c of START_CASES) {
     });
   });
 }
+
+Deno.test("the program started from the original tokens.json inside the refresh margin serves balances from its first poll", async () => {
+  const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  try {
+    await withTempDir(async (dir) => {
+      const port = freePort();
+      const configPath = await writeConfig(dir, { ...configFields(fake, port), account_id: ALICE_CURRENT });
+      const { grant } = await exchangeCode(fake, ALICE, `http://127.0.0.1:${port}/callback`);
+      fake.approve(ALICE);
+      // The original exporter's three fields, 20 minutes before expiry: inside the 30-minute margin.
+      const expiresAt = new Date(Date.now() + 20 * MINUTE).toISOString();
+      const original = { access_token: grant.access_token, expires_at: expiresAt, refresh_token: grant.refresh_token };
+      await Deno.writeTextFile(`${dir}/tokens.json`, JSON.stringify(original, null, 2), { mode: 0o600 });
+      fake.resetRequests();
+      const program = spawn(Deno.execPath(), [...PROGRAM, "--config", configPath]);
+      try {
+        const series = balance(ALICE_CURRENT);
+        // Until the first poll has shown its result: balances, or a line sending the user to log in.
+        await waitFor(
+          "the first poll's balances or a line asking to log in",
+          async () =>
+            program.stderr.text.split("\n").some((line) => LOG_IN.test(line)) ||
+            sample((await get(`http://127.0.0.1:${port}/metrics`)).text, series) !== undefined,
+          { timeoutMs: 30_000 },
+        );
+        const told = program.stderr.text.split("\n").filter((line) => LOG_IN.test(line));
+        assert.deepEqual(told, [], "the program told a user who holds a login to log in");
+        assert.ok(program.stderr.text.includes(`Refreshed the tokens of ${ALICE}`), program.stderr.text);
+        const text = (await get(`http://127.0.0.1:${port}/metrics`)).text;
+        assert.equal(sample(text, series), fakeBalance(fake, ALICE_CURRENT));
+        assert.ok(fake.count("/accounts") >= 1, "no /accounts request");
+      } finally {
+        await program.stop("SIGTERM");
+      }
+    });
+  } finally {
+    await fake.close();
+  }
+});
 
 // ---- A poll asked for while a login or refresh is in flight waits for it ----
 
