@@ -307,3 +307,20 @@ Deno.test("the login watch's poll waits for a browser login in flight and reads 
     }
   });
 });
+
+Deno.test("a poll asked for while the stored login's identification is in flight waits and reads it under its user id", async () => {
+  await withHarness({ prepare: originalTokensFile(20 * 60 * MINUTE) }, async (h) => {
+    const arrived = gate();
+    h.fake.fault({ path: "/ping/whoami", kind: "hold", times: 1, onHold: arrived.open });
+    h.fake.resetRequests();
+    const identified = h.exporter.sessions.identify("");
+    await arrived.promise;
+    const polled = h.exporter.poller.poll();
+    h.fake.releaseHeld();
+    assert.ok((await identified).ok);
+    await polled;
+    assert.equal(h.fake.count("/ping/whoami"), 1, "the poll asked whoami again instead of waiting for the answer");
+    assert.deepEqual([...h.exporter.snapshot.state.users.keys()], [ALICE]);
+    await assertBalancesWithoutLogIn(h, [ALICE_CURRENT, JOINT]);
+  });
+});
