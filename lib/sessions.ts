@@ -90,6 +90,16 @@ export function createSessions(options: SessionsOptions): Sessions {
     return store.get(key) ?? (moved === undefined ? undefined : store.get(moved));
   }
 
+  /**
+   * Why there is no login under `key`: the reason Monzo ended it when it did (a refusal that landed
+   * while a poll was reading it), or else that none was ever stored.
+   */
+  function missing(key: string): SessionFailure {
+    const ended = store.statuses().find((status) => !status.loggedIn && status.userId === key);
+    if (ended && !ended.loggedIn) return { kind: "logged_out", problem: ended.problem };
+    return { kind: "logged_out", problem: problem("no_login", key, { loginLink: link }) };
+  }
+
   /** Remembers where the login under `key` went, when a change stored it under its user id. */
   function follow(key: string, login: StoredLogin): void {
     if (login.userId !== null && login.userId !== key) movedTo.set(key, login.userId);
@@ -161,11 +171,7 @@ export function createSessions(options: SessionsOptions): Sessions {
 
   function fresh(key: string, { force = false } = {}): Promise<Result<Fresh, SessionFailure>> {
     const login = current(key);
-    if (!login) {
-      return Promise.resolve(
-        err({ kind: "logged_out" as const, problem: problem("no_login", key, { loginLink: link }) }),
-      );
-    }
+    if (!login) return Promise.resolve(err(missing(key)));
     if (!force && login.expiresAt - clock.now() > REFRESH_MARGIN_MS) {
       return Promise.resolve(ok({ login, problem: null }));
     }
@@ -183,7 +189,7 @@ export function createSessions(options: SessionsOptions): Sessions {
   ): Promise<Result<T, MonzoFailure | SessionFailure>> {
     // The stored token as it is: refreshing ahead of expiry is fresh()'s job, once per poll, not per call.
     const stored = current(key);
-    if (!stored) return err({ kind: "logged_out", problem: problem("no_login", key, { loginLink: link }) });
+    if (!stored) return err(missing(key));
     const answer = await request(stored.accessToken);
     if (answer.ok || !isBadAccessToken(answer.error)) return answer;
     // Only renew when nothing else has since: a second 401 on a token renewed a moment ago is
@@ -212,7 +218,7 @@ export function createSessions(options: SessionsOptions): Sessions {
       if ((await store.apply({ kind: "identified", from: login, login: identified })).applied) follow(key, identified);
     }
     const identified = store.get(userId);
-    if (!identified) return err({ kind: "logged_out", problem: problem("no_login", userId, { loginLink: link }) });
+    if (!identified) return err(missing(userId));
     log.info(`The stored login belongs to ${userId}`);
     return ok(identified);
   }

@@ -324,3 +324,25 @@ Deno.test("a poll asked for while the stored login's identification is in flight
     await assertBalancesWithoutLogIn(h, [ALICE_CURRENT, JOINT]);
   });
 });
+
+Deno.test("a login Monzo ends while a poll reads it is reported as ended, not as no login yet", async () => {
+  await withHarness({}, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const arrived = gate();
+    // The poll's first read of Alice's figures waits at Monzo while her login is ended elsewhere.
+    h.fake.fault({ path: "/balance", kind: "hold", times: 1, onHold: arrived.open });
+    h.clock.advance(MINUTE);
+    const polled = h.exporter.poller.poll();
+    await arrived.promise;
+    h.fake.revokeRefresh(ALICE);
+    // A renewal the login watch's probe would start after a 401: Monzo refuses it and the login ends.
+    assert.equal((await h.exporter.sessions.fresh(ALICE, { force: true })).ok, false);
+    h.fake.releaseHeld();
+    await polled;
+    const alice = h.exporter.snapshot.state.users.get(ALICE);
+    assert.equal(alice?.status, "logged_out");
+    assert.equal(alice.problem.code, "logged_out", alice.problem.message);
+    assert.ok(!h.lines.some((line) => line.includes("No Monzo login yet")), h.lines.join("\n"));
+  });
+});
