@@ -10,6 +10,7 @@ import { createMonzoClient } from "../lib/monzo_client.ts";
 import {
   ALICE,
   ALICE_CURRENT,
+  AUTH_KEY,
   balance,
   BOB,
   BOB_CURRENT,
@@ -344,5 +345,27 @@ Deno.test("a login Monzo ends while a poll reads it is reported as ended, not as
     assert.equal(alice?.status, "logged_out");
     assert.equal(alice.problem.code, "logged_out", alice.problem.message);
     assert.ok(!h.lines.some((line) => line.includes("No Monzo login yet")), h.lines.join("\n"));
+  });
+});
+
+Deno.test("the poll a browser login starts waits for another login in flight and reads both", async () => {
+  await withHarness({ serve: true, fake: { autoApprove: true } }, async (h) => {
+    // Bob's code exchange is in flight when Alice comes back from Monzo to /callback.
+    const arrived = holdTokenRequest(h.fake);
+    const bobLogin = h.exporter.sessions.logIn(h.fake.issueCode(BOB, h.config.callbackUrl));
+    await arrived;
+    const authorize = await fetch(`${h.base}/authorize?key=${encodeURIComponent(AUTH_KEY)}`, { redirect: "manual" });
+    await authorize.body?.cancel();
+    const state = new URL(authorize.headers.get("location") ?? "").searchParams.get("state") ?? "";
+    const code = h.fake.issueCode(ALICE, h.config.callbackUrl);
+    const callback = await fetch(`${h.base}/callback?${new URLSearchParams({ code, state })}`);
+    assert.equal(callback.status, 200, await callback.text());
+    // The callback has asked for its poll by now; Bob's login lands only after.
+    h.fake.releaseHeld();
+    assert.ok((await bobLogin).ok);
+    // The first poll to end is the one the callback started (the login watch waits seconds first).
+    await waitFor("the poll the login started", () => h.exporter.snapshot.state.lastPoll !== null);
+    assert.equal(h.exporter.snapshot.state.users.get(BOB)?.status, "ok", "the login's poll did not wait for Bob's");
+    await assertBalancesWithoutLogIn(h, [ALICE_CURRENT, BOB_CURRENT, JOINT]);
   });
 });
