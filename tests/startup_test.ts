@@ -1,7 +1,7 @@
 // A poll reads the logins only once they are settled: a start from the original exporter's tokens.json
 // exports balances from its first poll, and a poll asked for (at start, on the cron, from the login
-// watch, after a login) while a browser login or refresh is in flight waits for it instead of saying
-// "log in" to a user who holds a login. Against the fake Monzo over real HTTP, with a real tokens file.
+// watch, after a login) while a browser login, refresh or identification is in flight waits for it
+// instead of saying "log in" to a user who holds a login. Against the fake Monzo over real HTTP, with a real tokens file.
 
 import assert from "node:assert/strict";
 import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
@@ -10,6 +10,7 @@ import { createMonzoClient } from "../lib/monzo_client.ts";
 import {
   ALICE,
   ALICE_CURRENT,
+  assertNoSecrets,
   AUTH_KEY,
   balance,
   BOB,
@@ -110,6 +111,7 @@ Deno.test("20 starts from the original tokens.json inside the refresh margin, wi
         assert.ok(h.lines.some((line) => line.includes(`Refreshed the tokens of ${ALICE}`)));
         assert.equal(sample(await metrics(h), "monzo_up"), 1, `start ${start}: the first poll was not a success`);
         assert.deepEqual((await storedLogins(h)).map((login) => login.userId), [ALICE]);
+        await assertNoSecrets(h);
       },
     );
   }
