@@ -164,6 +164,11 @@ async function runPoll(options: PollerOptions, before: SnapshotState, signal: Ab
     return err({ kind: "failed", failure, detail: failure.detail });
   }
 
+  // The logins are read only once no browser login, refresh or identification is in flight: one
+  // that lands mid-poll would change the set under it (a login the poll calls "no login yet", a
+  // login moved under its user id while the poll asks for it under "").
+  await sessions.idle();
+  if (signal.aborted) return null;
   // Flushed first: a write that failed in an earlier poll is retried before anything new.
   await store.flush();
 
@@ -181,6 +186,8 @@ async function runPoll(options: PollerOptions, before: SnapshotState, signal: Ab
       recordFailure(key, fresh.error);
       continue;
     }
+    // A refresh names the user of a login from the original exporter's file and stores it under that id.
+    key = loginKey(fresh.value.login);
     if (fresh.value.problem) pollProblems.push(fresh.value.problem);
     if (fresh.value.login.userId === null) {
       const identified = await sessions.identify(key, signal);
@@ -190,7 +197,8 @@ async function runPoll(options: PollerOptions, before: SnapshotState, signal: Ab
       else pollProblems.push(problem("identify_failed", key, { detail: identified.error.detail }));
     }
     users.set(key, { status: "ok" });
-    usable.push(key);
+    // Two stored logins can turn out to be one user's (an original-format one and a browser login).
+    if (!usable.includes(key)) usable.push(key);
   }
 
   let accounts: readonly AccountEntry[] = before.accounts;

@@ -13,7 +13,7 @@ import {
 import { type Problem, problem } from "./problems.ts";
 import { err, ok, type Result } from "./result.ts";
 import type { StoredLogin } from "./token_file.ts";
-import type { TokenStore } from "./token_store.ts";
+import { loginKey, type TokenStore } from "./token_store.ts";
 
 // Refresh when less than this is left on the access token.
 const REFRESH_MARGIN_MS = 30 * 60_000;
@@ -55,7 +55,10 @@ export interface Sessions {
     key: string,
     request: (token: string) => Promise<Result<T, MonzoFailure>>,
   ): Promise<Result<T, MonzoFailure | SessionFailure>>;
-  /** Settles once no login or refresh is in flight and every token write has ended. */
+  /**
+   * Settles once no browser login, refresh or identification is in flight and every token write has
+   * ended: shutdown waits for it, and a poll reads the logins only then, never a set one of them is changing.
+   */
   idle(): Promise<void>;
 }
 
@@ -72,9 +75,35 @@ export interface SessionsOptions {
 export function createSessions(options: SessionsOptions): Sessions {
   const { config, client, store, clock, log } = options;
   const link = loginLink(config);
-  // The only state kept here: what is in flight, so one refresh runs per login and shutdown can wait.
+  // The only state kept here: what is in flight, so one refresh runs per login and shutdown and polls
+  // can wait, and where a login stored without a user id went once Monzo named its user.
   const refreshing = new Map<string, Promise<Result<Fresh, SessionFailure>>>();
   const inFlight = new Set<Promise<unknown>>();
+  const movedTo = new Map<string, string>();
+
+  /**
+   * The login under `key`, or under the user id it moved to: a poll that began with the key "" of a
+   * login from the original exporter's file keeps reaching it after a refresh or whoami named its user.
+   */
+  function current(key: string): StoredLogin | undefined {
+    const moved = movedTo.get(key);
+    return store.get(key) ?? (moved === undefined ? undefined : store.get(moved));
+  }
+
+  /**
+   * Why there is no login under `key`: the reason Monzo ended it when it did (a refusal that landed
+   * while a poll was reading it), or else that none was ever stored.
+   */
+  function missing(key: string): SessionFailure {
+    const ended = store.statuses().find((status) => !status.loggedIn && status.userId === key);
+    if (ended && !ended.loggedIn) return { kind: "logged_out", problem: ended.problem };
+    return { kind: "logged_out", problem: problem("no_login", key, { loginLink: link }) };
+  }
+
+  /** Remembers where the login under `key` went, when a change stored it under its user id. */
+  function follow(key: string, login: StoredLogin): void {
+    if (login.userId !== null && login.userId !== key) movedTo.set(key, login.userId);
+  }
 
   /** Keeps `work` in {@link inFlight} until it settles, so shutdown can wait for it. */
   function track<T>(work: Promise<T>): Promise<T> {
@@ -132,6 +161,7 @@ export function createSessions(options: SessionsOptions): Sessions {
       const renewed = loginFrom(answer.value, login);
       const outcome = await store.apply({ kind: "renewed", from: login, login: renewed });
       if (!outcome.applied) return superseded(key);
+      follow(key, renewed);
       log.info(
         `Refreshed the tokens of ${renewed.userId}; they expire at ${new Date(renewed.expiresAt).toISOString()}`,
       );
@@ -148,19 +178,16 @@ export function createSessions(options: SessionsOptions): Sessions {
   }
 
   function fresh(key: string, { force = false } = {}): Promise<Result<Fresh, SessionFailure>> {
-    const login = store.get(key);
-    if (!login) {
-      return Promise.resolve(
-        err({ kind: "logged_out" as const, problem: problem("no_login", key, { loginLink: link }) }),
-      );
-    }
+    const login = current(key);
+    if (!login) return Promise.resolve(err(missing(key)));
     if (!force && login.expiresAt - clock.now() > REFRESH_MARGIN_MS) {
       return Promise.resolve(ok({ login, problem: null }));
     }
-    const running = refreshing.get(key);
+    const at = loginKey(login);
+    const running = refreshing.get(at);
     if (running) return running;
-    const started = track(refresh(key, login).finally(() => refreshing.delete(key)));
-    refreshing.set(key, started);
+    const started = track(refresh(at, login).finally(() => refreshing.delete(at)));
+    refreshing.set(at, started);
     return started;
   }
 
@@ -169,20 +196,39 @@ export function createSessions(options: SessionsOptions): Sessions {
     request: (token: string) => Promise<Result<T, MonzoFailure>>,
   ): Promise<Result<T, MonzoFailure | SessionFailure>> {
     // The stored token as it is: refreshing ahead of expiry is fresh()'s job, once per poll, not per call.
-    const stored = store.get(key);
-    if (!stored) return err({ kind: "logged_out", problem: problem("no_login", key, { loginLink: link }) });
+    const stored = current(key);
+    if (!stored) return err(missing(key));
     const answer = await request(stored.accessToken);
     if (answer.ok || !isBadAccessToken(answer.error)) return answer;
     // Only renew when nothing else has since: a second 401 on a token renewed a moment ago is
     // not cured by renewing it again.
-    const current = store.get(key);
-    const renewed = current && current.accessToken !== stored.accessToken
-      ? ok({ login: current, problem: null })
+    const now = current(key);
+    const renewed = now && now.accessToken !== stored.accessToken
+      ? ok({ login: now, problem: null })
       : await fresh(key, { force: true });
     if (!renewed.ok) return renewed;
     // A refresh that failed for now hands back the same token: asking again would only repeat the 401.
     if (renewed.value.login.accessToken === stored.accessToken) return answer;
     return request(renewed.value.login.accessToken);
+  }
+
+  async function identify(
+    key: string,
+    signal?: AbortSignal,
+  ): Promise<Result<StoredLogin, MonzoFailure | SessionFailure>> {
+    const answer = await call(key, (token) => client.whoami(token, signal));
+    if (!answer.ok) return answer;
+    const userId = answer.value.user_id;
+    const login = store.get(key);
+    // A refresh during the call learns the user id too, and moves the login under it.
+    if (login && login.userId === null) {
+      const identified = { ...login, userId };
+      if ((await store.apply({ kind: "identified", from: login, login: identified })).applied) follow(key, identified);
+    }
+    const identified = store.get(userId);
+    if (!identified) return err(missing(userId));
+    log.info(`The stored login belongs to ${userId}`);
+    return ok(identified);
   }
 
   return {
@@ -200,20 +246,8 @@ export function createSessions(options: SessionsOptions): Sessions {
 
     fresh,
 
-    async identify(key, signal) {
-      const answer = await call(key, (token) => client.whoami(token, signal));
-      if (!answer.ok) return answer;
-      const userId = answer.value.user_id;
-      const login = store.get(key);
-      // A refresh during the call learns the user id too, and moves the login under it.
-      if (login && login.userId === null) {
-        await store.apply({ kind: "identified", from: login, login: { ...login, userId } });
-      }
-      const identified = store.get(userId);
-      if (!identified) return err({ kind: "logged_out", problem: problem("no_login", userId, { loginLink: link }) });
-      log.info(`The stored login belongs to ${userId}`);
-      return ok(identified);
-    },
+    // Tracked like a refresh: it moves the login under its user id, which a poll must wait for.
+    identify: (key, signal) => track(identify(key, signal)),
 
     call,
 

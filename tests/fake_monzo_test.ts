@@ -483,6 +483,46 @@ Deno.test("fault hang answers only when clearFaults releases it", async () => {
   }, { autoApprove: true });
 });
 
+Deno.test("fault hold answers as usual, only once releaseHeld lets it go, and says when it arrived", async () => {
+  await withFake(async (fake) => {
+    const { access } = await logIn(fake, ALICE);
+    let arrived = () => {};
+    const held = new Promise<void>((resolve) => arrived = resolve);
+    fake.fault({ path: "/balance", kind: "hold", times: 1, onHold: () => arrived() });
+    let settled = false;
+    const pending = get(fake, "/balance", access, { account_id: ALICE_CURRENT }).finally(() => settled = true);
+    await held;
+    // Another path is not held meanwhile.
+    assert.equal((await get(fake, "/pots", access, { current_account_id: ALICE_CURRENT })).status, 200);
+    assert.equal(settled, false, "a held request was answered before it was let go");
+    assert.equal(fake.releaseHeld(), 1);
+    const answer = await pending;
+    assert.equal(answer.status, 200);
+    assert.equal(field(answer.body, "balance"), fake.data.accounts.find((a) => a.id === ALICE_CURRENT)?.balance);
+    // times: 1, so the next one is not held; with nothing held, releasing lets nothing go.
+    assert.equal((await get(fake, "/balance", access, { account_id: ALICE_CURRENT })).status, 200);
+    assert.equal(fake.releaseHeld(), 0);
+  }, { autoApprove: true });
+});
+
+Deno.test("clearFaults and close let held requests go on to their usual answers", async () => {
+  const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+  let arrived = () => {};
+  const held = new Promise<void>((resolve) => arrived = resolve);
+  fake.fault({ path: "/ping/whoami", kind: "hold", onHold: () => arrived() });
+  const pending = fetch(`${fake.url}/ping/whoami`).then(read);
+  await held;
+  fake.clearFaults();
+  // Without a token, whoami's usual answer is a 401: the request went on to the route.
+  assert.equal((await pending).status, 401);
+  fake.fault({ path: "/ping/whoami", kind: "hold" });
+  const second = fetch(`${fake.url}/ping/whoami`).then(read, (error: unknown) => error);
+  await waitFor(() => fake.count("/ping/whoami") === 2);
+  await fake.close();
+  const outcome = await second;
+  if (!(outcome instanceof Error)) assert.equal((outcome as Answer).status, 401);
+});
+
 Deno.test("close releases hanging requests instead of waiting for them", async () => {
   const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
   fake.fault({ path: "/ping/whoami", kind: "hang" });

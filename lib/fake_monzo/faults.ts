@@ -13,6 +13,9 @@ import { render } from "./ledger.ts";
  *   status and path), or with the raw `text` sent as `contentType` (default `text/plain; charset=utf-8`),
  *   e.g. a proxy's HTML error page; `headers` are added, e.g. `{"retry-after": "120"}`.
  * - `hang`: answers only when `clearFaults()` or `close()` releases it, with a 504.
+ * - `hold`: waits until `releaseHeld()`, `clearFaults()` or `close()`, then is answered as usual, so a
+ *   test can fix the order of two requests (a refresh answered only after a poll has begun); `onHold`
+ *   is called once the request is held.
  * - `malformed_json`: answers 200 with the first half of a realistic body for the path.
  * - `missing_fields`: answers 200 with a realistic body lacking a field clients need (`balance`,
  *   a pot's, account's or transaction's `id`, `user_id`, `access_token`).
@@ -23,7 +26,7 @@ import { render } from "./ledger.ts";
  */
 export type FaultSpec =
   & FaultTarget
-  & (StatusFault | HangFault | MalformedJsonFault | MissingFieldsFault | RedirectFault | HugeBodyFault);
+  & (StatusFault | HangFault | HoldFault | MalformedJsonFault | MissingFieldsFault | RedirectFault | HugeBodyFault);
 
 /** Which requests a fault affects. */
 interface FaultTarget {
@@ -53,6 +56,13 @@ interface StatusFault {
 /** No answer until released. */
 interface HangFault {
   kind: "hang";
+}
+
+/** The usual answer, late. */
+interface HoldFault {
+  kind: "hold";
+  /** Called once the request is held, to learn that it has arrived. */
+  onHold?: () => void;
 }
 
 /** A 200 whose JSON is cut in half. */
@@ -103,6 +113,7 @@ export class Faults {
   readonly #options: FaultOptions;
   #active: { spec: FaultSpec; remaining: number }[] = [];
   readonly #hanging = new Set<() => void>();
+  readonly #held = new Set<() => void>();
   readonly #streaming = new Set<ReadableStreamDefaultController<Uint8Array>>();
 
   /** Faults answering with bodies built from `options`. */
@@ -117,9 +128,18 @@ export class Faults {
     this.#active.push({ spec, remaining: spec.times ?? Infinity });
   }
 
-  /** Removes every fault and answers hanging requests with 504. */
+  /** Lets every held request go on to its usual answer; how many there were. */
+  release(): number {
+    const held = [...this.#held];
+    this.#held.clear();
+    for (const release of held) release();
+    return held.length;
+  }
+
+  /** Removes every fault, answers hanging requests with 504 and lets held ones go. */
   clear(): void {
     this.#active = [];
+    this.release();
     for (const release of [...this.#hanging]) release();
     this.#hanging.clear();
   }
@@ -138,6 +158,13 @@ export class Faults {
       const url = new URL(c.req.url);
       const spec = this.#take(url);
       if (!spec) return await next();
+      if (spec.kind === "hold") {
+        await new Promise<void>((resolve) => {
+          this.#held.add(resolve);
+          spec.onHold?.();
+        });
+        return await next();
+      }
       if (spec.kind === "hang") {
         c.set("hung", true);
         c.get("record").userId = this.#options.grants.ownerOf(bearer(c.req.header("authorization")));
@@ -158,7 +185,7 @@ export class Faults {
     return found.spec;
   }
 
-  #answer(spec: FaultSpec, url: URL): Response | Promise<Response> {
+  #answer(spec: Exclude<FaultSpec, HoldFault>, url: URL): Response | Promise<Response> {
     switch (spec.kind) {
       case "status":
         return statusAnswer(spec, url.pathname);

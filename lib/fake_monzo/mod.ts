@@ -87,8 +87,10 @@ export interface FakeMonzo {
   tokensOf(userId: string): { accessToken: string; refreshToken: string } | null;
   /** Adds a fault (the kinds are listed at {@link FaultSpec}); throws on a spec that cannot be answered. */
   fault(spec: FaultSpec): void;
-  /** Removes all faults and answers hanging requests with 504. */
+  /** Removes all faults, answers hanging requests with 504 and lets held ones go. */
   clearFaults(): void;
+  /** Lets the requests a `hold` fault is holding go on to their usual answers; how many there were. */
+  releaseHeld(): number;
   /** Adds a transaction (created now unless given) in its place in time, and returns it whole. */
   addTransaction(accountId: string, fields: AddedTransaction): FakeTransaction;
   /** Settles a pending transaction now, optionally for another `amount` (the split and local amount follow). */
@@ -198,6 +200,7 @@ export function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMonzo> {
     transaction: (id) => ledger.find(id),
     fault: (spec) => faults.add(spec),
     clearFaults: () => faults.clear(),
+    releaseHeld: () => faults.release(),
     data,
     close() {
       // Held answers go first: shutdown waits for every request in flight.
