@@ -4,13 +4,11 @@
 
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
-import { createWebGate, decoyCost, type Verify } from "../lib/basic_auth.ts";
-import { configFromObject } from "../lib/config.ts";
-import { createExporter, type Exporter } from "../lib/exporter.ts";
-import { createLogger } from "../lib/log.ts";
-import { memoryTokens } from "../lib/token_file.ts";
+import { decoyCost, type Verify } from "../lib/basic_auth.ts";
+import type { Exporter } from "../lib/exporter.ts";
+import { withGatedExporter } from "./helpers/gated_app.ts";
 import { raw, type RawAnswer } from "./helpers/raw_http.ts";
-import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET, TestClock, withTempDir } from "./helpers/harness.ts";
+import { AUTH_KEY, withTempDir } from "./helpers/harness.ts";
 import { haveTools, makeCertificates } from "./helpers/tls.ts";
 
 const tools = haveTools();
@@ -21,38 +19,13 @@ const AUTHORIZATION = `Basic ${btoa(`alice:${PASSWORD}`)}`;
 /** The one route answered without credentials (README: "every path but /healthz"). */
 const UNGUARDED = "/healthz";
 
-async function withExporter(
+function withExporter(
   users: Record<string, string>,
   body: (exporter: Exporter) => Promise<void>,
   verify?: Verify,
 ): Promise<void> {
-  const made = configFromObject({
-    client_id: CLIENT_ID,
-    client_secret: CLIENT_SECRET,
-    server_addr: "127.0.0.1:9100",
-    redirect_uri: "http://127.0.0.1:9100",
-    auth_key: AUTH_KEY,
-    api_url: "http://127.0.0.1:9",
-    data_path: ":memory:",
-  }, { path: "/nonexistent/config.toml" });
-  assert.ok(made.ok);
-  const clock = new TestClock();
   const config = { users: new Map(Object.entries(users)), headers: [] };
-  const gate = createWebGate({ config: () => config, log: createLogger({ sink: () => {} }), clock, verify });
-  const built = await createExporter({
-    config: made.value,
-    build: { version: "test", mode: "live" },
-    clock,
-    sink: () => {},
-    persistence: memoryTokens(),
-    gate,
-  });
-  assert.ok(built.ok);
-  try {
-    await body(built.value);
-  } finally {
-    await built.value.close();
-  }
+  return withGatedExporter({ config: () => config, verify }, ({ exporter }) => body(exporter));
 }
 
 /** Host header values that are not `host[:port]`: each would move the path if read into a URL. */
