@@ -121,6 +121,9 @@ export function createApp(options: AppOptions): Hono {
 
   // Everything below is middleware and routes of this one app, in the order they run: the router is
   // the one reader of the request's path, and `app.fetch` is hono's own.
+  // The web config's headers go on last, so a configured X-Frame-Options replaces the built-in DENY.
+  if (options.gate) app.use(options.gate.headers);
+  app.use(SECURITY_HEADERS);
   app.use(async (c, next) => {
     try {
       await next();
@@ -129,9 +132,6 @@ export function createApp(options: AppOptions): Hono {
       c.res = failed(error);
     }
   });
-  // The web config's headers go on last, so a configured X-Frame-Options replaces the built-in DENY.
-  if (options.gate) app.use(options.gate.headers);
-  app.use(SECURITY_HEADERS);
   app.use(HEAD_LENGTH);
   app.use(async (c, next) => {
     // No Host header (HTTP/2's :authority, `app.request`): nothing to check, and the guard needs none.

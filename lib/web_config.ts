@@ -303,16 +303,6 @@ const READ_TIMEOUT_MS = 2_000;
  * before it is opened: opening a FIFO waits for a writer, for ever, and a device may never end.
  */
 async function readText(path: string): Promise<Result<string>> {
-  let info: Deno.FileInfo;
-  try {
-    // stat follows links, which were always allowed (Kubernetes mounts secrets as links).
-    info = await Deno.stat(path);
-  } catch (error) {
-    return err(readError(error));
-  }
-  const kind = notRegular(info);
-  if (kind) return err(`is ${kind}, not a regular file`);
-  if (info.size > MAX_WEB_FILE_BYTES) return err(tooLarge());
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<Result<string>>((resolve) => {
     timer = setTimeout(
@@ -321,20 +311,25 @@ async function readText(path: string): Promise<Result<string>> {
     );
   });
   try {
-    return await Promise.race([readRegular(path, info.size), late]);
+    return await Promise.race([readRegular(path), late]);
   } finally {
     clearTimeout(timer);
   }
 }
 
-async function readRegular(path: string, size: number): Promise<Result<string>> {
+async function readRegular(path: string): Promise<Result<string>> {
   try {
+    // stat follows links, which were always allowed (Kubernetes mounts secrets as links).
+    const info = await Deno.stat(path);
+    const kind = notRegular(info);
+    if (kind) return err(`is ${kind}, not a regular file`);
+    if (info.size > MAX_WEB_FILE_BYTES) return err(tooLarge());
     using file = await Deno.open(path, { read: true });
     // Replaced between the look and the open: what was opened is what counts.
-    const kind = notRegular(await file.stat());
-    if (kind) return err(`is ${kind}, not a regular file`);
+    const opened = notRegular(await file.stat());
+    if (opened) return err(`is ${opened}, not a regular file`);
     // One byte more than the limit, to tell a file at the limit from one beyond it (it may have grown).
-    const buffer = new Uint8Array(Math.min(size, MAX_WEB_FILE_BYTES) + 1);
+    const buffer = new Uint8Array(Math.min(info.size, MAX_WEB_FILE_BYTES) + 1);
     const chunks: Uint8Array[] = [];
     let total = 0;
     for (;;) {
@@ -368,7 +363,7 @@ function notRegular(info: Deno.FileInfo): string | null {
   if (info.isCharDevice) return "a character device";
   if (info.isBlockDevice) return "a block device";
   if (info.isSocket) return "a socket";
-  return "not a regular file";
+  return "of another kind";
 }
 
 function readError(error: unknown): string {
