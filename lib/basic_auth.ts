@@ -78,14 +78,16 @@ export function createWebGate(options: WebGateOptions): WebGate {
   const waiting: Array<() => void> = [];
   let active = 0;
   let verified = 0;
-  // A decoy hash per cost, so an unknown user costs what a known one does and names cannot be probed.
+  // A decoy hash per cost, so an unknown user costs what a known one does and names cannot be probed;
+  // the cheaper ones pad a check against a cheaper user's hash.
   const decoys = new Map<number, Promise<string>>();
 
   async function admitted(request: Request, users: ReadonlyMap<string, string>): Promise<Response | null> {
     const credentials = parseBasic(request.headers.get("authorization"));
     if (credentials === null) return challenge();
     const stored = users.get(credentials.user);
-    const hash = stored ?? await decoy(users);
+    const top = decoyCost(users.values());
+    const hash = stored ?? await decoy(top);
     const key = await digest(credentials.user, credentials.password, hash);
     let good = outcomes.good.has(key) ? true : outcomes.bad.has(key) ? false : undefined;
     if (good === undefined) {
@@ -97,15 +99,13 @@ export function createWebGate(options: WebGateOptions): WebGate {
         });
       }
       try {
-        verified++;
         // Verified even for an unknown user (against the decoy), so both take the same time.
-        const matches = await verify(credentials.password, hash).catch((error) => {
-          // bcryptjs's message is outside text: one cleaned, bounded line of it.
-          options.log.warn(
-            `A password could not be verified: ${cleanText(error instanceof Error ? error.message : String(error))}`,
-          );
-          return false;
-        });
+        const matches = await check(credentials.password, hash);
+        // A known user whose hash is cheaper than the dearest pays the difference in decoys of costs
+        // c … top-1 (2^c + 2^c + 2^(c+1) + … + 2^(top-1) = 2^top): every check costs what the dearest does.
+        if (stored !== undefined) {
+          for (let cost = costOf(stored); cost < top; cost++) await check(randomToken(), await decoy(cost));
+        }
         good = stored !== undefined && matches;
       } finally {
         release();
@@ -141,8 +141,20 @@ export function createWebGate(options: WebGateOptions): WebGate {
     seen.add(key);
   }
 
-  function decoy(users: ReadonlyMap<string, string>): Promise<string> {
-    const cost = decoyCost(users.values());
+  async function check(password: string, hash: string): Promise<boolean> {
+    verified++;
+    try {
+      return await verify(password, hash);
+    } catch (error) {
+      // bcryptjs's message is outside text: one cleaned, bounded line of it.
+      options.log.warn(
+        `A password could not be verified: ${cleanText(error instanceof Error ? error.message : String(error))}`,
+      );
+      return false;
+    }
+  }
+
+  function decoy(cost: number): Promise<string> {
     let made = decoys.get(cost);
     if (!made) {
       made = import("bcryptjs").then(({ default: bcrypt }) => bcrypt.hash(randomToken(), cost));
@@ -193,9 +205,13 @@ function addHeaders(answer: Response, headers: ReadonlyArray<readonly [string, s
  */
 export function decoyCost(hashes: Iterable<string>): number {
   let highest = 0;
-  // `$2y$10$…`: the web config accepts only hashes of this shape (cost 04–31).
-  for (const hash of hashes) highest = Math.max(highest, Number(hash.slice(4, 6)) || 0);
+  for (const hash of hashes) highest = Math.max(highest, costOf(hash));
   return highest || 10;
+}
+
+/** The cost of a bcrypt hash, `$2y$10$…`: the web config accepts only hashes of this shape (cost 04–31). */
+function costOf(hash: string): number {
+  return Number(hash.slice(4, 6)) || 0;
 }
 
 /** The user and password of an `Authorization: Basic …` header, or null when it is absent or malformed. */

@@ -201,3 +201,25 @@ Deno.test("an unknown user is checked against a decoy of the highest bcrypt cost
     assert.equal(bcrypt.getRounds(checked[0]), 10);
   }, verify);
 });
+
+Deno.test("every check costs the bcrypt work of the dearest user's hash, whoever the user, known or not", async () => {
+  const users = { cheap: bcrypt.hashSync("a", 4), mid: bcrypt.hashSync("c", 6), dear: bcrypt.hashSync("b", 8) };
+  let checked: string[] = [];
+  const verify: Verify = (password, hash) => {
+    checked.push(hash);
+    return Promise.resolve(bcrypt.compareSync(password, hash));
+  };
+  await withExporter(users, async (exporter) => {
+    // bcrypt's work doubles with each step of cost: 2^cost rounds.
+    const work = () => checked.reduce((sum, hash) => sum + 2 ** bcrypt.getRounds(hash), 0);
+    for (const [user, password] of [["cheap", "x"], ["mid", "x"], ["dear", "x"], ["mallory", "x"], ["cheap", "a"]]) {
+      checked = [];
+      const response = await exporter.app.request("/metrics", {
+        headers: { authorization: `Basic ${btoa(`${user}:${password}`)}` },
+      });
+      assert.equal(response.status, user === "cheap" && password === "a" ? 200 : 401, user);
+      await response.body?.cancel();
+      assert.equal(work(), 2 ** 8, `${user}: ${checked.map((hash) => bcrypt.getRounds(hash)).join(", ")}`);
+    }
+  }, verify);
+});
