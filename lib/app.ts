@@ -44,7 +44,7 @@ const SECURITY_HEADERS: MiddlewareHandler = secureHeaders({
 
 /**
  * A Host header as RFC 9112 §3.2 allows it: a host name, IPv4 address or bracketed IPv6 literal, and
- * an optional port. Anything else (a slash, `?`, `#`, `\\`, `@`, a bare `%`, a space) is answered 400
+ * an optional port. Anything else (a slash, `?`, `#`, a backslash, `@`, a bare `%`, a space) is answered 400
  * as that section asks; this is not what keeps a route guarded (the guard reads no path), but it keeps
  * the path the router reads equal to the request's own.
  */
