@@ -1,6 +1,7 @@
 /**
- * Basic auth against the web config's bcrypt hashes, and its extra headers, in front of every route
- * but `/healthz`. Verifying a cost-10 bcrypt hash takes about a tenth of a second of CPU in pure
+ * Basic auth against the web config's bcrypt hashes, and its extra headers, as hono middleware: the
+ * guard is in front of every route registered after it (all but `/healthz`), and decides nothing from
+ * the request's path itself, so it cannot read a path other than the one the router serves. Verifying a cost-10 bcrypt hash takes about a tenth of a second of CPU in pure
  * JavaScript, so, as in exporter-toolkit, each outcome is remembered (keyed by a hash of the user, the
  * password and the stored hash, so a changed password or hash is verified again), and at most a few
  * verifications run at once: a flood of wrong passwords waits in a short queue, and beyond it is
@@ -13,15 +14,12 @@ import type { Clock } from "./clock.ts";
 import type { Logger } from "./log.ts";
 import type { Problem } from "./problems.ts";
 import { createLogThrottle } from "./rate_limit.ts";
+import type { MiddlewareHandler } from "hono";
 import { randomToken } from "./secrets.ts";
-import { requestPath } from "./request_path.ts";
 import { cleanText } from "./hostile_text.ts";
 
 /** The realm browsers show in their login prompt. */
 export const REALM = "monzo-exporter";
-
-/** The one path answered without credentials, for liveness probes that cannot send them. */
-export const UNGUARDED_PATH = "/healthz";
 
 /** Checks a password against a bcrypt hash (bcryptjs by default; tests count the calls). */
 export type Verify = (password: string, hash: string) => Promise<boolean>;
@@ -49,16 +47,15 @@ export interface WebGateOptions {
   readonly cacheSize?: number;
 }
 
-/** A request handler's shape, with whatever else the caller passes after the request. */
-type Handler<A extends unknown[]> = (request: Request, ...rest: A) => Response | Promise<Response>;
-
 /** What the web config asks of every request: credentials checked, headers added. */
 export interface WebGate {
   /**
-   * `inner` behind basic auth (when users are set) with the configured headers on every answer; the
-   * gate's own answers (401, 503) go through `finish` first, as the inner ones already do.
+   * Basic auth (when users are set) for the routes registered after it: a refusal (401, 503) is the
+   * answer, otherwise the next handler's. It reads no path: the router chose the route.
    */
-  wrap<A extends unknown[]>(inner: Handler<A>, finish: (response: Response) => Response): Handler<A>;
+  readonly guard: MiddlewareHandler;
+  /** Adds the configured headers to every answer, the guard's refusals included: register it first. */
+  readonly headers: MiddlewareHandler;
   /** Why the web config on disk is not in force; null when it is. */
   problem(): Problem | null;
   /** bcrypt verifications run so far (for the bench and tests). */
@@ -81,14 +78,16 @@ export function createWebGate(options: WebGateOptions): WebGate {
   const waiting: Array<() => void> = [];
   let active = 0;
   let verified = 0;
-  // A decoy hash per cost, so an unknown user costs what a known one does and names cannot be probed.
-  const decoys = new Map<string, Promise<string>>();
+  // A decoy hash per cost, so an unknown user costs what a known one does and names cannot be probed;
+  // the cheaper ones pad a check against a cheaper user's hash.
+  const decoys = new Map<number, Promise<string>>();
 
   async function admitted(request: Request, users: ReadonlyMap<string, string>): Promise<Response | null> {
     const credentials = parseBasic(request.headers.get("authorization"));
     if (credentials === null) return challenge();
     const stored = users.get(credentials.user);
-    const hash = stored ?? await decoy(users);
+    const top = decoyCost(users.values());
+    const hash = stored ?? await decoy(top);
     const key = await digest(credentials.user, credentials.password, hash);
     let good = outcomes.good.has(key) ? true : outcomes.bad.has(key) ? false : undefined;
     if (good === undefined) {
@@ -100,15 +99,13 @@ export function createWebGate(options: WebGateOptions): WebGate {
         });
       }
       try {
-        verified++;
         // Verified even for an unknown user (against the decoy), so both take the same time.
-        const matches = await verify(credentials.password, hash).catch((error) => {
-          // bcryptjs's message is outside text: one cleaned, bounded line of it.
-          options.log.warn(
-            `A password could not be verified: ${cleanText(error instanceof Error ? error.message : String(error))}`,
-          );
-          return false;
-        });
+        const matches = await check(credentials.password, hash);
+        // A known user whose hash is cheaper than the dearest pays the difference in decoys of costs
+        // c … top-1 (2^c + 2^c + 2^(c+1) + … + 2^(top-1) = 2^top): every check costs what the dearest does.
+        if (stored !== undefined) {
+          for (let cost = costOf(stored); cost < top; cost++) await check(randomToken(), await decoy(cost));
+        }
         good = stored !== undefined && matches;
       } finally {
         release();
@@ -144,28 +141,39 @@ export function createWebGate(options: WebGateOptions): WebGate {
     seen.add(key);
   }
 
-  function decoy(users: ReadonlyMap<string, string>): Promise<string> {
-    const cost = users.values().next().value?.slice(4, 6) ?? "10";
+  async function check(password: string, hash: string): Promise<boolean> {
+    verified++;
+    try {
+      return await verify(password, hash);
+    } catch (error) {
+      // bcryptjs's message is outside text: one cleaned, bounded line of it.
+      options.log.warn(
+        `A password could not be verified: ${cleanText(error instanceof Error ? error.message : String(error))}`,
+      );
+      return false;
+    }
+  }
+
+  function decoy(cost: number): Promise<string> {
     let made = decoys.get(cost);
     if (!made) {
-      made = import("bcryptjs").then(({ default: bcrypt }) => bcrypt.hash(randomToken(), Number(cost)));
+      made = import("bcryptjs").then(({ default: bcrypt }) => bcrypt.hash(randomToken(), cost));
       decoys.set(cost, made);
     }
     return made;
   }
 
   return {
-    wrap(inner, finish) {
-      return (request, ...rest) => {
-        const config = options.config();
-        // The router's reading of the path: a hostile Host header (null) is guarded like any path.
-        if (config.users.size === 0 || requestPath(request.url) === UNGUARDED_PATH) {
-          return withHeaders(inner(request, ...rest), config.headers);
-        }
-        return admitted(request, config.users).then((refusal) =>
-          withHeaders(refusal ? finish(refusal) : inner(request, ...rest), config.headers)
-        );
-      };
+    async guard(c, next) {
+      const users = options.config().users;
+      const refusal = users.size === 0 ? null : await admitted(c.req.raw, users);
+      if (refusal) return refusal;
+      await next();
+    },
+    async headers(c, next) {
+      await next();
+      // Read after the answer, so a reload during a slow answer applies its headers to it.
+      addHeaders(c.res, options.config().headers);
     },
     problem: () => options.problem?.() ?? null,
     verifications: () => verified,
@@ -182,21 +190,28 @@ function challenge(): Response {
   });
 }
 
-function withHeaders(
-  response: Response | Promise<Response>,
-  headers: ReadonlyArray<readonly [string, string]>,
-): Response | Promise<Response> {
-  if (headers.length === 0) return response;
-  const add = (answer: Response) => {
-    for (const [name, value] of headers) {
-      // A configured policy is enforced beside the page's own (browsers apply every one), so it can
-      // only narrow what the page allows, never widen it.
-      if (name === "Content-Security-Policy") answer.headers.append(name, value);
-      else answer.headers.set(name, value);
-    }
-    return answer;
-  };
-  return response instanceof Promise ? response.then(add) : add(response);
+function addHeaders(answer: Response, headers: ReadonlyArray<readonly [string, string]>): void {
+  for (const [name, value] of headers) {
+    // A configured policy is enforced beside the page's own (browsers apply every one), so it can
+    // only narrow what the page allows, never widen it.
+    if (name === "Content-Security-Policy") answer.headers.append(name, value);
+    else answer.headers.set(name, value);
+  }
+}
+
+/**
+ * The bcrypt cost of the decoy that an unknown user is checked against: the highest among the users'
+ * hashes (10 without any), so an unknown name never answers faster than any known one.
+ */
+export function decoyCost(hashes: Iterable<string>): number {
+  let highest = 0;
+  for (const hash of hashes) highest = Math.max(highest, costOf(hash));
+  return highest || 10;
+}
+
+/** The cost of a bcrypt hash, `$2y$10$…`: the web config accepts only hashes of this shape (cost 04–31). */
+function costOf(hash: string): number {
+  return Number(hash.slice(4, 6)) || 0;
 }
 
 /** The user and password of an `Authorization: Basic …` header, or null when it is absent or malformed. */

@@ -2,7 +2,6 @@ import type { Hono } from "hono";
 import { budgetMonth } from "./spending/budget_month.ts";
 import { openKv } from "./kv.ts";
 import { KvLease } from "./kv_lease.ts";
-import { requestPath } from "./request_path.ts";
 import { createLoginWatch } from "./login_watch.ts";
 import { err, ok, type Result } from "./result.ts";
 import { decodeStoredTransaction } from "./spending/transaction.ts";
@@ -42,7 +41,7 @@ export interface ExporterOptions {
 /** The assembled exporter, ready to be served and polled. */
 export interface Exporter {
   readonly app: Hono;
-  /** The request handler for `Deno.serve`; it answers HEAD as {@link headAsGet} says. */
+  /** The request handler for `Deno.serve`: the app's own `fetch`. */
   readonly handler: (request: Request) => Response | Promise<Response>;
   readonly poller: Poller;
   readonly sessions: Sessions;
@@ -53,18 +52,6 @@ export interface Exporter {
    * once Monzo has rotated the tokens, only the write keeps the login. Closing again waits for the same.
    */
   close(): Promise<void>;
-}
-
-/**
- * Answers a HEAD request with the answer to the same GET, body and all: `Deno.serve` then sends its
- * headers, with that body's Content-Length, and leaves the body out. Hono answers HEAD by dropping the
- * body itself, and for an empty body Deno sends `Content-Length: 0`, which a HEAD answer must not say
- * unless the GET body is empty too (RFC 9110 §8.6).
- */
-export function headAsGet(app: Hono, request: Request): Response | Promise<Response> {
-  // Built from the parts: `new Request(request)` would follow its signal, and reading a request's
-  // signal makes Deno.serve print a warning about its legacy abort behaviour.
-  return app.fetch(new Request(request.url, { method: "GET", headers: request.headers }));
 }
 
 /**
@@ -150,10 +137,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   });
   return ok({
     app,
-    // A HEAD is answered as a GET built anew, which would parse a hostile Host header into the path;
-    // such a request goes to the app as it is, which refuses it.
-    handler: (request) =>
-      request.method === "HEAD" && requestPath(request.url) !== null ? headAsGet(app, request) : app.fetch(request),
+    handler: (request) => app.fetch(request),
     poller,
     sessions,
     snapshot,

@@ -41,6 +41,7 @@ export type WebConfigCode =
   | "web_config_key_mismatch"
   | "web_config_bad_hash"
   | "web_config_needs_restart"
+  | "web_config_protection_off"
   | "web_config_not_applied"
   | "web_config_needs_https";
 
@@ -74,6 +75,8 @@ export interface ProblemFacts {
   readonly half?: "cert" | "key";
   /** TLS being turned "on" or "off". */
   readonly turning?: "on" | "off";
+  /** The protection a reloaded web config would turn off. */
+  readonly protection?: "basic auth" | "TLS";
   /** A URL the sentence is about, e.g. the configured redirect_uri. */
   readonly url?: string;
 }
@@ -152,6 +155,9 @@ const SENTENCES: { readonly [code in ProblemCode]: (subject: string, facts: Prob
     `${webConfig(s, f)}is not a bcrypt hash ($2y$, $2b$ or $2a$, cost 04-31, 60 characters; make one with ` +
     `htpasswd -nBC 10 "" | tr -d ':\\n')`,
   web_config_needs_restart: (s, f) => `Cannot apply web config "${s}": turning TLS ${f.turning} needs a restart`,
+  web_config_protection_off: (s, f) =>
+    `Refused to reload web config "${s}": it has no ${f.key}, so it would turn ${f.protection} off (a file caught ` +
+    `empty or half-written reads so too); turning ${f.protection} off needs a restart`,
   web_config_not_applied: (s, f) => `Cannot apply web config "${s}": ${f.detail}`,
   web_config_needs_https: (s, f) =>
     `Cannot use web config "${s}": it turns TLS on, but redirect_uri "${f.url}" starts with http://; use ` +

@@ -293,15 +293,84 @@ function lookup(raw: unknown, dotted: string): unknown {
   return value;
 }
 
+/** The most a web config, certificate or key file may hold: far beyond any real one. */
+export const MAX_WEB_FILE_BYTES = 1 << 20;
+/** How long reading one of them may take before it counts as unreadable (a stuck network mount, say). */
+const READ_TIMEOUT_MS = 2_000;
+
+/**
+ * The text of a regular file (or a link to one), bounded in size and in time. Anything else is refused
+ * before it is opened: opening a FIFO waits for a writer, for ever, and a device may never end.
+ */
 async function readText(path: string): Promise<Result<string>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<Result<string>>((resolve) => {
+    timer = setTimeout(
+      () => resolve(err(`could not be read within ${READ_TIMEOUT_MS / 1000} s`)),
+      READ_TIMEOUT_MS,
+    );
+  });
   try {
-    return ok(await Deno.readTextFile(path));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return err("file not found");
-    if (error instanceof Deno.errors.PermissionDenied) return err("permission denied");
-    if (error instanceof Deno.errors.IsADirectory) return err("is a directory, not a file");
-    return err(firstLine(error));
+    return await Promise.race([readRegular(path), late]);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+async function readRegular(path: string): Promise<Result<string>> {
+  try {
+    // stat follows links, which were always allowed (Kubernetes mounts secrets as links).
+    const info = await Deno.stat(path);
+    const kind = notRegular(info);
+    if (kind) return err(`is ${kind}, not a regular file`);
+    if (info.size > MAX_WEB_FILE_BYTES) return err(tooLarge());
+    using file = await Deno.open(path, { read: true });
+    // Replaced between the look and the open: what was opened is what counts.
+    const opened = notRegular(await file.stat());
+    if (opened) return err(`is ${opened}, not a regular file`);
+    // One byte more than the limit, to tell a file at the limit from one beyond it (it may have grown).
+    const buffer = new Uint8Array(Math.min(info.size, MAX_WEB_FILE_BYTES) + 1);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const read = await file.read(buffer);
+      if (read === null) break;
+      chunks.push(buffer.slice(0, read));
+      total += read;
+      if (total > MAX_WEB_FILE_BYTES) return err(tooLarge());
+    }
+    const all = new Uint8Array(total);
+    let at = 0;
+    for (const chunk of chunks) {
+      all.set(chunk, at);
+      at += chunk.length;
+    }
+    return ok(new TextDecoder().decode(all));
+  } catch (error) {
+    return err(readError(error));
+  }
+}
+
+function tooLarge(): string {
+  return `is larger than ${MAX_WEB_FILE_BYTES / (1 << 20)} MiB, which no web config, certificate or key is`;
+}
+
+/** What a file is when it is not a regular one ("a FIFO (named pipe)"), or null when it is. */
+function notRegular(info: Deno.FileInfo): string | null {
+  if (info.isFile) return null;
+  if (info.isDirectory) return "a directory";
+  if (info.isFifo) return "a FIFO (named pipe)";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  if (info.isSocket) return "a socket";
+  return "of another kind";
+}
+
+function readError(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "file not found";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "is a directory, not a regular file";
+  return firstLine(error);
 }
 
 /** A one-line description of a web config, without any secret. */
@@ -314,7 +383,7 @@ export function summarizeWebConfig(config: WebConfig): string {
 
 /** Options of {@link watchWebConfig}. */
 export interface WatchOptions {
-  readonly log: Pick<Logger, "info" | "warn">;
+  readonly log: Pick<Logger, "info" | "warn" | "error">;
   /** How often the files are looked at; 3 s by default. */
   readonly intervalMs?: number;
   /** Called with a new valid config whose certificate or key changed; may refuse it (a failed relisten). */
@@ -340,7 +409,8 @@ export interface WebConfigWatch {
  * few seconds and compared with what was loaded (they are small), so a file replaced by a rename is
  * seen as well as one written in place within the same millisecond. A file that turns invalid keeps the last good config and
  * is said once in the log and through {@link WebConfigWatch.problem}; turning TLS on or off needs a
- * restart, since the public URL's scheme changes with it.
+ * restart, since the public URL's scheme changes with it, and so does turning basic auth off (from some
+ * users to none), said at ERROR: a protection is never lost to a file caught half-written.
  */
 export function watchWebConfig(initial: WebConfig, options: WatchOptions): WebConfigWatch {
   const load = options.load ?? loadWebConfig;
@@ -356,8 +426,22 @@ export function watchWebConfig(initial: WebConfig, options: WatchOptions): WebCo
     ({ files, read: seen } = loaded.ok ? loaded.value : loaded.error);
     if (!loaded.ok) return refuse(loaded.error);
     const next = loaded.value;
-    if ((next.tls === null) !== (current.tls === null)) {
-      return refuse(problem("web_config_needs_restart", initial.path, { turning: next.tls ? "on" : "off" }));
+    // Protection is never switched off by a reload: a file caught empty or half-written (a shell `>`,
+    // an editor writing in place, a full disk) reads as a valid config without it.
+    if (current.users.size > 0 && next.users.size === 0) {
+      return refuse(
+        problem("web_config_protection_off", initial.path, { key: "basic_auth_users", protection: "basic auth" }),
+        "error",
+      );
+    }
+    if (current.tls && !next.tls) {
+      return refuse(
+        problem("web_config_protection_off", initial.path, { key: "tls_server_config", protection: "TLS" }),
+        "error",
+      );
+    }
+    if (!current.tls && next.tls) {
+      return refuse(problem("web_config_needs_restart", initial.path, { turning: "on" }));
     }
     if (next.tls && current.tls && (next.tls.cert !== current.tls.cert || next.tls.key !== current.tls.key)) {
       const applied = await options.onTls?.(next.tls) ?? ok(undefined);
@@ -368,9 +452,11 @@ export function watchWebConfig(initial: WebConfig, options: WatchOptions): WebCo
     options.log.info(`Reloaded the web config: ${summarizeWebConfig(next)}`);
   }
 
-  function refuse(now: Problem): void {
+  function refuse(now: Problem, level: "warn" | "error" = "warn"): void {
     // Said once per distinct problem, not at every look.
-    if (now.message !== refused?.message) options.log.warn(`${now.message}; the last valid web config stays in force`);
+    if (now.message !== refused?.message) {
+      options.log[level](`${now.message}; the last valid web config stays in force`);
+    }
     refused = now;
   }
 

@@ -271,7 +271,9 @@ Deno.test("HEAD on every GET route answers the GET's status and headers, Content
       assert.equal(head.status, get.status, what);
       assert.ok(get.body.length > 0, what);
       assert.equal(head.wire.length, 0, `${what}: HEAD sent ${head.wire.length} body bytes`);
-      const without = (answer: RawAnswer) => [...answer.headers].filter(([name]) => name !== "date");
+      // By name: hono copies a HEAD answer's headers into a new one, which lists them sorted.
+      const without = (answer: RawAnswer) =>
+        [...answer.headers].filter(([name]) => name !== "date").sort(([a], [b]) => a < b ? -1 : 1);
       assert.deepEqual(without(head), without(get), what);
       assert.equal(head.headers.get("content-length"), String(get.body.length), what);
     }

@@ -717,7 +717,7 @@ Deno.test({
 
         await replaceFile(path, "");
         await watch.check();
-        assert.equal(watch.problem()?.code, "web_config_needs_restart", watch.problem()?.message);
+        assert.equal(watch.problem()?.code, "web_config_protection_off", watch.problem()?.message);
         assert.match(watch.problem()?.message ?? "", /turning TLS off needs a restart/);
         assert.equal(await answers(second), true);
       } finally {

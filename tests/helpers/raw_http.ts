@@ -44,15 +44,19 @@ function headerEnd(all: Uint8Array): number {
 
 /**
  * One request to 127.0.0.1:`port` on its own connection, which the server closes after answering; a
- * `host` in `headers` replaces the usual one, as a hostile client may send.
+ * `host` in `headers` replaces the usual one, as a hostile client may send. With `tls`, the same
+ * HTTP/1.1 bytes go over TLS, trusting `tls.caCerts`.
  */
 export async function raw(
   port: number,
   method: string,
   path: string,
   headers: Record<string, string> = {},
+  tls?: { readonly caCerts: string[] },
 ): Promise<RawAnswer> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const conn = tls
+    ? await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: tls.caCerts })
+    : await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     const head = [
       `${method} ${path} HTTP/1.1`,
