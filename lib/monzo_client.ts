@@ -75,7 +75,7 @@ export interface RejectedTransaction {
   readonly id: string | null;
   /** Recognises the entry when it comes again: its id, or a digest of the entry when it has no usable id. */
   readonly key: string;
-  /** Which field is unusable and why; cleaned and bounded. */
+  /** Which field is unusable and why, e.g. `amount is unusable (…)`; cleaned and bounded. */
   readonly reason: string;
 }
 
@@ -320,7 +320,11 @@ function checkEntries(entries: readonly unknown[]): TransactionPage {
     const issue = parsed.error.issues[0];
     // Paths can hold keys Monzo chose, and zod quotes received values in messages.
     const field = cleanText(issue.path.join("."), TEXT_LIMIT) || "(entry)";
-    rejected.push({ id, key: id ?? `#${digest(entry)}`, reason: `${field}: ${cleanText(issue.message, TEXT_LIMIT)}` });
+    rejected.push({
+      id,
+      key: id ?? `#${digest(entry)}`,
+      reason: `${field} is unusable (${cleanText(issue.message, TEXT_LIMIT)})`,
+    });
   }
   return { transactions, rejected, size: entries.length, lastId };
 }

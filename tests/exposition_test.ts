@@ -196,8 +196,12 @@ function clientFor(input: PollInput, listed: readonly AccountEntry[]): MonzoClie
         owners: a.owners.map((name) => ({ user_id: `user_${name}`, preferred_name: name })),
         created: null,
       })))),
-    transactions: (_token, query) =>
-      Promise.resolve(ok([...(new Map(input.transactions ?? []).get(query.accountId) ?? [])])),
+    transactions: (_token, query) => {
+      const rows = [...(new Map(input.transactions ?? []).get(query.accountId) ?? [])];
+      return Promise.resolve(
+        ok({ transactions: rows, rejected: [], size: rows.length, lastId: rows.at(-1)?.id ?? null }),
+      );
+    },
     balance: (_token, id) => {
       const figures = values.get(id);
       return Promise.resolve(

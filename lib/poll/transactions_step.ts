@@ -244,7 +244,7 @@ function countRejected(
     count++;
     const which = entry.id === null ? "a transaction without a usable id" : `transaction ${entry.id}`;
     log?.warn(
-      `Left out ${which} of account ${reading.accountId}: its ${entry.reason}; the account's other ` +
+      `Left out ${which} of account ${reading.accountId}: ${entry.reason}; the account's other ` +
         "transactions are stored",
     );
   }
@@ -270,7 +270,8 @@ function tellImport(
   if (context.now() < granted + FULL_HISTORY_MS && !reading.importStopped) return;
   importTold.set(accountId, granted);
   log?.warn(
-    `The full-history import of account ${accountId} stopped when the 5 minutes after the login ended: ` +
+    `The full-history import of account ${accountId} could not finish within the 5 minutes after the login ` +
+      "that Monzo allows it: " +
       `${store.summary(accountId).count} transactions stored, back to ${isoTime(history.start).slice(0, 10)}; ` +
       "log in again to import older history",
   );
