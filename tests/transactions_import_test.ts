@@ -244,10 +244,10 @@ Deno.test("30% server errors during the import after a login: retried inside the
     h.fake.fault({ path: "/transactions", kind: "flaky", probability: 0.3, seed: 15 });
     h.fake.resetRequests();
     await poll(h);
-    const failed = h.fake.requests.filter((r) => r.path === "/transactions" && r.status === 500).length;
-    assert.ok(failed > 10, `only ${failed} server errors`);
     const text = await metrics(h);
     assert.equal(sample(text, STORED(ALICE_CURRENT)), rows.length);
+    const failed = h.fake.requests.filter((r) => r.path === "/transactions" && r.status === 500).length;
+    assert.ok(failed > 10, `only ${failed} server errors`);
     const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
     assert.ok(account);
     assert.equal(sample(text, HISTORY_START), Date.parse(account.created) / 1000, "the history is not complete");
