@@ -791,6 +791,7 @@ Deno.test("OpenMetrics has the text format's samples, counters and infos named a
     "monzo_api_requests",
     "monzo_received",
     "monzo_spent",
+    "monzo_transactions_rejected",
   ]);
   assert.deepEqual(rich.filter((f) => f.type === "info").map((f) => f.name).sort(), [
     "monzo_account",
