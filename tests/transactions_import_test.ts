@@ -335,3 +335,22 @@ Deno.test("a Retry-After longer than the window left is not waited for", async (
     await toldHowFar(h);
   });
 });
+
+Deno.test("balances and pots are exported while the transactions step is still importing", async () => {
+  await withHarness({}, async (h) => {
+    await logIn(h, ALICE);
+    h.fake.fault({ path: "/transactions", kind: "hang", accountId: ALICE_CURRENT });
+    const polling = poll(h);
+    try {
+      // The poll is held in the transactions step, before the end of the poll.
+      while (transactionCalls(h.fake, ALICE_CURRENT).length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await balancesAndPotsExported(h);
+    } finally {
+      h.fake.clearFaults();
+      await polling;
+    }
+    assert.equal(sample(await metrics(h), "monzo_up"), 1);
+  });
+});
