@@ -354,3 +354,26 @@ Deno.test("balances and pots are exported while the transactions step is still i
     assert.equal(sample(await metrics(h), "monzo_up"), 1);
   });
 });
+
+Deno.test("a timeout and a 429 during the import are tried again inside the window, not the end of the poll", async () => {
+  await withHarness({ config: { request_timeout_seconds: 1 } }, async (h) => {
+    const rows = bigHistory(h);
+    await logIn(h, ALICE);
+    h.fake.fault({ path: "/transactions", kind: "hang", accountId: ALICE_CURRENT, times: 1 });
+    h.fake.fault({
+      path: "/transactions",
+      kind: "status",
+      status: 429,
+      headers: { "retry-after": "7" },
+      accountId: ALICE_CURRENT,
+      times: 1,
+    });
+    await poll(h);
+    const text = await metrics(h);
+    assert.equal(sample(text, STORED(ALICE_CURRENT)), rows.length);
+    assert.equal(sample(text, "monzo_up"), 1, JSON.stringify(h.exporter.snapshot.state.lastPoll?.problems));
+    // The timeout's pause, then the 429's Retry-After.
+    assert.equal(h.pauses.length, 2, JSON.stringify(h.pauses));
+    assert.equal(h.pauses[1], 7_000);
+  });
+});
