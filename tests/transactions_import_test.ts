@@ -193,11 +193,22 @@ Deno.test("unusable transactions are left out, counted and logged once each; the
       [rows[140].id]: ({ id: _id, ...row }) => row,
     };
     const spoiled = Object.keys(spoil);
+    // Monzo's JSON of each row, as the edit sees it.
+    const rowsById = new Map<string, Record<string, unknown>>(
+      rows.map((row) => [row.id, JSON.parse(JSON.stringify(row)) as Record<string, unknown>]),
+    );
     h.fake.fault({
       path: "/transactions",
       kind: "edit_rows",
       accountId: ALICE_CURRENT,
-      edit: (page) => page.map((row) => spoil[String(row.id)]?.(row) ?? row),
+      edit: (page) => {
+        if (page.length === 0) return page;
+        const edited = page.map((row) => spoil[String(row.id)]?.(row) ?? row);
+        // Spoilt repeats of good ones: before the good copy comes (on the next page), and after it.
+        const repeats = [{ ...page[0], amount: 2e12 }, { ...page[page.length - 1], created: "2024-02-30T10:00:00Z" }];
+        const ahead = rowsById.get(rows[105].id);
+        return page[0]?.id === rows[0].id && ahead ? [{ ...ahead, amount: 1.5 }, ...edited] : [...edited, ...repeats];
+      },
     });
     await logIn(h, ALICE);
     await poll(h);

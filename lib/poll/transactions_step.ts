@@ -411,6 +411,8 @@ async function readPages(
 ): Promise<Result<Set<string>, SyncFailure>> {
   const { reading, store } = read;
   const seen = new Set<string>();
+  // Ids given only as unusable entries so far: a usable copy later in the read is stored after all.
+  const unusable = new Set<string>();
   let since = query.since;
   for (;;) {
     const page = await fetchPage(read, { ...query, since, limit: PAGE_LIMIT });
@@ -420,12 +422,16 @@ async function readPages(
     for (const tx of page.value.transactions) {
       if (seen.has(tx.id)) continue;
       seen.add(tx.id);
-      news++;
+      // A transaction given unusable earlier in the poll and usable now is stored, not left out.
+      reading.rejected.delete(tx.id);
+      if (!unusable.delete(tx.id)) news++;
       fresh.push(toStored(tx, reading.accountId));
     }
     for (const entry of page.value.rejected) {
-      if (entry.id !== null && !seen.has(entry.id)) {
-        seen.add(entry.id);
+      // A spoilt copy of a transaction already read whole is only a repeat.
+      if (entry.id !== null && seen.has(entry.id)) continue;
+      if (entry.id !== null && !unusable.has(entry.id)) {
+        unusable.add(entry.id);
         news++;
       }
       if (!reading.rejected.has(entry.key)) reading.rejected.set(entry.key, entry);
@@ -434,7 +440,7 @@ async function readPages(
       const written = await save(store, reading.accountId, fresh, [], undefined);
       if (!written.ok) return written;
     }
-    if (page.value.size < PAGE_LIMIT) return ok(seen);
+    if (page.value.size < PAGE_LIMIT) return ok(new Set([...seen, ...unusable]));
     const next = page.value.lastId;
     if (news === 0 || next === null || next === since) {
       const why = news === 0
