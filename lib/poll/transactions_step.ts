@@ -160,7 +160,10 @@ export function transactionsStep(
               accountId: account.id,
               reader,
               left: MAX_TRANSACTION_REQUESTS,
-              retryUntil: windowEnd !== null && context.now() < windowEnd ? windowEnd : null,
+              // Never more than the window's length from now, whatever time the tokens file says the login was.
+              retryUntil: windowEnd !== null && context.now() < windowEnd
+                ? Math.min(windowEnd, context.now() + FULL_HISTORY_MS)
+                : null,
               rejected: new Map(),
               importStopped: false,
             };
