@@ -17,6 +17,7 @@ import { createMonzoClient } from "./monzo_client.ts";
 import { createPoller, type Poller } from "./poller.ts";
 import { createSessions, type Sessions } from "./sessions.ts";
 import { startSteps } from "./poll/steps.ts";
+import type { Sleep } from "./poll/transactions_step.ts";
 import { type BuildInfo, Snapshot } from "./snapshot.ts";
 import { tokenFile, type TokenPersistence } from "./token_file.ts";
 import { TokenStore } from "./token_store.ts";
@@ -26,6 +27,8 @@ export interface ExporterOptions {
   readonly config: Config;
   readonly build: BuildInfo;
   readonly clock?: Clock;
+  /** The pause between tries of a failed transactions request; a real one unless given (tests move the clock). */
+  readonly sleep?: Sleep;
   /** Where log lines go; defaults to standard error. */
   readonly sink?: LogSink;
   /** Where logins are kept; defaults to the file at `config.tokensPath`. */
@@ -106,7 +109,14 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   if (transactions.value.dropped > 0) {
     log.warn(`${transactions.value.dropped} stored transactions could not be read and are read again from Monzo`);
   }
-  const snapshot = new Snapshot(build, startSteps({ config, transactions: transactions.value, log }));
+  const snapshot = new Snapshot(
+    build,
+    startSteps({
+      config,
+      transactions: transactions.value,
+      transactionsOptions: { log, sleep: options.sleep },
+    }),
+  );
   snapshot.setLogins(store.statuses(), store.loadError);
   store.onChange(() => snapshot.setLogins(store.statuses(), store.loadError));
   const client = createMonzoClient({

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { type Transaction, transactionsSchema } from "./spending/transaction.ts";
+import { type Transaction, transactionSchema } from "./spending/transaction.ts";
 import { discardBody, readBounded } from "./bounded_body.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { cleanText } from "./hostile_text.ts";
@@ -8,11 +8,13 @@ import {
   accountsSchema,
   type Balance,
   balanceSchema,
+  entryIdSchema,
   errorBodySchema,
   type Pot,
   potsSchema,
   type TokenResponse,
   tokenResponseSchema,
+  transactionPageSchema,
   type Whoami,
   whoamiSchema,
 } from "./monzo_schemas.ts";
@@ -67,6 +69,28 @@ export interface TransactionQuery {
   readonly limit: number;
 }
 
+/** An entry of a transactions page that is not a usable transaction, left out of {@link TransactionPage.transactions}. */
+export interface RejectedTransaction {
+  /** Its id, when it has a usable one (bounded, no control characters). */
+  readonly id: string | null;
+  /** Recognises the entry when it comes again: its id, or a digest of the entry when it has no usable id. */
+  readonly key: string;
+  /** Which field is unusable and why, e.g. `amount is unusable (…)`; cleaned and bounded. */
+  readonly reason: string;
+}
+
+/** One page of `GET /transactions`, each entry checked on its own. */
+export interface TransactionPage {
+  /** The usable transactions, in Monzo's order (oldest first). */
+  readonly transactions: Transaction[];
+  /** The entries left out. */
+  readonly rejected: RejectedTransaction[];
+  /** How many entries the page held, usable or not: a page shorter than `limit` is the last. */
+  readonly size: number;
+  /** The usable id of the page's last entry that has one, rejected or not: where the next page starts. */
+  readonly lastId: string | null;
+}
+
 /** Typed access to the Monzo endpoints the exporter uses. */
 export interface MonzoClient {
   /** `GET /ping/whoami`. */
@@ -79,13 +103,14 @@ export interface MonzoClient {
   pots(token: string, accountId: string, signal?: AbortSignal): Promise<Result<Pot[], MonzoFailure>>;
   /**
    * `GET /transactions?account_id=…` for one page, oldest first: `since` is an RFC 3339 time or a
-   * transaction id, `before` an RFC 3339 time, `limit` at most 100.
+   * transaction id, `before` an RFC 3339 time, `limit` at most 100. An unusable entry is left out of
+   * the page and listed in its `rejected`, rather than failing the page.
    */
   transactions(
     token: string,
     query: TransactionQuery,
     signal?: AbortSignal,
-  ): Promise<Result<Transaction[], MonzoFailure>>;
+  ): Promise<Result<TransactionPage, MonzoFailure>>;
   /** `POST /oauth2/token` with a form. */
   token(form: Record<string, string>, signal?: AbortSignal): Promise<Result<TokenResponse, MonzoFailure>>;
 }
@@ -253,10 +278,10 @@ export function createMonzoClient(options: MonzoClientOptions): MonzoClient {
       if (query.before !== undefined) params.before = query.before;
       const answer = await call(
         { method: "GET", endpoint: "/transactions", query: params, ...bearer(token) },
-        transactionsSchema,
+        transactionPageSchema,
         signal,
       );
-      return answer.ok ? ok(answer.value.transactions) : answer;
+      return answer.ok ? ok(checkEntries(answer.value.transactions)) : answer;
     },
     token: (form, signal) =>
       call(
@@ -273,6 +298,49 @@ export function createMonzoClient(options: MonzoClientOptions): MonzoClient {
         signal,
       ),
   };
+}
+
+/**
+ * Checks each entry of a transactions page on its own: one bad amount or impossible date leaves that
+ * transaction out, not the page (and so not the account's whole history).
+ */
+function checkEntries(entries: readonly unknown[]): TransactionPage {
+  const transactions: Transaction[] = [];
+  const rejected: RejectedTransaction[] = [];
+  let lastId: string | null = null;
+  for (const entry of entries) {
+    const idOf = entryIdSchema.safeParse(entry);
+    const id = idOf.success ? idOf.data.id : null;
+    if (id !== null) lastId = id;
+    const parsed = transactionSchema.safeParse(entry);
+    if (parsed.success) {
+      transactions.push(parsed.data);
+      continue;
+    }
+    const issue = parsed.error.issues[0];
+    // Paths can hold keys Monzo chose, and zod quotes received values in messages.
+    const field = cleanText(issue.path.join("."), TEXT_LIMIT) || "(entry)";
+    rejected.push({
+      id,
+      key: id ?? `#${digest(entry)}`,
+      reason: `${field} is unusable (${cleanText(issue.message, TEXT_LIMIT)})`,
+    });
+  }
+  return { transactions, rejected, size: entries.length, lastId };
+}
+
+/** Longest part of an entry without a usable id that {@link digest} reads. */
+const DIGEST_CHARS = 4096;
+
+/** A short stable digest (FNV-1a) of an entry's JSON, to recognise an entry without a usable id when it comes again. */
+function digest(entry: unknown): string {
+  const text = (JSON.stringify(entry) ?? String(entry)).slice(0, DIGEST_CHARS);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
 }
 
 /** A refused redirect: the detail names the target's origin only, since its path or query may hold anything. */

@@ -117,6 +117,15 @@ export type Pot = z.infer<typeof potSchema>;
 /** The answer of `GET /pots`. */
 export const potsSchema = z.object({ pots: z.array(potSchema) });
 
+/**
+ * The answer of `GET /transactions` with its entries left unchecked: each entry is checked on its own
+ * (lib/spending/transaction.ts), so that one unusable transaction does not make the whole page unusable.
+ */
+export const transactionPageSchema = z.object({ transactions: z.array(z.unknown()) });
+
+/** The `id` of a transactions page's entry, checked alone: where the next page starts even when the rest is unusable. */
+export const entryIdSchema = z.object({ id });
+
 // A field of the wrong type is dropped on its own, so one odd field does not hide the others.
 const errorText = z.string().optional().catch(undefined);
 

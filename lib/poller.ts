@@ -218,6 +218,8 @@ async function runPoll(options: PollerOptions, before: SnapshotState, signal: Ab
     const next = await step.next(context);
     if (next.accounts) accounts = next.accounts;
     steps.push(next);
+    // Shown at once: balances and pots are exported while the transactions step may still be importing.
+    if (!signal.aborted) options.snapshot.showSteps([...steps, ...before.steps.slice(steps.length)]);
   }
 
   const userProblems = [...users.values()].flatMap((user) => user.status === "ok" ? [] : [user.problem]);

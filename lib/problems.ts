@@ -23,6 +23,8 @@ export type ProblemCode =
   | "tokens_unwritable"
   | "data_unwritable"
   | "data_unavailable"
+  | "transactions_stuck"
+  | "transactions_request_limit"
   | WebConfigCode;
 
 /** Why a web config file (`--web.config.file`) is refused or not applied; its subject is the file's path. */
@@ -79,6 +81,8 @@ export interface ProblemFacts {
   readonly protection?: "basic auth" | "TLS";
   /** A URL the sentence is about, e.g. the configured redirect_uri. */
   readonly url?: string;
+  /** How many of something: requests, transactions. */
+  readonly count?: number;
 }
 
 function who(subject: string): string {
@@ -133,6 +137,12 @@ const SENTENCES: { readonly [code in ProblemCode]: (subject: string, facts: Prob
     `Cannot store the transactions of account ${s}: ${f.detail}; they are read again from Monzo at the next poll`,
   data_unavailable: (_, f) =>
     `${f.detail}; the transaction figures of the last poll are kept and the next poll tries again`,
+  transactions_stuck: (s, f) =>
+    `Monzo keeps answering the same transactions of account ${s} (${f.detail}): paging stopped there; what ` +
+    "was read is kept, and the next poll tries again",
+  transactions_request_limit: (s, f) =>
+    `Reading the transactions of account ${s} took the most requests a poll may make (${f.count}); what was ` +
+    "read is kept, and the next poll goes on",
   web_config_unreadable: (s, f) => `${webConfig(s, f)}${f.detail}`,
   web_config_yaml_syntax: (s, f) =>
     `${webConfig(s, f)}is not valid YAML${f.line === undefined ? "" : ` at line ${f.line}, column ${f.column}`}: ` +

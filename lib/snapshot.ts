@@ -128,6 +128,16 @@ export class Snapshot {
     this.#state = { ...this.#state, logins, loginsError };
   }
 
+  /**
+   * Shows a running poll's steps as they finish (`steps`: those done, then the rest as they were), so a
+   * slow step (a long transactions import) holds back no other step's figures; the poll's outcome
+   * comes with {@link applyPoll}.
+   */
+  showSteps(steps: readonly StepState[]): void {
+    const accounts = steps.find((step) => step.accounts !== undefined)?.accounts ?? this.#state.accounts;
+    this.#state = { ...this.#state, steps, accounts };
+  }
+
   /** Folds a poll's findings in; each step has kept the last figures of what it could not read. */
   applyPoll(report: PollReport): void {
     const old = this.#state;

@@ -196,8 +196,12 @@ function clientFor(input: PollInput, listed: readonly AccountEntry[]): MonzoClie
         owners: a.owners.map((name) => ({ user_id: `user_${name}`, preferred_name: name })),
         created: null,
       })))),
-    transactions: (_token, query) =>
-      Promise.resolve(ok([...(new Map(input.transactions ?? []).get(query.accountId) ?? [])])),
+    transactions: (_token, query) => {
+      const rows = [...(new Map(input.transactions ?? []).get(query.accountId) ?? [])];
+      return Promise.resolve(
+        ok({ transactions: rows, rejected: [], size: rows.length, lastId: rows.at(-1)?.id ?? null }),
+      );
+    },
     balance: (_token, id) => {
       const figures = values.get(id);
       return Promise.resolve(
@@ -260,8 +264,6 @@ if (!transactions.ok) throw new Error(transactions.error);
 const STEPS = {
   config: { historyDays: 0, monthStartDay: 1, budgets: new Map([["eating_out", 250]]), budgetCurrency: "GBP" },
   transactions: transactions.value,
-  // Nothing here has more than 100 categories, so the steps have nothing to log.
-  log: { info: () => {}, warn: () => {} },
 };
 
 /** A snapshot before any poll, with the exporter's real steps. */
@@ -789,6 +791,7 @@ Deno.test("OpenMetrics has the text format's samples, counters and infos named a
     "monzo_api_requests",
     "monzo_received",
     "monzo_spent",
+    "monzo_transactions_rejected",
   ]);
   assert.deepEqual(rich.filter((f) => f.type === "info").map((f) => f.name).sort(), [
     "monzo_account",

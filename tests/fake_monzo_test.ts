@@ -1486,3 +1486,90 @@ Deno.test("drift adds small pending card payments now and then, deterministicall
   assert.ok(first.every((t) => t.amount < 0 && t.amount >= -1500));
   assert.deepEqual(await run(), first);
 });
+
+Deno.test("faults same_page and endless_pages answer full pages for ever: the same ids, or ever-new ones", async () => {
+  await withFake(async (fake) => {
+    const { access } = await logIn(fake, ALICE);
+    const page = async (since?: string) =>
+      list(
+        (await get(fake, "/transactions", access, {
+          account_id: ALICE_CURRENT,
+          limit: "100",
+          ...(since ? { since } : {}),
+        })).body,
+        "transactions",
+      ).map((tx) => str(tx, "id"));
+
+    fake.fault({ path: "/transactions", kind: "same_page", accountId: ALICE_CURRENT });
+    const first = await page();
+    assert.equal(first.length, 100);
+    assert.equal(new Set(first).size, 100);
+    assert.deepEqual(await page(first[99]), first);
+    fake.clearFaults();
+
+    fake.fault({ path: "/transactions", kind: "endless_pages", accountId: ALICE_CURRENT });
+    const seen = new Set<string>();
+    let since: string | undefined;
+    for (let i = 0; i < 5; i++) {
+      const ids = await page(since);
+      assert.equal(ids.length, 100);
+      for (const id of ids) {
+        assert.ok(!seen.has(id), `${id} given twice`);
+        seen.add(id);
+      }
+      since = ids[99];
+    }
+    assert.throws(() => fake.fault({ path: "/balance", kind: "same_page" }), /only for \/transactions/);
+  }, { autoApprove: true });
+});
+
+Deno.test("fault flaky fails a share of requests, the same ones for the same seed", async () => {
+  const run = async (seed: number) => {
+    const statuses: number[] = [];
+    await withFake(async (fake) => {
+      const { access } = await logIn(fake, ALICE);
+      fake.fault({ path: "/balance", kind: "flaky", probability: 0.3, seed });
+      for (let i = 0; i < 200; i++) {
+        statuses.push((await get(fake, "/balance", access, { account_id: ALICE_CURRENT })).status);
+      }
+    }, { autoApprove: true });
+    return statuses;
+  };
+  const first = await run(15);
+  const failed = first.filter((status) => status === 500).length;
+  assert.ok(failed > 30 && failed < 90, `${failed} of 200 failed`);
+  assert.ok(first.every((status) => status === 200 || status === 500));
+  assert.deepEqual(await run(15), first);
+  assert.notDeepEqual(await run(16), first);
+  await withFake((fake) => {
+    assert.throws(() => fake.fault({ path: "/balance", kind: "flaky", probability: 2, seed: 1 }), /probability/);
+    return Promise.resolve();
+  });
+});
+
+Deno.test("fault edit_rows passes the normal rows through the test's edit", async () => {
+  await withFake(async (fake) => {
+    const { access } = await logIn(fake, ALICE);
+    const normal = await get(fake, "/transactions", access, { account_id: ALICE_CURRENT, limit: "5" });
+    const rows = list(normal.body, "transactions");
+    assert.equal(rows.length, 5);
+    fake.fault({
+      path: "/transactions",
+      kind: "edit_rows",
+      times: 1,
+      edit: (page) => [page[0], ...page, { ...page[1], amount: 2e12 }],
+    });
+    const edited = list(
+      (await get(fake, "/transactions", access, { account_id: ALICE_CURRENT, limit: "5" })).body,
+      "transactions",
+    );
+    assert.deepEqual(edited.map((tx) => str(tx, "id")), [0, 0, 1, 2, 3, 4, 1].map((i) => str(rows[i], "id")));
+    assert.equal(field(edited[6], "amount"), 2e12);
+    // Error answers are not edited, and the fault was used up.
+    assert.equal((await get(fake, "/transactions", access, {})).status, 400);
+    assert.deepEqual(
+      list((await get(fake, "/transactions", access, { account_id: ALICE_CURRENT, limit: "5" })).body, "transactions"),
+      rows,
+    );
+  }, { autoApprove: true });
+});

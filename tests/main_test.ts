@@ -221,7 +221,10 @@ Deno.test("deno task start: logs in through /authorize and /callback, serves bal
     // The login polls at once: the balances appear without waiting for the cron minute.
     const metrics = await waitFor("balances on /metrics after the first poll", async () => {
       const text = (await get(`${base}/metrics`)).text;
-      return sampleValue(text, "monzo_balance", `account_id="${ALICE_CURRENT}",currency="GBP"`) !== undefined && text;
+      // Balances show as soon as their step is done; monzo_up 1 once the whole poll after the login is.
+      const polled = /^monzo_up 1$/m.test(text);
+      return sampleValue(text, "monzo_balance", `account_id="${ALICE_CURRENT}",currency="GBP"`) !== undefined &&
+        polled && text;
     });
     assert.equal(sampleValue(metrics, "monzo_balance", `account_id="${ALICE_CURRENT}",currency="GBP"`), 1234.56);
     assert.equal(sampleValue(metrics, "monzo_balance", `account_id="${JOINT}",currency="GBP"`), 567.89);
@@ -289,7 +292,8 @@ Deno.test("deno task demo: labelled demo everywhere, serves balances, moves on a
   try {
     const first = await waitFor("demo balances on /metrics", async () => {
       const text = (await get(`${base}/metrics`)).text;
-      return text.includes(`monzo_balance{account_id="${ALICE_CURRENT}"`) && text;
+      // Balances show as soon as their step is done; monzo_up 1 once the whole first poll is.
+      return text.includes(`monzo_balance{account_id="${ALICE_CURRENT}"`) && /^monzo_up 1$/m.test(text) && text;
     }, { timeoutMs: 20_000 });
     assert.match(first, new RegExp(`^monzo_exporter_build_info\\{version="${meta.version}",mode="demo"\\} 1$`, "m"));
     assert.ok(moneySamples(first).length >= 8, `few balances:\n${moneySamples(first).join("\n")}`);

@@ -758,3 +758,62 @@ async function untilClosed(conn: Deno.Conn): Promise<void> {
     if (n === null) return;
   }
 }
+
+// ---- Transactions, entry by entry ----
+
+Deno.test("one unusable transaction is left out of its page, named by id; the page's size and last id still count", async () => {
+  const good = (id: string) => ({ id, created: "2026-01-10T09:00:00Z", amount: -100, currency: "GBP", settled: "" });
+  const entries: unknown[] = [
+    good("tx_1"),
+    { ...good("tx_2"), amount: 2e12 },
+    { ...good("tx_3"), created: "2024-02-30T10:00:00Z" },
+    { ...good("tx_4"), amount: 1.5 },
+    { ...good("tx_5"), currency: "\u001b[2J" },
+    { ...good("tx_6"), amount: "1e400" },
+    { ...good("x"), id: undefined },
+    "not an object",
+    null,
+    good("tx_9"),
+    { ...good("tx_10"), amount: -2e12 },
+  ];
+  // 1e400 in the JSON text itself parses to Infinity.
+  const body = JSON.stringify({ transactions: entries }).replace('"1e400"', "1e400");
+  await withServer(() => new Response(body), async (url) => {
+    const page = valueOf(await client(url).transactions(ACCESS_TOKEN, { accountId: "acc_1", limit: 100 }));
+    assert.deepEqual(page.transactions.map((tx) => tx.id), ["tx_1", "tx_9"]);
+    assert.equal(page.size, entries.length);
+    // The last entry is unusable, but its id is where the next page starts.
+    assert.equal(page.lastId, "tx_10");
+    assert.deepEqual(page.rejected.map((r) => r.id), [
+      "tx_2",
+      "tx_3",
+      "tx_4",
+      "tx_5",
+      "tx_6",
+      null,
+      null,
+      null,
+      "tx_10",
+    ]);
+    for (const rejected of page.rejected) {
+      assert.ok(!hasControlCharacters(rejected.reason), JSON.stringify(rejected.reason));
+      assert.ok(rejected.reason.length <= 500);
+    }
+    // Entries without an id are still told apart, and known again when they come again.
+    const keys = page.rejected.map((r) => r.key);
+    assert.equal(new Set(keys).size, keys.length);
+    const again = valueOf(await client(url).transactions(ACCESS_TOKEN, { accountId: "acc_1", limit: 100 }));
+    assert.deepEqual(again.rejected.map((r) => r.key), keys);
+    assert.match(page.rejected[0].reason, /^amount /);
+    assert.match(page.rejected[1].reason, /^created /);
+  });
+});
+
+Deno.test("a transactions answer whose shape is wrong as a whole is still an unusable answer", async () => {
+  for (const body of [{}, { transactions: {} }, { transactions: "x" }, []]) {
+    await withServer(() => json(200, body), async (url) => {
+      const failure = failureOf(await client(url).transactions(ACCESS_TOKEN, { accountId: "acc_1", limit: 100 }));
+      assert.equal(failure.reason, "unexpected_shape", JSON.stringify(body));
+    });
+  }
+});

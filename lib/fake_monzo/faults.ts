@@ -1,10 +1,13 @@
 import type { MiddlewareHandler } from "hono";
+import type { Clock } from "../clock.ts";
 import { randomToken } from "../secrets.ts";
 import { accountsBody, balanceBody, defaultErrorBody, json, potsBody, tokenBody } from "./bodies.ts";
 import type { FakeData } from "./data.ts";
 import type { Grants } from "./grants.ts";
 import { bearer, type Env } from "./http.ts";
-import { render } from "./ledger.ts";
+import { MAX_LIMIT, render } from "./ledger.ts";
+import { hash, mulberry32, objectId } from "./random.ts";
+import { type FakeTransaction, makeTransaction, rfc3339 } from "./transaction.ts";
 
 /**
  * A misbehaviour to inject, checked before normal handling in the order added. Every kind takes `path`,
@@ -23,10 +26,31 @@ import { render } from "./ledger.ts";
  *   which may name another origin, and no body.
  * - `huge_body`: answers 200 `application/json` with a JSON-looking body of exactly `bytes` bytes,
  *   streamed in chunks without a `content-length`, so the fake never holds it whole.
+ * - `same_page` (`/transactions`): answers 200 with the same full page (`limit` rows, default 100) of
+ *   made-up transactions whatever `since` says: the same ids for ever.
+ * - `endless_pages` (`/transactions`): answers 200 with a full page of transactions never given before,
+ *   each newer than the last: ever-new ids for ever.
+ * - `flaky`: answers `status` (default 500, Monzo's error body, `headers` added) to each matching
+ *   request with `probability`, drawn from a PRNG seeded with `seed`, so a run is repeatable; other
+ *   requests are answered normally. `times` counts the failures.
+ * - `edit_rows` (`/transactions`): the normal answer with its rows passed through `edit` (to repeat,
+ *   drop or spoil rows); error answers are left as they are.
  */
 export type FaultSpec =
   & FaultTarget
-  & (StatusFault | HangFault | HoldFault | MalformedJsonFault | MissingFieldsFault | RedirectFault | HugeBodyFault);
+  & (
+    | StatusFault
+    | HangFault
+    | HoldFault
+    | MalformedJsonFault
+    | MissingFieldsFault
+    | RedirectFault
+    | HugeBodyFault
+    | SamePageFault
+    | EndlessPagesFault
+    | FlakyFault
+    | EditRowsFault
+  );
 
 /** Which requests a fault affects. */
 interface FaultTarget {
@@ -91,6 +115,36 @@ interface HugeBodyFault {
   bytes: number;
 }
 
+/** The same full page of transactions for ever. */
+interface SamePageFault {
+  kind: "same_page";
+}
+
+/** Full pages of new transactions for ever. */
+interface EndlessPagesFault {
+  kind: "endless_pages";
+}
+
+/** Server errors at random, repeatably. */
+interface FlakyFault {
+  kind: "flaky";
+  /** Chance that a matching request fails, 0 to 1. */
+  probability: number;
+  /** Seed of the PRNG that decides. */
+  seed: number;
+  /** Default 500. */
+  status?: number;
+  /** Extra headers, e.g. `{"retry-after": "3"}`. */
+  headers?: Record<string, string>;
+}
+
+/** The normal rows, changed. */
+interface EditRowsFault {
+  kind: "edit_rows";
+  /** Given the rows of the normal answer (Monzo's JSON) and the request's query; returns the rows to send. */
+  edit: (rows: Record<string, unknown>[], query: URLSearchParams) => unknown[];
+}
+
 /** The redirect statuses a `redirect` fault may answer. */
 type RedirectStatus = 301 | 302 | 303 | 307 | 308;
 
@@ -106,12 +160,25 @@ export interface FaultOptions {
   readonly data: FakeData;
   readonly grants: Grants;
   readonly expiresInSeconds: number;
+  /** Times of made-up transactions. */
+  readonly clock: Clock;
+}
+
+/** An active fault and what it keeps between answers. */
+interface Active {
+  readonly spec: FaultSpec;
+  remaining: number;
+  /** How many answers it has made up (`endless_pages`), or the page it repeats (`same_page`). */
+  served: number;
+  page: FakeTransaction[] | null;
+  /** The seeded draw of a `flaky` fault. */
+  readonly random: () => number;
 }
 
 /** The faults to inject, and the requests they hold open. */
 export class Faults {
   readonly #options: FaultOptions;
-  #active: { spec: FaultSpec; remaining: number }[] = [];
+  #active: Active[] = [];
   readonly #hanging = new Set<() => void>();
   readonly #held = new Set<() => void>();
   readonly #streaming = new Set<ReadableStreamDefaultController<Uint8Array>>();
@@ -125,7 +192,8 @@ export class Faults {
   add(spec: FaultSpec): void {
     const problem = specProblem(spec);
     if (problem) throw new Error(`fake Monzo: bad fault for ${spec.path}: ${problem}`);
-    this.#active.push({ spec, remaining: spec.times ?? Infinity });
+    const seed = spec.kind === "flaky" ? spec.seed : 0;
+    this.#active.push({ spec, remaining: spec.times ?? Infinity, served: 0, page: null, random: mulberry32(seed) });
   }
 
   /** Lets every held request go on to its usual answer; how many there were. */
@@ -156,8 +224,9 @@ export class Faults {
   middleware(): MiddlewareHandler<Env> {
     return async (c, next) => {
       const url = new URL(c.req.url);
-      const spec = this.#take(url);
-      if (!spec) return await next();
+      const active = this.#take(url);
+      if (!active) return await next();
+      const { spec } = active;
       if (spec.kind === "hold") {
         await new Promise<void>((resolve) => {
           this.#held.add(resolve);
@@ -165,6 +234,12 @@ export class Faults {
         });
         return await next();
       }
+      if (spec.kind === "edit_rows") {
+        await next();
+        c.res = await editRows(c.res, spec, url.searchParams);
+        return;
+      }
+      if (spec.kind === "same_page" || spec.kind === "endless_pages") return json(200, this.#madeUp(active, url));
       if (spec.kind === "hang") {
         c.set("hung", true);
         c.get("record").userId = this.#options.grants.ownerOf(bearer(c.req.header("authorization")));
@@ -173,20 +248,53 @@ export class Faults {
     };
   }
 
-  #take(url: URL): FaultSpec | null {
+  #take(url: URL): Active | null {
     const accountId = url.searchParams.get("account_id") ?? url.searchParams.get("current_account_id");
-    const index = this.#active.findIndex(({ spec }) =>
-      spec.path === url.pathname && (spec.accountId === undefined || spec.accountId === accountId)
+    // A flaky fault that does not fire this time lets the next fault (or the route) answer.
+    const index = this.#active.findIndex(({ spec, random }) =>
+      spec.path === url.pathname && (spec.accountId === undefined || spec.accountId === accountId) &&
+      (spec.kind !== "flaky" || random() < spec.probability)
     );
     if (index < 0) return null;
     const found = this.#active[index];
     found.remaining -= 1;
     if (found.remaining <= 0) this.#active.splice(index, 1);
-    return found.spec;
+    return found;
+  }
+
+  /** A full page of made-up transactions: the same one each time, or new ones each time. */
+  #madeUp(active: Active, url: URL): unknown {
+    const { clock, data } = this.#options;
+    const accountId = url.searchParams.get("account_id") ?? "";
+    const userId = data.accounts.find((a) => a.id === accountId)?.owners[0] ?? "";
+    const size = Math.min(Number(url.searchParams.get("limit") ?? MAX_LIMIT) || MAX_LIMIT, MAX_LIMIT);
+    const make = (n: number, base: number) =>
+      makeTransaction(accountId, userId, {
+        id: objectId("tx", `${active.spec.kind}|${accountId}|${n}`),
+        created: rfc3339(base + n * 1000),
+        amount: -100 - (hash(String(n)) % 900),
+        description: `Made-up ${n}`,
+        category: "general",
+      });
+    const base = clock.now() - 24 * 3_600_000;
+    if (active.spec.kind === "same_page") {
+      active.page ??= Array.from({ length: size }, (_, n) => make(n, base));
+      return { transactions: active.page.map((t) => render(t, false)) };
+    }
+    const first = active.served;
+    active.served += size;
+    return { transactions: Array.from({ length: size }, (_, i) => render(make(first + i, base), false)) };
   }
 
   #answer(spec: Exclude<FaultSpec, HoldFault>, url: URL): Response | Promise<Response> {
     switch (spec.kind) {
+      case "flaky":
+        return json(spec.status ?? 500, defaultErrorBody(spec.status ?? 500, url.pathname), spec.headers);
+      case "same_page":
+      case "endless_pages":
+      case "edit_rows":
+        // Answered in the middleware, which needs the route's answer or the fault's state.
+        throw new Error(`fake Monzo: ${spec.kind} is not answered here`);
       case "status":
         return statusAnswer(spec, url.pathname);
       case "malformed_json": {
@@ -294,6 +402,15 @@ function specProblem(spec: FaultSpec): string | null {
       return spec.location ? null : "location is empty";
     case "huge_body":
       return Number.isSafeInteger(spec.bytes) && spec.bytes >= 0 ? null : `bytes ${spec.bytes} is not a size`;
+    case "flaky": {
+      const status = spec.status ?? 500;
+      if (!(spec.probability >= 0 && spec.probability <= 1)) return `probability ${spec.probability} is not 0 to 1`;
+      return Number.isInteger(status) && status >= 400 && status <= 599 ? null : `status ${status} is not an error`;
+    }
+    case "same_page":
+    case "endless_pages":
+    case "edit_rows":
+      return spec.path === "/transactions" ? null : `${spec.kind} is only for /transactions`;
     default:
       return null;
   }
@@ -309,6 +426,14 @@ function statusAnswer(spec: StatusFault, path: string): Response {
     });
   }
   return json(status, spec.body ?? defaultErrorBody(status, path), spec.headers);
+}
+
+/** `response` with its rows passed through the fault's `edit`, when it is a 200 with rows. */
+async function editRows(response: Response, spec: EditRowsFault, query: URLSearchParams): Promise<Response> {
+  if (response.status !== 200) return response;
+  const body: unknown = await response.json();
+  if (!isRecord(body) || !Array.isArray(body.transactions)) return json(200, body);
+  return json(200, { ...body, transactions: spec.edit(body.transactions.filter(isRecord), query) });
 }
 
 /** The sample body with one field a client depends on taken out. */

@@ -121,7 +121,7 @@ export function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMonzo> {
     fullHistoryFrom: options.fullHistoryFrom ?? "code_exchange",
   });
   const ledger = new Ledger(data, clock);
-  const faults = new Faults({ clientId, data, grants, expiresInSeconds: EXPIRES_IN_SECONDS });
+  const faults = new Faults({ clientId, data, grants, expiresInSeconds: EXPIRES_IN_SECONDS, clock });
   let requests: FakeRequest[] = [];
 
   const app = new Hono<Env>();

@@ -1,18 +1,17 @@
 import type { Config } from "../config.ts";
-import type { Logger } from "../log.ts";
 import type { TransactionStore } from "../transaction_store.ts";
 import { accountsStep } from "./accounts_step.ts";
 import { balancesStep } from "./balances_step.ts";
 import { potsStep } from "./pots_step.ts";
 import { startStep, type StepState } from "./step.ts";
-import { transactionsStep } from "./transactions_step.ts";
+import { type TransactionsOptions, transactionsStep } from "./transactions_step.ts";
 
 /** What the steps need besides what each poll hands them. */
 export interface StepDependencies {
   readonly config: Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">;
   readonly transactions: TransactionStore;
-  /** Where a step's notices go (categories folded into "other"). */
-  readonly log: Pick<Logger, "info" | "warn">;
+  /** The transactions step's log and pause between tries. */
+  readonly transactionsOptions?: TransactionsOptions;
 }
 
 /**
@@ -24,6 +23,6 @@ export function startSteps(dependencies: StepDependencies): StepState[] {
     startStep(accountsStep),
     startStep(balancesStep),
     startStep(potsStep),
-    startStep(transactionsStep(dependencies.transactions, dependencies.config, dependencies.log)),
+    startStep(transactionsStep(dependencies.transactions, dependencies.config, dependencies.transactionsOptions)),
   ];
 }

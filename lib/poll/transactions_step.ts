@@ -1,14 +1,14 @@
 import { FROM_LAST_POLL, major, MONEY, type Sample } from "../metric_family.ts";
-import type { MonzoFailure, TransactionQuery } from "../monzo_client.ts";
+import type { Logger } from "../log.ts";
+import type { MonzoFailure, RejectedTransaction, TransactionPage, TransactionQuery } from "../monzo_client.ts";
 import { isoTime, type Problem, problem } from "../problems.ts";
 import { err, ok, type Result } from "../result.ts";
 import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
 import { capCategories, foldedLogLine, foldedNote, unfoldedLogLine } from "../spending/category_cap.ts";
 import { budget, type BudgetRow, type CashFlow } from "../spending/rules.ts";
-import type { Logger } from "../log.ts";
 import { type StoredTransaction, toStored } from "../spending/transaction.ts";
 import type { AccountHistory, TransactionStore } from "../transaction_store.ts";
-import type { AccountEntry, AccountRead, CallFailure, StepContext, StepDefinition } from "./step.ts";
+import type { AccountEntry, AccountRead, StepContext, StepDefinition } from "./step.ts";
 
 const DAY_MS = 24 * 3_600_000;
 /** Monzo refuses a `since`..`before` window wider than about 90 days; no request spans more than 89. */
@@ -24,6 +24,37 @@ export const REREAD_EVERY_MS = 60 * 60_000;
 // Monzo opened in 2015: no account's history starts earlier, when Monzo does not say when it was opened.
 const EARLIEST = Date.UTC(2015, 0, 1);
 
+/**
+ * Most `/transactions` requests one poll makes for one account, retries included. A whole history
+ * import fits: Monzo opened in 2015, so twelve years are about 50 windows of 89 days, and 450 pages of
+ * 100 are 45,000 transactions (ten a day for twelve years), all inside the 5 minutes after a login.
+ * Yet it is finite: a Monzo (or a proxy) that answers full pages for ever costs one poll at most this
+ * many requests and this many pages of memory, and the poll ends, so balances and pots are exported.
+ */
+export const MAX_TRANSACTION_REQUESTS = 500;
+/** First pause before a failed request is tried again inside the full-history window; it doubles. */
+export const RETRY_FIRST_MS = 1_000;
+/** Longest pause between two tries (unless Monzo's `Retry-After` asks for longer). */
+export const RETRY_MAX_MS = 16_000;
+/** Rejected transactions remembered per account, so each is counted and logged once; a bound on memory. */
+const MAX_REMEMBERED_REJECTED = 10_000;
+
+/** Waits `ms` milliseconds, or less when `signal` aborts; injected so tests need not wait. */
+export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
+
+/** A real pause, cut short when the exporter stops. */
+export const realSleep: Sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+
 /** The config the transactions step follows. */
 export interface TransactionsConfig {
   /** How many days of history to import at login; 0 for everything. */
@@ -35,6 +66,14 @@ export interface TransactionsConfig {
   readonly budgetCurrency: string;
 }
 
+/** What the transactions step uses besides its store and config. */
+export interface TransactionsOptions {
+  /** Where rejected transactions and how far an import got are told; nowhere unless given. */
+  readonly log?: Pick<Logger, "info" | "warn">;
+  /** The pause between tries inside the full-history window; {@link realSleep} unless given. */
+  readonly sleep?: Sleep;
+}
+
 /** What the step remembers between polls; the transactions themselves are in the store. */
 export interface TransactionsMemory {
   /** When each account's budget month and pending transactions were last read again, in this process. */
@@ -43,50 +82,111 @@ export interface TransactionsMemory {
   readonly flows: readonly CashFlow[];
   readonly rows: readonly BudgetRow[];
   readonly stored: ReadonlyMap<string, { readonly count: number; readonly history: AccountHistory | undefined }>;
+  /** Transactions left out as unusable, per account, counted once each since the exporter started. */
+  readonly rejected: ReadonlyMap<string, number>;
+  /** The keys of those transactions (at most {@link MAX_REMEMBERED_REJECTED} per account). */
+  readonly rejectedKeys: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Per account, the login grant (its time) whose unfinished import has been told about already. */
+  readonly importTold: ReadonlyMap<string, number>;
   /** Accounts whose categories this month were folded into "other", and how many: logged once per change. */
   readonly folded: ReadonlyMap<string, number>;
 }
 
 /** Why an account could not be brought up to date. */
 interface SyncFailure {
-  /** `skipped`: the poll has said why (login, rate limit); `failed`: Monzo's answer; `store`: the data store. */
-  readonly kind: "skipped" | "failed" | "store";
+  /**
+   * `skipped`: the poll has said why (login, rate limit); `failed`: Monzo's answer; `store`: the data
+   * store; `stuck`: Monzo kept answering what it had already answered; `limit`: the poll's requests
+   * for the account ran out.
+   */
+  readonly kind: "skipped" | "failed" | "store" | "stuck" | "limit";
   readonly detail: string;
-  /** Monzo refused history older than 90 days because the 5 minutes after the login have passed. */
+  /**
+   * Monzo refused history older than 90 days because the 5 minutes after the login have passed, or
+   * the tries of a failing request had to stop because those 5 minutes were ending.
+   */
   readonly windowClosed: boolean;
+}
+
+/** One account's reading in one poll: through which login, and what it may still spend. */
+interface Reading {
+  readonly accountId: string;
+  readonly reader: string;
+  /** Requests it may still make in this poll, retries included. */
+  left: number;
+  /** When the reader's full-history window closes, epoch ms; null when it is not open (no retries then). */
+  readonly retryUntil: number | null;
+  /** Unusable entries met in this poll, by key. */
+  readonly rejected: Map<string, RejectedTransaction>;
+  /** The import of older history stopped because the full-history window closed. */
+  importStopped: boolean;
 }
 
 /** The transactions step: keeps the store in step with Monzo and turns it into spending figures. */
 export function transactionsStep(
   store: TransactionStore,
   config: TransactionsConfig,
-  log: Pick<Logger, "info" | "warn">,
+  options: TransactionsOptions = {},
 ): StepDefinition<TransactionsMemory> {
+  const sleep = options.sleep ?? realSleep;
   return {
     name: "transactions",
-    initial: { rereadAt: new Map(), month: null, flows: [], rows: [], stored: new Map(), folded: new Map() },
+    initial: {
+      rereadAt: new Map(),
+      month: null,
+      flows: [],
+      rows: [],
+      stored: new Map(),
+      rejected: new Map(),
+      rejectedKeys: new Map(),
+      importTold: new Map(),
+      folded: new Map(),
+    },
     families: families(config),
     async run(context, memory) {
       const rereadAt = new Map(memory.rereadAt);
+      const rejected = new Map(memory.rejected);
+      const rejectedKeys = new Map(memory.rejectedKeys);
+      const importTold = new Map(memory.importTold);
       const reads = new Map<string, AccountRead>();
       const problems: Problem[] = [];
       let complete = true;
       const syncAll = async () => {
         for (const account of context.accounts) {
           const reader = context.readerOf(account);
-          const synced = reader === undefined
-            ? err<SyncFailure>({ kind: "skipped", detail: "no login that can read it is working", windowClosed: false })
-            : await syncAccount(context, store, config, account, reader, rereadAt);
+          let synced: Result<void, SyncFailure>;
+          if (reader === undefined) {
+            synced = err({ kind: "skipped", detail: "no login that can read it is working", windowClosed: false });
+          } else {
+            const granted = context.grantedAt(reader);
+            const windowEnd = granted === null ? null : granted + FULL_HISTORY_MS;
+            const reading: Reading = {
+              accountId: account.id,
+              reader,
+              left: MAX_TRANSACTION_REQUESTS,
+              // Never more than the window's length from now, whatever time the tokens file says the login was.
+              retryUntil: windowEnd !== null && context.now() < windowEnd
+                ? Math.min(windowEnd, context.now() + FULL_HISTORY_MS)
+                : null,
+              rejected: new Map(),
+              importStopped: false,
+            };
+            synced = await syncAccount(context, store, config, account, reading, rereadAt, sleep);
+            countRejected(reading, rejected, rejectedKeys, options.log);
+            tellImport(context, store, reading, granted, importTold, options.log);
+          }
           if (synced.ok) {
             reads.set(account.id, { ok: true, at: context.now(), note: historyNote(store.history(account.id)) });
             continue;
           }
           complete = false;
           reads.set(account.id, { ok: false, detail: synced.error.detail });
-          if (synced.error.kind === "failed") {
-            problems.push(problem("account_failed", account.id, { detail: synced.error.detail }));
-          } else if (synced.error.kind === "store") {
-            problems.push(problem("data_unwritable", account.id, { detail: synced.error.detail }));
+          const { kind, detail } = synced.error;
+          if (kind === "failed") problems.push(problem("account_failed", account.id, { detail }));
+          else if (kind === "store") problems.push(problem("data_unwritable", account.id, { detail }));
+          else if (kind === "stuck") problems.push(problem("transactions_stuck", account.id, { detail }));
+          else if (kind === "limit") {
+            problems.push(problem("transactions_request_limit", account.id, { count: MAX_TRANSACTION_REQUESTS }));
           }
         }
       };
@@ -111,10 +211,11 @@ export function transactionsStep(
       const listed = new Set(context.accounts.map((account) => account.id));
       const thisMonth = context.accounts.flatMap((account) => store.recent(account.id, month.start));
       const capped = capCategories(budget(thisMonth, month), new Set(config.budgets.keys()));
-      noteFolds(log, memory.folded, capped.folded, reads);
+      noteFolds(options.log, memory.folded, capped.folded, reads);
+      const onlyListed = <V>(map: Map<string, V>) => new Map([...map].filter(([id]) => listed.has(id)));
       return {
         memory: {
-          rereadAt: new Map([...rereadAt].filter(([id]) => listed.has(id))),
+          rereadAt: onlyListed(rereadAt),
           month,
           flows: context.accounts.flatMap((account) => store.summary(account.id).flows),
           rows: capped.rows,
@@ -122,6 +223,10 @@ export function transactionsStep(
             count: store.summary(account.id).count,
             history: store.history(account.id),
           }])),
+          // A counter starts at 0 for every listed account, and goes on while the account is listed.
+          rejected: new Map(context.accounts.map((account) => [account.id, rejected.get(account.id) ?? 0])),
+          rejectedKeys: onlyListed(rejectedKeys),
+          importTold: onlyListed(importTold),
           folded: capped.folded,
         },
         problems,
@@ -137,18 +242,68 @@ export function transactionsStep(
  * on every poll, beside the account on the status page, how many are folded.
  */
 function noteFolds(
-  log: Pick<Logger, "info" | "warn">,
+  log: TransactionsOptions["log"],
   before: ReadonlyMap<string, number>,
   now: ReadonlyMap<string, number>,
   reads: Map<string, AccountRead>,
 ): void {
   for (const [id, count] of now) {
-    if (!before.has(id)) log.warn(foldedLogLine(id, count));
+    if (!before.has(id)) log?.warn(foldedLogLine(id, count));
     const read = reads.get(id);
     if (read?.ok) reads.set(id, { ...read, note: [read.note, foldedNote(count)].filter(Boolean).join(" ") });
   }
   // An account no longer listed says nothing: its figures are gone, not unfolded.
-  for (const id of before.keys()) if (!now.has(id) && reads.has(id)) log.info(unfoldedLogLine(id));
+  for (const id of before.keys()) if (!now.has(id) && reads.has(id)) log?.info(unfoldedLogLine(id));
+}
+
+/** Counts and logs, once each, the unusable transactions the poll met on the account. */
+function countRejected(
+  reading: Reading,
+  rejected: Map<string, number>,
+  rejectedKeys: Map<string, ReadonlySet<string>>,
+  log: TransactionsOptions["log"],
+): void {
+  if (reading.rejected.size === 0) return;
+  const known = new Set(rejectedKeys.get(reading.accountId) ?? []);
+  let count = rejected.get(reading.accountId) ?? 0;
+  for (const [key, entry] of reading.rejected) {
+    if (known.has(key)) continue;
+    // Past the bound a rejected one is counted and logged again at each poll that reads it: memory stays bounded.
+    if (known.size < MAX_REMEMBERED_REJECTED) known.add(key);
+    count++;
+    const which = entry.id === null ? "a transaction without a usable id" : `transaction ${entry.id}`;
+    log?.warn(
+      `Left out ${which} of account ${reading.accountId}: ${entry.reason}; the account's other ` +
+        "transactions are stored",
+    );
+  }
+  rejected.set(reading.accountId, count);
+  rejectedKeys.set(reading.accountId, known);
+}
+
+/**
+ * Says once per login how far the full-history import got, when the 5 minutes after that login have
+ * passed (or Monzo closed them) before the account's whole history was read.
+ */
+function tellImport(
+  context: StepContext,
+  store: TransactionStore,
+  reading: Reading,
+  granted: number | null,
+  importTold: Map<string, number>,
+  log: TransactionsOptions["log"],
+): void {
+  const { accountId } = reading;
+  const history = store.history(accountId);
+  if (granted === null || !history || history.complete || importTold.get(accountId) === granted) return;
+  if (context.now() < granted + FULL_HISTORY_MS && !reading.importStopped) return;
+  importTold.set(accountId, granted);
+  log?.warn(
+    `The full-history import of account ${accountId} could not finish within the 5 minutes after the login ` +
+      "that Monzo allows it: " +
+      `${store.summary(accountId).count} transactions stored, back to ${isoTime(history.start).slice(0, 10)}; ` +
+      "log in again to import older history",
+  );
 }
 
 /** What the status page says of an account's stored history. */
@@ -167,25 +322,26 @@ async function syncAccount(
   store: TransactionStore,
   config: TransactionsConfig,
   account: AccountEntry,
-  reader: string,
+  reading: Reading,
   rereadAt: Map<string, number>,
+  sleep: Sleep,
 ): Promise<Result<void, SyncFailure>> {
   const now = context.now();
-  const granted = context.grantedAt(reader);
-  const windowOpen = granted !== null && now < granted + FULL_HISTORY_MS;
+  const windowOpen = reading.retryUntil !== null;
   const floor = Math.max(
     account.created ?? EARLIEST,
     config.historyDays > 0 ? now - config.historyDays * DAY_MS : EARLIEST,
   );
+  const read = { context, store, reading, sleep };
   let history = store.history(account.id);
 
   if (!history) {
     // First the last 89 days, which Monzo always allows; older windows only while the window is open.
     const start = Math.max(windowStart(now), floor);
-    const first = await readWindow(context, account.id, reader, start, now);
+    const first = await readWindow(read, start, now);
     if (!first.ok) return first;
     history = { start, complete: start <= floor };
-    const written = await save(store, account.id, first.value, [], history);
+    const written = await save(store, account.id, [], [], history);
     if (!written.ok) return written;
     rereadAt.set(account.id, now);
   } else {
@@ -194,42 +350,46 @@ async function syncAccount(
     const since = newest && newest.createdMs >= windowStart(now)
       ? newest.id
       : new Date(Math.max(history.start, windowStart(now)) - 1).toISOString();
-    const recent = await readPages(context, reader, { accountId: account.id, since });
+    const recent = await readPages(read, { accountId: account.id, since });
     if (!recent.ok) return recent;
-    const written = await save(store, account.id, recent.value, [], history);
-    if (!written.ok) return written;
   }
 
   if (windowOpen && !history.complete) {
-    const imported = await importOlder(context, store, account.id, reader, history, floor);
+    const imported = await importOlder(read, history, floor);
     if (!imported.ok && !imported.error.windowClosed) return imported;
+    if (!imported.ok) reading.importStopped = true;
   }
 
   const last = rereadAt.get(account.id);
   if (last === undefined || now - last >= REREAD_EVERY_MS) {
-    const reread = await rereadRecent(context, store, config, account.id, reader);
+    const reread = await rereadRecent(read, config);
     if (!reread.ok) return reread;
     rereadAt.set(account.id, now);
   }
   return ok(undefined);
 }
 
+/** What reading an account's pages needs. */
+interface PageReader {
+  readonly context: StepContext;
+  readonly store: TransactionStore;
+  readonly reading: Reading;
+  readonly sleep: Sleep;
+}
+
 /** Imports history older than the stored start, newest window first, until `floor` or Monzo closes the window. */
 async function importOlder(
-  context: StepContext,
-  store: TransactionStore,
-  accountId: string,
-  reader: string,
+  read: PageReader,
   history: AccountHistory,
   floor: number,
 ): Promise<Result<void, SyncFailure>> {
   let start = history.start;
   while (start > floor) {
     const from = Math.max(windowStart(start), floor);
-    const window = await readWindow(context, accountId, reader, from, start);
+    const window = await readWindow(read, from, start);
     if (!window.ok) return window;
-    const next = { start: from, complete: from <= floor };
-    const written = await save(store, accountId, window.value, [], next);
+    // The history reaches further back only once the whole window is stored.
+    const written = await save(read.store, read.reading.accountId, [], [], { start: from, complete: from <= floor });
     if (!written.ok) return written;
     start = from;
   }
@@ -241,67 +401,132 @@ async function importOlder(
  * allows), and updates or drops what changed: settlements, new amounts, new categories, reversed
  * authorisations.
  */
-async function rereadRecent(
-  context: StepContext,
-  store: TransactionStore,
-  config: TransactionsConfig,
-  accountId: string,
-  reader: string,
-): Promise<Result<void, SyncFailure>> {
+async function rereadRecent(read: PageReader, config: TransactionsConfig): Promise<Result<void, SyncFailure>> {
+  const { context, store, reading: { accountId } } = read;
   const now = context.now();
   const pending = store.pending(accountId);
   const oldestPending = pending[0]?.createdMs ?? now;
   const from = Math.max(Math.min(budgetMonth(now, config.monthStartDay).start, oldestPending), windowStart(now));
-  const fresh = await readWindow(context, accountId, reader, from, now);
+  const fresh = await readWindow(read, from, now);
   if (!fresh.ok) return fresh;
-  const seen = new Set(fresh.value.map((tx) => tx.id));
+  const seen = fresh.value;
   // Only pending ones can vanish (a released authorisation); a settled transaction is never dropped.
   const gone = pending.filter((tx) => tx.createdMs >= from && tx.createdMs < now && !seen.has(tx.id));
-  return save(store, accountId, fresh.value, gone, store.history(accountId));
+  return gone.length === 0 ? ok(undefined) : save(store, accountId, [], gone, undefined);
 }
 
-/** Reads every page of the window from `from` (included) to `to` (left out), epoch ms. */
-function readWindow(
-  context: StepContext,
-  accountId: string,
-  reader: string,
-  from: number,
-  to: number,
-): Promise<Result<StoredTransaction[], SyncFailure>> {
+/**
+ * Reads and stores every page of the window from `from` (included) to `to` (left out), epoch ms; the
+ * ids Monzo gave.
+ */
+function readWindow(read: PageReader, from: number, to: number): Promise<Result<Set<string>, SyncFailure>> {
   // Monzo's `since` and `before` both leave out their own instant: one millisecond earlier keeps `from` in.
-  return readPages(context, reader, {
-    accountId,
+  return readPages(read, {
+    accountId: read.reading.accountId,
     since: new Date(from - 1).toISOString(),
     before: new Date(to).toISOString(),
   });
 }
 
-/** Reads pages of at most 100, each from the last id of the one before, until a page comes back short. */
+/**
+ * Reads pages of at most 100, each from the last id of the one before, until a page comes back short,
+ * and stores each page as it comes, so that memory holds one page and what was read is kept whatever
+ * comes next. Each id counts once in the read, however often Monzo gives it; a full page that brings
+ * nothing new, or whose last id is where it started, ends the read as stuck. The ids Monzo gave.
+ */
 async function readPages(
-  context: StepContext,
-  reader: string,
+  read: PageReader,
   query: Omit<TransactionQuery, "limit">,
-): Promise<Result<StoredTransaction[], SyncFailure>> {
-  const found: StoredTransaction[] = [];
+): Promise<Result<Set<string>, SyncFailure>> {
+  const { reading, store } = read;
+  const seen = new Set<string>();
+  // Ids given only as unusable entries so far: a usable copy later in the read is stored after all.
+  const unusable = new Set<string>();
   let since = query.since;
   for (;;) {
-    const page = await context.call(
-      reader,
-      (token) => context.client.transactions(token, { ...query, since, limit: PAGE_LIMIT }, context.signal),
-    );
-    if (!page.ok) {
-      return err({ kind: page.error.kind, detail: page.error.detail, windowClosed: isWindowClosed(page.error) });
+    const page = await fetchPage(read, { ...query, since, limit: PAGE_LIMIT });
+    if (!page.ok) return page;
+    const fresh: StoredTransaction[] = [];
+    let news = 0;
+    for (const tx of page.value.transactions) {
+      if (seen.has(tx.id)) continue;
+      seen.add(tx.id);
+      // A transaction given unusable earlier in the poll and usable now is stored, not left out.
+      reading.rejected.delete(tx.id);
+      if (!unusable.delete(tx.id)) news++;
+      fresh.push(toStored(tx, reading.accountId));
     }
-    for (const tx of page.value) found.push(toStored(tx, query.accountId));
-    if (page.value.length < PAGE_LIMIT) return ok(found);
-    since = page.value[page.value.length - 1].id;
+    for (const entry of page.value.rejected) {
+      // A spoilt copy of a transaction already read whole is only a repeat.
+      if (entry.id !== null && seen.has(entry.id)) continue;
+      if (entry.id !== null && !unusable.has(entry.id)) {
+        unusable.add(entry.id);
+        news++;
+      }
+      if (!reading.rejected.has(entry.key)) reading.rejected.set(entry.key, entry);
+    }
+    if (fresh.length > 0) {
+      const written = await save(store, reading.accountId, fresh, [], undefined);
+      if (!written.ok) return written;
+    }
+    if (page.value.size < PAGE_LIMIT) return ok(new Set([...seen, ...unusable]));
+    const next = page.value.lastId;
+    if (news === 0 || next === null || next === since) {
+      const why = news === 0
+        ? `a full page of ${page.value.size} brought no transaction not already read`
+        : next === null
+        ? "a full page with no usable id to go on from"
+        : `the page after ${next} ended at ${next} again`;
+      return err({ kind: "stuck", detail: why, windowClosed: false });
+    }
+    since = next;
   }
 }
 
+/**
+ * One page, through the poll (which renews the token and records what a failure means for the login).
+ * Inside the full-history window a transient failure (5xx, 429, timeout, network) is tried again after
+ * a pause that doubles and honours `Retry-After`, for as long as the window stays open; every try
+ * counts against the account's requests for this poll.
+ */
+async function fetchPage(read: PageReader, query: TransactionQuery): Promise<Result<TransactionPage, SyncFailure>> {
+  const { context, reading, sleep } = read;
+  let closing = false;
+  const once = async (token: string): Promise<Result<TransactionPage, MonzoFailure>> => {
+    for (let attempt = 0;; attempt++) {
+      reading.left--;
+      const answer = await context.client.transactions(token, query, context.signal);
+      if (answer.ok || !isTransient(answer.error) || reading.retryUntil === null || reading.left <= 0) return answer;
+      const backoff = Math.min(RETRY_FIRST_MS * 2 ** attempt, RETRY_MAX_MS);
+      const pause = Math.max(backoff, (answer.error.retryAfterSeconds ?? 0) * 1000);
+      // Never past the window: a try after it could not read the older history anyway.
+      if (context.now() + pause >= reading.retryUntil) {
+        closing = true;
+        return answer;
+      }
+      await sleep(pause, context.signal);
+      if (context.signal.aborted) return answer;
+    }
+  };
+  if (reading.left <= 0) return err({ kind: "limit", detail: "no requests left in this poll", windowClosed: false });
+  const page = await context.call(reading.reader, once);
+  if (page.ok) return page;
+  const failure = page.error;
+  if (failure.kind === "failed" && reading.left <= 0) {
+    return err({ kind: "limit", detail: failure.detail, windowClosed: false });
+  }
+  const windowClosed = closing || (failure.kind === "failed" && isWindowClosed(failure.failure));
+  return err({ kind: failure.kind, detail: failure.detail, windowClosed });
+}
+
+/** A failure that may not happen again: Monzo's own errors, a rate limit, a timeout, a lost connection. */
+function isTransient(failure: MonzoFailure): boolean {
+  if (failure.kind === "timeout" || failure.kind === "network") return true;
+  return failure.kind === "http" && failure.status !== undefined && (failure.status >= 500 || failure.status === 429);
+}
+
 /** Monzo's 403 on history older than 90 days once the 5 minutes after a login have passed. */
-function isWindowClosed(failure: CallFailure): boolean {
-  if (failure.kind !== "failed") return false;
-  const monzo: MonzoFailure = failure.failure;
+function isWindowClosed(monzo: MonzoFailure): boolean {
   return monzo.status === 403 && (monzo.code ?? "").startsWith("forbidden.verification_required");
 }
 
@@ -389,6 +614,13 @@ function families(config: TransactionsConfig): StepDefinition<TransactionsMemory
       help: "Transactions of the account kept in the exporter's store.",
       samples: (memory) =>
         [...memory.stored].map(([id, held]) => ({ labels: [["account_id", id]], value: held.count })),
+    },
+    {
+      name: "monzo_transactions_rejected_total",
+      type: "counter",
+      help: "Transactions from Monzo left out because a field is unusable (an amount beyond 10^12 minor units, " +
+        "an impossible date, no id…), each counted once since the exporter started; each is logged with its id.",
+      samples: (memory) => [...memory.rejected].map(([id, count]) => ({ labels: [["account_id", id]], value: count })),
     },
     {
       name: "monzo_transactions_history_start_timestamp_seconds",

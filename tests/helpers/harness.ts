@@ -81,6 +81,8 @@ export interface Harness {
   readonly seen: Set<string>;
   /** `http://127.0.0.1:PORT` of the real server in front of the exporter, or {@link REDIRECT} if not served. */
   readonly base: string;
+  /** Every pause the exporter took between tries of a request, in ms; each moved the clock instead of waiting. */
+  readonly pauses: number[];
 }
 
 /** How {@link withHarness} sets things up; every field is optional. */
@@ -137,10 +139,17 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
     const seen = new Set<string>();
     await options.prepare?.(fake, tokensPath, seen);
     const lines: string[] = [];
+    const pauses: number[] = [];
     const made = await createExporter({
       config,
       build: { version: "0.0.0-test", mode: "live" },
       clock,
+      // No test waits for real: a pause moves the shared clock, as the time would have passed.
+      sleep: (ms) => {
+        pauses.push(ms);
+        clock.advance(ms);
+        return Promise.resolve();
+      },
       sink: (line) => lines.push(line),
       persistence: options.persistence?.(tokensPath, fake) ?? tokenFile(tokensPath),
       gzip: options.gzip,
@@ -148,7 +157,7 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
     if (!made.ok) throw new Error(made.error);
     exporter = made.value;
     handler = exporter.handler;
-    await body({ fake, exporter, clock, config, tokensPath, lines, seen, base });
+    await body({ fake, exporter, clock, config, tokensPath, lines, seen, base, pauses });
   } finally {
     await server?.shutdown();
     await exporter?.close();
