@@ -1,41 +1,74 @@
+import type { Logger } from "../log.ts";
 import { FROM_LAST_POLL, major, MONEY } from "../metric_family.ts";
-import type { Pot } from "../monzo_schemas.ts";
 import { ok } from "../result.ts";
 import { inAccountOrder, type PerAccount, readEachAccount } from "./per_account.ts";
-import type { StepDefinition } from "./step.ts";
+import { type CappedPots, capPots, foldedPotsLogLine, foldedPotsNote, unfoldedPotsLogLine } from "./pot_cap.ts";
+import type { AccountRead, StepDefinition } from "./step.ts";
 
-function everyPot(memory: PerAccount<readonly Pot[]>) {
+function everyPot(memory: PerAccount<CappedPots>) {
   return inAccountOrder(memory).flatMap(([id, read]) =>
-    read.value.map((pot) => ({
+    read.value.pots.map((pot) => ({
       pot,
       labels: [["account_id", id], ["pot_id", pot.id], ["pot_name", pot.name], ["currency", pot.currency]] as const,
     }))
   );
 }
 
-/** Pots: `GET /pots` of every exported account; deleted pots are left out. */
-export const potsStep: StepDefinition<PerAccount<readonly Pot[]>> = {
-  name: "pots",
-  initial: new Map(),
-  families: [
-    {
-      name: "monzo_pot_balance",
-      type: "gauge",
-      help: `Balance of the pot ${MONEY}; deleted pots are left out. ${FROM_LAST_POLL}`,
-      samples: (memory) => everyPot(memory).map(({ pot, labels }) => ({ labels, value: major(pot.balance) })),
+/**
+ * Pots: `GET /pots` of every exported account; deleted pots are left out, and past
+ * MAX_POTS per account the smallest are added up under `pot_id="other"` (see pot_cap.ts).
+ */
+export function potsStep(log: Pick<Logger, "info" | "warn">): StepDefinition<PerAccount<CappedPots>> {
+  return {
+    name: "pots",
+    initial: new Map(),
+    families: [
+      {
+        name: "monzo_pot_balance",
+        type: "gauge",
+        help: `Balance of the pot ${MONEY}; deleted pots are left out. ${FROM_LAST_POLL}`,
+        samples: (memory) => everyPot(memory).map(({ pot, labels }) => ({ labels, value: major(pot.balance) })),
+      },
+      {
+        name: "monzo_pot_goal",
+        type: "gauge",
+        help: `Savings goal of the pot ${MONEY}, for pots that have one. ${FROM_LAST_POLL}`,
+        samples: (memory) =>
+          everyPot(memory).filter(({ pot }) => (pot.goal_amount ?? 0) > 0)
+            .map(({ pot, labels }) => ({ labels, value: major(pot.goal_amount ?? 0) })),
+      },
+    ],
+    async run(context, memory) {
+      const run = await readEachAccount(context, memory, async (token, account) => {
+        const answer = await context.client.pots(token, account.id, context.signal);
+        return answer.ok ? ok(capPots(answer.value.filter((pot) => !pot.deleted))) : answer;
+      });
+      return { ...run, reads: noteFolds(log, memory, run.memory, run.reads) };
     },
-    {
-      name: "monzo_pot_goal",
-      type: "gauge",
-      help: `Savings goal of the pot ${MONEY}, for pots that have one. ${FROM_LAST_POLL}`,
-      samples: (memory) =>
-        everyPot(memory).filter(({ pot }) => (pot.goal_amount ?? 0) > 0)
-          .map(({ pot, labels }) => ({ labels, value: major(pot.goal_amount ?? 0) })),
-    },
-  ],
-  run: (context, memory) =>
-    readEachAccount(context, memory, async (token, account) => {
-      const answer = await context.client.pots(token, account.id, context.signal);
-      return answer.ok ? ok(answer.value.filter((pot) => !pot.deleted)) : answer;
-    }),
-};
+  };
+}
+
+/**
+ * Says once, in the log, when an account's pots start or stop being folded into "other", and on
+ * every poll, beside the account on the status page, how many are folded. An account that could not
+ * be read keeps its last figures, so nothing changed for it and nothing is logged.
+ */
+function noteFolds(
+  log: Pick<Logger, "info" | "warn">,
+  before: PerAccount<CappedPots>,
+  now: PerAccount<CappedPots>,
+  reads: ReadonlyMap<string, AccountRead>,
+): ReadonlyMap<string, AccountRead> {
+  const noted = new Map(reads);
+  for (const [id, read] of now) {
+    const folded = read.value.folded;
+    const previously = before.get(id)?.value.folded ?? 0;
+    if (folded > 0 && previously === 0) log.warn(foldedPotsLogLine(id, folded));
+    if (folded === 0 && previously > 0) log.info(unfoldedPotsLogLine(id));
+    const status = noted.get(id);
+    if (folded > 0 && status?.ok) {
+      noted.set(id, { ...status, note: [status.note, foldedPotsNote(folded)].filter(Boolean).join(" ") });
+    }
+  }
+  return noted;
+}

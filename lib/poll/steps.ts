@@ -11,7 +11,7 @@ import { transactionsStep } from "./transactions_step.ts";
 export interface StepDependencies {
   readonly config: Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">;
   readonly transactions: TransactionStore;
-  /** Where a step's notices go (categories folded into "other"). */
+  /** Where a step's notices go (categories or pots folded into "other", accounts left out). */
   readonly log: Pick<Logger, "info" | "warn">;
 }
 
@@ -21,9 +21,9 @@ export interface StepDependencies {
  */
 export function startSteps(dependencies: StepDependencies): StepState[] {
   return [
-    startStep(accountsStep),
+    startStep(accountsStep(dependencies.log)),
     startStep(balancesStep),
-    startStep(potsStep),
+    startStep(potsStep(dependencies.log)),
     startStep(transactionsStep(dependencies.transactions, dependencies.config, dependencies.log)),
   ];
 }
