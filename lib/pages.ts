@@ -135,7 +135,7 @@ function accountsTable(state: SnapshotState): Html {
     }</td><td>${status}</td><td>${time(read)}</td></tr>`;
   });
   // What a step says of the accounts as a whole (some left out), below the ones it speaks of.
-  const notes = state.steps.flatMap((step) => step.notes).map((note) => h`<p class="wait">${note}</p>`);
+  const notes = state.steps.flatMap((step) => step.notes ?? []).map((note) => h`<p class="wait">${note}</p>`);
   return h`<h2>Accounts</h2><table id="accounts"><tr><th>Account</th><th>Owners</th><th>Last poll</th><th>Last read</th></tr>${rows}</table>${notes}`;
 }
 

@@ -91,7 +91,7 @@ export interface StepState {
   /** The accounts the other steps read, from the discovery step. */
   readonly accounts?: readonly AccountEntry[];
   /** The step's notes for the status page, besides those on each account's read. */
-  readonly notes: readonly string[];
+  readonly notes?: readonly string[];
   /** Runs the step again from this state. */
   next(context: StepContext): Promise<StepState>;
 }
@@ -121,7 +121,7 @@ function seal<M>(
       samples: family.samples(memory),
     })),
     accounts: definition.accounts?.(memory),
-    notes: definition.notes?.(memory) ?? [],
+    notes: definition.notes?.(memory),
     async next(context) {
       const run = await definition.run(context, memory);
       const finishedAt = context.now();
