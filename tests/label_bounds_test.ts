@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type FakeData, householdData, manyAccounts, manyPots } from "../lib/fake_monzo/mod.ts";
 import { MAX_ACCOUNTS, MAX_OWNERS, MAX_OWNERS_LABEL, REDISCOVER_AFTER_MS } from "../lib/poll/accounts_step.ts";
-import { MAX_POTS, OTHER_POT } from "../lib/poll/pot_cap.ts";
+import { MAX_OTHER_CURRENCIES, MAX_POTS, OTHER_POT } from "../lib/poll/pot_cap.ts";
 import {
   ALICE,
   ALICE_CURRENT,
@@ -122,6 +122,41 @@ Deno.test("a pot listed twice, or one Monzo calls other, never gives two series 
     const sum = [...unique.values()].reduce((total, p) => total + p.balance, 0);
     assert.equal(balances.reduce((total, row) => total + pence(row.value), 0), sum);
     assert.equal(balances.filter((row) => row.labels.get("pot_id") === flood[142].id).length, 1);
+  });
+});
+
+Deno.test("pots beyond the bound in thousands of currencies: at most 5 other rows, the rest left out and said", async () => {
+  const data = householdData(T0);
+  const account = aliceCurrent(data);
+  // 5,000 made-up pots, each in a currency of its own.
+  const flood = manyPots("Money", 5_000).map((pot, i) => ({ ...pot, currency: `X${String(i).padStart(4, "0")}` }));
+  account.pots.push(...flood);
+  await withHarness({ fake: { data } }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1);
+    for (const family of ["monzo_pot_balance", "monzo_pot_goal"]) {
+      const found = potRows(text, family);
+      assert.ok(found.length <= MAX_POTS + MAX_OTHER_CURRENCIES, `${found.length} series of ${family}`);
+      const others = found.filter((row) => row.labels.get("pot_id") === OTHER_POT);
+      assert.ok(others.length <= MAX_OTHER_CURRENCIES, `${others.length} other rows of ${family}`);
+      // Each other row is the sum of the folded pots of its currency: here the one pot of it.
+      for (const row of others) {
+        const pot = flood.find((p) => p.currency === row.labels.get("currency"));
+        assert.ok(pot, row.key);
+        const figure = family === "monzo_pot_balance" ? pot.balance : pot.goalAmount;
+        assert.equal(pence(row.value), figure, row.key);
+      }
+    }
+    // Kept: the household's 4 live pots and the 96 largest made-up ones; other rows: the next 5.
+    const leftOut = account.pots.filter((p) => !p.deleted).length - MAX_POTS - MAX_OTHER_CURRENCIES;
+    const said = h.lines.filter((line) => line.includes(`pot_id="${OTHER_POT}"`));
+    assert.equal(said.length, 1, h.lines.join("\n"));
+    assert.match(said[0], new RegExp(`: ${MAX_OTHER_CURRENCIES} are added up .* and ${leftOut} in more than`));
+    assert.ok(
+      (await page(h)).includes(`and ${leftOut} in more than ${MAX_OTHER_CURRENCIES} other currencies are left out`),
+    );
   });
 });
 

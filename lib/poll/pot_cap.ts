@@ -11,7 +11,9 @@
  * choice is the same on every poll for the same answer. A pot Monzo itself gives the id "other"
  * never keeps its series when the bound applies, so no two rows share a label set; below the bound
  * nothing changes. A pot listed twice under one id is counted once (the first), so it is neither
- * summed twice nor exported as two identical series.
+ * summed twice nor exported as two identical series. Amounts of different currencies cannot be added
+ * up, so the overflow rows are at most {@link MAX_OTHER_CURRENCIES}; pots beyond the bound in yet more
+ * currencies are left out, and the note and the log line say how many.
  *
  * @module
  */
@@ -24,6 +26,12 @@ import type { Pot } from "../monzo_schemas.ts";
 export const MAX_POTS = 100;
 /** The `pot_id` and `pot_name` of the row the pots beyond the bound are added up in. */
 export const OTHER_POT = "other";
+/**
+ * Most currencies that get an {@link OTHER_POT} row per account. A pot holds its account's currency,
+ * so one is the norm; pots beyond the bound in yet more currencies (one per pot, say) are left out,
+ * since amounts of different currencies cannot be added up and each currency would be a series.
+ */
+export const MAX_OTHER_CURRENCIES = 5;
 
 /** An account's pots with the bound applied. */
 export interface CappedPots {
@@ -31,6 +39,8 @@ export interface CappedPots {
   readonly pots: readonly Pot[];
   /** How many pots were added up under {@link OTHER_POT}; 0 below the bound. */
   readonly folded: number;
+  /** How many pots beyond the bound were left out, their currency having no {@link OTHER_POT} row. */
+  readonly leftOut: number;
 }
 
 /** Applies the bound to one account's live pots (deleted ones already left out). */
@@ -38,20 +48,26 @@ export function capPots(pots: readonly Pot[], max: number = MAX_POTS): CappedPot
   const byId = new Map<string, Pot>();
   for (const pot of pots) if (!byId.has(pot.id)) byId.set(pot.id, pot);
   const unique = [...byId.values()];
-  if (unique.length <= max) return { pots: unique, folded: 0 };
+  if (unique.length <= max) return { pots: unique, folded: 0, leftOut: 0 };
   const ranked = unique.filter((pot) => pot.id !== OTHER_POT)
     .sort((a, b) => Math.abs(b.balance) - Math.abs(a.balance) || compare(a.id, b.id));
   const kept = new Set(ranked.slice(0, max));
-  const other = new Map<string, { balance: number; goal: number }>();
+  const other = new Map<string, { balance: number; goal: number; size: number; count: number }>();
   for (const pot of unique) {
     if (kept.has(pot)) continue;
-    const sum = other.get(pot.currency) ?? { balance: 0, goal: 0 };
+    const sum = other.get(pot.currency) ?? { balance: 0, goal: 0, size: 0, count: 0 };
     sum.balance += pot.balance;
     // Only positive goals are exported (a goal of 0 or less means none), so only they are added up.
     if ((pot.goal_amount ?? 0) > 0) sum.goal += pot.goal_amount ?? 0;
+    sum.size += Math.abs(pot.balance);
+    sum.count++;
     other.set(pot.currency, sum);
   }
-  const overflow = [...other].sort(([a], [b]) => compare(a, b)).map(([currency, sum]): Pot => ({
+  // The currencies holding the most, ties by code; then in code order, the same on every poll.
+  const currencies = [...other].sort(([a, x], [b, y]) => y.size - x.size || compare(a, b))
+    .slice(0, MAX_OTHER_CURRENCIES);
+  const folded = currencies.reduce((total, [, sum]) => total + sum.count, 0);
+  const overflow = currencies.sort(([a], [b]) => compare(a, b)).map(([currency, sum]): Pot => ({
     id: OTHER_POT,
     name: OTHER_POT,
     balance: sum.balance,
@@ -60,19 +76,30 @@ export function capPots(pots: readonly Pot[], max: number = MAX_POTS): CappedPot
     goal_amount: sum.goal > 0 ? sum.goal : null,
   }));
   // Monzo's order for the kept pots, so a scrape reads like the app's list.
-  return { pots: [...unique.filter((pot) => kept.has(pot)), ...overflow], folded: unique.length - kept.size };
+  return {
+    pots: [...unique.filter((pot) => kept.has(pot)), ...overflow],
+    folded,
+    leftOut: unique.length - kept.size - folded,
+  };
 }
 
 /** The status page's note on an account whose pots were folded. */
-export function foldedPotsNote(count: number): string {
-  return `${count} of its pots are added up under pot_id="${OTHER_POT}": only the ${MAX_POTS} largest are ` +
-    "exported by name.";
+export function foldedPotsNote(capped: CappedPots): string {
+  return `${capped.folded} of its pots are added up under pot_id="${OTHER_POT}"${leftOutClause(capped)}: only the ` +
+    `${MAX_POTS} largest are exported by name.`;
 }
 
 /** The log line when the bound starts to apply to an account. */
-export function foldedPotsLogLine(accountId: string, count: number): string {
-  return `Account ${accountId} has more than ${MAX_POTS} pots: ${count} are added up under pot_id="${OTHER_POT}" ` +
-    "(the pot figures still add up to the same totals)";
+export function foldedPotsLogLine(accountId: string, capped: CappedPots): string {
+  return `Account ${accountId} has more than ${MAX_POTS} pots: ${capped.folded} are added up under ` +
+    `pot_id="${OTHER_POT}"${leftOutClause(capped)} (the pot figures still add up to the same totals` +
+    `${capped.leftOut > 0 ? ` in the ${MAX_OTHER_CURRENCIES} currencies that hold the most` : ""})`;
+}
+
+function leftOutClause(capped: CappedPots): string {
+  return capped.leftOut > 0
+    ? ` and ${capped.leftOut} in more than ${MAX_OTHER_CURRENCIES} other currencies are left out`
+    : "";
 }
 
 /** The log line when an account's pots fit under the bound again. */

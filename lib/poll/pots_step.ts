@@ -60,14 +60,15 @@ function noteFolds(
   reads: ReadonlyMap<string, AccountRead>,
 ): ReadonlyMap<string, AccountRead> {
   const noted = new Map(reads);
+  const bounded = (capped: CappedPots | undefined) => capped !== undefined && capped.folded + capped.leftOut > 0;
   for (const [id, read] of now) {
-    const folded = read.value.folded;
-    const previously = before.get(id)?.value.folded ?? 0;
-    if (folded > 0 && previously === 0) log.warn(foldedPotsLogLine(id, folded));
-    if (folded === 0 && previously > 0) log.info(unfoldedPotsLogLine(id));
+    const applies = bounded(read.value);
+    const applied = bounded(before.get(id)?.value);
+    if (applies && !applied) log.warn(foldedPotsLogLine(id, read.value));
+    if (!applies && applied) log.info(unfoldedPotsLogLine(id));
     const status = noted.get(id);
-    if (folded > 0 && status?.ok) {
-      noted.set(id, { ...status, note: [status.note, foldedPotsNote(folded)].filter(Boolean).join(" ") });
+    if (applies && status?.ok) {
+      noted.set(id, { ...status, note: [status.note, foldedPotsNote(read.value)].filter(Boolean).join(" ") });
     }
   }
   return noted;
