@@ -2,7 +2,15 @@ import type { Logger } from "../log.ts";
 import { FROM_LAST_POLL, major, MONEY } from "../metric_family.ts";
 import { ok } from "../result.ts";
 import { inAccountOrder, type PerAccount, readEachAccount } from "./per_account.ts";
-import { type CappedPots, capPots, foldedPotsLogLine, foldedPotsNote, unfoldedPotsLogLine } from "./pot_cap.ts";
+import {
+  type CappedPots,
+  capPots,
+  foldedPotsLogLine,
+  foldedPotsNote,
+  MAX_POTS,
+  OTHER_POT,
+  unfoldedPotsLogLine,
+} from "./pot_cap.ts";
 import type { AccountRead, StepDefinition } from "./step.ts";
 
 function everyPot(memory: PerAccount<CappedPots>) {
@@ -15,43 +23,55 @@ function everyPot(memory: PerAccount<CappedPots>) {
 }
 
 /**
- * Pots: `GET /pots` of every exported account; deleted pots are left out, and past
- * MAX_POTS per account the smallest are added up under `pot_id="other"` (see pot_cap.ts).
+ * The pots step, saying in `log` once when an account's pots start or stop being folded into
+ * "other", and on every poll, beside the account on the status page, how many are folded.
  */
 export function potsStep(log: Pick<Logger, "info" | "warn">): StepDefinition<PerAccount<CappedPots>> {
   return {
-    name: "pots",
-    initial: new Map(),
-    families: [
-      {
-        name: "monzo_pot_balance",
-        type: "gauge",
-        help: `Balance of the pot ${MONEY}; deleted pots are left out. ${FROM_LAST_POLL}`,
-        samples: (memory) => everyPot(memory).map(({ pot, labels }) => ({ labels, value: major(pot.balance) })),
-      },
-      {
-        name: "monzo_pot_goal",
-        type: "gauge",
-        help: `Savings goal of the pot ${MONEY}, for pots that have one. ${FROM_LAST_POLL}`,
-        samples: (memory) =>
-          everyPot(memory).filter(({ pot }) => (pot.goal_amount ?? 0) > 0)
-            .map(({ pot, labels }) => ({ labels, value: major(pot.goal_amount ?? 0) })),
-      },
-    ],
+    ...pots,
     async run(context, memory) {
-      const run = await readEachAccount(context, memory, async (token, account) => {
-        const answer = await context.client.pots(token, account.id, context.signal);
-        return answer.ok ? ok(capPots(answer.value.filter((pot) => !pot.deleted))) : answer;
-      });
+      const run = await pots.run(context, memory);
       return { ...run, reads: noteFolds(log, memory, run.memory, run.reads) };
     },
   };
 }
 
 /**
- * Says once, in the log, when an account's pots start or stop being folded into "other", and on
- * every poll, beside the account on the status page, how many are folded. An account that could not
- * be read keeps its last figures, so nothing changed for it and nothing is logged.
+ * Pots: `GET /pots` of every exported account; deleted pots are left out, and past {@link MAX_POTS}
+ * per account the smallest are added up under `pot_id="other"` (see pot_cap.ts).
+ */
+const pots: StepDefinition<PerAccount<CappedPots>> = {
+  name: "pots",
+  initial: new Map(),
+  families: [
+    {
+      name: "monzo_pot_balance",
+      type: "gauge",
+      help: `Balance of the pot ${MONEY}; deleted pots are left out, and past ${MAX_POTS} per account the ` +
+        `smallest are added up under pot_id="${OTHER_POT}". ${FROM_LAST_POLL}`,
+      samples: (memory) => everyPot(memory).map(({ pot, labels }) => ({ labels, value: major(pot.balance) })),
+    },
+    {
+      name: "monzo_pot_goal",
+      type: "gauge",
+      help: `Savings goal of the pot ${MONEY}, for pots that have one (for pot_id="${OTHER_POT}", the sum of ` +
+        `their goals). ${FROM_LAST_POLL}`,
+      samples: (memory) =>
+        everyPot(memory).filter(({ pot }) => (pot.goal_amount ?? 0) > 0)
+          .map(({ pot, labels }) => ({ labels, value: major(pot.goal_amount ?? 0) })),
+    },
+  ],
+  run: (context, memory) =>
+    readEachAccount(context, memory, async (token, account) => {
+      const answer = await context.client.pots(token, account.id, context.signal);
+      return answer.ok ? ok(capPots(answer.value.filter((pot) => !pot.deleted))) : answer;
+    }),
+};
+
+/**
+ * The reads with a note on each account whose pots are folded, after logging each account where
+ * folding starts or ends. An account that could not be read keeps its last figures, so nothing
+ * changed for it and nothing is logged.
  */
 function noteFolds(
   log: Pick<Logger, "info" | "warn">,
