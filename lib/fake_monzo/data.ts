@@ -244,7 +244,7 @@ export function benchData(accounts: number, potsPerAccount: number, options: Ben
 
 /**
  * `count` made-up live pots for tests of the bound on pots, as a hostile or buggy Monzo might list
- * them: pot `i` (from 0) holds `i + 1` pence, every third has a goal of `2 × (i + 1)` pence, and its
+ * them: pot `i` (from 0) has the id `pot_00009<tag><i, 6 digits>`, holds `i + 1` pence, every third has a goal of `2 × (i + 1)` pence, and its
  * name is padded to `nameLength` characters.
  */
 export function manyPots(tag: string, count: number, nameLength = 0): FakePot[] {
@@ -261,8 +261,8 @@ export function manyPots(tag: string, count: number, nameLength = 0): FakePot[] 
 
 /**
  * `count` made-up open accounts of `userId` for tests of the bound on accounts: account `i` (from 0)
- * was opened `count - i` minutes before `openedBefore` (so the first are the oldest), holds `i + 1`
- * pence and has no pots or transactions.
+ * was opened `i + 1` minutes before `openedBefore` (so the ids run from newest to oldest), holds
+ * `i + 1` pence and has no pots or transactions.
  */
 export function manyAccounts(userId: string, count: number, openedBefore: number): FakeAccount[] {
   return Array.from({ length: count }, (_, i) => ({
@@ -272,7 +272,7 @@ export function manyAccounts(userId: string, count: number, openedBefore: number
     closed: false,
     currency: "GBP",
     owners: [userId],
-    created: rfc3339(openedBefore - (count - i) * 60_000),
+    created: rfc3339(openedBefore - (i + 1) * 60_000),
     balance: i + 1,
     spendToday: 0,
     pots: [],
