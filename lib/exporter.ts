@@ -114,7 +114,8 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
     startSteps({
       config,
       transactions: transactions.value,
-      transactionsOptions: { log, sleep: options.sleep },
+      log,
+      sleep: options.sleep,
     }),
   );
   snapshot.setLogins(store.statuses(), store.loadError);

@@ -134,7 +134,9 @@ function accountsTable(state: SnapshotState): Html {
       account.owners.join(", ")
     }</td><td>${status}</td><td>${time(read)}</td></tr>`;
   });
-  return h`<h2>Accounts</h2><table id="accounts"><tr><th>Account</th><th>Owners</th><th>Last poll</th><th>Last read</th></tr>${rows}</table>`;
+  // What a step says of the accounts as a whole (some left out), below the ones it speaks of.
+  const notes = state.steps.flatMap((step) => step.notes ?? []).map((note) => h`<p class="wait">${note}</p>`);
+  return h`<h2>Accounts</h2><table id="accounts"><tr><th>Account</th><th>Owners</th><th>Last poll</th><th>Last read</th></tr>${rows}</table>${notes}`;
 }
 
 /** A short page for a person who followed a link: a title and a few sentences. */

@@ -241,3 +241,41 @@ export function benchData(accounts: number, potsPerAccount: number, options: Ben
     })),
   };
 }
+
+/**
+ * `count` made-up live pots for tests of the bound on pots, as a hostile or buggy Monzo might list
+ * them: pot `i` (from 0) has the id `pot_00009<tag><i, 6 digits>`, holds `i + 1` pence, every third has a goal of `2 × (i + 1)` pence, and its
+ * name is padded to `nameLength` characters.
+ */
+export function manyPots(tag: string, count: number, nameLength = 0): FakePot[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: `pot_00009${tag}${String(i).padStart(6, "0")}`,
+    name: `Pot ${i}`.padEnd(nameLength, "x"),
+    balance: i + 1,
+    goalAmount: i % 3 === 0 ? 2 * (i + 1) : null,
+    deleted: false,
+    type: "default",
+    currency: "GBP",
+  }));
+}
+
+/**
+ * `count` made-up open accounts of `userId` for tests of the bound on accounts: account `i` (from 0)
+ * was opened `i + 1` minutes before `openedBefore` (so the ids run from newest to oldest), holds
+ * `i + 1` pence and has no pots or transactions.
+ */
+export function manyAccounts(userId: string, count: number, openedBefore: number): FakeAccount[] {
+  return Array.from({ length: count }, (_, i) => ({
+    id: `acc_00009Many${String(i).padStart(6, "0")}`,
+    type: "uk_retail",
+    description: userId,
+    closed: false,
+    currency: "GBP",
+    owners: [userId],
+    created: rfc3339(openedBefore - (i + 1) * 60_000),
+    balance: i + 1,
+    spendToday: 0,
+    pots: [],
+    transactions: [],
+  }));
+}

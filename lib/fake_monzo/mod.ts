@@ -21,7 +21,16 @@ import { oauthPages } from "./oauth_pages.ts";
 import type { FakeTransaction } from "./transaction.ts";
 
 export { type AwkwardKind, type AwkwardOptions, awkwardTransactions } from "./awkward.ts";
-export { benchData, type BenchOptions, type FakeAccount, type FakeData, type FakePot, householdData } from "./data.ts";
+export {
+  benchData,
+  type BenchOptions,
+  type FakeAccount,
+  type FakeData,
+  type FakePot,
+  householdData,
+  manyAccounts,
+  manyPots,
+} from "./data.ts";
 export type { FaultSpec } from "./faults.ts";
 export { type AddedTransaction, DEFAULT_LIMIT, MAX_LIMIT, type Reversal, WINDOW_MS } from "./ledger.ts";
 export type { FakeCounterparty, FakeMerchant, FakeTransaction, NewTransaction } from "./transaction.ts";

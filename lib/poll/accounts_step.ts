@@ -1,8 +1,23 @@
+import { cutText } from "../hostile_text.ts";
+import type { Logger } from "../log.ts";
 import { type Problem, problem } from "../problems.ts";
 import type { AccountEntry, StepDefinition } from "./step.ts";
 
 /** How often the account list is read again even when nothing suggests it changed. */
 export const REDISCOVER_AFTER_MS = 60 * 60_000;
+
+/**
+ * Most accounts exported. A Monzo customer has a handful (current, joint, Flex, a business or savings
+ * account), a household of a few logins a dozen or so; each account is a dozen series and three
+ * requests per poll, so a hostile or buggy list of thousands would flood both. The oldest are kept.
+ */
+export const MAX_ACCOUNTS = 50;
+
+/** Most owners kept per account: a joint account has two; more is Monzo misbehaving. */
+export const MAX_OWNERS = 10;
+
+/** Longest `owners` label value, in code points (an account's description and a pot's name are 200 too). */
+export const MAX_OWNERS_LABEL = 200;
 
 // Account types that hold no money of their own to export (Monzo answers 403 for their balance).
 const SKIPPED_ACCOUNT_TYPES: ReadonlySet<string> = new Set(["uk_monzo_flex_backing_loan"]);
@@ -16,6 +31,8 @@ export interface DiscoveryMemory {
   readonly discoveredFor: string | null;
   /** False when some login's list could not be read, so the next poll tries again. */
   readonly complete: boolean;
+  /** How many open accounts beyond {@link MAX_ACCOUNTS} were left out at the last discovery. */
+  readonly leftOut: number;
 }
 
 function accountIdProblems(memory: DiscoveryMemory, accountId: string | null): Problem[] {
@@ -26,13 +43,60 @@ function accountIdProblems(memory: DiscoveryMemory, accountId: string | null): P
 }
 
 /**
- * Discovery: reads `/accounts` for every working login and merges the lists (a joint account once).
- * Accounts of logins that could not be asked are kept from the previous list, so their last values stay.
+ * The {@link MAX_ACCOUNTS} accounts to export, in id order: the oldest by when they were opened (an
+ * unknown date last), ties by id, so the same list gives the same choice on every poll and after a
+ * restart, and accounts a flood adds today do not push out the ones the user has had for years.
  */
-export const accountsStep: StepDefinition<DiscoveryMemory> = {
+function bounded<T extends AccountEntry>(accounts: readonly T[]): { kept: T[]; leftOut: number } {
+  const byId = (a: T, b: T) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  const oldest = [...accounts].sort((a, b) => (a.created ?? Infinity) - (b.created ?? Infinity) || byId(a, b));
+  const kept = oldest.slice(0, MAX_ACCOUNTS).sort(byId);
+  return { kept, leftOut: accounts.length - kept.length };
+}
+
+/** The status page's note when accounts are left out. */
+export function leftOutNote(count: number): string {
+  return `${count} more open accounts that Monzo lists are left out: at most ${MAX_ACCOUNTS} are exported, ` +
+    "the oldest.";
+}
+
+/** The log line when the bound on accounts starts to apply. */
+export function leftOutLogLine(listed: number, count: number): string {
+  return `Monzo lists ${listed} open accounts, more than ${MAX_ACCOUNTS}: the ${MAX_ACCOUNTS} oldest are ` +
+    `exported and ${count} are left out`;
+}
+
+/** The log line when every open account is exported again. */
+export const ALL_ACCOUNTS_LOG_LINE = `Monzo lists ${MAX_ACCOUNTS} open accounts or fewer again: each is exported`;
+
+/**
+ * The discovery step, saying in `log` once when the bound on accounts starts or stops applying (the
+ * status page says how many are left out while it does).
+ */
+export function accountsStep(log: Pick<Logger, "info" | "warn">): StepDefinition<DiscoveryMemory> {
+  return {
+    ...discovery,
+    async run(context, memory) {
+      const run = await discovery.run(context, memory);
+      const before = memory.leftOut;
+      const now = run.memory.leftOut;
+      if (now > 0 && before === 0) log.warn(leftOutLogLine(run.memory.accounts.length + now, now));
+      if (now === 0 && before > 0) log.info(ALL_ACCOUNTS_LOG_LINE);
+      return run;
+    },
+  };
+}
+
+/**
+ * Discovery: reads `/accounts` for every working login and merges the lists (a joint account once).
+ * Accounts of logins that could not be asked are kept from the previous list, so their last values
+ * stay. At most {@link MAX_ACCOUNTS} are exported.
+ */
+const discovery: StepDefinition<DiscoveryMemory> = {
   name: "accounts",
-  initial: { accounts: [], discoveredAt: null, discoveredFor: null, complete: false },
+  initial: { accounts: [], discoveredAt: null, discoveredFor: null, complete: false, leftOut: 0 },
   accounts: (memory) => memory.accounts,
+  notes: (memory) => memory.leftOut > 0 ? [leftOutNote(memory.leftOut)] : [],
   families: [
     {
       name: "monzo_account_info",
@@ -44,7 +108,7 @@ export const accountsStep: StepDefinition<DiscoveryMemory> = {
             ["account_id", account.id],
             ["account_type", account.type],
             ["description", account.description],
-            ["owners", account.owners.join(", ")],
+            ["owners", cutText(account.owners.join(", "), MAX_OWNERS_LABEL)],
           ],
           value: 1,
         })),
@@ -85,7 +149,7 @@ export const accountsStep: StepDefinition<DiscoveryMemory> = {
           id: account.id,
           type: account.type,
           description: account.description,
-          owners: account.owners.map((owner) => owner.preferred_name ?? owner.user_id),
+          owners: account.owners.slice(0, MAX_OWNERS).map((owner) => owner.preferred_name ?? owner.user_id),
           visibleTo: [key],
           created: account.created,
         });
@@ -96,8 +160,8 @@ export const accountsStep: StepDefinition<DiscoveryMemory> = {
         found.set(entry.id, { ...entry, visibleTo: [...entry.visibleTo] });
       }
     }
-    const accounts = [...found.values()].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-    const next: DiscoveryMemory = { accounts, discoveredAt: context.now(), discoveredFor: keys, complete };
+    const { kept: accounts, leftOut } = bounded([...found.values()]);
+    const next: DiscoveryMemory = { accounts, discoveredAt: context.now(), discoveredFor: keys, complete, leftOut };
     return {
       memory: next,
       problems: [...problems, ...accountIdProblems(next, context.accountId)],

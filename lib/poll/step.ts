@@ -73,6 +73,8 @@ export interface StepDefinition<M> {
   run(context: StepContext, memory: M): Promise<StepRun<M>>;
   /** For the discovery step only: the accounts the other steps read. */
   accounts?(memory: M): readonly AccountEntry[];
+  /** What the status page says of the step as a whole rather than of one account (accounts left out). */
+  notes?(memory: M): readonly string[];
 }
 
 /** A step's state after a poll, its memory sealed inside; the next poll continues from it. */
@@ -88,6 +90,8 @@ export interface StepState {
   readonly families: readonly Family[];
   /** The accounts the other steps read, from the discovery step. */
   readonly accounts?: readonly AccountEntry[];
+  /** The step's notes for the status page, besides those on each account's read. */
+  readonly notes?: readonly string[];
   /** Runs the step again from this state. */
   next(context: StepContext): Promise<StepState>;
 }
@@ -117,6 +121,7 @@ function seal<M>(
       samples: family.samples(memory),
     })),
     accounts: definition.accounts?.(memory),
+    notes: definition.notes?.(memory),
     async next(context) {
       const run = await definition.run(context, memory);
       const finishedAt = context.now();

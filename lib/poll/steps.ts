@@ -4,14 +4,17 @@ import { accountsStep } from "./accounts_step.ts";
 import { balancesStep } from "./balances_step.ts";
 import { potsStep } from "./pots_step.ts";
 import { startStep, type StepState } from "./step.ts";
-import { type TransactionsOptions, transactionsStep } from "./transactions_step.ts";
+import type { Logger } from "../log.ts";
+import { type Sleep, transactionsStep } from "./transactions_step.ts";
 
 /** What the steps need besides what each poll hands them. */
 export interface StepDependencies {
   readonly config: Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">;
   readonly transactions: TransactionStore;
-  /** The transactions step's log and pause between tries. */
-  readonly transactionsOptions?: TransactionsOptions;
+  /** Where a step's notices go (categories or pots folded into "other", accounts left out, rejected transactions). */
+  readonly log: Pick<Logger, "info" | "warn">;
+  /** The transactions step's pause between tries; a real one unless given. */
+  readonly sleep?: Sleep;
 }
 
 /**
@@ -20,9 +23,14 @@ export interface StepDependencies {
  */
 export function startSteps(dependencies: StepDependencies): StepState[] {
   return [
-    startStep(accountsStep),
+    startStep(accountsStep(dependencies.log)),
     startStep(balancesStep),
-    startStep(potsStep),
-    startStep(transactionsStep(dependencies.transactions, dependencies.config, dependencies.transactionsOptions)),
+    startStep(potsStep(dependencies.log)),
+    startStep(
+      transactionsStep(dependencies.transactions, dependencies.config, {
+        log: dependencies.log,
+        sleep: dependencies.sleep,
+      }),
+    ),
   ];
 }
