@@ -1,6 +1,7 @@
 import { cutText } from "../hostile_text.ts";
 import type { Logger } from "../log.ts";
 import { type Problem, problem } from "../problems.ts";
+import { isCurrencyCode } from "../spending/transaction.ts";
 import type { AccountEntry, StepDefinition } from "./step.ts";
 
 /** How often the account list is read again even when nothing suggests it changed. */
@@ -152,6 +153,7 @@ const discovery: StepDefinition<DiscoveryMemory> = {
           owners: account.owners.slice(0, MAX_OWNERS).map((owner) => owner.preferred_name ?? owner.user_id),
           visibleTo: [key],
           created: account.created,
+          currency: isCurrencyCode(account.currency) ? account.currency : undefined,
         });
       }
     }

@@ -14,6 +14,8 @@ export interface AccountEntry {
   readonly visibleTo: readonly string[];
   /** When it was opened, epoch ms, when Monzo says. */
   readonly created: number | null;
+  /** Its currency (ISO 4217), when `/accounts` gives one shaped like a currency code; its transactions' currency. */
+  readonly currency?: string;
 }
 
 /** Why a call made for a step gave no answer. */

@@ -5,6 +5,7 @@ import { isoTime, type Problem, problem } from "../problems.ts";
 import { err, ok, type Result } from "../result.ts";
 import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
 import { capCategories, foldedLogLine, foldedNote, unfoldedLogLine } from "../spending/category_cap.ts";
+import { AccountCurrencies } from "../spending/currencies.ts";
 import { budget, type BudgetRow, type CashFlow } from "../spending/rules.ts";
 import { type StoredTransaction, toStored } from "../spending/transaction.ts";
 import type { AccountHistory, TransactionStore } from "../transaction_store.ts";
@@ -118,6 +119,8 @@ interface Reading {
   readonly retryUntil: number | null;
   /** Unusable entries met in this poll, by key. */
   readonly rejected: Map<string, RejectedTransaction>;
+  /** The currencies its transactions may be stored in; one in any other is left out like an unusable entry. */
+  readonly currencies: AccountCurrencies;
   /** The import of older history stopped because the full-history window closed. */
   importStopped: boolean;
 }
@@ -169,6 +172,7 @@ export function transactionsStep(
                 ? Math.min(windowEnd, context.now() + FULL_HISTORY_MS)
                 : null,
               rejected: new Map(),
+              currencies: currenciesOf(store, account),
               importStopped: false,
             };
             synced = await syncAccount(context, store, config, account, reading, rereadAt, sleep);
@@ -209,7 +213,11 @@ export function transactionsStep(
       // Settled transactions of months that have ended are needed no more: only the store keeps them.
       store.forget(month.start);
       const listed = new Set(context.accounts.map((account) => account.id));
-      const thisMonth = context.accounts.flatMap((account) => store.recent(account.id, month.start));
+      // Only the account's currencies are exported: a store from before the bound may hold others.
+      const counted = new Map(context.accounts.map((account) => [account.id, currenciesOf(store, account)]));
+      const inCounted = (of: { accountId: string; currency: string }) =>
+        counted.get(of.accountId)?.has(of.currency) ?? false;
+      const thisMonth = context.accounts.flatMap((account) => store.recent(account.id, month.start)).filter(inCounted);
       const capped = capCategories(budget(thisMonth, month), new Set(config.budgets.keys()));
       noteFolds(options.log, memory.folded, capped.folded, reads);
       const onlyListed = <V>(map: Map<string, V>) => new Map([...map].filter(([id]) => listed.has(id)));
@@ -217,7 +225,7 @@ export function transactionsStep(
         memory: {
           rereadAt: onlyListed(rereadAt),
           month,
-          flows: context.accounts.flatMap((account) => store.summary(account.id).flows),
+          flows: context.accounts.flatMap((account) => store.summary(account.id).flows).filter(inCounted),
           rows: capped.rows,
           stored: new Map(context.accounts.map((account) => [account.id, {
             count: store.summary(account.id).count,
@@ -235,6 +243,11 @@ export function transactionsStep(
       };
     },
   };
+}
+
+/** The currencies the account's transactions are stored and counted in (lib/spending/currencies.ts). */
+function currenciesOf(store: TransactionStore, account: AccountEntry): AccountCurrencies {
+  return new AccountCurrencies(account.currency, store.summary(account.id).flows.map((flow) => flow.currency));
 }
 
 /**
@@ -447,16 +460,22 @@ async function readPages(
     const page = await fetchPage(read, { ...query, since, limit: PAGE_LIMIT });
     if (!page.ok) return page;
     const fresh: StoredTransaction[] = [];
+    // Transactions in a currency the account's figures may not have: left out as unusable entries are.
+    const refused: RejectedTransaction[] = [];
     let news = 0;
     for (const tx of page.value.transactions) {
       if (seen.has(tx.id)) continue;
+      if (!reading.currencies.admit(tx.currency)) {
+        refused.push({ id: tx.id, key: tx.id, reason: reading.currencies.refusal(tx.currency) });
+        continue;
+      }
       seen.add(tx.id);
       // A transaction given unusable earlier in the poll and usable now is stored, not left out.
       reading.rejected.delete(tx.id);
       if (!unusable.delete(tx.id)) news++;
       fresh.push(toStored(tx, reading.accountId));
     }
-    for (const entry of page.value.rejected) {
+    for (const entry of [...page.value.rejected, ...refused]) {
       // A spoilt copy of a transaction already read whole is only a repeat.
       if (entry.id !== null && seen.has(entry.id)) continue;
       if (entry.id !== null && !unusable.has(entry.id)) {
@@ -619,7 +638,7 @@ function families(config: TransactionsConfig): StepDefinition<TransactionsMemory
       name: "monzo_transactions_rejected_total",
       type: "counter",
       help: "Transactions from Monzo left out because a field is unusable (an amount beyond 10^12 minor units, " +
-        "an impossible date, no id…), each counted once since the exporter started; each is logged with its id.",
+        "an impossible date, no id, a currency other than the account's…), each counted once since the exporter started; each is logged with its id.",
       samples: (memory) => [...memory.rejected].map(([id, count]) => ({ labels: [["account_id", id]], value: count })),
     },
     {

@@ -20,7 +20,16 @@ const minor = z.number().int().min(-MAX_TRANSACTION_MINOR).max(MAX_TRANSACTION_M
 const MAX_ID_LENGTH = 256;
 const withoutControls = (value: string) => !hasUnsafeCharacters(value);
 const id = z.string().min(1).max(MAX_ID_LENGTH).refine(withoutControls, "contains control characters");
-const currency = z.string().min(1).max(64).refine(withoutControls, "contains control characters");
+/**
+ * An ISO 4217 currency code: three capital letters (`GBP`). Monzo gives every transaction in its
+ * account's currency, so anything else ("gbp", "GBPX", "", a long string) is not a currency but a
+ * broken or hostile row, and as a label it would be a new series: the row is left out.
+ */
+const CURRENCY_CODE = /^[A-Z]{3}$/;
+/** True when `value` is shaped like an ISO 4217 currency code (three capital letters). */
+export const isCurrencyCode = (value: unknown): value is string =>
+  typeof value === "string" && CURRENCY_CODE.test(value);
+const currency = z.string().regex(CURRENCY_CODE, "is not a currency code such as GBP");
 
 /** The category a transaction without a usable one is counted in (Monzo's own default). */
 const DEFAULT_CATEGORY = "general";
