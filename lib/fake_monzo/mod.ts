@@ -23,6 +23,7 @@ import type { FakeTransaction } from "./transaction.ts";
 export { type AwkwardKind, type AwkwardOptions, awkwardTransactions } from "./awkward.ts";
 export { benchData, type BenchOptions, type FakeAccount, type FakeData, type FakePot, householdData } from "./data.ts";
 export type { FaultSpec } from "./faults.ts";
+export { DEMO_MONTH_START_DAY } from "./history.ts";
 export { type AddedTransaction, DEFAULT_LIMIT, MAX_LIMIT, type Reversal, WINDOW_MS } from "./ledger.ts";
 export type { FakeCounterparty, FakeMerchant, FakeTransaction, NewTransaction } from "./transaction.ts";
 
