@@ -26,6 +26,10 @@ import { TestClock } from "./helpers/harness.ts";
 const hasPrometheus = binaryExists(PROMETHEUS);
 if (!hasPrometheus) explainSkip(PROMETHEUS, "the dashboard's queries against a real Prometheus");
 
+const FAKETIME = "/usr/bin/faketime";
+const hasFaketime = binaryExists(FAKETIME);
+if (!hasFaketime) explainSkip(FAKETIME, "the demo program on a faked date");
+
 const DASHBOARD_PATH = join(ROOT, "deploy/grafana/monzo.json");
 const JOB = "monzo";
 const DATASOURCE_REF = "${datasource}";
@@ -451,6 +455,39 @@ Deno.test({
       await prometheus?.stop("SIGTERM", 10_000);
       for (const { demo } of demos) await demo.close();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the demo program started under faketime in the first minute of a month serves money in and out for the month",
+  ignore: !hasFaketime,
+  async fn() {
+    const port = freePort();
+    // TZ=UTC: faketime reads the instant in the local zone.
+    const program = spawn(
+      FAKETIME,
+      ["2027-01-01 00:01:00", Deno.execPath(), ...PROGRAM, "--demo", "--web.listen-address", `127.0.0.1:${port}`],
+      { env: { TZ: "UTC" } },
+    );
+    try {
+      const text = await waitFor("the demo's first poll on /metrics", async () => {
+        const answer = await get(`http://127.0.0.1:${port}/metrics`).catch(() => null);
+        return answer?.status === 200 && /^monzo_up 1$/m.test(answer.text) && answer.text;
+      }, { timeoutMs: 30_000, intervalMs: 200 });
+      // The program saw the faked date: its budget month is January 2027.
+      const start = text.match(/^monzo_budget_month_start_timestamp_seconds (\S+)$/m)?.[1];
+      assert.equal(Number(start), Date.UTC(2027, 0, 1) / 1000);
+      const month = (name: string) =>
+        [...text.matchAll(new RegExp(`^${name}\\{account_id="${ALICE_CURRENT}",[^}]*\\} (\\S+)$`, "gm"))]
+          .reduce((sum, match) => sum + Number(match[1]), 0);
+      assert.ok(month("monzo_received_this_month") > 0, `no money in:\n${text}`);
+      assert.ok(month("monzo_spent_this_month") > 0, `no money out:\n${text}`);
+    } catch (error) {
+      console.error(`The demo's log:\n${program.stderr.text}`);
+      throw error;
+    } finally {
+      await program.stop("SIGTERM", 10_000);
     }
   },
 });
