@@ -27,6 +27,7 @@ import {
   T0,
   withHarness,
 } from "./helpers/harness.ts";
+import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
 import { CAN_LIST_OPEN_FILES, openFilesOf } from "./helpers/open_files.ts";
 
 /** The household, with Alice's current account holding exactly one row of every awkward kind. */
@@ -321,6 +322,45 @@ Deno.test("every budgeted category has a spent-this-month series on each account
     assert.equal(sample(text, on(JOINT, "eating_out")), 0);
     assert.equal(spentLines(text).filter((l) => l.includes(ALICE_CURRENT)).length, 3, spentLines(text).join("\n"));
   });
+});
+
+Deno.test("at every awkward instant the budget month starts at 00:00 London on the 1st and counts from there", async () => {
+  for (const instant of AWKWARD_INSTANTS) {
+    const quiet = householdData(T0);
+    for (const account of quiet.accounts) account.transactions = [];
+    await withHarness({ config: { month_start_day: 1 }, fake: { data: quiet } }, async (h) => {
+      const now = Date.parse(instant.utc);
+      const start = Date.parse(instant.monthStart);
+      h.clock.set(now);
+      const at = (ms: number) => new Date(ms).toISOString();
+      // A minute before the month, its first half minute, and half a minute ago.
+      h.fake.addTransaction(ALICE_CURRENT, {
+        created: at(start - MINUTE),
+        amount: -10000,
+        description: "Before",
+        category: "groceries",
+      });
+      h.fake.addTransaction(ALICE_CURRENT, {
+        created: at(start + 30_000),
+        amount: -250,
+        description: "First",
+        category: "groceries",
+      });
+      h.fake.addTransaction(ALICE_CURRENT, {
+        created: at(now - 30_000),
+        amount: -125,
+        description: "Latest",
+        category: "groceries",
+      });
+      await logIn(h, ALICE);
+      await poll(h);
+      const text = await metrics(h);
+      assert.equal(sample(text, "monzo_up"), 1, `${instant.name}: ${text}`);
+      assert.equal(sample(text, "monzo_budget_month_start_timestamp_seconds"), start / 1000, instant.name);
+      assert.equal(sample(text, spent("groceries")), 3.75, instant.name);
+      assert.equal(sample(text, TOTAL_SPENT), 103.75, instant.name);
+    });
+  }
 });
 
 Deno.test("bad transaction keys in the config are one line naming the key", () => {
