@@ -1,6 +1,7 @@
+import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { type FakeMonzo, householdData, startFakeMonzo } from "./fake_monzo/mod.ts";
+import { DEMO_MONTH_START_DAY, type FakeMonzo, householdData, startFakeMonzo } from "./fake_monzo/mod.ts";
 import { formatListenAddress, type ListenAddress } from "./listen_address.ts";
 import { randomToken } from "./secrets.ts";
 import type { Sessions } from "./sessions.ts";
@@ -17,18 +18,28 @@ export interface Demo {
   close(): Promise<void>;
 }
 
+/** Options of {@link startDemo}. */
+export interface DemoOptions {
+  /** The exporter is served over HTTPS. */
+  readonly https?: boolean;
+  /** The simulated Monzo's time, and the end of its made-up history; default the wall clock. */
+  readonly clock?: Clock;
+}
+
 /** Starts the simulated Monzo (the same one the tests use) for an exporter bound to `bound`. */
 export async function startDemo(
   bound: ListenAddress,
   log: Pick<Logger, "info" | "warn">,
-  options: { readonly https?: boolean } = {},
+  options: DemoOptions = {},
 ): Promise<Demo> {
   const clientId = "oauth2client_demo";
   const clientSecret = randomToken();
+  const clock = options.clock ?? systemClock;
   const fake = await startFakeMonzo({
     clientId,
     clientSecret,
-    data: householdData(),
+    data: householdData(clock.now()),
+    clock,
     autoApprove: true,
     drift: true,
     log,
@@ -54,7 +65,7 @@ export async function startDemo(
     requestTimeoutMs: 10_000,
     dataPath: ":memory:",
     historyDays: 0,
-    monthStartDay: 1,
+    monthStartDay: DEMO_MONTH_START_DAY,
     // A plausible household budget, so the demo's budget panels have something to compare with.
     budgets: new Map([["bills", 900], ["eating_out", 250], ["entertainment", 100], ["groceries", 450], [
       "shopping",

@@ -17,9 +17,18 @@ import {
   startPrometheus,
   waitFor,
 } from "./helpers/e2e.ts";
+import { startDemo } from "../lib/demo.ts";
+import { createExporter } from "../lib/exporter.ts";
+import { memoryTokens } from "../lib/token_file.ts";
+import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
+import { TestClock } from "./helpers/harness.ts";
 
 const hasPrometheus = binaryExists(PROMETHEUS);
 if (!hasPrometheus) explainSkip(PROMETHEUS, "the dashboard's queries against a real Prometheus");
+
+const FAKETIME = "/usr/bin/faketime";
+const hasFaketime = binaryExists(FAKETIME);
+if (!hasFaketime) explainSkip(FAKETIME, "the demo program on a faked date");
 
 const DASHBOARD_PATH = join(ROOT, "deploy/grafana/monzo.json");
 const JOB = "monzo";
@@ -183,10 +192,10 @@ async function emptyPanels(
 }
 
 /** What Grafana substitutes, with `account` and `currency` as given (".*" is the dashboard's "All"). */
-function grafanaValues(account: string, currency: string): Record<string, string> {
+function grafanaValues(account: string, currency: string, job = JOB): Record<string, string> {
   return {
     datasource: "prometheus",
-    job: JOB,
+    job,
     account,
     currency,
     // The dashboard's default range is 30 days. $__rate_interval is what Grafana computes for Prometheus'
@@ -348,6 +357,138 @@ Deno.test({
       await prometheus?.stop("SIGTERM", 10_000);
       await exporter.stop("SIGTERM", 10_000);
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** The demo's simulated Monzo and its exporter in this process on a clock stopped at `at`, served on loopback. */
+async function demoAt(at: number): Promise<{ port: number; lines: string[]; close(): Promise<void> }> {
+  const clock = new TestClock();
+  clock.set(at);
+  let handler: (request: Request) => Response | Promise<Response> = () => new Response("starting", { status: 503 });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => handler(request));
+  const lines: string[] = [];
+  const quiet = { info() {}, warn: (message: string) => void lines.push(message) };
+  const demo = await startDemo({ hostname: "127.0.0.1", port: server.addr.port }, quiet, { clock });
+  const made = await createExporter({
+    config: demo.config,
+    build: { version: "0.0.0-test", mode: "demo" },
+    clock,
+    sink: (line) => lines.push(line),
+    persistence: memoryTokens(),
+  });
+  if (!made.ok) throw new Error(made.error);
+  const exporter = made.value;
+  await demo.logInEveryone(exporter.sessions);
+  await exporter.poller.poll();
+  handler = exporter.handler;
+  return {
+    port: server.addr.port,
+    lines,
+    async close() {
+      await server.shutdown();
+      await exporter.close();
+      await demo.close();
+    },
+  };
+}
+
+Deno.test({
+  name: "every dashboard panel returns data from the demo on the 1st and 2nd, last days, 29 February, " +
+    "both UK clock changes and New Year's Eve (injected clock)",
+  ignore: !hasPrometheus,
+  async fn() {
+    const dashboard = await loadDashboard();
+    const dir = await Deno.makeTempDir({ prefix: "monzo-dashboard-dates-" });
+    // One demo per instant, each its own job in one Prometheus.
+    const demos: Array<{ job: string; name: string; demo: Awaited<ReturnType<typeof demoAt>> }> = [];
+    let prometheus: ReturnType<typeof spawn> | undefined;
+    try {
+      for (const [i, instant] of AWKWARD_INSTANTS.entries()) {
+        demos.push({
+          job: `demo_${i}`,
+          name: `${instant.name} (${instant.utc})`,
+          demo: await demoAt(Date.parse(instant.utc)),
+        });
+      }
+      const started = await startPrometheus(
+        dir,
+        demos.flatMap(({ job, demo }) => [
+          `  - job_name: ${job}`,
+          "    static_configs:",
+          `      - targets: ["127.0.0.1:${demo.port}"]`,
+        ]),
+      );
+      prometheus = started.process;
+      const prometheusUrl = started.url;
+      const used = new Set(
+        queryPanels(dashboard).flatMap((p) => (p.targets ?? []).flatMap((t) => metricNames(t.expr))),
+      );
+      // Three scrapes of every used metric in every job (so increase() and rate() have two samples),
+      // or 30 s: after that the panels below say what is missing, by name.
+      const deadline = Date.now() + 30_000;
+      const ready = async () => {
+        for (const name of used) {
+          const counts = await instant(prometheusUrl, `min by (job) (count_over_time(${name}{job=~"demo_.*"}[1m]))`);
+          if (counts.length < demos.length || counts.some((c) => Number(c.value[1]) < 3)) return false;
+        }
+        return true;
+      };
+      while (!(await ready().catch(() => false)) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+
+      const problems: string[] = [];
+      for (const { job, name } of demos) {
+        for (const [account, currency] of [[".*", ".*"], [ALICE_CURRENT, "GBP"]]) {
+          for (const line of await emptyPanels(dashboard, grafanaValues(account, currency, job), prometheusUrl)) {
+            problems.push(`${name}, account ${account}: ${line}`);
+          }
+        }
+      }
+      assert.deepEqual(problems, []);
+    } catch (error) {
+      console.error(`Prometheus' log:\n${prometheus?.stderr.text ?? ""}`);
+      for (const { name, demo } of demos) console.error(`The log of the demo at ${name}:\n${demo.lines.join("\n")}`);
+      throw error;
+    } finally {
+      await prometheus?.stop("SIGTERM", 10_000);
+      for (const { demo } of demos) await demo.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the demo program started under faketime in the first minute of a month serves money in and out for the month",
+  ignore: !hasFaketime,
+  async fn() {
+    const port = freePort();
+    // TZ=UTC: faketime reads the instant in the local zone. When the suite itself runs under faketime
+    // (tools/date_matrix.sh), the wrapper must not run faked, or it works out the wrong offset.
+    const program = spawn(
+      FAKETIME,
+      ["2027-01-01 00:01:00", Deno.execPath(), ...PROGRAM, "--demo", "--web.listen-address", `127.0.0.1:${port}`],
+      { env: { TZ: "UTC", LD_PRELOAD: "", FAKETIME: "", FAKETIME_SHARED: "" } },
+    );
+    try {
+      const text = await waitFor("the demo's first poll on /metrics", async () => {
+        const answer = await get(`http://127.0.0.1:${port}/metrics`).catch(() => null);
+        return answer?.status === 200 && /^monzo_up 1$/m.test(answer.text) && answer.text;
+      }, { timeoutMs: 30_000, intervalMs: 200 });
+      // The program saw the faked date: its budget month is January 2027.
+      const start = text.match(/^monzo_budget_month_start_timestamp_seconds (\S+)$/m)?.[1];
+      assert.equal(Number(start), Date.UTC(2027, 0, 1) / 1000);
+      const month = (name: string) =>
+        [...text.matchAll(new RegExp(`^${name}\\{account_id="${ALICE_CURRENT}",[^}]*\\} (\\S+)$`, "gm"))]
+          .reduce((sum, match) => sum + Number(match[1]), 0);
+      assert.ok(month("monzo_received_this_month") > 0, `no money in:\n${text}`);
+      assert.ok(month("monzo_spent_this_month") > 0, `no money out:\n${text}`);
+    } catch (error) {
+      console.error(`The demo's log:\n${program.stderr.text}`);
+      throw error;
+    } finally {
+      await program.stop("SIGTERM", 10_000);
     }
   },
 });

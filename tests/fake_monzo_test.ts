@@ -23,6 +23,11 @@ import {
   MINUTE,
   TestClock,
 } from "./helpers/harness.ts";
+import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
+import { DEMO_MONTH_START_DAY } from "../lib/fake_monzo/mod.ts";
+import { budgetMonth } from "../lib/spending/budget_month.ts";
+import { budget } from "../lib/spending/rules.ts";
+import { toStored, transactionSchema } from "../lib/spending/transaction.ts";
 
 const CLIENT_ID = "oauth2client_00009TestClient";
 const CLIENT_SECRET = "mnzconf.test-secret";
@@ -1434,6 +1439,39 @@ Deno.test("householdData: a year of history on the three current accounts with e
     "splits on the joint account",
   );
   assert.equal(new Set(rowsOf(JOINT).map((t) => t.user_id)).size, 2, "both owners pay from the joint account");
+});
+
+/** Money in and money out of `accountId` in the budget month up to `now`, as the exporter counts them. */
+function monthFlow(data: FakeData, accountId: string, now: number): { inMinor: number; outMinor: number } {
+  const rows = data.accounts.find((a) => a.id === accountId)!.transactions
+    .map((t) => toStored(transactionSchema.parse(t), accountId));
+  const counted = budget(rows, budgetMonth(now, DEMO_MONTH_START_DAY));
+  return {
+    inMinor: counted.reduce((sum, row) => sum + row.receivedMinor, 0),
+    outMinor: counted.reduce((sum, row) => sum + row.spentMinor, 0),
+  };
+}
+
+Deno.test("householdData: money in and money out in every budget month of the current accounts from its first minute", () => {
+  const instants = [
+    ...AWKWARD_INSTANTS.map((instant) => ({ name: instant.name, at: Date.parse(instant.utc) })),
+    // The first minute of every budget month of a year, in summer time and out of it.
+    ...Array.from({ length: 12 }, (_, month) => {
+      const start = budgetMonth(Date.UTC(2027, month, 15), DEMO_MONTH_START_DAY).start;
+      return {
+        name: `a minute into the budget month of ${new Date(start + DAY).toISOString().slice(0, 7)}`,
+        at: start + MINUTE,
+      };
+    }),
+  ];
+  for (const { name, at } of instants) {
+    const data = householdData(at);
+    for (const id of [ALICE_CURRENT, JOINT, BOB_CURRENT]) {
+      const flow = monthFlow(data, id, at);
+      assert.ok(flow.inMinor > 0, `${id} has no money in at ${name}`);
+      assert.ok(flow.outMinor > 0, `${id} has no money out at ${name}`);
+    }
+  }
 });
 
 Deno.test("benchData: transactions per account spread over three years, oldest first, ids unique", () => {

@@ -18,6 +18,7 @@ import {
   CLIENT_SECRET,
   type Harness,
   HOLIDAY_POT,
+  JOINT,
   logIn,
   metrics,
   MINUTE,
@@ -27,6 +28,7 @@ import {
   T0,
   withHarness,
 } from "./helpers/harness.ts";
+import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
 import { CAN_LIST_OPEN_FILES, openFilesOf } from "./helpers/open_files.ts";
 
 /** The household, with Alice's current account holding exactly one row of every awkward kind. */
@@ -289,6 +291,77 @@ Deno.test("budgets from the config are exported with the month's start", async (
     // T0 is 2 March 2026, so the month began on 25 February at midnight in London (GMT).
     assert.equal(sample(text, "monzo_budget_month_start_timestamp_seconds"), Date.UTC(2026, 1, 25) / 1000);
   });
+});
+
+Deno.test("every budgeted category has a spent-this-month series on each account, 0 until something is spent in it", async () => {
+  const quiet = householdData(T0);
+  for (const account of quiet.accounts) account.transactions = [];
+  const config = { budgets: { eating_out: 250, groceries: 400 } };
+  await withHarness({ config, fake: { data: quiet } }, async (h) => {
+    // Half a minute into 1 April 2026 in London (BST): nothing is spent yet this budget month.
+    h.clock.set(Date.UTC(2026, 2, 31, 23, 0, 30));
+    await logIn(h, ALICE);
+    await poll(h);
+    const spentLines = (text: string) => text.split("\n").filter((l) => l.startsWith("monzo_spent_this_month{"));
+    const on = (account: string, category: string) =>
+      series("monzo_spent_this_month", `account_id="${account}",category="${category}",currency="GBP"`);
+    let text = await metrics(h);
+    assert.equal(sample(text, "monzo_up"), 1, text);
+    for (const account of [ALICE_CURRENT, JOINT]) {
+      for (const category of ["eating_out", "groceries"]) assert.equal(sample(text, on(account, category)), 0);
+    }
+    assert.ok(spentLines(text).every((l) => /category="(eating_out|groceries)"/.test(l)), spentLines(text).join("\n"));
+
+    // Spending shows in its category; the other budgeted one stays 0; an unbudgeted one shows only when spent.
+    h.fake.addTransaction(ALICE_CURRENT, { amount: -1250, description: "Lunch", category: "eating_out" });
+    h.fake.addTransaction(ALICE_CURRENT, { amount: -700, description: "Dog food", category: "dog" });
+    await poll(h, MINUTE);
+    text = await metrics(h);
+    assert.equal(sample(text, on(ALICE_CURRENT, "eating_out")), 12.5);
+    assert.equal(sample(text, on(ALICE_CURRENT, "groceries")), 0);
+    assert.equal(sample(text, on(ALICE_CURRENT, "dog")), 7);
+    assert.equal(sample(text, on(JOINT, "eating_out")), 0);
+    assert.equal(spentLines(text).filter((l) => l.includes(ALICE_CURRENT)).length, 3, spentLines(text).join("\n"));
+  });
+});
+
+Deno.test("at every awkward instant the budget month starts at 00:00 London on the 1st and counts from there", async () => {
+  for (const instant of AWKWARD_INSTANTS) {
+    const quiet = householdData(T0);
+    for (const account of quiet.accounts) account.transactions = [];
+    await withHarness({ config: { month_start_day: 1 }, fake: { data: quiet } }, async (h) => {
+      const now = Date.parse(instant.utc);
+      const start = Date.parse(instant.monthStart);
+      h.clock.set(now);
+      const at = (ms: number) => new Date(ms).toISOString();
+      // A minute before the month, its first half minute, and half a minute ago.
+      h.fake.addTransaction(ALICE_CURRENT, {
+        created: at(start - MINUTE),
+        amount: -10000,
+        description: "Before",
+        category: "groceries",
+      });
+      h.fake.addTransaction(ALICE_CURRENT, {
+        created: at(start + 30_000),
+        amount: -250,
+        description: "First",
+        category: "groceries",
+      });
+      h.fake.addTransaction(ALICE_CURRENT, {
+        created: at(now - 30_000),
+        amount: -125,
+        description: "Latest",
+        category: "groceries",
+      });
+      await logIn(h, ALICE);
+      await poll(h);
+      const text = await metrics(h);
+      assert.equal(sample(text, "monzo_up"), 1, `${instant.name}: ${text}`);
+      assert.equal(sample(text, "monzo_budget_month_start_timestamp_seconds"), start / 1000, instant.name);
+      assert.equal(sample(text, spent("groceries")), 3.75, instant.name);
+      assert.equal(sample(text, TOTAL_SPENT), 103.75, instant.name);
+    });
+  }
 });
 
 Deno.test("bad transaction keys in the config are one line naming the key", () => {

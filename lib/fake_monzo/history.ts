@@ -2,7 +2,11 @@
 // and its dashboard have something to show on day one. Each calendar day of each account draws from
 // its own seeded PRNG (seeded by account and date), so the rows are the same on every run with the
 // same "now"; rows after now are left out, and card payments of the last day or two are still pending.
+// Days are UTC days, but the first seconds of each budget month (00:00 London on the 1st, the demo's
+// month_start_day) hold the month's interest and plan fee, so every budget month has money in and
+// money out from its first minute, whatever the date: the demo's dashboard is never empty on the 1st.
 
+import { budgetMonth } from "../spending/budget_month.ts";
 import { merchant, type ShopKey } from "./merchants.ts";
 import { hash, mulberry32, objectId } from "./random.ts";
 import { type FakeTransaction, makeTransaction, type NewTransaction, rfc3339 } from "./transaction.ts";
@@ -42,9 +46,50 @@ export function accountHistory(
     const day = new Day(account, date, back, now, random, rows);
     PROFILES[profile](day);
   }
+  monthStarts(account, Math.max(today - days * DAY, created), now, rows);
   // Sorting on the numbers kept beside each row, rather than parsing times, keeps the demo's start quick.
   rows.sort((a, b) => a.at - b.at || (a.row.id < b.row.id ? -1 : 1));
   return rows.filter(({ at }) => at >= created && at <= now).map(({ row }) => row);
+}
+
+/** The demo's `month_start_day`: the history's month-start rows fall on it. */
+export const DEMO_MONTH_START_DAY = 1;
+// Both rows fall within this long of the budget month's start.
+const MONTH_START_SPREAD_MS = 40_000;
+
+/**
+ * The interest paid and the plan's fee in the first seconds of every budget month that starts from
+ * `from` to `now`, as Monzo books them overnight on the 1st: money in and money out from the start.
+ */
+function monthStarts(account: HistoryAccount, from: number, now: number, rows: Timed[]): void {
+  const [owner] = account.owners;
+  for (
+    let month = budgetMonth(now, DEMO_MONTH_START_DAY);
+    month.start >= from;
+    month = budgetMonth(month.start - 1, DEMO_MONTH_START_DAY)
+  ) {
+    const random = mulberry32(hash(`${account.id}|month|${month.start}`));
+    // Interest first, then the fee, both inside the month's first minute.
+    const interestAt = month.start + 1_000 + Math.floor(random() * MONTH_START_SPREAD_MS / 2);
+    const feeAt = month.start + MONTH_START_SPREAD_MS / 2 + Math.floor(random() * MONTH_START_SPREAD_MS / 2);
+    const interest = makeTransaction(account.id, owner, {
+      created: rfc3339(interestAt),
+      amount: 40 + Math.floor(random() * 300),
+      description: "Interest",
+      category: "income",
+      include_in_spending: false,
+    });
+    const fee = makeTransaction(account.id, owner, {
+      created: rfc3339(feeAt),
+      amount: -300,
+      description: "Monzo Extra",
+      category: "bills",
+      include_in_spending: true,
+    });
+    rows.push({ at: interestAt, row: interest }, { at: feeAt, row: fee });
+    // Months before 1970 cannot be asked for (budgetMonth refuses them), and no history reaches there.
+    if (month.start <= DAY) break;
+  }
 }
 
 /** A made row and its `created` time in ms. */

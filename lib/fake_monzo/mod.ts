@@ -32,6 +32,7 @@ export {
   manyPots,
 } from "./data.ts";
 export type { FaultSpec } from "./faults.ts";
+export { DEMO_MONTH_START_DAY } from "./history.ts";
 export { type AddedTransaction, DEFAULT_LIMIT, MAX_LIMIT, type Reversal, WINDOW_MS } from "./ledger.ts";
 export type { FakeCounterparty, FakeMerchant, FakeTransaction, NewTransaction } from "./transaction.ts";
 

@@ -570,6 +570,33 @@ async function save(
   return written.ok ? ok(undefined) : err({ kind: "store", detail: written.error, windowClosed: false });
 }
 
+/**
+ * `spent` and a 0 for every budgeted category an account read this month has not spent in (in the
+ * budget's currency), so that "spent against budget" reads 0% on the 1st rather than "No data".
+ */
+function withUnspentBudgets(spent: Sample[], memory: TransactionsMemory, config: TransactionsConfig): Sample[] {
+  if (memory.month === null || config.budgets.size === 0) return spent;
+  const key = (labels: Sample["labels"]) => JSON.stringify(labels);
+  const shown = new Set(spent.map((sample) => key(sample.labels)));
+  const zeros: Sample[] = [...memory.stored.keys()].flatMap((accountId) =>
+    [...config.budgets.keys()].map((category): Sample => ({
+      labels: [["account_id", accountId], ["category", category], ["currency", config.budgetCurrency]],
+      value: 0,
+    })).filter((sample) => !shown.has(key(sample.labels)))
+  );
+  if (zeros.length === 0) return spent;
+  // Ordered as the rows are: by account, currency, then category.
+  const order = (sample: Sample) => sample.labels.map(([, value]) => value);
+  return [...spent, ...zeros].sort((a, b) => {
+    const [x, y] = [order(a), order(b)];
+    return compareText(x[0], y[0]) || compareText(x[2], y[2]) || compareText(x[1], y[1]);
+  });
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 function families(config: TransactionsConfig): StepDefinition<TransactionsMemory>["families"] {
   const perAccount = (pick: (flow: CashFlow) => number) => (memory: TransactionsMemory): Sample[] =>
     memory.flows.map((flow) => ({
@@ -601,8 +628,9 @@ function families(config: TransactionsConfig): StepDefinition<TransactionsMemory
       name: "monzo_spent_this_month",
       type: "gauge",
       help: `Net spending this budget month by category, ${MONEY}, pending included and refunds subtracted, ` +
-        `as the app's Spending tab counts it. ${COUNTED} ${FROM_LAST_POLL}`,
-      samples: perCategory((row) => row.spentMinor),
+        `as the app's Spending tab counts it; 0 for a budgeted category with nothing spent yet. ${COUNTED} ` +
+        FROM_LAST_POLL,
+      samples: (memory) => withUnspentBudgets(perCategory((row) => row.spentMinor)(memory), memory, config),
     },
     {
       name: "monzo_received_this_month",

@@ -20,42 +20,69 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   if (!output.success) throw new Error(`openssl ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`);
 }
 
-/** Makes a CA and a server certificate it signs (names `prefix`-*.pem in `dir`). */
+// Valid from well in the past to well in the future: Prometheus (a Go program) reads the real clock even
+// when the tests run under faketime, and must agree with the faked clock of Deno and openssl that the
+// certificates are valid (tools/date_matrix.sh). UTCTime, which every TLS stack reads, ends in 2049.
+const NOT_BEFORE = "20000101000000Z";
+const NOT_AFTER = "20491231235959Z";
+
+// `openssl ca` is the only openssl 3.0 command that takes a start date: its smallest config.
+const CA_CONFIG = `[ca]
+default_ca = test_ca
+[test_ca]
+database = index.txt
+new_certs_dir = .
+serial = serial.txt
+default_md = sha256
+policy = any_name
+copy_extensions = none
+unique_subject = no
+[any_name]
+commonName = supplied
+[ca_cert]
+basicConstraints = critical,CA:true
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server_cert]
+basicConstraints = CA:false
+subjectAltName = IP:127.0.0.1,DNS:localhost
+authorityKeyIdentifier = keyid
+`;
+
+/** Makes a CA and a server certificate it signs (names `prefix`-*.pem in `dir`), valid from 2000 to 2049. */
 export async function makeCertificates(dir: string, prefix = "server"): Promise<Certificates> {
   const p = (name: string) => join(dir, `${prefix}-${name}`);
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  await openssl(dir, [
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    p("ca.key"),
-    "-out",
-    p("ca.pem"),
-    "-days",
-    "2",
-    "-subj",
-    `/CN=${prefix} test CA`,
-  ]);
+  // Each prefix has its own CA database, so that two sets in one folder do not share serials.
+  const caDir = await Deno.makeTempDir({ dir, prefix: `${prefix}-ca-` });
+  await Deno.writeTextFile(join(caDir, "ca.cnf"), CA_CONFIG);
+  await Deno.writeTextFile(join(caDir, "index.txt"), "");
+  await Deno.writeTextFile(join(caDir, "serial.txt"), "1000\n");
+  const sign = (request: string, out: string, extensions: string, signer: string[]) =>
+    openssl(caDir, [
+      "ca",
+      "-batch",
+      "-notext",
+      "-config",
+      "ca.cnf",
+      ...signer,
+      "-keyfile",
+      p("ca.key"),
+      "-in",
+      request,
+      "-out",
+      out,
+      "-startdate",
+      NOT_BEFORE,
+      "-enddate",
+      NOT_AFTER,
+      "-extensions",
+      extensions,
+    ]);
+  await openssl(dir, ["req", ...ec, "-keyout", p("ca.key"), "-out", p("ca.csr"), "-subj", `/CN=${prefix} test CA`]);
+  await sign(p("ca.csr"), p("ca.pem"), "ca_cert", ["-selfsign"]);
   await openssl(dir, ["req", ...ec, "-keyout", p("key.pem"), "-out", p("csr.pem"), "-subj", "/CN=127.0.0.1"]);
-  await Deno.writeTextFile(p("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  await openssl(dir, [
-    "x509",
-    "-req",
-    "-in",
-    p("csr.pem"),
-    "-CA",
-    p("ca.pem"),
-    "-CAkey",
-    p("ca.key"),
-    "-CAcreateserial",
-    "-out",
-    p("cert.pem"),
-    "-days",
-    "2",
-    "-extfile",
-    p("ext.cnf"),
-  ]);
+  await sign(p("csr.pem"), p("cert.pem"), "server_cert", ["-cert", p("ca.pem")]);
   await openssl(dir, ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p("other.pem")]);
   return {
     caCert: await Deno.readTextFile(p("ca.pem")),
