@@ -50,6 +50,7 @@ DATE_SENSITIVE=(
   tests/fake_monzo_test.ts
   tests/filesystem_test.ts
   tests/healthcheck_test.ts
+  tests/instance_lock_test.ts
   tests/log_test.ts
   tests/login_timestamp_test.ts
   tests/main_test.ts
@@ -57,8 +58,11 @@ DATE_SENSITIVE=(
   tests/release_test.ts
   tests/scrape_formats_test.ts
   tests/server_limits_test.ts
+  tests/special_files_test.ts
+  tests/startup_test.ts
   tests/token_store_test.ts
   tests/transactions_test.ts
+  tests/web_config_protection_test.ts
   tests/web_config_test.ts
 )
 
