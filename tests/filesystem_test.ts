@@ -28,9 +28,9 @@ import {
   writeConfig,
 } from "./helpers/e2e.ts";
 import {
-  AS_NOBODY,
   explainSkipped,
   mountsUnavailable,
+  nobodyCommand,
   nobodyIds,
   otherUserUnavailable,
   run,
@@ -63,9 +63,7 @@ async function nobodyDenoDir(): Promise<string> {
 
 /** The command and arguments that run the program as nobody with `denoDirPath`. */
 function asNobody(denoDirPath: string, args: readonly string[]): [string, string[]] {
-  return ["setpriv", [
-    ...AS_NOBODY,
-    "--",
+  return nobodyCommand([
     "env",
     `DENO_DIR=${denoDirPath}`,
     "HOME=/nonexistent",
@@ -74,7 +72,7 @@ function asNobody(denoDirPath: string, args: readonly string[]): [string, string
     "--cached-only",
     ...PROGRAM.slice(1),
     ...args,
-  ]];
+  ]);
 }
 
 /** Why the program cannot run as nobody here, or null when it can (probed by running --version). */
@@ -356,16 +354,14 @@ Deno.test({
         await assertRefused(configPath, port, tokensPath, ["sticky", "uid 0"], denoDirPath);
         // The refusal is right: nobody really cannot replace the file there.
         const mine = join(folder, "mine");
-        const tried = await run("setpriv", [
-          ...AS_NOBODY,
-          "--",
+        const tried = await run(...nobodyCommand([
           "sh",
           "-c",
           'echo x > "$1" && mv -f "$1" "$2"',
           "sh",
           mine,
           tokensPath,
-        ]);
+        ]));
         assert.notEqual(tried.code, 0, "nobody could replace the file after all");
       });
     });
@@ -496,9 +492,7 @@ Deno.test({
         for (const [index, original] of originals.entries()) {
           await Deno.writeTextFile(tokensPath, original, { mode: 0o600 });
           await Deno.chown(tokensPath, 0, 0);
-          const ran = await run("setpriv", [
-            ...AS_NOBODY,
-            "--",
+          const ran = await run(...nobodyCommand([
             "env",
             `DENO_DIR=${denoDirPath}`,
             "HOME=/nonexistent",
@@ -511,7 +505,7 @@ Deno.test({
             helper,
             tokensPath,
             `user_new${index}`,
-          ]);
+          ]));
           assert.equal(ran.code, 0, ran.stderr);
           const { read, written } = JSON.parse(ran.stdout);
           assert.equal(read.ok, false);

@@ -91,10 +91,20 @@ export const AS_NOBODY: readonly string[] = [
   "--clear-groups",
 ];
 
+/**
+ * `args` as a command run as {@link NOBODY}. Under Debian's `faketime`, libfaketime is not preloaded
+ * into it: its shared clock (a semaphore root's processes made) cannot be opened by nobody, and
+ * libfaketime would end the program. These programs test file ownership, not dates, so they keep the
+ * real clock.
+ */
+export function nobodyCommand(args: readonly string[]): [string, string[]] {
+  return ["env", ["-u", "LD_PRELOAD", "-u", "FAKETIME_SHARED", "setpriv", ...AS_NOBODY, "--", ...args]];
+}
+
 /** Why programs cannot be run as another user here, or null when they can. */
 async function probeOtherUser(): Promise<string | null> {
   if (Deno.uid() !== 0) return "the tests do not run as root";
-  const ran = await run("setpriv", [...AS_NOBODY, "--", "id", "-u"]);
+  const ran = await run(...nobodyCommand(["id", "-u"]));
   if (ran.code !== 0) return `setpriv cannot switch to ${NOBODY.user} (${ran.stderr})`;
   return null;
 }
