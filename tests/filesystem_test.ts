@@ -12,6 +12,7 @@ import { decodeLogins, encodeLogins, type StoredLogin } from "../lib/token_file.
 import {
   ALICE,
   AUTH_KEY,
+  bareConfigFields,
   BOB,
   CLIENT_ID,
   CLIENT_SECRET,
@@ -24,6 +25,7 @@ import {
   type Running,
   runWhileProbing,
   spawn,
+  startServing,
   waitFor,
   writeConfig,
 } from "./helpers/e2e.ts";
@@ -133,11 +135,7 @@ async function nobodysTokensPath(dir: string): Promise<string> {
 /** A config with no fake Monzo behind it (enough for the start-up checks), readable by nobody. */
 async function writeBareConfig(dir: string, port: number, tokensPath: string): Promise<string> {
   const path = await writeConfig(dir, {
-    client_id: CLIENT_ID,
-    client_secret: CLIENT_SECRET,
-    server_addr: `127.0.0.1:${port}`,
-    redirect_uri: `http://127.0.0.1:${port}`,
-    auth_key: AUTH_KEY,
+    ...bareConfigFields(port),
     tokens_path: tokensPath,
     // These tests are about the tokens file; the transaction store is kept out of their folders.
     data_path: ":memory:",
@@ -200,20 +198,7 @@ async function listing(dir: string): Promise<string[]> {
 /** Starts the program (as root) on a config pointed at `fake`; waits until it serves. */
 async function startProgram(dir: string, fake: FakeMonzo, port: number): Promise<Running> {
   const configPath = await writeConfig(dir, { ...configFields(fake, port), data_path: ":memory:" });
-  const program = spawn(Deno.execPath(), [...PROGRAM, "--config", configPath]);
-  try {
-    await waitFor(
-      "the exporter to serve /healthz",
-      async () => (await get(`http://127.0.0.1:${port}/healthz`)).status === 200,
-      {
-        timeoutMs: 20_000,
-      },
-    );
-  } catch (error) {
-    await program.stop("SIGKILL");
-    throw new Error(`${error instanceof Error ? error.message : error}; stderr:\n${program.stderr.text}`);
-  }
-  return program;
+  return await startServing(["--config", configPath], port);
 }
 
 /** Logs `userId` in through /authorize and /callback, as a browser does; the callback page's text. */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { lockExporterFiles, lockInstance, lockPathFor } from "../lib/instance_lock.ts";
 import {
-  AUTH_KEY,
+  bareConfigFields,
   CLIENT_ID,
   CLIENT_SECRET,
   configFields,
@@ -18,43 +18,19 @@ import {
   PROGRAM,
   type Running,
   runWhileProbing,
-  spawn,
-  waitFor,
+  startServing,
   writeConfig,
 } from "./helpers/e2e.ts";
+import { withTempDir } from "./helpers/harness.ts";
 import { explainSkipped, mountsUnavailable, withReadOnly } from "./helpers/mounts.ts";
 
 if (mountsUnavailable !== null) explainSkipped("instance_lock_test's read-only folder test", mountsUnavailable);
 
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
 
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "monzo-lock-test-" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Starts the program on `configPath` listening on `port`; waits until it serves /healthz. */
-async function startServing(configPath: string, port: number): Promise<Running> {
-  const program = spawn(Deno.execPath(), [
-    ...PROGRAM,
-    "--config",
-    configPath,
-    "--web.listen-address",
-    `127.0.0.1:${port}`,
-  ]);
-  try {
-    await waitFor("the exporter to serve /healthz", async () => {
-      return (await get(`http://127.0.0.1:${port}/healthz`)).status === 200;
-    }, { timeoutMs: 20_000 });
-  } catch (error) {
-    await program.stop("SIGKILL");
-    throw new Error(`${error instanceof Error ? error.message : error}; stderr:\n${program.stderr.text}`);
-  }
-  return program;
+/** Starts the program on `configPath` listening on `port` (not the config's); waits until it serves /healthz. */
+function startOn(configPath: string, port: number): Promise<Running> {
+  return startServing(["--config", configPath, "--web.listen-address", `127.0.0.1:${port}`], port);
 }
 
 /** Runs a second start on `configPath` (on a port of its own) and asserts the one-line refusal naming `file`. */
@@ -82,7 +58,7 @@ Deno.test("a second exporter on the same config refuses in one line naming the t
     const configPath = await writeConfig(dir, configFields(fake, freePort()));
     const tokensPath = join(dir, "tokens.json");
     const firstPort = freePort();
-    const first = await startServing(configPath, firstPort);
+    const first = await startOn(configPath, firstPort);
     let third: Running | null = null;
     try {
       await assertSecondRefused(configPath, tokensPath);
@@ -99,7 +75,7 @@ Deno.test("a second exporter on the same config refuses in one line naming the t
       assert.equal(checked.code, 0, checked.stderrLines.join("\n"));
 
       await first.stop("SIGKILL");
-      third = await startServing(configPath, freePort());
+      third = await startOn(configPath, freePort());
     } finally {
       await first.stop("SIGKILL");
       await third?.stop("SIGKILL");
@@ -116,12 +92,12 @@ Deno.test("two configs sharing only data_path: the second refuses in one line na
     await Deno.mkdir(join(dir, "b"));
     const configA = await writeConfig(join(dir, "a"), { ...configFields(fake, freePort()), data_path: dataPath });
     const configB = await writeConfig(join(dir, "b"), { ...configFields(fake, freePort()), data_path: dataPath });
-    const first = await startServing(configA, freePort());
+    const first = await startOn(configA, freePort());
     let second: Running | null = null;
     try {
       await assertSecondRefused(configB, dataPath);
       await first.stop("SIGKILL");
-      second = await startServing(configB, freePort());
+      second = await startOn(configB, freePort());
     } finally {
       await first.stop("SIGKILL");
       await second?.stop("SIGKILL");
@@ -207,11 +183,7 @@ Deno.test({
       (await Deno.openKv(dataPath)).close();
       const port = freePort();
       const configPath = await writeConfig(dir, {
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        server_addr: `127.0.0.1:${port}`,
-        redirect_uri: `http://127.0.0.1:${port}`,
-        auth_key: AUTH_KEY,
+        ...bareConfigFields(port),
         data_path: dataPath,
       });
       const ended = await withReadOnly(

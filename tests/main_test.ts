@@ -8,6 +8,7 @@ import {
   ALICE,
   ALICE_CURRENT,
   AUTH_KEY,
+  bareConfigFields,
   CLIENT_ID,
   CLIENT_SECRET,
   configFields,
@@ -100,14 +101,6 @@ interface BadConfigCase {
   mentions: (path: string) => string[];
 }
 
-const validFields = (port: number) => ({
-  client_id: CLIENT_ID,
-  client_secret: CLIENT_SECRET,
-  server_addr: `127.0.0.1:${port}`,
-  redirect_uri: `http://127.0.0.1:${port}`,
-  auth_key: AUTH_KEY,
-});
-
 const BAD_CONFIGS: BadConfigCase[] = [
   {
     name: "a missing config file is named by its path",
@@ -125,23 +118,24 @@ const BAD_CONFIGS: BadConfigCase[] = [
   },
   {
     name: "the example auth_key of config.example.toml is refused",
-    write: (dir, port) => writeConfig(dir, { ...validFields(port), auth_key: "replace-me-with-a-long-random-string" }),
+    write: (dir, port) =>
+      writeConfig(dir, { ...bareConfigFields(port), auth_key: "replace-me-with-a-long-random-string" }),
     mentions: () => ["auth_key", "example"],
   },
   {
     name: "the original README's example auth_key is refused",
-    write: (dir, port) => writeConfig(dir, { ...validFields(port), auth_key: "$Kq1wJ@HF18yN^4I" }),
+    write: (dir, port) => writeConfig(dir, { ...bareConfigFields(port), auth_key: "$Kq1wJ@HF18yN^4I" }),
     mentions: () => ["auth_key", "example"],
   },
   {
     name: "an unknown key is named",
-    write: (dir, port) => writeConfig(dir, { ...validFields(port), scrape_interval: 5 }),
+    write: (dir, port) => writeConfig(dir, { ...bareConfigFields(port), scrape_interval: 5 }),
     mentions: () => ['"scrape_interval"'],
   },
   {
     name: "a missing key is named",
     write: (dir, port) => {
-      const { client_secret: _, ...fields } = validFields(port);
+      const { client_secret: _, ...fields } = bareConfigFields(port);
       return writeConfig(dir, fields);
     },
     mentions: () => ["client_secret", "missing"],

@@ -11,32 +11,23 @@ import { startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { openKv } from "../lib/kv.ts";
 import { tokenFile } from "../lib/token_file.ts";
 import {
-  AUTH_KEY,
+  bareConfigFields,
   CLIENT_ID,
   CLIENT_SECRET,
   configFields,
   freePort,
-  get,
   PROGRAM,
   programLines,
   settlesWithin,
   spawn,
-  waitFor,
+  startServing,
   writeConfig,
 } from "./helpers/e2e.ts";
+import { withTempDir } from "./helpers/harness.ts";
 
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
 /** Long enough for a start on a loaded machine; a FIFO read waits for ever. */
 const DEADLINE_MS = 20_000;
-
-async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "monzo-special-files-" });
-  try {
-    await body(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function mkfifo(path: string): Promise<void> {
   const made = await new Deno.Command("mkfifo", { args: [path] }).output();
@@ -69,14 +60,7 @@ function assertRefused(ended: { hung: boolean; code: number; lines: string[] }, 
 
 /** A config's keys with no Monzo behind it: these starts end before any request. */
 function bareFields(port: number): Record<string, string> {
-  return {
-    client_id: CLIENT_ID,
-    client_secret: CLIENT_SECRET,
-    server_addr: `127.0.0.1:${port}`,
-    redirect_uri: `http://127.0.0.1:${port}`,
-    auth_key: AUTH_KEY,
-    tokens_path: "tokens.json",
-  };
+  return { ...bareConfigFields(port), tokens_path: "tokens.json" };
 }
 
 const KINDS: ReadonlyArray<[string, string, (path: string) => Promise<void>]> = [
@@ -149,14 +133,9 @@ Deno.test("a config and a data store reached through symbolic links to regular f
     kv.close();
     const configLink = join(dir, "config.toml");
     await Deno.symlink(realConfig, configLink);
-    const program = spawn(Deno.execPath(), [...PROGRAM, "--config", configLink]);
+    const program = await startServing(["--config", configLink], port, DEADLINE_MS);
     try {
-      await waitFor("the exporter to serve /healthz", async () => {
-        return (await get(`http://127.0.0.1:${port}/healthz`)).status === 200;
-      }, { timeoutMs: DEADLINE_MS });
       assert.match(program.stderr.text, /Config ".*config\.toml" is valid/);
-    } catch (error) {
-      throw new Error(`${error instanceof Error ? error.message : error}; stderr:\n${program.stderr.text}`);
     } finally {
       await program.stop("SIGKILL");
     }

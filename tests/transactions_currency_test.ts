@@ -5,8 +5,6 @@
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import type { FakeTransaction } from "../lib/fake_monzo/mod.ts";
-import { makeTransaction, rfc3339 } from "../lib/fake_monzo/transaction.ts";
 import { REREAD_EVERY_MS } from "../lib/poll/transactions_step.ts";
 import { AccountCurrencies, MAX_CURRENCIES_PER_ACCOUNT } from "../lib/spending/currencies.ts";
 import { decodeStoredTransaction, type StoredTransaction } from "../lib/spending/transaction.ts";
@@ -14,13 +12,16 @@ import { TransactionStore } from "../lib/transaction_store.ts";
 import {
   ALICE,
   ALICE_CURRENT,
+  debits,
   type Harness,
+  holdOnly,
   JOINT,
   logIn,
   metrics,
   MINUTE,
   poll,
   sample,
+  spentOf,
   T0,
   withHarness,
 } from "./helpers/harness.ts";
@@ -30,28 +31,6 @@ const STORED = `monzo_transactions_stored{account_id="${ALICE_CURRENT}"}`;
 const REJECTED = `monzo_transactions_rejected_total{account_id="${ALICE_CURRENT}"}`;
 const SPENT_TOTAL = `monzo_spent_total{account_id="${ALICE_CURRENT}",currency="GBP"}`;
 const FAMILIES = ["monzo_spent_total", "monzo_received_total", "monzo_spent_this_month", "monzo_received_this_month"];
-
-/** `count` settled card debits on Alice's current account, one every `stepMs` up to an hour before now. */
-function debits(count: number, stepMs: number): FakeTransaction[] {
-  const last = T0 - HOUR;
-  return Array.from({ length: count }, (_, i) =>
-    makeTransaction(ALICE_CURRENT, ALICE, {
-      created: rfc3339(last - (count - 1 - i) * stepMs),
-      amount: -(100 + i),
-      description: `Shop ${i}`,
-      category: "groceries",
-    }));
-}
-
-/** Gives Alice's current account exactly `rows`. */
-function holdOnly(h: Harness, rows: FakeTransaction[]): void {
-  const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
-  assert.ok(account);
-  account.transactions = rows;
-}
-
-/** The pounds `rows` spent. */
-const spentOf = (rows: readonly FakeTransaction[]) => -rows.reduce((sum, tx) => sum + tx.amount, 0) / 100;
 
 /** A made-up code shaped like a currency (three capital letters) for each `i` below 17,576, never GBP. */
 function madeUpCode(i: number): string {

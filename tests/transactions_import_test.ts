@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import type { FakeMonzo, FakeTransaction } from "../lib/fake_monzo/mod.ts";
-import { makeTransaction, rfc3339 } from "../lib/fake_monzo/transaction.ts";
 import {
   FULL_HISTORY_MS,
   MAX_TRANSACTION_REQUESTS,
@@ -18,7 +17,9 @@ import {
   ALICE,
   ALICE_CURRENT,
   balance,
+  debits,
   type Harness,
+  holdOnly,
   HOLIDAY_POT,
   JOINT,
   logIn,
@@ -46,26 +47,6 @@ function transactionCalls(fake: FakeMonzo, accountId: string) {
 /** The codes of the last poll's problems about `subject`. */
 function codes(h: Harness, subject: string): ProblemCode[] {
   return (h.exporter.snapshot.state.lastPoll?.problems ?? []).filter((p) => p.subject === subject).map((p) => p.code);
-}
-
-/** `count` settled card debits on Alice's current account, one every `stepMs` up to an hour before now. */
-function debits(count: number, stepMs: number): FakeTransaction[] {
-  const last = T0 - HOUR;
-  return Array.from({ length: count }, (_, i) =>
-    makeTransaction(ALICE_CURRENT, ALICE, {
-      created: rfc3339(last - (count - 1 - i) * stepMs),
-      amount: -(100 + i),
-      description: `Shop ${i}`,
-      category: "groceries",
-    }));
-}
-
-/** Gives Alice's current account exactly `rows`; the spending they add up to, in pounds. */
-function holdOnly(h: Harness, rows: FakeTransaction[]): number {
-  const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
-  assert.ok(account);
-  account.transactions = rows;
-  return -rows.reduce((sum, tx) => sum + tx.amount, 0) / 100;
 }
 
 /**

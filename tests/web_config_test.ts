@@ -4,12 +4,9 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import bcrypt from "bcryptjs";
-import { bcryptVerify, createWebGate, type GateConfig, parseBasic, type Verify } from "../lib/basic_auth.ts";
-import { configFromObject } from "../lib/config.ts";
-import { createExporter, type Exporter } from "../lib/exporter.ts";
+import { bcryptVerify, type GateConfig, parseBasic, type Verify } from "../lib/basic_auth.ts";
 import { createLogger } from "../lib/log.ts";
 import { serveResilient } from "../lib/serve.ts";
-import { memoryTokens } from "../lib/token_file.ts";
 import {
   checkPublicUrl,
   loadWebConfig,
@@ -17,11 +14,12 @@ import {
   watchWebConfig,
   type WebConfig,
 } from "../lib/web_config.ts";
-import type { Problem, WebConfigCode } from "../lib/problems.ts";
+import type { WebConfigCode } from "../lib/problems.ts";
 import { err, ok } from "../lib/result.ts";
 import { raw } from "./helpers/raw_http.ts";
+import { withGatedExporter } from "./helpers/gated_app.ts";
 import { configFields, freePort, programLines, runWhileProbing, waitFor, writeConfig } from "./helpers/e2e.ts";
-import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET, TestClock, withTempDir } from "./helpers/harness.ts";
+import { TestClock, withTempDir } from "./helpers/harness.ts";
 import { type Certificates, haveTools, makeCertificates } from "./helpers/tls.ts";
 
 const tools = haveTools();
@@ -270,47 +268,6 @@ Deno.test({
   },
 });
 
-/** The real exporter app (no Monzo behind it) with a gate over `config`. */
-async function withGatedApp(
-  gateOptions: {
-    config: () => GateConfig;
-    problem?: () => Problem | null;
-    verify?: Verify;
-    concurrency?: number;
-    queue?: number;
-    cacheSize?: number;
-  },
-  body: (context: { exporter: Exporter; logs: string[]; gate: ReturnType<typeof createWebGate> }) => Promise<void>,
-): Promise<void> {
-  const made = configFromObject({
-    client_id: CLIENT_ID,
-    client_secret: CLIENT_SECRET,
-    server_addr: "127.0.0.1:9100",
-    redirect_uri: "http://127.0.0.1:9100",
-    auth_key: AUTH_KEY,
-    api_url: "http://127.0.0.1:9",
-    data_path: ":memory:",
-  }, { path: "/nonexistent/config.toml" });
-  assert.ok(made.ok);
-  const logs: string[] = [];
-  const clock = new TestClock();
-  const gate = createWebGate({ ...gateOptions, log: createLogger({ sink: (line) => logs.push(line) }), clock });
-  const built = await createExporter({
-    config: made.value,
-    build: { version: "test", mode: "live" },
-    clock,
-    sink: (line) => logs.push(line),
-    persistence: memoryTokens(),
-    gate,
-  });
-  assert.ok(built.ok);
-  try {
-    await body({ exporter: built.value, logs, gate });
-  } finally {
-    await built.value.close();
-  }
-}
-
 function fixed(users: Record<string, string>, headers: Array<[string, string]> = []): () => GateConfig {
   const config = { users: new Map(Object.entries(users)), headers };
   return () => config;
@@ -318,7 +275,7 @@ function fixed(users: Record<string, string>, headers: Array<[string, string]> =
 
 Deno.test("over real HTTP the gate reads the path as the router does: no Host header or path trick reaches a guarded route", async () => {
   const password = "correct horse battery staple";
-  await withGatedApp({ config: fixed({ alice: hash(password) }) }, async ({ exporter }) => {
+  await withGatedExporter({ config: fixed({ alice: hash(password) }) }, async ({ exporter }) => {
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, exporter.handler);
     try {
       const port = server.addr.port;
@@ -358,7 +315,7 @@ Deno.test("over real HTTP the gate reads the path as the router does: no Host he
 
 Deno.test("with users set, every route but /healthz answers 401 with a Basic challenge until the right password", async () => {
   const password = "correct horse battery staple";
-  await withGatedApp({ config: fixed({ alice: hash(password) }) }, async ({ exporter, logs }) => {
+  await withGatedExporter({ config: fixed({ alice: hash(password) }) }, async ({ exporter, logs }) => {
     const ask = (path: string, authorization?: string) =>
       exporter.app.request(path, { headers: authorization ? { authorization } : {} });
     for (const path of ["/", "/metrics", "/stats", "/readyz", "/authorize?key=x", "/callback", "/nowhere"]) {
@@ -414,7 +371,7 @@ Deno.test("the configured headers are on every answer, gated or not; a CSP is ad
   ];
   const userSets: Record<string, string>[] = [{}, { alice: hash("pw") }];
   for (const users of userSets) {
-    await withGatedApp({ config: fixed(users, headers) }, async ({ exporter }) => {
+    await withGatedExporter({ config: fixed(users, headers) }, async ({ exporter }) => {
       const authorization = basic("alice", "pw");
       for (const [path, status] of [["/metrics", 200], ["/healthz", 200], ["/", 200], ["/nowhere", 404]] as const) {
         const response = await exporter.app.request(path, { headers: { authorization } });
@@ -445,7 +402,7 @@ Deno.test("a good check is remembered; a changed hash or a new password is verif
     return bcryptVerify(password, stored);
   };
   let users = new Map([["alice", hash("first")]]);
-  await withGatedApp({ config: () => ({ users, headers: [] }), verify }, async ({ exporter, gate }) => {
+  await withGatedExporter({ config: () => ({ users, headers: [] }), verify }, async ({ exporter, gate }) => {
     const status = async (password: string) => {
       const response = await exporter.app.request("/metrics", { headers: { authorization: basic("alice", password) } });
       await response.body?.cancel();
@@ -478,7 +435,7 @@ Deno.test("a flood of wrong passwords is remembered too, and cannot push out the
     calls++;
     return bcryptVerify(password, stored);
   };
-  await withGatedApp({ config: fixed({ alice: hash("right") }), verify, cacheSize: 4 }, async ({ exporter }) => {
+  await withGatedExporter({ config: fixed({ alice: hash("right") }), verify, cacheSize: 4 }, async ({ exporter }) => {
     const status = async (password: string) => {
       const response = await exporter.app.request("/metrics", { headers: { authorization: basic("alice", password) } });
       await response.body?.cancel();
@@ -507,7 +464,7 @@ Deno.test("at most `concurrency` verifications run at once; the queue waits and 
     active--;
     return false;
   };
-  await withGatedApp(
+  await withGatedExporter(
     { config: fixed({ alice: hash("pw") }), verify, concurrency: 1, queue: 2 },
     async ({ exporter }) => {
       const answers = Array.from(
@@ -546,7 +503,7 @@ Deno.test("reload: a new password works without a restart; an invalid file keeps
       intervalMs: 3_600_000,
     });
     try {
-      await withGatedApp({ config: watch.current, problem: watch.problem }, async ({ exporter }) => {
+      await withGatedExporter({ config: watch.current, problem: watch.problem }, async ({ exporter }) => {
         const status = async (password: string, route = "/metrics") => {
           const response = await exporter.app.request(route, { headers: { authorization: basic("alice", password) } });
           return { status: response.status, text: await response.text() };

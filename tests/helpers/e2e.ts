@@ -122,14 +122,21 @@ export async function writeConfig(dir: string, fields: Record<string, string | n
   return path;
 }
 
-/** The six original keys plus the new ones, pointed at `fake`, for an exporter at 127.0.0.1:port. */
-export function configFields(fake: FakeMonzo, port: number): Record<string, string | number> {
+/** The keys every config needs, for an exporter at 127.0.0.1:port with no Monzo behind it. */
+export function bareConfigFields(port: number): Record<string, string> {
   return {
     client_id: CLIENT_ID,
     client_secret: CLIENT_SECRET,
     server_addr: `127.0.0.1:${port}`,
     redirect_uri: `http://127.0.0.1:${port}`,
     auth_key: AUTH_KEY,
+  };
+}
+
+/** The six original keys plus the new ones, pointed at `fake`, for an exporter at 127.0.0.1:port. */
+export function configFields(fake: FakeMonzo, port: number): Record<string, string | number> {
+  return {
+    ...bareConfigFields(port),
     api_url: fake.url,
     auth_url: fake.authUrl,
     tokens_path: "tokens.json",
@@ -345,6 +352,23 @@ export function sampleValue(exposition: string, name: string, labels: string): n
  * start` runs it, from the source (the task runs the same code bundled; tests/bundle_test.ts checks that).
  */
 export const PROGRAM: readonly string[] = ["run", ...runtimeFlags("start"), "main.ts"];
+
+/**
+ * Starts the program (`deno run … main.ts`, the start task's permissions) with `args`; waits until
+ * 127.0.0.1:port serves /healthz, or kills it and fails with what it said. Call `stop()` in a finally.
+ */
+export async function startServing(args: readonly string[], port: number, timeoutMs = 20_000): Promise<Running> {
+  const program = spawn(Deno.execPath(), [...PROGRAM, ...args]);
+  try {
+    await waitFor("the exporter to serve /healthz", async () => {
+      return (await get(`http://127.0.0.1:${port}/healthz`)).status === 200;
+    }, { timeoutMs });
+  } catch (error) {
+    await program.stop("SIGKILL");
+    throw new Error(`${error instanceof Error ? error.message : error}; stderr:\n${program.stderr.text}`);
+  }
+  return program;
+}
 
 /** How a program run to its end went, and whether anything ever answered on its port. */
 export interface Ended {

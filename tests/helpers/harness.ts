@@ -8,7 +8,14 @@ import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import { type Config, configFromObject } from "../../lib/config.ts";
 import { createExporter, type Exporter } from "../../lib/exporter.ts";
-import { type FakeMonzo, type FakeMonzoOptions, householdData, startFakeMonzo } from "../../lib/fake_monzo/mod.ts";
+import {
+  type FakeMonzo,
+  type FakeMonzoOptions,
+  type FakeTransaction,
+  householdData,
+  startFakeMonzo,
+} from "../../lib/fake_monzo/mod.ts";
+import { makeTransaction, rfc3339 } from "../../lib/fake_monzo/transaction.ts";
 import { decodeLogins, type StoredLogin, tokenFile, type TokenPersistence } from "../../lib/token_file.ts";
 
 /** The OAuth client id the fake accepts and the exporter's config names. */
@@ -211,6 +218,30 @@ export const page = (h: Harness): Promise<string> => get(h, "/");
 export function sample(exposition: string, series: string): number | undefined {
   const line = exposition.split("\n").find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** `count` settled card debits on Alice's current account, one every `stepMs` up to an hour before T0. */
+export function debits(count: number, stepMs: number): FakeTransaction[] {
+  const last = T0 - 60 * MINUTE;
+  return Array.from({ length: count }, (_, i) =>
+    makeTransaction(ALICE_CURRENT, ALICE, {
+      created: rfc3339(last - (count - 1 - i) * stepMs),
+      amount: -(100 + i),
+      description: `Shop ${i}`,
+      category: "groceries",
+    }));
+}
+
+/** The pounds `rows` spent. */
+export const spentOf = (rows: readonly FakeTransaction[]): number =>
+  -rows.reduce((sum, tx) => sum + tx.amount, 0) / 100;
+
+/** Gives Alice's current account exactly `rows`; the pounds they spent. */
+export function holdOnly(h: Harness, rows: FakeTransaction[]): number {
+  const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
+  assert.ok(account);
+  account.transactions = rows;
+  return spentOf(rows);
 }
 
 /** The `monzo_balance` series of `account`. */
