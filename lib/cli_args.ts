@@ -3,7 +3,7 @@
  * flags, `--` to end the options, and nothing positional.
  *
  * Not node:util's `parseArgs`: importing any `node:` module makes Deno load its Node compatibility
- * layer (about 76 modules, ~1.7 MB of resident memory), which nothing else at run time needs.
+ * layer (dozens of modules, resident for the life of the process), which nothing else at run time needs.
  *
  * @module
  */

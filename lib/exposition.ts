@@ -202,9 +202,9 @@ export interface ExpositionCacheOptions {
 }
 
 /**
- * Gzips with the web `CompressionStream`. Not node:zlib's `gzipSync`, though that is faster (0.26 ms
- * against 0.46 ms for the demo's exposition, once per change): loading node:zlib kept about 5 MB more
- * resident memory for the life of the process.
+ * Gzips with the web `CompressionStream`. Not node:zlib's `gzipSync`, though that is faster (once per
+ * change, so it hardly matters): loading node:zlib kept more resident memory for the life of the
+ * process (docs/performance.md has the figures).
  */
 export async function gzipWithCompressionStream(data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   const compressed = new Blob([data]).stream().pipeThrough(new CompressionStream("gzip"));

@@ -1,8 +1,8 @@
 /**
  * The few path operations the exporter needs, for POSIX and Windows.
  *
- * Not node:path: importing any `node:` module makes Deno load its Node compatibility layer (about 76
- * modules, ~1.7 MB of resident memory), which nothing else at run time needs. The results match
+ * Not node:path: importing any `node:` module makes Deno load its Node compatibility layer (dozens of
+ * modules, resident for the life of the process), which nothing else at run time needs. The results match
  * node:path's `posix` and `win32` flavours for the operations here (tests/file_path_test.ts compares them),
  * with two exceptions on Windows: `..` stops at a `\\?\C:` or `\\.\pipe` device as at a UNC share (node:path
  * climbs to `\\?\`), and reserved names (`CON:`, `NUL:`) get no special treatment (node:path turns even a

@@ -2,8 +2,7 @@
  * The budget month: it starts at 00:00 Europe/London on the configured day, the way people paid on
  * the 25th think of "this month". London's offset follows the UK summer-time rule written out below,
  * not `Intl.DateTimeFormat`: asking ICU for a named time zone loads its time-zone and locale data,
- * measured at +7 MB of resident memory for the life of the process (a quarter of the exporter's budget
- * over a bare server). The tests check this rule against ICU for every day from 1996 to 2060.
+ * which stays resident for the life of the process (docs/performance.md has the figure). The tests check this rule against ICU for every day from 1996 to 2060.
  *
  * @module
  */

@@ -205,8 +205,8 @@ export function toStored(tx: Transaction, accountId: string): StoredTransaction 
 }
 
 // Stored entries were checked when they came from Monzo; reading them back only has to catch a
-// corrupt or older entry. A plain check, not zod: decoding 10,000 entries through zod at start grew
-// the process's private memory by about 85 MB against about 22 MB for reading them (measured).
+// corrupt or older entry. A plain check, not zod: decoding thousands of entries through zod at start
+// grew the process's private memory several times over (docs/performance.md has the figures).
 const MAX_EPOCH_MS = 8.64e15;
 const isEpochMs = (value: unknown): value is number =>
   Number.isInteger(value) && Math.abs(value as number) <= MAX_EPOCH_MS;
