@@ -24,3 +24,13 @@ Deno.test("the README's monzo_poll_step_success row lists exactly the steps of l
   assert.ok(steps.length >= 4, `startSteps built too few steps: ${steps.join(", ")}`);
   assert.deepEqual(documented, steps);
 });
+
+Deno.test("the README stays a README for users: at most 400 lines, the rest in docs/", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const lines = readme.trimEnd().split("\n").length;
+  assert.ok(lines <= 400, `README.md has ${lines} lines; move what is not for users to docs/`);
+  for (const doc of ["development.md", "performance.md", "web-config.md"]) {
+    assert.ok(readme.includes(`docs/${doc}`), `the README does not point to docs/${doc}`);
+    await Deno.stat(new URL(`../docs/${doc}`, import.meta.url));
+  }
+});
