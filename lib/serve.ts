@@ -5,7 +5,7 @@
  * held (the flood's included), and a new one listens on the same address as soon as it can.
  *
  * `Deno.serve` has no idle or header timeout (an idle connection was measured open after 150 s), so
- * connections are closed this way only under pressure; see the README's "Limits" section.
+ * connections are closed this way only under pressure; see docs/development.md, "The web server's limits".
  */
 
 import type { Clock } from "./clock.ts";

@@ -76,7 +76,7 @@ function refused(answer: RawAnswer, method: string, hostileHost: boolean, what: 
   assert.ok(!text(answer).includes("monzo_"), `${what} leaked metrics`);
 }
 
-/** Runs the checks `width` at a time: over TLS each answer waits about 40 ms on Nagle (see the README). */
+/** Runs the checks `width` at a time: over TLS each answer waits on Nagle (see docs/web-config.md). */
 async function inParallel(checks: Array<() => Promise<void>>, width = 16): Promise<void> {
   const queue = [...checks];
   await Promise.all(Array.from({ length: width }, async () => {
