@@ -15,7 +15,7 @@ import type { MonzoClient } from "../lib/monzo_client.ts";
 import { startSteps } from "../lib/poll/steps.ts";
 import { decodeStoredTransaction, type Transaction, transactionSchema } from "../lib/spending/transaction.ts";
 import { TransactionStore } from "../lib/transaction_store.ts";
-import type { StepContext, StepState } from "../lib/poll/step.ts";
+import { publishStep, type StepContext, type StepState } from "../lib/poll/step.ts";
 import { problem } from "../lib/problems.ts";
 import { err, ok } from "../lib/result.ts";
 import { type AccountEntry, type BuildInfo, Snapshot } from "../lib/snapshot.ts";
@@ -217,13 +217,16 @@ function clientFor(input: PollInput, listed: readonly AccountEntry[]): MonzoClie
   };
 }
 
+/** Each test snapshot's step states, memory inside: the poller's own memory, which the snapshot never holds. */
+const stepMemory = new WeakMap<Snapshot, readonly StepState[]>();
+
 /** Runs the real poll steps against answers from `input`, as the poller does, and applies the poll. */
 async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
   const listed = input.accounts ?? snapshot.state.accounts;
   const client = clientFor(input, listed);
   let accounts = snapshot.state.accounts;
   const steps: StepState[] = [];
-  for (const step of snapshot.state.steps) {
+  for (const step of stepMemory.get(snapshot) ?? []) {
     const context: StepContext = {
       client,
       signal: new AbortController().signal,
@@ -251,9 +254,10 @@ async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
       ...steps.flatMap((step) => step.problems),
     ],
     users: new Map(),
-    steps,
+    steps: steps.map(publishStep),
     backoffUntil: null,
   });
+  stepMemory.set(snapshot, steps);
 }
 
 // One store in memory for the whole file: the transactions step reads it, and these tests add nothing to it.
@@ -270,7 +274,10 @@ const STEPS = {
 
 /** A snapshot before any poll, with the exporter's real steps. */
 function fresh(build: BuildInfo = LIVE): Snapshot {
-  return new Snapshot(build, startSteps(STEPS));
+  const steps = startSteps(STEPS);
+  const snapshot = new Snapshot(build, steps.map(publishStep));
+  stepMemory.set(snapshot, steps);
+  return snapshot;
 }
 
 /** One account with the given balance figures and pots, after one successful poll. */

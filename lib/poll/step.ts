@@ -79,8 +79,8 @@ export interface StepDefinition<M> {
   notes?(memory: M): readonly string[];
 }
 
-/** A step's state after a poll, its memory sealed inside; the next poll continues from it. */
-export interface StepState {
+/** What a step publishes after a poll, for the pages and the exposition: no memory, nothing to run. */
+export interface StepView {
   readonly name: string;
   /** Null before its first run; then whether the last run did all of its work. */
   readonly ok: boolean | null;
@@ -94,6 +94,10 @@ export interface StepState {
   readonly accounts?: readonly AccountEntry[];
   /** The step's notes for the status page, besides those on each account's read. */
   readonly notes?: readonly string[];
+}
+
+/** A step's state after a poll, its memory sealed inside; only the poller holds it, and the next poll continues from it. */
+export interface StepState extends StepView {
   /** Runs the step again from this state. */
   next(context: StepContext): Promise<StepState>;
 }
@@ -136,4 +140,10 @@ function seal<M>(
       });
     },
   };
+}
+
+/** The published part of a step's state, without the memory that {@link StepState.next} closes over. */
+export function publishStep(step: StepState): StepView {
+  const { name, ok, lastSuccessAt, problems, reads, families, accounts, notes } = step;
+  return { name, ok, lastSuccessAt, problems, reads, families, accounts, notes };
 }
