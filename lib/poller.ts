@@ -1,13 +1,14 @@
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
+import type { DeclaredFamily } from "./metric_family.ts";
 import { isBadAccessToken, type MonzoClient, type MonzoFailure, needsAppApproval } from "./monzo_client.ts";
 import { loginLink } from "./oauth.ts";
 import { type AccountEntry, type CallFailure, publishStep, type StepContext, type StepState } from "./poll/step.ts";
 import { type Problem, problem } from "./problems.ts";
 import { err, type Result } from "./result.ts";
 import type { SessionFailure, Sessions } from "./sessions.ts";
-import type { PollReport, Snapshot, UserState } from "./snapshot.ts";
+import { isHealthy, type PollReport, type Snapshot, type SnapshotState, type UserState } from "./snapshot.ts";
 import { loginKey, type TokenStore } from "./token_store.ts";
 
 /** Backoff after a 429 without `Retry-After`: 60 s, doubling per consecutive 429, at most 15 min. */
@@ -265,3 +266,65 @@ async function runPoll(
     },
   };
 }
+
+/** The poll's own families, from what it published: whether it succeeded, when, how long it took, and each step's outcome. */
+export const POLL_FAMILIES: readonly DeclaredFamily<SnapshotState>[] = [
+  {
+    name: "monzo_up",
+    type: "gauge",
+    help: "1 when the last poll of Monzo fully succeeded, 0 when it did not (the figures then come " +
+      "from earlier polls; see the exporter's page for the reason).",
+    samples: (state) => [{ labels: [], value: isHealthy(state) ? 1 : 0 }],
+  },
+  {
+    name: "monzo_last_successful_poll_timestamp_seconds",
+    type: "gauge",
+    help: "Unix time at which the last fully successful poll of Monzo ended.",
+    samples: (state) => state.lastSuccessAt === null ? [] : [{ labels: [], value: state.lastSuccessAt / 1000 }],
+  },
+  {
+    name: "monzo_poll_duration_seconds",
+    type: "gauge",
+    help: "How long the last poll of Monzo took, in seconds.",
+    samples: (state) => state.lastPoll === null ? [] : [{ labels: [], value: state.lastPoll.durationSeconds }],
+  },
+  {
+    name: "monzo_poll_step_success",
+    type: "gauge",
+    help: "1 when the step did all of its work in the last poll, 0 when part of it failed (its figures " +
+      "then come from earlier polls).",
+    samples: (state) =>
+      state.steps.filter((step) => step.ok !== null).map((step) => ({
+        labels: [["step", step.name]] as const,
+        value: step.ok ? 1 : 0,
+      })),
+  },
+  {
+    name: "monzo_poll_step_last_success_timestamp_seconds",
+    type: "gauge",
+    help: "Unix time at which the step last did all of its work.",
+    samples: (state) =>
+      state.steps.flatMap((step) =>
+        step.lastSuccessAt === null
+          ? []
+          : [{ labels: [["step", step.name]] as const, value: step.lastSuccessAt / 1000 }]
+      ),
+  },
+];
+
+/** The poll's family of logins waiting for approval in the Monzo app, as the last poll found them. */
+export const APPROVAL_FAMILIES: readonly DeclaredFamily<SnapshotState>[] = [{
+  name: "monzo_login_awaiting_approval",
+  type: "gauge",
+  help: "1 when the last poll found the user's login waiting for approval in the Monzo app (or the approval " +
+    "lapsed), 0 otherwise.",
+  samples: (state) =>
+    state.logins.flatMap((login) =>
+      login.loggedIn
+        ? [{
+          labels: [["user_id", login.userId ?? "unknown"]] as const,
+          value: state.users.get(login.userId ?? "")?.status === "awaiting_approval" ? 1 : 0,
+        }]
+        : []
+    ),
+}];

@@ -1,4 +1,6 @@
 import type { AccountEntry, StepView } from "./poll/step.ts";
+import type { DeclaredFamily } from "./metric_family.ts";
+import { countRequest, type RequestCounts } from "./monzo_client.ts";
 import type { Problem } from "./problems.ts";
 import type { LoginStatus } from "./token_store.ts";
 
@@ -10,6 +12,14 @@ export interface BuildInfo {
   /** `demo` when serving the built-in simulated Monzo. */
   readonly mode: "live" | "demo";
 }
+
+/** The build's family, filled from the {@link BuildInfo} the snapshot is made with. */
+export const BUILD_FAMILIES: readonly DeclaredFamily<BuildInfo>[] = [{
+  name: "monzo_exporter_build_info",
+  type: "gauge",
+  help: "Version of the exporter, and mode demo when it serves a simulated Monzo; always 1.",
+  samples: (build) => [{ labels: [["version", build.version], ["mode", build.mode]], value: 1 }],
+}];
 
 /** How a login fared in the last poll. */
 export type UserState =
@@ -53,7 +63,7 @@ export interface SnapshotState {
   /** Until when polling is paused at Monzo's request, as the poller published it; the poller keeps its own. */
   readonly backoffUntil: number | null;
   /** Requests made to Monzo, keyed by `endpoint code`. */
-  readonly requests: ReadonlyMap<string, number>;
+  readonly requests: RequestCounts;
 }
 
 /** True when the last poll did all of its work without a problem: `monzo_up`, `/readyz` and the page agree. */
@@ -119,10 +129,7 @@ export class Snapshot {
 
   /** Counts one request to Monzo. */
   countRequest(endpoint: string, code: string): void {
-    const key = `${endpoint} ${code}`;
-    const requests = new Map(this.#state.requests);
-    requests.set(key, (requests.get(key) ?? 0) + 1);
-    this.#state = { ...this.#state, requests };
+    this.#state = { ...this.#state, requests: countRequest(this.#state.requests, endpoint, code) };
   }
 
   /** Records the logins as the token store now has them. */

@@ -1,5 +1,5 @@
 import type { MonzoClient, MonzoFailure } from "../monzo_client.ts";
-import type { Family, FamilyInfo, Sample } from "../metric_family.ts";
+import type { DeclaredFamily, Family } from "../metric_family.ts";
 import type { Problem } from "../problems.ts";
 import type { Result } from "../result.ts";
 
@@ -62,9 +62,7 @@ export interface StepRun<M> {
 }
 
 /** A metric family of a step: its description and how its samples come from the step's memory. */
-export interface StepFamily<M> extends FamilyInfo {
-  samples(memory: M): readonly Sample[];
-}
+export type StepFamily<M> = DeclaredFamily<M>;
 
 /** A poll step, modelled on node_exporter's collectors: it owns its metric families and problems. */
 export interface StepDefinition<M> {
