@@ -17,6 +17,7 @@ import { createMonzoClient } from "./monzo_client.ts";
 import { createPoller, type Poller } from "./poller.ts";
 import { createSessions, type Sessions } from "./sessions.ts";
 import { startSteps } from "./poll/steps.ts";
+import { publishStep } from "./poll/step.ts";
 import type { Sleep } from "./poll/transactions_step.ts";
 import { type BuildInfo, Snapshot } from "./snapshot.ts";
 import { tokenFile, type TokenPersistence } from "./token_file.ts";
@@ -109,15 +110,9 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   if (transactions.value.dropped > 0) {
     log.warn(`${transactions.value.dropped} stored transactions could not be read and are read again from Monzo`);
   }
-  const snapshot = new Snapshot(
-    build,
-    startSteps({
-      config,
-      transactions: transactions.value,
-      log,
-      sleep: options.sleep,
-    }),
-  );
+  // The poller keeps the steps' states, their memory inside; the snapshot gets only what they publish.
+  const steps = startSteps({ config, transactions: transactions.value, log, sleep: options.sleep });
+  const snapshot = new Snapshot(build, steps.map(publishStep));
   snapshot.setLogins(store.statuses(), store.loadError);
   store.onChange(() => snapshot.setLogins(store.statuses(), store.loadError));
   const client = createMonzoClient({
@@ -127,7 +122,17 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
     onRequest: (endpoint, code) => snapshot.countRequest(endpoint, code),
   });
   const sessions = createSessions({ config, client, store, clock, log });
-  const poller = createPoller({ config, client, sessions, store, snapshot, clock, log, storeName: persistence.name });
+  const poller = createPoller({
+    config,
+    client,
+    sessions,
+    store,
+    snapshot,
+    steps,
+    clock,
+    log,
+    storeName: persistence.name,
+  });
   let closing: Promise<void> | null = null;
   const watch = createLoginWatch({ store, sessions, client, poller, snapshot, clock });
   const app = createApp({

@@ -14,6 +14,16 @@ export interface FamilyInfo {
   readonly help: string;
 }
 
+/** A metric family as its owner declares it: its description, and how its samples come from `S`, what the owner fills. */
+export interface DeclaredFamily<S> extends FamilyInfo {
+  samples(source: S): readonly Sample[];
+}
+
+/** The families declared over `source`, with their samples, in their declared order. */
+export function fillFamilies<S>(declared: readonly DeclaredFamily<S>[], source: S): Family[] {
+  return declared.map(({ name, type, help, samples }) => ({ name, type, help, samples: samples(source) }));
+}
+
 /** A metric family with its samples, ready to render. */
 export interface Family extends FamilyInfo {
   readonly samples: readonly Sample[];

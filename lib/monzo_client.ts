@@ -3,6 +3,7 @@ import { type Transaction, transactionSchema } from "./spending/transaction.ts";
 import { discardBody, readBounded } from "./bounded_body.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { cleanText } from "./hostile_text.ts";
+import type { DeclaredFamily } from "./metric_family.ts";
 import {
   type Account,
   accountsSchema,
@@ -444,3 +445,25 @@ export function needsAppApproval(failure: MonzoFailure): boolean {
 export function isBadAccessToken(failure: MonzoFailure): boolean {
   return failure.status === 401;
 }
+
+/** Requests made to Monzo, keyed by `endpoint code`, as {@link MonzoClientOptions.onRequest} reports them. */
+export type RequestCounts = ReadonlyMap<string, number>;
+
+/** `counts` with one more request to `endpoint` that ended in `code`; a new map, so a published view stays as it was. */
+export function countRequest(counts: RequestCounts, endpoint: string, code: string): RequestCounts {
+  const key = `${endpoint} ${code}`;
+  return new Map(counts).set(key, (counts.get(key) ?? 0) + 1);
+}
+
+/** The client's own family: the requests it made, by endpoint and outcome. */
+export const REQUEST_FAMILIES: readonly DeclaredFamily<RequestCounts>[] = [{
+  name: "monzo_api_requests_total",
+  type: "counter",
+  help: "Requests made to the Monzo API since start, by endpoint and HTTP status code " +
+    "(or timeout, network or invalid_response when there was no usable answer).",
+  samples: (counts) =>
+    [...counts].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([key, count]) => {
+      const [endpoint, code] = key.split(" ");
+      return { labels: [["endpoint", endpoint], ["code", code]] as const, value: count };
+    }),
+}];

@@ -1,13 +1,14 @@
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
+import type { DeclaredFamily } from "./metric_family.ts";
 import { isBadAccessToken, type MonzoClient, type MonzoFailure, needsAppApproval } from "./monzo_client.ts";
 import { loginLink } from "./oauth.ts";
-import type { AccountEntry, CallFailure, StepContext } from "./poll/step.ts";
+import { type AccountEntry, type CallFailure, publishStep, type StepContext, type StepState } from "./poll/step.ts";
 import { type Problem, problem } from "./problems.ts";
 import { err, type Result } from "./result.ts";
 import type { SessionFailure, Sessions } from "./sessions.ts";
-import type { Snapshot, SnapshotState, UserState } from "./snapshot.ts";
+import { isHealthy, type PollReport, type Snapshot, type SnapshotState, type UserState } from "./snapshot.ts";
 import { loginKey, type TokenStore } from "./token_store.ts";
 
 /** Backoff after a 429 without `Retry-After`: 60 s, doubling per consecutive 429, at most 15 min. */
@@ -22,8 +23,10 @@ export interface PollerOptions {
   readonly client: MonzoClient;
   readonly sessions: Sessions;
   readonly store: TokenStore;
-  /** The one owner of the poll's state: each poll starts from it and ends by replacing it. */
+  /** Where each poll publishes what it found; the poller never reads its memory back from it. */
   readonly snapshot: Snapshot;
+  /** The steps before their first run; from then on their states are the poller's own memory. */
+  readonly steps: readonly StepState[];
   readonly clock: Clock;
   readonly log: Logger;
   /** What the tokens store is called in messages (its file path). */
@@ -38,10 +41,25 @@ export interface Poller {
   close(): Promise<void>;
 }
 
+/** What the poller alone remembers from one poll to the next; the snapshot gets only a published copy. */
+interface PollMemory {
+  /** Each step's state, its own memory sealed inside. */
+  readonly steps: readonly StepState[];
+  /** The discovery step's accounts, for the steps that read accounts. */
+  readonly accounts: readonly AccountEntry[];
+  /** No poll calls Monzo before this time, epoch ms; set when Monzo asked the exporter to slow down. */
+  readonly backoffUntil: number | null;
+  /** Consecutive polls that met a 429, for growing backoff. */
+  readonly rateLimitStreak: number;
+  /** The last poll's report, to log problems when they appear and when they clear. */
+  readonly last: PollReport | null;
+}
+
 /** Creates the poller: one poll at a time, and at most one more queued behind it. */
 export function createPoller(options: PollerOptions): Poller {
   const { snapshot, log } = options;
   const controller = new AbortController();
+  let memory: PollMemory = { steps: options.steps, accounts: [], backoffUntil: null, rateLimitStreak: 0, last: null };
   let running: Promise<void> = Promise.resolve();
   let queued: Promise<void> | null = null;
 
@@ -51,11 +69,12 @@ export function createPoller(options: PollerOptions): Poller {
       if (queued) return queued;
       const next = running.then(async () => {
         queued = null;
-        const before = snapshot.state;
-        const report = await runPoll(options, before, controller.signal);
-        if (report === null || controller.signal.aborted) return;
-        snapshot.applyPoll(report);
-        logChanges(log, before, snapshot.state);
+        const before = memory;
+        const outcome = await runPoll(options, before, controller.signal);
+        if (outcome === null || controller.signal.aborted) return;
+        memory = outcome;
+        snapshot.applyPoll(outcome.last);
+        logChanges(log, before.last, outcome.last);
       }).catch((error) => {
         // A bug must not stop the schedule; one line says so (the stack is for a debugger, not the log).
         log.error(`The poll failed unexpectedly: ${error instanceof Error ? error.message : String(error)}`);
@@ -85,21 +104,25 @@ function problemKey(p: Problem): string {
 }
 
 // Problems are logged when they appear and when they clear, not every minute.
-function logChanges(log: Logger, before: SnapshotState, after: SnapshotState): void {
+function logChanges(log: Logger, before: PollReport | null, after: PollReport): void {
   for (const [key, user] of after.users) {
-    const previous = before.users.get(key);
+    const previous = before?.users.get(key);
     if (user.status === "ok" && previous && previous.status !== "ok") {
       log.info(`Reading the accounts of ${key || "the stored login"} works again`);
     }
   }
-  const earlier = new Set((before.lastPoll?.problems ?? []).map(problemKey));
-  const now = after.lastPoll?.problems ?? [];
+  const earlier = new Set((before?.problems ?? []).map(problemKey));
+  const now = after.problems;
   for (const p of now) if (!earlier.has(problemKey(p))) log.warn(p.message);
   if (now.length === 0 && earlier.size > 0) log.info("The poll succeeded again; every problem is cleared");
 }
 
-/** One poll: prepares the logins, runs every step from the state before, and reports; null when skipped. */
-async function runPoll(options: PollerOptions, before: SnapshotState, signal: AbortSignal) {
+/** One poll: prepares the logins, runs every step from the memory before, and returns the next; null when skipped. */
+async function runPoll(
+  options: PollerOptions,
+  before: PollMemory,
+  signal: AbortSignal,
+): Promise<PollMemory & { readonly last: PollReport } | null> {
   const { store, sessions, clock, config, client } = options;
   const startedAt = clock.now();
   if (before.backoffUntil !== null && startedAt < before.backoffUntil) return null;
@@ -202,7 +225,7 @@ async function runPoll(options: PollerOptions, before: SnapshotState, signal: Ab
   }
 
   let accounts: readonly AccountEntry[] = before.accounts;
-  const steps = [];
+  const steps: StepState[] = [];
   for (const step of before.steps) {
     const context: StepContext = {
       client,
@@ -219,7 +242,7 @@ async function runPoll(options: PollerOptions, before: SnapshotState, signal: Ab
     if (next.accounts) accounts = next.accounts;
     steps.push(next);
     // Shown at once: balances and pots are exported while the transactions step may still be importing.
-    if (!signal.aborted) options.snapshot.showSteps([...steps, ...before.steps.slice(steps.length)]);
+    if (!signal.aborted) options.snapshot.showSteps([...steps, ...before.steps.slice(steps.length)].map(publishStep));
   }
 
   const userProblems = [...users.values()].flatMap((user) => user.status === "ok" ? [] : [user.problem]);
@@ -227,12 +250,81 @@ async function runPoll(options: PollerOptions, before: SnapshotState, signal: Ab
   // Checked at the end: a refresh during the poll may have failed to reach the disk.
   const writeError = store.writeError;
   const storeProblems = writeError ? [problem("tokens_unwritable", options.storeName, { detail: writeError })] : [];
+  const backoffUntil = halted.now?.backoffUntil ?? null;
   return {
-    startedAt,
-    finishedAt: clock.now(),
-    problems: [...userProblems, ...pollProblems, ...stepProblems, ...storeProblems],
-    users,
     steps,
-    backoffUntil: halted.now?.backoffUntil ?? null,
+    accounts,
+    backoffUntil,
+    rateLimitStreak: backoffUntil !== null ? before.rateLimitStreak + 1 : 0,
+    last: {
+      startedAt,
+      finishedAt: clock.now(),
+      problems: [...userProblems, ...pollProblems, ...stepProblems, ...storeProblems],
+      users,
+      steps: steps.map(publishStep),
+      backoffUntil,
+    },
   };
 }
+
+/** The poll's own families, from what it published: whether it succeeded, when, how long it took, and each step's outcome. */
+export const POLL_FAMILIES: readonly DeclaredFamily<SnapshotState>[] = [
+  {
+    name: "monzo_up",
+    type: "gauge",
+    help: "1 when the last poll of Monzo fully succeeded, 0 when it did not (the figures then come " +
+      "from earlier polls; see the exporter's page for the reason).",
+    samples: (state) => [{ labels: [], value: isHealthy(state) ? 1 : 0 }],
+  },
+  {
+    name: "monzo_last_successful_poll_timestamp_seconds",
+    type: "gauge",
+    help: "Unix time at which the last fully successful poll of Monzo ended.",
+    samples: (state) => state.lastSuccessAt === null ? [] : [{ labels: [], value: state.lastSuccessAt / 1000 }],
+  },
+  {
+    name: "monzo_poll_duration_seconds",
+    type: "gauge",
+    help: "How long the last poll of Monzo took, in seconds.",
+    samples: (state) => state.lastPoll === null ? [] : [{ labels: [], value: state.lastPoll.durationSeconds }],
+  },
+  {
+    name: "monzo_poll_step_success",
+    type: "gauge",
+    help: "1 when the step did all of its work in the last poll, 0 when part of it failed (its figures " +
+      "then come from earlier polls).",
+    samples: (state) =>
+      state.steps.filter((step) => step.ok !== null).map((step) => ({
+        labels: [["step", step.name]] as const,
+        value: step.ok ? 1 : 0,
+      })),
+  },
+  {
+    name: "monzo_poll_step_last_success_timestamp_seconds",
+    type: "gauge",
+    help: "Unix time at which the step last did all of its work.",
+    samples: (state) =>
+      state.steps.flatMap((step) =>
+        step.lastSuccessAt === null
+          ? []
+          : [{ labels: [["step", step.name]] as const, value: step.lastSuccessAt / 1000 }]
+      ),
+  },
+];
+
+/** The poll's family of logins waiting for approval in the Monzo app, as the last poll found them. */
+export const APPROVAL_FAMILIES: readonly DeclaredFamily<SnapshotState>[] = [{
+  name: "monzo_login_awaiting_approval",
+  type: "gauge",
+  help: "1 when the last poll found the user's login waiting for approval in the Monzo app (or the approval " +
+    "lapsed), 0 otherwise.",
+  samples: (state) =>
+    state.logins.flatMap((login) =>
+      login.loggedIn
+        ? [{
+          labels: [["user_id", login.userId ?? "unknown"]] as const,
+          value: state.users.get(login.userId ?? "")?.status === "awaiting_approval" ? 1 : 0,
+        }]
+        : []
+    ),
+}];

@@ -1,4 +1,6 @@
-import type { AccountEntry, StepState } from "./poll/step.ts";
+import type { AccountEntry, StepView } from "./poll/step.ts";
+import type { DeclaredFamily } from "./metric_family.ts";
+import { countRequest, type RequestCounts } from "./monzo_client.ts";
 import type { Problem } from "./problems.ts";
 import type { LoginStatus } from "./token_store.ts";
 
@@ -10,6 +12,14 @@ export interface BuildInfo {
   /** `demo` when serving the built-in simulated Monzo. */
   readonly mode: "live" | "demo";
 }
+
+/** The build's family, filled from the {@link BuildInfo} the snapshot is made with. */
+export const BUILD_FAMILIES: readonly DeclaredFamily<BuildInfo>[] = [{
+  name: "monzo_exporter_build_info",
+  type: "gauge",
+  help: "Version of the exporter, and mode demo when it serves a simulated Monzo; always 1.",
+  samples: (build) => [{ labels: [["version", build.version], ["mode", build.mode]], value: 1 }],
+}];
 
 /** How a login fared in the last poll. */
 export type UserState =
@@ -23,7 +33,7 @@ export interface PollSummary {
   readonly problems: readonly Problem[];
 }
 
-/** What one poll found, handed to {@link Snapshot.applyPoll}. */
+/** What one poll found, as the poller publishes it to {@link Snapshot.applyPoll}. */
 export interface PollReport {
   readonly startedAt: number;
   readonly finishedAt: number;
@@ -31,17 +41,17 @@ export interface PollReport {
   readonly problems: readonly Problem[];
   /** State per login key. */
   readonly users: ReadonlyMap<string, UserState>;
-  /** The steps after this poll, in order. */
-  readonly steps: readonly StepState[];
-  /** Set when Monzo asked the exporter to slow down. */
+  /** The steps after this poll, in order, as they publish themselves (their memory stays with the poller). */
+  readonly steps: readonly StepView[];
+  /** Until when polling is paused because Monzo asked the exporter to slow down; shown on the page. */
   readonly backoffUntil: number | null;
 }
 
 /** Everything the pages and the exposition show; replaced as a whole on every change. */
 export interface SnapshotState {
   readonly build: BuildInfo;
-  /** The poll's steps after the last poll, their memory inside. */
-  readonly steps: readonly StepState[];
+  /** What the poll's steps published after the last poll; their memory stays with the poller. */
+  readonly steps: readonly StepView[];
   /** The exported accounts, from the discovery step. */
   readonly accounts: readonly AccountEntry[];
   readonly users: ReadonlyMap<string, UserState>;
@@ -50,11 +60,10 @@ export interface SnapshotState {
   readonly loginsError: string | null;
   readonly lastPoll: PollSummary | null;
   readonly lastSuccessAt: number | null;
+  /** Until when polling is paused at Monzo's request, as the poller published it; the poller keeps its own. */
   readonly backoffUntil: number | null;
-  /** Consecutive polls that met a 429, for growing backoff. */
-  readonly rateLimitStreak: number;
   /** Requests made to Monzo, keyed by `endpoint code`. */
-  readonly requests: ReadonlyMap<string, number>;
+  readonly requests: RequestCounts;
 }
 
 /** True when the last poll did all of its work without a problem: `monzo_up`, `/readyz` and the page agree. */
@@ -90,11 +99,15 @@ export function accountStatus(state: SnapshotState, id: string): AccountStatus {
   return { error, readAt: reads > 0 && error === null ? readAt : null, notes };
 }
 
-/** The exporter's view of Monzo and of the poll; the one owner of the poll's state. */
+/**
+ * The published view of Monzo and of the poll that the pages and the exposition read; replaced as a
+ * whole on each change. Its writers: the poller (poll results), the token store's changes (logins)
+ * and the Monzo client's request count. It holds no memory the poll reads back.
+ */
 export class Snapshot {
   #state: SnapshotState;
 
-  constructor(build: BuildInfo, steps: readonly StepState[]) {
+  constructor(build: BuildInfo, steps: readonly StepView[]) {
     this.#state = {
       build,
       steps,
@@ -105,7 +118,6 @@ export class Snapshot {
       lastPoll: null,
       lastSuccessAt: null,
       backoffUntil: null,
-      rateLimitStreak: 0,
       requests: new Map(),
     };
   }
@@ -117,10 +129,7 @@ export class Snapshot {
 
   /** Counts one request to Monzo. */
   countRequest(endpoint: string, code: string): void {
-    const key = `${endpoint} ${code}`;
-    const requests = new Map(this.#state.requests);
-    requests.set(key, (requests.get(key) ?? 0) + 1);
-    this.#state = { ...this.#state, requests };
+    this.#state = { ...this.#state, requests: countRequest(this.#state.requests, endpoint, code) };
   }
 
   /** Records the logins as the token store now has them. */
@@ -133,7 +142,7 @@ export class Snapshot {
    * slow step (a long transactions import) holds back no other step's figures; the poll's outcome
    * comes with {@link applyPoll}.
    */
-  showSteps(steps: readonly StepState[]): void {
+  showSteps(steps: readonly StepView[]): void {
     const accounts = steps.find((step) => step.accounts !== undefined)?.accounts ?? this.#state.accounts;
     this.#state = { ...this.#state, steps, accounts };
   }
@@ -141,7 +150,6 @@ export class Snapshot {
   /** Folds a poll's findings in; each step has kept the last figures of what it could not read. */
   applyPoll(report: PollReport): void {
     const old = this.#state;
-    const rateLimited = report.backoffUntil !== null;
     this.#state = {
       ...old,
       steps: report.steps,
@@ -154,7 +162,6 @@ export class Snapshot {
       },
       lastSuccessAt: report.problems.length === 0 ? report.finishedAt : old.lastSuccessAt,
       backoffUntil: report.backoffUntil,
-      rateLimitStreak: rateLimited ? old.rateLimitStreak + 1 : 0,
     };
   }
 }

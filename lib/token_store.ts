@@ -1,4 +1,5 @@
 import type { Logger } from "./log.ts";
+import type { DeclaredFamily } from "./metric_family.ts";
 import type { Problem } from "./problems.ts";
 import { ok, type Result } from "./result.ts";
 import type { StoredLogin, TokenPersistence } from "./token_file.ts";
@@ -262,3 +263,37 @@ export class TokenStore {
 function sameTokens(a: StoredLogin, b: StoredLogin): boolean {
   return a.accessToken === b.accessToken && a.refreshToken === b.refreshToken;
 }
+
+const userLabel = (userId: string | null) => [["user_id", userId ?? "unknown"]] as const;
+
+/** The store's own families, from {@link TokenStore.statuses}: each login's token expiry, whether it is held, when it was granted. */
+export const LOGIN_FAMILIES: readonly DeclaredFamily<readonly LoginStatus[]>[] = [
+  {
+    name: "monzo_token_expiry_timestamp_seconds",
+    type: "gauge",
+    help: "Unix time at which the user's access token expires; it is refreshed 30 minutes before.",
+    samples: (logins) =>
+      logins.flatMap((login) =>
+        login.loggedIn ? [{ labels: userLabel(login.userId), value: login.expiresAt / 1000 }] : []
+      ),
+  },
+  {
+    name: "monzo_logged_in",
+    type: "gauge",
+    help: "1 while the exporter holds a login for the user, 0 after Monzo ended it (log in again).",
+    samples: (logins) => logins.map((login) => ({ labels: userLabel(login.userId), value: login.loggedIn ? 1 : 0 })),
+  },
+  {
+    name: "monzo_login_timestamp_seconds",
+    type: "gauge",
+    help: "Unix time at which the user last authorised the exporter in the browser (refreshes keep it); " +
+      "Monzo asks people to re-authorise about every 90 days. Absent for a login stored before the " +
+      "exporter kept this time (log in again to get it).",
+    samples: (logins) =>
+      logins.flatMap((login) =>
+        login.loggedIn && login.grantedAt !== undefined
+          ? [{ labels: userLabel(login.userId), value: login.grantedAt / 1000 }]
+          : []
+      ),
+  },
+];

@@ -1,7 +1,7 @@
 // The exporter's HTTP routes: metrics paths, the login flow (/authorize, /callback) over a real
 // socket, health checks, and what the pages show and must never show.
 
-import type { StepState } from "../lib/poll/step.ts";
+import type { StepView } from "../lib/poll/step.ts";
 import assert from "node:assert/strict";
 import { AUTHORIZE_ATTEMPTS, AUTHORIZE_WINDOW_MS, createApp } from "../lib/app.ts";
 import type { ExpositionSource } from "../lib/exposition.ts";
@@ -451,8 +451,8 @@ const UNUSED_SESSIONS: Sessions = {
   idle: () => Promise.resolve(),
 };
 
-/** A step's state as a poll leaves it, written by hand: only what the pages read. */
-function stepState(name: string, fields: Partial<StepState>): StepState {
+/** What a step publishes after a poll, written by hand: only what the pages read. */
+function stepState(name: string, fields: Partial<StepView>): StepView {
   return {
     name,
     ok: false,
@@ -460,7 +460,6 @@ function stepState(name: string, fields: Partial<StepState>): StepState {
     problems: [],
     reads: new Map(),
     families: [],
-    next: () => Promise.reject(new Error("not in this test")),
     ...fields,
   };
 }

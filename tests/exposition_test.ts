@@ -11,14 +11,16 @@ import {
   renderOpenMetrics,
 } from "../lib/exposition.ts";
 import type { Balance, Pot } from "../lib/monzo_schemas.ts";
-import type { MonzoClient } from "../lib/monzo_client.ts";
+import { type MonzoClient, REQUEST_FAMILIES } from "../lib/monzo_client.ts";
 import { startSteps } from "../lib/poll/steps.ts";
 import { decodeStoredTransaction, type Transaction, transactionSchema } from "../lib/spending/transaction.ts";
 import { TransactionStore } from "../lib/transaction_store.ts";
-import type { StepContext, StepState } from "../lib/poll/step.ts";
+import { publishStep, type StepContext, type StepState } from "../lib/poll/step.ts";
 import { problem } from "../lib/problems.ts";
 import { err, ok } from "../lib/result.ts";
-import { type AccountEntry, type BuildInfo, Snapshot } from "../lib/snapshot.ts";
+import { type AccountEntry, BUILD_FAMILIES, type BuildInfo, Snapshot } from "../lib/snapshot.ts";
+import { APPROVAL_FAMILIES, POLL_FAMILIES } from "../lib/poller.ts";
+import { LOGIN_FAMILIES } from "../lib/token_store.ts";
 import { binaryExists, PROMTOOL, promtoolCheck } from "./helpers/e2e.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -217,13 +219,16 @@ function clientFor(input: PollInput, listed: readonly AccountEntry[]): MonzoClie
   };
 }
 
+/** Each test snapshot's step states, memory inside: the poller's own memory, which the snapshot never holds. */
+const stepMemory = new WeakMap<Snapshot, readonly StepState[]>();
+
 /** Runs the real poll steps against answers from `input`, as the poller does, and applies the poll. */
 async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
   const listed = input.accounts ?? snapshot.state.accounts;
   const client = clientFor(input, listed);
   let accounts = snapshot.state.accounts;
   const steps: StepState[] = [];
-  for (const step of snapshot.state.steps) {
+  for (const step of stepMemory.get(snapshot) ?? []) {
     const context: StepContext = {
       client,
       signal: new AbortController().signal,
@@ -251,9 +256,10 @@ async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
       ...steps.flatMap((step) => step.problems),
     ],
     users: new Map(),
-    steps,
+    steps: steps.map(publishStep),
     backoffUntil: null,
   });
+  stepMemory.set(snapshot, steps);
 }
 
 // One store in memory for the whole file: the transactions step reads it, and these tests add nothing to it.
@@ -270,7 +276,10 @@ const STEPS = {
 
 /** A snapshot before any poll, with the exporter's real steps. */
 function fresh(build: BuildInfo = LIVE): Snapshot {
-  return new Snapshot(build, startSteps(STEPS));
+  const steps = startSteps(STEPS);
+  const snapshot = new Snapshot(build, steps.map(publishStep));
+  stepMemory.set(snapshot, steps);
+  return snapshot;
 }
 
 /** One account with the given balance figures and pots, after one successful poll. */
@@ -838,5 +847,29 @@ Deno.test("the README's metrics table lists exactly the families the exporter se
   assert.deepEqual([...documented.keys()].sort(), [...served.keys()].sort());
   for (const [name, labels] of served) {
     assert.deepEqual([...labels].sort(), [...documented.get(name) ?? []].sort(), name);
+  }
+});
+
+Deno.test("the exposition declares no family: every family served is declared beside the code that fills it", async () => {
+  // What the exposition module itself says: no family name, no HELP text of its own.
+  const source = await Deno.readTextFile(new URL("../lib/exposition.ts", import.meta.url));
+  assert.deepEqual(source.match(/["'`]monzo_[a-z_]+["'`]/g), null, "lib/exposition.ts names a family");
+  // Every family the rich snapshot serves has one declaring owner: a step or one part of the exporter.
+  const owners = new Map<string, string>();
+  const declare = (owner: string, names: readonly string[]) => {
+    for (const name of names) {
+      assert.equal(owners.get(name), undefined, `${name} is declared twice`);
+      owners.set(name, owner);
+    }
+  };
+  for (const step of fresh().state.steps) declare(`step ${step.name}`, step.families.map((f) => f.name));
+  declare("poller", [...POLL_FAMILIES, ...APPROVAL_FAMILIES].map((f) => f.name));
+  declare("monzo client", REQUEST_FAMILIES.map((f) => f.name));
+  declare("token store", LOGIN_FAMILIES.map((f) => f.name));
+  declare("snapshot", BUILD_FAMILIES.map((f) => f.name));
+  const served = new Set(parseExposition(renderExposition((await richSnapshot()).state)).samples.map((s) => s.name));
+  for (const name of served) {
+    const family = name.replace(/_(sum|count|bucket)$/, "");
+    assert.ok(owners.has(name) || owners.has(family), `${name} is served but no part of the exporter declares it`);
   }
 });

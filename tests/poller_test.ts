@@ -513,3 +513,45 @@ Deno.test("after a 429 the wait is Retry-After when given, else 60 s doubling pe
     900,
   ]);
 });
+
+// ---- Who owns what ----
+
+Deno.test("the poller keeps its own memory: the snapshot holds only what the poll published", async () => {
+  await withHarness({}, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const published = h.exporter.snapshot.state;
+    assert.ok(published.steps.length > 0);
+    for (const step of published.steps) {
+      assert.ok(!("next" in step), `the snapshot holds step ${step.name}'s memory`);
+    }
+    assert.ok(!("rateLimitStreak" in published), "the snapshot holds the rate-limit streak");
+
+    // A 429 without Retry-After pauses polling; the pause is the poller's, whatever the view says.
+    h.fake.fault({ path: "/balance", kind: "status", status: 429, times: 1 });
+    await poll(h, MINUTE);
+    const limitedAt = h.clock.now();
+    const until = h.exporter.snapshot.state.backoffUntil;
+    assert.equal(until, limitedAt + 60_000);
+    const { lastPoll } = h.exporter.snapshot.state;
+    assert.ok(lastPoll);
+    // Whatever is published (here: no pause), the poller's own memory decides when Monzo is called again.
+    h.exporter.snapshot.applyPoll({
+      startedAt: lastPoll.startedAt,
+      finishedAt: limitedAt,
+      problems: lastPoll.problems,
+      users: h.exporter.snapshot.state.users,
+      steps: h.exporter.snapshot.state.steps,
+      backoffUntil: null,
+    });
+    h.fake.resetRequests();
+    await poll(h, 30_000);
+    assert.deepEqual(h.fake.requests, [], "a poll inside the pause called Monzo");
+
+    // The second 429 in a row doubles the pause: the streak is counted by the poller.
+    h.clock.set(limitedAt + 60_000);
+    h.fake.fault({ path: "/balance", kind: "status", status: 429, times: 1 });
+    await poll(h);
+    assert.equal(h.exporter.snapshot.state.backoffUntil, h.clock.now() + 120_000);
+  });
+});

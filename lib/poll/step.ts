@@ -1,5 +1,5 @@
 import type { MonzoClient, MonzoFailure } from "../monzo_client.ts";
-import type { Family, FamilyInfo, Sample } from "../metric_family.ts";
+import type { DeclaredFamily, Family } from "../metric_family.ts";
 import type { Problem } from "../problems.ts";
 import type { Result } from "../result.ts";
 
@@ -62,9 +62,7 @@ export interface StepRun<M> {
 }
 
 /** A metric family of a step: its description and how its samples come from the step's memory. */
-export interface StepFamily<M> extends FamilyInfo {
-  samples(memory: M): readonly Sample[];
-}
+export type StepFamily<M> = DeclaredFamily<M>;
 
 /** A poll step, modelled on node_exporter's collectors: it owns its metric families and problems. */
 export interface StepDefinition<M> {
@@ -79,8 +77,8 @@ export interface StepDefinition<M> {
   notes?(memory: M): readonly string[];
 }
 
-/** A step's state after a poll, its memory sealed inside; the next poll continues from it. */
-export interface StepState {
+/** What a step publishes after a poll, for the pages and the exposition: no memory, nothing to run. */
+export interface StepView {
   readonly name: string;
   /** Null before its first run; then whether the last run did all of its work. */
   readonly ok: boolean | null;
@@ -94,6 +92,10 @@ export interface StepState {
   readonly accounts?: readonly AccountEntry[];
   /** The step's notes for the status page, besides those on each account's read. */
   readonly notes?: readonly string[];
+}
+
+/** A step's state after a poll, its memory sealed inside; only the poller holds it, and the next poll continues from it. */
+export interface StepState extends StepView {
   /** Runs the step again from this state. */
   next(context: StepContext): Promise<StepState>;
 }
@@ -136,4 +138,10 @@ function seal<M>(
       });
     },
   };
+}
+
+/** The published part of a step's state, without the memory that {@link StepState.next} closes over. */
+export function publishStep(step: StepState): StepView {
+  const { name, ok, lastSuccessAt, problems, reads, families, accounts, notes } = step;
+  return { name, ok, lastSuccessAt, problems, reads, families, accounts, notes };
 }
