@@ -160,9 +160,6 @@ export const configFileSchema = z.strictObject({
     .default(10),
 });
 
-/** The config file as written, after validation. */
-export type ConfigFile = z.infer<typeof configFileSchema>;
-
 /** Everything the exporter needs to know from its configuration. */
 export interface Config {
   /** Absolute path of the file this came from, for messages. */
