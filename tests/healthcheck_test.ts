@@ -138,7 +138,13 @@ Deno.test("probeHealth gives up on a server that accepts and never answers, with
 Deno.test("the default URL: /healthz on the flag's address, the config's server_addr, else the fallback", async () => {
   const fallback = { hostname: "127.0.0.1", port: 8080 };
   const url = async (given: string | null, sources: Partial<Parameters<typeof healthcheckTarget>[1]>) => {
-    const result = await healthcheckTarget(given, { listen: null, configPath: null, fallback, ...sources });
+    const result = await healthcheckTarget(given, {
+      listen: null,
+      configPath: null,
+      fallback,
+      webConfigFile: null,
+      ...sources,
+    });
     if (result.ok) assert.deepEqual(result.value.caCerts, [], "no web config, nothing extra to trust");
     return result.ok ? result.value.url : `error: ${result.error}`;
   };
