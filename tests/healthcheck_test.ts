@@ -372,3 +372,21 @@ Deno.test("--healthcheck exits 1, not 2, with the web config's one-line error wh
     assertUnhealthy(await healthcheck(["https://127.0.0.1:1/healthz", "--config", "etc/config.toml"], dir), missing);
   });
 });
+
+Deno.test("the health check reads the config through lib/config.ts: no module but config.ts parses TOML", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "main.ts"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+  const graph: { modules: { specifier: string; dependencies?: { specifier: string }[] }[] } = JSON.parse(
+    new TextDecoder().decode(output.stdout),
+  );
+  const readers = graph.modules
+    .filter((module) => module.dependencies?.some((dependency) => dependency.specifier === "smol-toml"))
+    .map((module) => module.specifier.replace(new URL("../", import.meta.url).href, ""));
+  assert.ok(graph.modules.some((module) => module.specifier.endsWith("lib/healthcheck.ts")), "healthcheck.ts unseen");
+  assert.deepEqual(readers, ["lib/config.ts"]);
+});
