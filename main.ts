@@ -1,6 +1,7 @@
-import { configPathFor, parseCli, USAGE } from "./lib/cli.ts";
+// The command line: parse the arguments, pick the mode, run that mode's function.
+
+import { type CliOptions, configPathFor, parseCli, USAGE } from "./lib/cli.ts";
 import { type Config, loadConfig, summarizeConfig } from "./lib/config.ts";
-import type { Demo } from "./lib/demo.ts";
 import { systemClock } from "./lib/clock.ts";
 import { createExporter, type Exporter } from "./lib/exporter.ts";
 import { formatListenAddress, type ListenAddress } from "./lib/listen_address.ts";
@@ -11,6 +12,8 @@ import { VERSION } from "./lib/version.ts";
 import { err } from "./lib/result.ts";
 import { type InstanceLock, lockExporterFiles } from "./lib/instance_lock.ts";
 import { checkDataPath } from "./lib/kv.ts";
+import type { WebConfig } from "./lib/web_config.ts";
+import type { WebGate } from "./lib/basic_auth.ts";
 
 /** The locks of a live exporter's files, held until the process ends (the kernel then lets go of them). */
 const heldLocks: InstanceLock[] = [];
@@ -33,15 +36,104 @@ function fail(message: string, code = 1): never {
   Deno.exit(code);
 }
 
+/** The config file to read: `--config`, else config.toml in the working folder or beside the binary. */
+function configPath(cli: CliOptions): Promise<string> {
+  return configPathFor(cli.configPath, { cwd: Deno.cwd(), execPath: Deno.execPath() });
+}
+
+/** `--healthcheck`: probes /healthz once. Every failure exits 1, bad arguments included: Docker reserves 2. */
+async function healthcheck(cli: CliOptions, url: string | null): Promise<void> {
+  const { healthcheckTarget, probeHealth } = await import("./lib/healthcheck.ts");
+  const target = await healthcheckTarget(url, {
+    listen: cli.listen ?? (cli.demo ? DEMO_LISTEN : null),
+    configPath: cli.demo ? null : await configPath(cli),
+    fallback: DEMO_LISTEN,
+    webConfigFile: cli.webConfigFile,
+  });
+  const probed = target.ok ? await probeHealth(target.value.url, { caCerts: target.value.caCerts }) : target;
+  return probed.ok ? console.log(probed.value) : fail(probed.error, 1);
+}
+
+/** The config of a live exporter, with what it names checked before anything listens; a problem exits. */
+async function liveConfig(cli: CliOptions): Promise<Config> {
+  const loaded = await loadConfig(await configPath(cli), { env: (name) => Deno.env.get(name) });
+  if (!loaded.ok) fail(loaded.error);
+  const config = cli.listen ? { ...loaded.value, listen: cli.listen } : loaded.value;
+  // A login answered "Logged in" must never be one that cannot be saved.
+  const usable = await checkTokenPath(config.tokensPath);
+  if (!usable.ok) fail(usable.error);
+  const store = await checkDataPath(config.dataPath);
+  if (!store.ok) fail(store.error);
+  return config;
+}
+
+/** A loaded web config and the module that watches and describes it. */
+interface Web {
+  readonly config: WebConfig;
+  readonly module: typeof import("./lib/web_config.ts");
+}
+
+/**
+ * The web config (TLS, basic auth) at `file`, checked against the config's public URL; null without
+ * one; a problem exits. Its modules load only when used, like the demo's and the health check's: a module
+ * loaded is resident memory for the life of the process, and most runs need none of them.
+ */
+async function loadWeb(file: string | null, config: Config | null): Promise<Web | null> {
+  if (file === null) return null;
+  const module = await import("./lib/web_config.ts");
+  const loaded = await module.loadWebConfig(file);
+  if (!loaded.ok) fail(loaded.error.message);
+  const consistent = config ? module.checkPublicUrl(config.publicUrl, loaded.value) : null;
+  if (consistent && !consistent.ok) fail(consistent.error.message);
+  return { config: loaded.value, module };
+}
+
+/** `--check-config`: loads the config and the web config, says what they set, and exits. */
+async function checkConfig(cli: CliOptions): Promise<void> {
+  if (cli.demo) fail("--check-config and --demo do not go together: the demo has no config file", 2);
+  const config = await liveConfig(cli);
+  const web = await loadWeb(cli.webConfigFile ?? config.webConfigFile, config);
+  console.log(summarizeConfig(config));
+  if (web) console.log(web.module.summarizeWebConfig(web.config));
+}
+
+/** The server's half of a web config: its watcher, and the gate in front of the pages. */
+interface Guard {
+  readonly watch: { close(): void };
+  readonly gate: WebGate;
+}
+
+/** Watches the web config's files; a new certificate makes `server()`, once there, listen with it. */
+async function guard(web: Web | null, logger: Logger, server: () => ResilientServer | null): Promise<Guard | null> {
+  if (!web) return null;
+  const watch = web.module.watchWebConfig(web.config, {
+    log: logger,
+    onTls: (tls) => server()?.setTls(tls) ?? err("the server is not listening yet"),
+  });
+  const { createWebGate } = await import("./lib/basic_auth.ts");
+  return {
+    watch,
+    gate: createWebGate({ config: watch.current, problem: watch.problem, log: logger, clock: systemClock }),
+  };
+}
+
 /** Binds the server; a taken or forbidden address is a one-line error. */
 function serve(
   listen: ListenAddress,
   handler: (request: Request) => Response | Promise<Response>,
-  log: Logger,
-  tls?: { cert: string; key: string },
+  logger: Logger,
+  web: Web | null,
 ): ResilientServer {
+  const tls = web?.config.tls ?? undefined;
   try {
-    return serveResilient({ hostname: listen.hostname, port: listen.port, handler, log, clock: systemClock, tls });
+    return serveResilient({
+      hostname: listen.hostname,
+      port: listen.port,
+      handler,
+      log: logger,
+      clock: systemClock,
+      tls,
+    });
   } catch (error) {
     const reason = error instanceof Deno.errors.AddrInUse
       ? "the address is already in use"
@@ -52,125 +144,80 @@ function serve(
   }
 }
 
-async function main(): Promise<void> {
-  const parsed = parseCli(Deno.args);
-  if (!parsed.ok) fail(parsed.error, 2);
-  const cli = parsed.value;
-  if (cli.help) return console.log(USAGE);
-  if (cli.version) return console.log(`monzo-exporter ${VERSION}`);
-  if (cli.healthcheck) {
-    const { healthcheckTarget, probeHealth } = await import("./lib/healthcheck.ts");
-    // Exit 1 for every failure, bad arguments included: Docker reserves 2.
-    const target = await healthcheckTarget(cli.healthcheck.url, {
-      listen: cli.listen ?? (cli.demo ? DEMO_LISTEN : null),
-      configPath: cli.demo ? null : await configPathFor(cli.configPath, { cwd: Deno.cwd(), execPath: Deno.execPath() }),
-      fallback: DEMO_LISTEN,
-      webConfigFile: cli.webConfigFile ?? null,
-    });
-    const probed = target.ok ? await probeHealth(target.value.url, { caCerts: target.value.caCerts }) : target;
-    return probed.ok ? console.log(probed.value) : fail(probed.error, 1);
-  }
-
-  let config: Config | null = null;
-  if (!cli.demo) {
-    const loaded = await loadConfig(
-      await configPathFor(cli.configPath, { cwd: Deno.cwd(), execPath: Deno.execPath() }),
-      { env: (name) => Deno.env.get(name) },
-    );
-    if (!loaded.ok) fail(loaded.error);
-    config = cli.listen ? { ...loaded.value, listen: cli.listen } : loaded.value;
-    // Before anything listens: a login answered "Logged in" must never be one that cannot be saved.
-    const usable = await checkTokenPath(config.tokensPath);
-    if (!usable.ok) fail(usable.error);
-    const store = await checkDataPath(config.dataPath);
-    if (!store.ok) fail(store.error);
-    // Before anything listens or polls: a second exporter on these files would end the first one's logins.
-    if (!cli.checkConfig) {
-      const locked = await lockExporterFiles(config);
-      if (!locked.ok) fail(locked.error);
-      heldLocks.push(...locked.value);
-    }
-  } else if (cli.checkConfig) {
-    return fail("--check-config and --demo do not go together: the demo has no config file", 2);
-  }
-  // TLS and basic auth, checked before anything listens like the config itself.
-  const webConfigFile = cli.webConfigFile ?? config?.webConfigFile ?? null;
-  // Loaded only when used, like the demo and the health check: a module loaded is resident memory for
-  // the life of the process, and most runs need none of them.
-  const webModules = webConfigFile === null
-    ? null
-    : { config: await import("./lib/web_config.ts"), auth: await import("./lib/basic_auth.ts") };
-  const web = webConfigFile === null || !webModules ? null : await webModules.config.loadWebConfig(webConfigFile);
-  if (web && !web.ok) fail(web.error.message);
-  const webConfig = web?.ok ? web.value : null;
-  const scheme = webConfig?.tls ? "https" : "http";
-  if (config && webConfig && webModules) {
-    const consistent = webModules.config.checkPublicUrl(config.publicUrl, webConfig);
-    if (!consistent.ok) fail(consistent.error.message);
-  }
-  if (config && cli.checkConfig) {
-    console.log(summarizeConfig(config));
-    return webConfig && webModules ? console.log(webModules.config.summarizeWebConfig(webConfig)) : undefined;
-  }
-
-  // A live exporter is built before anything listens, so a bad tokens path or config stops the start
-  // cleanly; the demo needs the bound port for its redirect URL, so it is built after.
+/** The default mode: the exporter of the config file, built before anything listens so a problem stops the start. */
+async function live(cli: CliOptions): Promise<void> {
+  const config = await liveConfig(cli);
+  // A second exporter on these files would end the first one's logins.
+  const locked = await lockExporterFiles(config);
+  if (!locked.ok) fail(locked.error);
+  heldLocks.push(...locked.value);
+  const web = await loadWeb(cli.webConfigFile ?? config.webConfigFile, config);
   const debug = cli.logLevel === "debug";
   // Lines about the process and the server; the exporter's own logger also masks its secrets.
   const logger = createLogger({ debug });
-  const log = (message: string) => logger.info(message);
-  // Re-read when its files change; a new certificate makes the server listen again with it.
-  const listening: { server?: ResilientServer } = {};
-  const watch = webConfig && webModules
-    ? webModules.config.watchWebConfig(webConfig, {
-      log: logger,
-      onTls: (tls) => listening.server?.setTls(tls) ?? err("the server is not listening yet"),
-    })
-    : null;
-  const gate = watch && webModules
-    ? webModules.auth.createWebGate({ config: watch.current, problem: watch.problem, log: logger, clock: systemClock })
-    : undefined;
-  const built = config
-    ? await createExporter({ config, build: { version: VERSION, mode: "live" }, debug, gate })
-    : null;
-  if (built && !built.ok) fail(built.error);
-  const live = built?.ok ? built.value : null;
-  let handler: (request: Request) => Response | Promise<Response> = live?.handler ??
-    (() => new Response("Starting\n", { status: 503 }));
-  const server = serve(
-    config?.listen ?? cli.listen ?? DEMO_LISTEN,
-    (request) => handler(request),
-    logger,
-    webConfig?.tls ?? undefined,
-  );
-  listening.server = server;
-  const address: ListenAddress = { hostname: server.addr.hostname, port: server.addr.port };
+  let server: ResilientServer | null = null;
+  const guarded = await guard(web, logger, () => server);
+  const built = await createExporter({ config, build: { version: VERSION, mode: "live" }, debug, gate: guarded?.gate });
+  if (!built.ok) fail(built.error);
+  const exporter = built.value;
+  server = serve(config.listen, exporter.handler, logger, web);
+  logger.info(summarizeConfig(config));
+  await run({ config, exporter, server, logger, web, guarded, close: async () => {} });
+}
 
-  let exporter: Exporter;
-  let demo: Demo | null = null;
-  if (live && config) {
-    exporter = live;
-    log(summarizeConfig(config));
-  } else {
-    const { startDemo } = await import("./lib/demo.ts");
-    demo = await startDemo(address, logger, { https: scheme === "https" });
-    config = demo.config;
-    const made = await createExporter({
-      config,
-      build: { version: VERSION, mode: "demo" },
-      persistence: memoryTokens(),
-      debug,
-      gate,
-    });
-    if (!made.ok) return fail(made.error);
-    exporter = made.value;
-    log(`DEMO MODE: serving a simulated Monzo at ${demo.fake.url}; no real bank is involved`);
-    await demo.logInEveryone(exporter.sessions);
-  }
-  handler = exporter.handler;
+/** `--demo`: the exporter against a simulated Monzo, every login done, no config file. */
+async function demo(cli: CliOptions): Promise<void> {
+  const web = await loadWeb(cli.webConfigFile, null);
+  const debug = cli.logLevel === "debug";
+  const logger = createLogger({ debug });
+  let server: ResilientServer | null = null;
+  const guarded = await guard(web, logger, () => server);
+  // The simulated Monzo sends the browser back to the bound port (`:0` picks one), so the server listens
+  // before the exporter exists; a request that comes first waits for it.
+  const exporterReady = Promise.withResolvers<Exporter>();
+  server = serve(
+    cli.listen ?? DEMO_LISTEN,
+    async (request) => (await exporterReady.promise).handler(request),
+    logger,
+    web,
+  );
+  const { startDemo } = await import("./lib/demo.ts");
+  const bound = { hostname: server.addr.hostname, port: server.addr.port };
+  const simulated = await startDemo(bound, logger, { https: Boolean(web?.config.tls) });
+  const made = await createExporter({
+    config: simulated.config,
+    build: { version: VERSION, mode: "demo" },
+    persistence: memoryTokens(),
+    debug,
+    gate: guarded?.gate,
+  });
+  if (!made.ok) fail(made.error);
+  const exporter = made.value;
+  exporterReady.resolve(exporter);
+  logger.info(`DEMO MODE: serving a simulated Monzo at ${simulated.fake.url}; no real bank is involved`);
+  await simulated.logInEveryone(exporter.sessions);
+  await run({ config: simulated.config, exporter, server, logger, web, guarded, close: () => simulated.close() });
+}
+
+/** What {@link run} serves, and what it stops. */
+interface Running {
+  readonly config: Config;
+  readonly exporter: Exporter;
+  readonly server: ResilientServer;
+  readonly logger: Logger;
+  readonly web: Web | null;
+  readonly guarded: Guard | null;
+  /** Stops what the mode started besides these (the demo's simulated Monzo). */
+  readonly close: () => Promise<void>;
+}
+
+/** Polls on the config's schedule and serves until SIGINT or SIGTERM, then stops within the grace time. */
+async function run({ config, exporter, server, logger, web, guarded, close }: Running): Promise<void> {
+  const scheme = web?.config.tls ? "https" : "http";
   const base = config.publicUrl;
-  log(`Listening on ${scheme}://${formatListenAddress(address)}: status page ${base}/, metrics ${base}/metrics`);
-  if (webConfig && webModules) log(webModules.config.summarizeWebConfig(webConfig));
+  const address = formatListenAddress({ hostname: server.addr.hostname, port: server.addr.port });
+  logger.info(`Listening on ${scheme}://${address}: status page ${base}/, metrics ${base}/metrics`);
+  if (web) logger.info(web.module.summarizeWebConfig(web.config));
 
   const stopCron = new AbortController();
   // The promise settles only when the cron stops, so it is kept, not awaited here.
@@ -186,7 +233,7 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log(`Received ${signal}: stopping`);
+    logger.info(`Received ${signal}: stopping`);
     // A Monzo request in flight (a token refresh, a login's code exchange) ends within the request
     // timeout; the margin is for writing its tokens and closing. Running out is a failure, not a stop.
     setTimeout(() => {
@@ -194,16 +241,28 @@ async function main(): Promise<void> {
       Deno.exit(1);
     }, graceMs);
     stopCron.abort();
-    watch?.close();
+    guarded?.watch.close();
     await exporter.close();
     await cron;
     await server.shutdown();
-    await demo?.close();
+    await close();
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
   await server.finished;
+}
+
+async function main(): Promise<void> {
+  const parsed = parseCli(Deno.args);
+  if (!parsed.ok) fail(parsed.error, 2);
+  const cli = parsed.value;
+  if (cli.help) return console.log(USAGE);
+  if (cli.version) return console.log(`monzo-exporter ${VERSION}`);
+  if (cli.healthcheck) return await healthcheck(cli, cli.healthcheck.url);
+  if (cli.checkConfig) return await checkConfig(cli);
+  if (cli.demo) return await demo(cli);
+  return await live(cli);
 }
 
 if (import.meta.main) await main();

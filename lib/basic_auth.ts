@@ -19,7 +19,7 @@ import { randomToken } from "./secrets.ts";
 import { cleanText } from "./hostile_text.ts";
 
 /** The realm browsers show in their login prompt. */
-export const REALM = "monzo-exporter";
+const REALM = "monzo-exporter";
 
 /** Checks a password against a bcrypt hash (bcryptjs by default; tests count the calls). */
 export type Verify = (password: string, hash: string) => Promise<boolean>;

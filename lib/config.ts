@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, join, resolve } from "./file_path.ts";
+import { besideFile, resolve } from "./file_path.ts";
 import { MAX_MONTH_START_DAY, MIN_MONTH_START_DAY } from "./spending/budget_month.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod";
@@ -160,9 +160,6 @@ export const configFileSchema = z.strictObject({
     .default(10),
 });
 
-/** The config file as written, after validation. */
-export type ConfigFile = z.infer<typeof configFileSchema>;
-
 /** Everything the exporter needs to know from its configuration. */
 export interface Config {
   /** Absolute path of the file this came from, for messages. */
@@ -195,7 +192,7 @@ export interface Config {
   /** Names of the environment variables that supplied values. */
   readonly fromEnv: readonly string[];
   /** Absolute path of the exporter-toolkit web config (TLS, basic auth), or null for plain HTTP. */
-  readonly webConfigFile?: string | null;
+  readonly webConfigFile: string | null;
 }
 
 /** Environment lookup, passed in so tests need not touch the real environment. */
@@ -218,7 +215,6 @@ export function configFromObject(
   const parsed = configFileSchema.safeParse(merged);
   if (!parsed.success) return err(describeIssue(parsed.error.issues[0], merged));
   const file = parsed.data;
-  const folder = dirname(options.path);
   return ok({
     path: options.path,
     accountId: file.account_id ?? null,
@@ -230,22 +226,18 @@ export function configFromObject(
     authKey: file.auth_key,
     apiUrl: file.api_url,
     authUrl: file.auth_url,
-    tokensPath: isAbsolute(file.tokens_path) ? file.tokens_path : join(folder, file.tokens_path),
+    tokensPath: besideFile(options.path, file.tokens_path),
     pollIntervalMinutes: file.poll_interval_minutes,
     requestTimeoutMs: file.request_timeout_seconds * 1000,
-    dataPath: file.data_path === ":memory:" || /^https?:\/\//.test(file.data_path) || isAbsolute(file.data_path)
+    dataPath: file.data_path === ":memory:" || /^https?:\/\//.test(file.data_path)
       ? file.data_path
-      : join(folder, file.data_path),
+      : besideFile(options.path, file.data_path),
     historyDays: file.history_days,
     monthStartDay: file.month_start_day,
     budgets: new Map(Object.entries(file.budgets)),
     budgetCurrency: file.budget_currency,
     fromEnv,
-    webConfigFile: file.web_config_file === undefined
-      ? null
-      : isAbsolute(file.web_config_file)
-      ? file.web_config_file
-      : join(folder, file.web_config_file),
+    webConfigFile: file.web_config_file === undefined ? null : besideFile(options.path, file.web_config_file),
   });
 }
 
@@ -278,28 +270,65 @@ export async function readConfigText(path: string): Promise<Result<string | null
   return ok(new TextDecoder().decode(read.value.bytes));
 }
 
+/** The parsed TOML of the config file at `absolute`, or null when there is none; the error is its detail. */
+async function readConfigToml(absolute: string): Promise<Result<Record<string, unknown> | null>> {
+  const read = await readConfigText(absolute);
+  if (!read.ok || read.value === null) return read as Result<null>;
+  try {
+    return ok(parseToml(read.value));
+  } catch (error) {
+    if (!(error instanceof TomlError)) throw error;
+    const reason = error.message.replace(/^Invalid TOML document: /, "").split("\n")[0];
+    return err(`invalid TOML at line ${error.line}, column ${error.column}: ${reason}`);
+  }
+}
+
 /** Reads, parses and validates a config file; the error is one line naming the file. */
 export async function loadConfig(path: string, options: { env?: Env } = {}): Promise<Result<Config>> {
   const absolute = resolve(path);
   // Values are quoted in messages as written, so line breaks in them are escaped to keep one line.
   const fail = (detail: string) =>
     err(`Cannot load config "${absolute}": ${detail}`.replaceAll("\r", "\\r").replaceAll("\n", "\\n"));
-  const read = await readConfigText(absolute);
-  if (!read.ok) return fail(read.error);
-  if (read.value === null) return fail("file not found (copy config.example.toml to start one, or try --demo)");
-  const text = read.value;
-  let raw: Record<string, unknown>;
-  try {
-    raw = parseToml(text);
-  } catch (error) {
-    if (error instanceof TomlError) {
-      const reason = error.message.replace(/^Invalid TOML document: /, "").split("\n")[0];
-      return fail(`invalid TOML at line ${error.line}, column ${error.column}: ${reason}`);
-    }
-    throw error;
-  }
-  const config = configFromObject(raw, { path: absolute, env: options.env });
+  const raw = await readConfigToml(absolute);
+  if (!raw.ok) return fail(raw.error);
+  if (raw.value === null) return fail("file not found (copy config.example.toml to start one, or try --demo)");
+  const config = configFromObject(raw.value, { path: absolute, env: options.env });
   return config.ok ? config : fail(config.error);
+}
+
+/** What `--healthcheck` reads of a config file: its two keys, each validated as the exporter does. */
+export interface ProbeKeys {
+  /** Absolute path of the config file, for messages. */
+  readonly path: string;
+  /** `server_addr`, or why it is missing or unusable. */
+  readonly listen: Result<ListenAddress>;
+  /** `web_config_file` made absolute (null when absent), or why it is unusable. */
+  readonly webConfigFile: Result<string | null>;
+}
+
+/**
+ * The keys `--healthcheck` needs from the config file at `path`, or null when there is no file. Only
+ * those two are validated, so the probe works whatever else the file lacks (secrets that only the
+ * exporter's environment holds); the error is one line naming the file.
+ */
+export async function loadProbeKeys(path: string): Promise<Result<ProbeKeys | null>> {
+  const absolute = resolve(path);
+  const raw = await readConfigToml(absolute);
+  if (!raw.ok) return err(`Cannot read config "${absolute}": ${raw.error}`);
+  if (raw.value === null) return ok(null);
+  const value = raw.value;
+  const key = <K extends "server_addr" | "web_config_file">(name: K) => {
+    const parsed = configFileSchema.shape[name].safeParse(value[name]);
+    if (parsed.success) return ok(parsed.data as z.infer<typeof configFileSchema.shape[K]>);
+    return err(value[name] === undefined ? `${name} is missing` : parsed.error.issues[0].message);
+  };
+  const listen = key("server_addr");
+  const file = key("web_config_file");
+  return ok({
+    path: absolute,
+    listen,
+    webConfigFile: file.ok ? ok(file.value === undefined ? null : besideFile(absolute, file.value)) : file,
+  });
 }
 
 /** A one-line description of a config, without any secret. */

@@ -73,6 +73,8 @@ export async function startDemo(
     ], ["transport", 150]]),
     budgetCurrency: "GBP",
     fromEnv: [],
+    // The demo's TLS and users come from --web.config.file alone.
+    webConfigFile: null,
   };
   return {
     config,

@@ -210,3 +210,11 @@ export function isAbsolute(path: string): boolean {
 export function resolve(path: string): string {
   return native.resolve(path);
 }
+
+/**
+ * A path written in the file `from` (a config's `tokens_path`, a web config's `cert_file`): as written
+ * when absolute, else relative to the folder of `from`. Every path a file names is resolved here.
+ */
+export function besideFile(from: string, path: string): string {
+  return native.isAbsolute(path) ? path : native.join(native.dirname(from), path);
+}

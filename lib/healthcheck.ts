@@ -3,15 +3,13 @@
 // TLS on, the probe speaks https and trusts the configured certificate for its one request, since the
 // certificate of a local exporter is rarely signed by a CA the system knows.
 
-import { readConfigText } from "./config.ts";
-import { dirname, isAbsolute, join, resolve } from "./file_path.ts";
-import { parse as parseToml, TomlError } from "smol-toml";
+import { loadProbeKeys } from "./config.ts";
 import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { err, ok, type Result } from "./result.ts";
 import { loadWebConfig } from "./web_config.ts";
 
 /** How long the probe waits for `/healthz` before calling the exporter unhealthy. */
-export const HEALTHCHECK_TIMEOUT_MS = 5_000;
+const HEALTHCHECK_TIMEOUT_MS = 5_000;
 
 /** Where the probe finds the address to knock on, and the web config that says whether it speaks TLS. */
 export interface HealthcheckSources {
@@ -22,7 +20,7 @@ export interface HealthcheckSources {
   /** The address when the config file does not exist: the demo's, which a container runs by default. */
   readonly fallback: ListenAddress;
   /** `--web.config.file`, which wins over the config's `web_config_file`; null when not given. */
-  readonly webConfigFile?: string | null;
+  readonly webConfigFile: string | null;
 }
 
 /** What the probe asks for, and what it trusts to answer. */
@@ -33,7 +31,7 @@ export interface HealthcheckTarget {
 }
 
 /** `/healthz` on a listen address; a wildcard host is reached through loopback. */
-export function healthzUrl(listen: ListenAddress): string {
+function healthzUrl(listen: ListenAddress): string {
   return `http://${
     formatListenAddress({ hostname: loopbackFor(listen.hostname) ?? listen.hostname, port: listen.port })
   }/healthz`;
@@ -65,10 +63,15 @@ export async function healthcheckTarget(
   }
   // Only what the probe needs is read from the config, so it works whatever else the file lacks
   // (secrets that only the exporter's environment holds).
-  const needed = (sources.webConfigFile ?? null) === null || (url === null && sources.listen === null);
-  const config = sources.configPath === null || !needed ? ok(null) : await readConfigKeys(sources.configPath);
+  const needed = sources.webConfigFile === null || (url === null && sources.listen === null);
+  const config = sources.configPath === null || !needed ? ok(null) : await loadProbeKeys(sources.configPath);
   if (!config.ok) return config;
-  const webPath = sources.webConfigFile ?? config.value?.webConfigFile ?? null;
+  let webPath = sources.webConfigFile;
+  if (webPath === null && config.value) {
+    const { path, webConfigFile } = config.value;
+    if (!webConfigFile.ok) return err(`Cannot find the web config to check in "${path}": ${webConfigFile.error}`);
+    webPath = webConfigFile.value;
+  }
   const web = webPath === null ? null : await loadWebConfig(webPath);
   if (web && !web.ok) return err(web.error.message);
   const tls = web?.ok ? web.value.tls : null;
@@ -77,9 +80,11 @@ export async function healthcheckTarget(
 
   let listen = sources.listen ?? sources.fallback;
   if (!sources.listen && config.value) {
-    const { path, serverAddr } = config.value;
-    if (!serverAddr.ok) return err(`Cannot find the address to check in "${path}": ${serverAddr.error}`);
-    listen = serverAddr.value;
+    const { path, listen: configured } = config.value;
+    if (!configured.ok) {
+      return err(`Cannot find the address to check in "${path}": ${configured.error}; give the URL to check`);
+    }
+    listen = configured.value;
   }
   if (!tls || !web?.ok) return ok({ url: healthzUrl(listen), caCerts });
   const host = await tlsHostname(listen, tls.cert);
@@ -90,42 +95,6 @@ export async function healthcheckTarget(
     );
   }
   return ok({ url: `https://${formatListenAddress({ hostname: host.value, port: listen.port })}/healthz`, caCerts });
-}
-
-/** The config's `server_addr` (or why it is unusable) and absolute `web_config_file`; null when no file. */
-interface ConfigKeys {
-  readonly path: string;
-  readonly serverAddr: Result<ListenAddress>;
-  readonly webConfigFile: string | null;
-}
-
-async function readConfigKeys(configPath: string): Promise<Result<ConfigKeys | null>> {
-  const path = resolve(configPath);
-  const cannot = (reason: string) => err(`Cannot find the address to check in "${path}": ${reason}`);
-  const read = await readConfigText(path);
-  if (!read.ok) return cannot(read.error);
-  if (read.value === null) return ok(null);
-  const text = read.value;
-  let raw: Record<string, unknown>;
-  try {
-    raw = parseToml(text);
-  } catch (error) {
-    if (error instanceof TomlError) return cannot(`invalid TOML at line ${error.line}, column ${error.column}`);
-    throw error;
-  }
-  const file = raw.web_config_file;
-  if (file !== undefined && (typeof file !== "string" || file.trim() === "")) {
-    return err(`Cannot find the web config to check in "${path}": web_config_file must be a non-empty string`);
-  }
-  const parsed = typeof raw.server_addr !== "string"
-    ? err("server_addr is missing; give the URL to check")
-    : parseListenAddress(raw.server_addr);
-  return ok({
-    path,
-    serverAddr: parsed.ok || typeof raw.server_addr !== "string" ? parsed : err(`server_addr ${parsed.error}`),
-    // Relative to the config's folder, as the exporter resolves it.
-    webConfigFile: file === undefined ? null : isAbsolute(file) ? file : join(dirname(path), file),
-  });
 }
 
 /** The loopback address that reaches a wildcard or loopback listen address; null for any other. */

@@ -26,7 +26,7 @@ import { err, ok, type Result } from "./result.ts";
 // reaches `detail` (no control characters, bounded length, no secret of the request echoed back).
 
 /** What was wrong with an answer that did arrive. */
-export type AnswerFault = "redirect" | "too_large" | "bad_encoding" | "malformed_json" | "unexpected_shape";
+type AnswerFault = "redirect" | "too_large" | "bad_encoding" | "malformed_json" | "unexpected_shape";
 
 /** Why a call to Monzo did not give a usable answer. */
 export interface MonzoFailure {

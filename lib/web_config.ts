@@ -7,7 +7,7 @@
  * without a web config never loads them.
  */
 
-import { dirname, isAbsolute, join, resolve } from "./file_path.ts";
+import { besideFile, resolve } from "./file_path.ts";
 import { z } from "zod";
 import type { Logger } from "./log.ts";
 import { type Problem, problem, type ProblemFacts, type WebConfigCode } from "./problems.ts";
@@ -151,7 +151,6 @@ const BCRYPT = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
 /** Reads and validates a web config file; a refusal is one line naming the file and the key. */
 export async function loadWebConfig(path: string): Promise<Result<WebConfig, WebConfigError>> {
   const absolute = resolve(path);
-  const folder = dirname(absolute);
   const files = [absolute];
   const texts: string[] = [];
   const fail = (code: WebConfigCode, key: string, facts: ProblemFacts = {}) => {
@@ -225,7 +224,7 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
     if (inline && named) return err(["web_config_tls_twice", `${prefix}${kind}`, { half: kind }]);
     if (inline) return ok(inline);
     // Relative to the web config's folder, as the toolkit resolves them.
-    const where = isAbsolute(named) ? named : join(folder, named);
+    const where = besideFile(absolute, named);
     files.push(where);
     const read = await readText(where);
     texts.push(said(read));

@@ -9,6 +9,7 @@ import {
   type Env,
   EXAMPLE_AUTH_KEYS,
   loadConfig,
+  loadProbeKeys,
   summarizeConfig,
 } from "../lib/config.ts";
 import { withTempDir } from "./helpers/harness.ts";
@@ -517,4 +518,41 @@ Deno.test("config.example.toml and the README document every config key the sche
     assert.match(example, new RegExp(`^#? ?${key} = `, "m"), `config.example.toml does not show ${key}`);
     assert.match(readme, new RegExp(`^\\| \`${key}\` +\\|`, "m"), `the README's config table lacks ${key}`);
   }
+});
+
+Deno.test("loadProbeKeys (--healthcheck's reading) gives loadConfig's server_addr and web_config_file, and its refusals", async () => {
+  await withTempDir(async (dir) => {
+    const text = `${MINIMAL}web_config_file = "tls/web.yml"\n`;
+    const config = await loadOk(dir, text);
+    const keys = await loadProbeKeys(join(dir, "config.toml"));
+    assert.ok(keys.ok && keys.value, keys.ok ? "no keys" : keys.error);
+    assert.deepEqual(keys.value.listen, { ok: true, value: config.listen });
+    assert.deepEqual(keys.value.webConfigFile, { ok: true, value: config.webConfigFile });
+    assert.equal(keys.value.path, config.path);
+
+    // Only the two keys: a file without the secrets still gives them.
+    await Deno.writeTextFile(join(dir, "partial.toml"), `server_addr = "0.0.0.0:9101"\n`);
+    const partial = await loadProbeKeys(join(dir, "partial.toml"));
+    assert.ok(partial.ok && partial.value);
+    assert.deepEqual(partial.value.listen, { ok: true, value: { hostname: "0.0.0.0", port: 9101 } });
+    assert.deepEqual(partial.value.webConfigFile, { ok: true, value: null });
+
+    // A bad value is refused with the words loadConfig uses.
+    for (const [key, value] of [["server_addr", `"nowhere"`], ["web_config_file", `""`], ["web_config_file", "3"]]) {
+      const bad = withKey(`${MINIMAL}web_config_file = "web.yml"\n`, key, value);
+      const loaded = await loadText(dir, bad);
+      assert.ok(!loaded.result.ok);
+      const probed = await loadProbeKeys(loaded.path);
+      assert.ok(probed.ok && probed.value);
+      const refused = key === "server_addr" ? probed.value.listen : probed.value.webConfigFile;
+      assert.ok(!refused.ok, `${key} = ${value} was accepted`);
+      assert.ok(loaded.result.error.endsWith(`: ${refused.error}`), `${refused.error} vs ${loaded.result.error}`);
+    }
+    // The same TOML reader: the same words for a syntax error.
+    const broken = await loadText(dir, "server_addr = \n");
+    const probed = await loadProbeKeys(broken.path);
+    assert.ok(!probed.ok && !broken.result.ok);
+    assert.equal(probed.error.replace("Cannot read config", "Cannot load config"), broken.result.error);
+    assert.deepEqual(await loadProbeKeys(join(dir, "absent.toml")), { ok: true, value: null });
+  });
 });

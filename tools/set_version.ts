@@ -1,12 +1,13 @@
-// Writes the version of a release tag into deno.json, which lib/version.ts reads, so that a release's
-// `--version` and `monzo_exporter_build_info` say the tag it was built from. The release workflow runs
-// it before compiling:
+// Writes the version of a release tag into deno.json and lib/version.ts (the constant the exporter
+// reads), so that a release's `--version` and `monzo_exporter_build_info` say the tag it was built from.
+// The release workflow runs it before compiling:
 //
-//   deno run --allow-read=deno.json --allow-write=deno.json tools/set_version.ts v1.2.3 [deno.json]
+//   deno run --allow-read=deno.json,lib/version.ts --allow-write=deno.json,lib/version.ts tools/set_version.ts v1.2.3 [deno.json]
 //
-// Only the "version" value changes; the rest of the file stays byte for byte as it was (so
-// `deno fmt --check` still passes on it).
+// lib/version.ts is found beside deno.json. Only the version values change; the rest of each file stays
+// byte for byte as it was (so `deno fmt --check` still passes on them).
 
+import { dirname, join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { err, ok, type Result } from "../lib/result.ts";
 
@@ -38,6 +39,13 @@ export function withVersion(text: string, version: string): Result<string> {
   return ok(replaced);
 }
 
+/** lib/version.ts's text with its `VERSION` constant set to `version`, everything else untouched. */
+export function withVersionConstant(text: string, version: string): Result<string> {
+  const constant = /(export const VERSION: string = )"[^"\\]*";/;
+  if (!constant.test(text)) return err("lib/version.ts has no VERSION string constant to replace");
+  return ok(text.replace(constant, (_, head) => `${head}${JSON.stringify(version)};`));
+}
+
 async function main(args: readonly string[]): Promise<number> {
   const [tag, path = "deno.json"] = args;
   if (tag === undefined || args.length > 2) {
@@ -54,8 +62,15 @@ async function main(args: readonly string[]): Promise<number> {
     console.error(`Cannot set the version in "${path}": ${updated.error}`);
     return 1;
   }
+  const constantPath = join(dirname(path), "lib", "version.ts");
+  const constant = withVersionConstant(await Deno.readTextFile(constantPath), version.value);
+  if (!constant.ok) {
+    console.error(`Cannot set the version in "${constantPath}": ${constant.error}`);
+    return 1;
+  }
   await Deno.writeTextFile(path, updated.value);
-  console.log(`${path}: version ${version.value}`);
+  await Deno.writeTextFile(constantPath, constant.value);
+  console.log(`${path}, ${constantPath}: version ${version.value}`);
   return 0;
 }
 
