@@ -66,7 +66,6 @@ const AUTH_KEY = "bench-auth-key-0123456789abcdef";
 
 /** Issue 16's budgets: /metrics throughput (plain and gzip) at least half a bare Deno.serve's with its bytes… */
 const TARGET_RATIO = 0.5;
-const TARGET_P99_MS = 5;
 /** …the RSS within bare + 30 MB with 10,000 stored transactions after 100,000 scrapes… */
 const TARGET_EXTRA_RSS_MB = 30;
 /** …and a compile payload (the compiled binary less the runtime it is built on) of at most 5 MB (10^6 bytes). */
@@ -1226,7 +1225,6 @@ async function main(): Promise<number> {
     const discoveryLimit = 2 * ACCOUNTS + 1;
     const pass = {
       throughput: ratio >= TARGET_RATIO && ex.errors === 0,
-      p99: ex.medianP99Ms < TARGET_P99_MS,
       rss: extra <= TARGET_EXTRA_RSS_MB,
       rssFlat: exporterGrowth <= TARGET_GROWTH_MB,
       steadyPoll: polls.steady.balancesAndPots <= steadyLimit && polls.steadyAgain.balancesAndPots <= steadyLimit,
@@ -1255,7 +1253,8 @@ async function main(): Promise<number> {
       },
       throughput: { exporter: ex, bare: ba, ratio, target: TARGET_RATIO, pass: pass.throughput },
       gzip: { ...gzip, pass: pass.gzipThroughput },
-      latency: { exporterP99Ms: ex.medianP99Ms, bareP99Ms: ba.medianP99Ms, targetMs: TARGET_P99_MS, pass: pass.p99 },
+      // Information only: issue 16 made speed a budget on throughput, and a p99 on a shared machine is noise.
+      latency: { exporterP99Ms: ex.medianP99Ms, bareP99Ms: ba.medianP99Ms },
       memory: {
         samples,
         scrapes: options.scrapes,
@@ -1320,8 +1319,8 @@ async function main(): Promise<number> {
         "p99 latency (ms, median)",
         ex.medianP99Ms.toFixed(2),
         ba.medianP99Ms.toFixed(2),
-        `< ${TARGET_P99_MS} ms`,
-        verdict(pass.p99),
+        "(information)",
+        "",
       ],
       [
         `RSS after ${options.scrapes} scrapes (MB)`,
@@ -1478,7 +1477,7 @@ async function main(): Promise<number> {
         ` ${verdict(pass.payload)}`,
     );
     const failed = Object.entries(pass).filter(([, ok]) => !ok).map(([name]) => name);
-    console.log(failed.length === 0 ? "All targets met." : `FAIL: targets not met: ${failed.join(", ")}`);
+    console.log(failed.length === 0 ? "All budgets and checks met." : `FAIL: not met: ${failed.join(", ")}`);
     console.log(`Results written to ${options.out}`);
     return 0;
   } finally {
