@@ -1,7 +1,6 @@
 import type { Hono } from "hono";
 import { budgetMonth } from "./spending/budget_month.ts";
-import { openKv } from "./kv.ts";
-import { KvLease } from "./kv_lease.ts";
+import { type OpenedKv, openKv } from "./kv.ts";
 import { createLoginWatch } from "./login_watch.ts";
 import { err, ok, type Result } from "./result.ts";
 import { decodeStoredTransaction } from "./spending/transaction.ts";
@@ -40,6 +39,8 @@ export interface ExporterOptions {
   readonly gzip?: Gzip;
   /** Basic auth and headers from the web config; none by default. */
   readonly gate?: WebGate;
+  /** Opens the data store at `config.dataPath`; {@link openKv} by default (tests hand in a store that fails). */
+  readonly openKv?: (location: string) => Promise<Result<OpenedKv>>;
 }
 
 /** The assembled exporter, ready to be served and polled. */
@@ -80,32 +81,24 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   const persistence = options.persistence ?? tokenFile(config.tokensPath);
   const store = await TokenStore.open(persistence, log);
   held.store = store;
-  // The store is open only while it is read or written (lib/kv_lease.ts); an unreadable file found
-  // then is moved aside as at start, with the same line.
-  const lease = new KvLease(config.dataPath, {
-    open: (location) => openKv(location, () => clock.now()),
-    onMovedAside: (aside) =>
-      log.warn(
-        `The data store "${config.dataPath}" was not readable and is kept as "${aside}"; a new one is ` +
-          "filled from Monzo (log in again within 5 minutes to import the full history)",
-      ),
-  });
-  // Held across the first read, so that a store which cannot be opened is told apart from one that cannot be read.
-  const first = await lease.acquire();
-  if (!first.ok) return err(first.error);
-  const transactions = await TransactionStore.open(lease, {
+  // One handle for the life of the process, closed by close(); a failing store is a poll's problem.
+  const opened = await (options.openKv ?? ((location) => openKv(location, () => clock.now())))(config.dataPath);
+  if (!opened.ok) return err(opened.error);
+  const kv = opened.value.kv;
+  if (opened.value.movedAside) {
+    log.warn(
+      `The data store "${config.dataPath}" was not readable and is kept as "${opened.value.movedAside}"; a new ` +
+        "one is filled from Monzo (log in again within 5 minutes to import the full history)",
+    );
+  }
+  const transactions = await TransactionStore.open(kv, {
     decode: decodeStoredTransaction,
     recentSince: budgetMonth(clock.now(), config.monthStartDay).start,
-    onReplaced: () =>
-      log.warn(
-        `The data store "${config.dataPath}" is not the one read before (deleted, replaced or moved aside): the ` +
-          "transaction figures start again from what it holds, and the rest is read from Monzo",
-      ),
+    location: config.dataPath,
   });
-  first.value.release();
   if (!transactions.ok) {
-    lease.close();
-    return err(`${transactions.error} ("${config.dataPath}")`);
+    kv.close();
+    return err(transactions.error);
   }
   if (transactions.value.dropped > 0) {
     log.warn(`${transactions.value.dropped} stored transactions could not be read and are read again from Monzo`);
@@ -163,7 +156,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
         await watch.close();
         await poller.close();
         await sessions.idle();
-        lease.close();
+        kv.close();
       })();
       return closing;
     },

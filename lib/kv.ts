@@ -1,4 +1,5 @@
 import { statRegular } from "./regular_file.ts";
+import { dirname } from "./file_path.ts";
 import { err, ok, type Result } from "./result.ts";
 
 /** What opening the store did, for the log. */
@@ -39,22 +40,47 @@ export async function openKv(location: string, now: () => number = Date.now): Pr
 }
 
 /**
- * Refuses, in one line naming it, a data store path that is there but is not a regular file (or a link to
- * one): asked before SQLite opens it, because a FIFO would hang the open and a folder or device is never a
- * store. A missing file, `":memory:"` and a remote URL pass.
+ * Refuses, in one line naming `data_path` and the file, a data store the exporter could not keep: a
+ * path that is there but is not a regular file (or a link to one), asked before SQLite opens it because a
+ * FIFO would hang the open; a file it cannot write; a folder it cannot create files in (SQLite keeps its
+ * journal beside the store). Asked once, at start, so that a poll never finds out. Leaves the file as it
+ * was. `":memory:"` and a remote URL pass.
  */
 export async function checkDataPath(location: string): Promise<Result<void>> {
   if (location === ":memory:" || /^https?:\/\//.test(location)) return ok(undefined);
+  const refuse = (reason: string) => err(`Cannot use data_path "${location}": ${reason}`);
   const checked = await statRegular(location);
-  return checked.ok ? ok(undefined) : err(`Cannot open the data store "${location}": ${checked.error}`);
+  if (!checked.ok) return refuse(checked.error);
+  if (checked.value !== null) {
+    try {
+      // Opened for writing and closed unchanged: permissions, ACLs and read-only mounts all answer it.
+      (await Deno.open(location, { read: true, write: true })).close();
+    } catch (error) {
+      return refuse(`the exporter cannot write it (${describe(error)})`);
+    }
+  }
+  const folder = dirname(location);
+  const probe = `${location}.check-${crypto.randomUUID()}`;
+  try {
+    (await Deno.open(probe, { write: true, createNew: true, mode: 0o600 })).close();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return refuse(`its folder "${folder}" does not exist; create it`);
+    return refuse(`the exporter cannot create files in its folder "${folder}" (${describe(error)})`);
+  }
+  try {
+    await Deno.remove(probe);
+  } catch (error) {
+    return refuse(`cannot remove the test file "${probe}": ${describe(error)}`);
+  }
+  return ok(undefined);
 }
 
 async function tryOpen(location: string): Promise<Result<Deno.Kv>> {
   let kv: Deno.Kv | null = null;
   try {
     kv = await Deno.openKv(location);
-    // SQLite opens the file lazily: a write proves it is a store, and one this process can change.
-    await kv.set(["opened"], true);
+    // SQLite opens the file lazily: a read proves it is a store (a corrupt file fails here, not later).
+    await kv.get(["opened"]);
     return ok(kv);
   } catch (error) {
     kv?.close();
@@ -65,5 +91,6 @@ async function tryOpen(location: string): Promise<Result<Deno.Kv>> {
 function describe(error: unknown): string {
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (error instanceof Deno.errors.NotFound) return "its folder does not exist";
+  if (/EROFS|read-only file system/i.test(String(error))) return "read-only file system";
   return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }

@@ -1,4 +1,3 @@
-import { KvLease } from "./kv_lease.ts";
 import { err, ok, type Result } from "./result.ts";
 import { type CashFlow, cashFlow } from "./spending/rules.ts";
 import type { StoredTransaction } from "./spending/transaction.ts";
@@ -33,11 +32,8 @@ export interface TransactionStoreOptions {
   readonly decode: (value: unknown) => StoredTransaction | null;
   /** Transactions created from this time on (the budget month's start) are held in memory. */
   readonly recentSince: number;
-  /**
-   * Told when the store, opened anew, is not the one read before (the file was deleted, replaced, or
-   * moved aside as unreadable): memory was read again from it, as at start.
-   */
-  readonly onReplaced?: () => void;
+  /** The path or URL of the store, named in its errors; none for a store the errors need not name. */
+  readonly location?: string;
 }
 
 type Mutation = (op: Deno.AtomicOperation) => Deno.AtomicOperation;
@@ -51,8 +47,6 @@ const LATEST = 8.64e15 + 1;
 const PENDING = "pending";
 const SUMMARY = "summary";
 const HISTORY = "history";
-// A random id written once per store, so a file deleted or replaced between two connections is noticed.
-const IDENTITY = ["store"];
 
 type TxKey = [typeof TX, string, number, string];
 const txKey = (tx: StoredTransaction): TxKey => [TX, tx.accountId, tx.createdMs, tx.id];
@@ -75,56 +69,47 @@ interface Held {
  * only what a poll needs: each account's cash-flow totals and count (kept up to date with every
  * write, and stored beside the transactions), its pending transactions, those of the current budget
  * month, and its newest one; so memory does not grow with the years of history stored. The store is
- * open only while it is read or written ({@link KvLease}); when it is opened anew and is not the store
- * read before, memory is read again from it, as at start, so the totals always match what is stored.
+ * read whole once, at start, over the one `Deno.Kv` the caller opened and closes.
  */
 export class TransactionStore {
-  readonly #lease: KvLease;
+  readonly #kv: Deno.Kv;
   readonly #decode: (value: unknown) => StoredTransaction | null;
-  readonly #onReplaced: (() => void) | undefined;
+  readonly #where: string;
   #held = new Map<string, Held>();
   #dropped = 0;
   #recentSince: number;
-  /** The id of the store memory was read from; undefined before the first read. */
-  #identity: string | undefined;
-  /** The connection whose store was checked against {@link #identity}, and that check. */
-  #checked: { readonly connection: number; readonly done: Promise<void> } | null = null;
+  /** The first error a store operation threw in the running {@link session}, if any. */
+  #failure: string | null = null;
 
-  private constructor(lease: KvLease, options: TransactionStoreOptions) {
-    this.#lease = lease;
+  private constructor(kv: Deno.Kv, options: TransactionStoreOptions) {
+    this.#kv = kv;
     this.#decode = options.decode;
-    this.#onReplaced = options.onReplaced;
+    this.#where = options.location === undefined ? "" : ` "${options.location}"`;
     this.#recentSince = options.recentSince;
   }
 
-  /**
-   * Loads each account's totals, history, newest, pending and recent transactions, then lets go of
-   * the store. Given a `Deno.Kv`, uses it as it is and never closes it (the caller does).
-   */
-  static async open(source: KvLease | Deno.Kv, options: TransactionStoreOptions): Promise<Result<TransactionStore>> {
-    const store = new TransactionStore(source instanceof KvLease ? source : KvLease.over(source), options);
-    const read = await store.#use("read", () => Promise.resolve(ok(undefined)));
-    return read.ok ? ok(store) : read;
+  /** Loads each account's totals, history, newest, pending and recent transactions; never closes `kv`. */
+  static async open(kv: Deno.Kv, options: TransactionStoreOptions): Promise<Result<TransactionStore>> {
+    const store = new TransactionStore(kv, options);
+    try {
+      store.#held = await store.#load(kv);
+    } catch (error) {
+      return err(`Cannot read the data store${store.#where}: ${describe(error)}`);
+    }
+    return ok(store);
   }
 
   /**
-   * Runs `work` with the store held open, so that the reads and writes it makes share one connection
-   * and see one store (look up with {@link stored} and {@link write} inside one session). The error is
-   * the store's failing to open or to be read; `work`'s own failures are its result.
+   * Runs `work` (a poll's reads and writes through {@link stored} and {@link write}); the error is
+   * the first failure of the store itself during it (a read or write that threw: a disk gone or
+   * full), so that the caller tells a failing store apart from `work`'s own failures, its result.
    */
   async session<T>(work: () => Promise<T>): Promise<Result<T>> {
-    const hold = await this.#lease.acquire();
-    if (!hold.ok) return hold;
-    try {
-      try {
-        await this.#follow(hold.value.kv, hold.value.connection);
-      } catch (error) {
-        return err(`Cannot read the data store: ${describe(error)}`);
-      }
-      return ok(await work());
-    } finally {
-      hold.value.release();
-    }
+    this.#failure = null;
+    const done = await work();
+    const failure = this.#failure;
+    this.#failure = null;
+    return failure === null ? ok(done) : err(failure);
   }
 
   /** How many stored entries were unreadable when read and were left out (they are read again from Monzo). */
@@ -262,46 +247,15 @@ export class TransactionStore {
     return active[active.length - 1];
   }
 
-  /**
-   * Runs `work` on the open store, after reading memory again if the store is not the one read
-   * before; a failure to open, read or write is the one-line error.
-   */
+  /** Runs `work` on the store; a read or write that throws is the one-line error, noted for {@link session}. */
   async #use<T>(doing: "read" | "write", work: (kv: Deno.Kv) => Promise<Result<T>>): Promise<Result<T>> {
     try {
-      const done = await this.#lease.use(async (kv, connection) => {
-        await this.#follow(kv, connection);
-        return work(kv);
-      });
-      return done.ok ? done.value : done;
+      return await work(this.#kv);
     } catch (error) {
-      return err(`Cannot ${doing} the data store: ${describe(error)}`);
+      const failure = `Cannot ${doing} the data store${this.#where}: ${describe(error)}`;
+      this.#failure ??= failure;
+      return err(failure);
     }
-  }
-
-  /** Checks, once per connection, that the store is the one memory was read from; reads it if not. */
-  async #follow(kv: Deno.Kv, connection: number): Promise<void> {
-    if (this.#checked?.connection !== connection) this.#checked = { connection, done: this.#recognise(kv) };
-    const checked = this.#checked;
-    try {
-      await checked.done;
-    } catch (error) {
-      // The next use checks again rather than keep a failed check.
-      if (this.#checked === checked) this.#checked = null;
-      throw error;
-    }
-  }
-
-  async #recognise(kv: Deno.Kv): Promise<void> {
-    const identity = (await kv.get([...IDENTITY])).value;
-    if (this.#identity !== undefined && identity === this.#identity) return;
-    const replaced = this.#identity !== undefined;
-    // Read whole before memory changes, so a read that fails leaves memory as it was.
-    const held = await this.#load(kv);
-    const id = typeof identity === "string" ? identity : crypto.randomUUID();
-    if (id !== identity) await kv.set([...IDENTITY], id);
-    this.#held = held;
-    this.#identity = id;
-    if (replaced) this.#onReplaced?.();
   }
 
   /** Reads each account's totals, history, newest, pending and recent transactions. */
@@ -389,7 +343,7 @@ function addFlows(base: readonly CashFlow[], plus: readonly CashFlow[], minus: r
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }
 
 function byCreated(a: StoredTransaction, b: StoredTransaction): number {

@@ -3,13 +3,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openKv } from "../lib/kv.ts";
-import { KvLease } from "../lib/kv_lease.ts";
+import { checkDataPath, openKv } from "../lib/kv.ts";
 import { cashFlow } from "../lib/spending/rules.ts";
 import { decodeStoredTransaction, type StoredTransaction } from "../lib/spending/transaction.ts";
 import { TransactionStore } from "../lib/transaction_store.ts";
 import { withTempDir } from "./helpers/harness.ts";
-import { CAN_LIST_OPEN_FILES, openFilesOf } from "./helpers/open_files.ts";
+import { failingKv } from "./helpers/failing_kv.ts";
+import { mountsUnavailable, withReadOnly } from "./helpers/mounts.ts";
 
 const ACCOUNT = "acc_00009StoreTest";
 const T0 = Date.UTC(2026, 0, 1);
@@ -177,133 +177,93 @@ Deno.test("a data file that is not a store is moved aside, never deleted, and a 
   });
 });
 
-Deno.test("a data path whose folder is missing is a one-line error naming it", async () => {
+Deno.test("a data path whose folder is missing is a one-line error naming data_path, the file and the folder", async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "missing", "data.kv");
     const opened = await openKv(path);
     assert.ok(!opened.ok);
-    assert.ok(opened.error.startsWith(`Cannot open the data store "${path}": `), opened.error);
+    assert.ok(opened.error.startsWith(`Cannot use data_path "${path}": `), opened.error);
+    assert.ok(opened.error.includes(`"${join(dir, "missing")}"`), opened.error);
     assert.ok(!opened.error.includes("\n"));
   });
 });
 
-/** A lease on `path` through the real opener, counting openings. */
-function countedLease(path: string) {
-  const counts = { opens: 0 };
-  const lease = new KvLease(path, {
-    open: (location) => {
-      counts.opens++;
-      return openKv(location);
-    },
-  });
-  return { counts, lease };
-}
-
-Deno.test("the store holds the file only while it reads or writes, and a session opens it once for all its work", async () => {
-  await withTempDir(async (dir) => {
-    const path = join(await Deno.realPath(dir), "data.kv");
-    const { counts, lease } = countedLease(path);
-    const opened = await TransactionStore.open(lease, { decode: decodeStoredTransaction, recentSince: T0 });
-    assert.ok(opened.ok, opened.ok ? "" : opened.error);
-    const store = opened.value;
-    assert.equal(counts.opens, 1);
-    assert.ok(!lease.isOpen, "the store stayed open after the read at start");
-
-    // Outside a session each call opens the file and lets it go.
-    await put(store, [tx(1)]);
-    assert.equal(counts.opens, 3, "a look-up and a write, one opening each");
-    assert.ok(!lease.isOpen);
-
-    const inside = await store.session(async () => {
-      const open = lease.isOpen && (!CAN_LIST_OPEN_FILES || openFilesOf(path).length > 0);
-      await put(store, [tx(2), tx(3, { pending: true })]);
-      await put(store, [], [tx(3, { pending: true })]);
-      return open;
-    });
-    assert.ok(inside.ok, inside.ok ? "" : inside.error);
-    assert.ok(inside.value, "the store was not open inside the session");
-    assert.equal(counts.opens, 4, "the session's four calls opened the store more than once");
-    assert.ok(!lease.isOpen);
-    if (CAN_LIST_OPEN_FILES) assert.deepEqual(openFilesOf(path), [], "the data file is still open");
-
-    // What was written through the lease is all there, by a fresh reading.
-    const again = await open(path);
-    try {
-      assert.deepEqual(again.store.summary(ACCOUNT), { count: 2, flows: cashFlow([tx(1), tx(2)]) });
-    } finally {
-      again.kv.close();
-    }
-    assert.deepEqual(store.summary(ACCOUNT), again.store.summary(ACCOUNT));
-    lease.close();
-  });
-});
-
-Deno.test("a store found replaced when opened again is read again, as at start, so the totals match it", async () => {
+Deno.test("a store that throws during a session is the session's one-line error naming it, and memory stays as it was", async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "data.kv");
-    const { lease } = countedLease(path);
-    let replaced = 0;
-    const opened = await TransactionStore.open(lease, {
-      decode: decodeStoredTransaction,
-      recentSince: T0,
-      onReplaced: () => replaced++,
-    });
-    assert.ok(opened.ok);
-    const store = opened.value;
-    await store.session(() => put(store, [tx(1), tx(2)]));
-    assert.equal(store.summary(ACCOUNT).count, 2);
-
-    // Opened anew, the same store is recognised: nothing is read again.
-    assert.ok((await store.session(() => Promise.resolve())).ok);
-    assert.equal(replaced, 0);
-    assert.equal(store.summary(ACCOUNT).count, 2);
-
-    // The file is deleted between two sessions: the next opening makes a new, empty store.
-    await Deno.remove(path);
-    const read = await store.session(() => Promise.resolve(store.summary(ACCOUNT).count));
-    assert.ok(read.ok);
-    assert.equal(read.value, 0, "memory kept the totals of a store that is gone");
-    assert.equal(replaced, 1);
-    assert.equal(store.newest(ACCOUNT), undefined);
-    assert.equal(store.history(ACCOUNT), undefined);
-    await store.session(() => put(store, [tx(3)]));
-    lease.close();
-
-    const again = await open(path);
+    const opened = await openKv(path);
+    assert.ok(opened.ok, opened.ok ? "" : opened.error);
+    const failing = failingKv(opened.value.kv);
     try {
-      assert.deepEqual(again.store.summary(ACCOUNT), store.summary(ACCOUNT));
-      assert.deepEqual(await everything(again.kv), [tx(3)]);
+      const made = await TransactionStore.open(failing.kv, {
+        decode: decodeStoredTransaction,
+        recentSince: T0,
+        location: path,
+      });
+      assert.ok(made.ok, made.ok ? "" : made.error);
+      const store = made.value;
+      assert.ok((await store.session(() => put(store, [tx(1)]))).ok);
+
+      failing.fail(true);
+      // The work goes on as the step's does, each call's failure being its value.
+      const failed = await store.session(async () => {
+        const previous = await store.stored([tx(2)]);
+        return previous.ok ? store.write(ACCOUNT, { put: [tx(2)] }, previous.value) : previous;
+      });
+      assert.ok(failing.thrown > 0);
+      assert.ok(!failed.ok, "a store that threw was a session that worked");
+      assert.ok(failed.error.startsWith(`Cannot read the data store "${path}": `), failed.error);
+      assert.ok(!failed.error.includes("\n"));
+      assert.deepEqual(store.summary(ACCOUNT), { count: 1, flows: cashFlow([tx(1)]) });
+
+      // The same handle works again once the store does: nothing is opened anew.
+      failing.fail(false);
+      const again = await store.session(() => put(store, [tx(2)]));
+      assert.ok(again.ok, again.ok ? "" : again.error);
+      assert.deepEqual(store.summary(ACCOUNT), { count: 2, flows: cashFlow([tx(1), tx(2)]) });
     } finally {
-      again.kv.close();
+      opened.value.kv.close();
     }
   });
 });
 
-Deno.test("a store that cannot be opened is a one-line error, memory stays as it was, and the next call opens it", async () => {
-  await withTempDir(async (dir) => {
-    const folder = join(dir, "store");
-    await Deno.mkdir(folder);
-    const path = join(folder, "data.kv");
-    const { lease } = countedLease(path);
-    const opened = await TransactionStore.open(lease, { decode: decodeStoredTransaction, recentSince: T0 });
-    assert.ok(opened.ok);
-    const store = opened.value;
-    await store.session(() => put(store, [tx(1)]));
+Deno.test("a work's own failure is its result, not the session's error", async () => {
+  const { kv, store } = await open(":memory:");
+  try {
+    const ran = await store.session(() => Promise.resolve("the work's own failure"));
+    assert.ok(ran.ok);
+    assert.equal(ran.value, "the work's own failure");
+  } finally {
+    kv.close();
+  }
+});
 
-    await Deno.rename(folder, join(dir, "away"));
-    let ran = false;
-    const failed = await store.session(() => Promise.resolve(ran = true));
-    assert.ok(!failed.ok);
-    assert.ok(failed.error.startsWith(`Cannot open the data store "${path}": `), failed.error);
-    assert.ok(!failed.error.includes("\n"));
-    assert.ok(!ran);
-    const written = await store.write(ACCOUNT, { put: [tx(2)] });
-    assert.ok(!written.ok);
-    assert.deepEqual(store.summary(ACCOUNT), { count: 1, flows: cashFlow([tx(1)]) });
-
-    await Deno.rename(join(dir, "away"), folder);
-    await store.session(() => put(store, [tx(2)]));
-    assert.deepEqual(store.summary(ACCOUNT), { count: 2, flows: cashFlow([tx(1), tx(2)]) });
-    lease.close();
-  });
+Deno.test({
+  name: "an unwritable data_path is one line naming data_path and the file, and the file is left as it was",
+  ignore: mountsUnavailable !== null,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const folder = join(dir, "store");
+      await Deno.mkdir(folder);
+      const path = join(folder, "data.kv");
+      const made = await open(path);
+      await put(made.store, [tx(1)]);
+      made.kv.close();
+      const before = await Deno.readFile(path);
+      await withReadOnly(folder, async () => {
+        for (const location of [path, join(folder, "new.kv")]) {
+          const checked = await checkDataPath(location);
+          assert.ok(!checked.ok, `${location} was found writable`);
+          assert.ok(checked.error.startsWith(`Cannot use data_path "${location}": `), checked.error);
+          assert.ok(!checked.error.includes("\n"));
+          const opened = await openKv(location);
+          assert.ok(!opened.ok, `${location} was opened`);
+          assert.equal(opened.error, checked.error);
+        }
+      });
+      assert.deepEqual(await Deno.readFile(path), before);
+      assert.deepEqual([...Deno.readDirSync(folder)].map((entry) => entry.name), ["data.kv"]);
+      assert.ok((await checkDataPath(path)).ok);
+    });
+  },
 });

@@ -194,17 +194,15 @@ export function transactionsStep(
           }
         }
       };
-      // The store is opened only when an account can be read, and held for the whole run: one opening per poll.
-      const readable = context.accounts.some((account) => context.readerOf(account) !== undefined);
-      const opened = readable ? await store.session(syncAll) : ok(await syncAll());
-      if (!opened.ok) {
-        // Nothing was read: the figures of the last poll stay as they are.
+      const ran = await store.session(syncAll);
+      if (!ran.ok) {
+        // The store itself failed (a disk gone or full): the figures of the last poll stay as they are.
         const reads = new Map(
-          context.accounts.map((a): [string, AccountRead] => [a.id, { ok: false, detail: opened.error }]),
+          context.accounts.map((a): [string, AccountRead] => [a.id, { ok: false, detail: ran.error }]),
         );
         return {
           memory,
-          problems: [problem("data_unavailable", "", { detail: opened.error })],
+          problems: [problem("data_unavailable", "", { detail: ran.error })],
           reads,
           complete: false,
         };

@@ -27,9 +27,12 @@
 //     and a rediscovery poll;
 //  8. runs the demo exporter behind a web config (TLS, basic auth with a cost-10 bcrypt hash) and a
 //     bare TLS server with its bytes, loads both with wrk over HTTPS, and times one bcrypt verification;
-//  9. prints a table with the targets and writes everything to artifacts/bench.json.
+//  9. measures the compile payload as tests/release_test.ts does (`deno task compile`'s flags, this deno
+//     standing in for the runtime `denort`, which cannot be downloaded here), and the bundle it embeds;
+// 10. prints a table, then issue 16's three budgets (throughput plain and gzip ≥ 0.5 × bare, RSS ≤ bare +
+//     30 MB, compile payload ≤ 5 MB) with PASS/FAIL, and writes everything to artifacts/bench.json.
 //
-// It exits 0 when the measurement ran, whether or not a target was met (FAIL is printed), and
+// It exits 0 when the measurement ran, whether or not a budget was met (FAIL is printed), and
 // non-zero when it could not measure (wrk missing, the exporter not starting).
 //
 // Options (for quicker trial runs): --duration S (10), --rounds N (3), --warmup S (3),
@@ -61,10 +64,12 @@ const CLIENT_ID = "oauth2client_00009BenchClient";
 const CLIENT_SECRET = "mnzconf.bench-secret-not-real";
 const AUTH_KEY = "bench-auth-key-0123456789abcdef";
 
-const TARGET_RATIO = 0.85;
-const TARGET_P99_MS = 5;
-/** Issue 8: with 10,000 stored transactions the exporter stays within bare + 25 MB (20 MB before them). */
-const TARGET_EXTRA_RSS_MB = 25;
+/** Issue 16's budgets: /metrics throughput (plain and gzip) at least half a bare Deno.serve's with its bytes… */
+const TARGET_RATIO = 0.5;
+/** …the RSS within bare + 30 MB with 10,000 stored transactions after 100,000 scrapes… */
+const TARGET_EXTRA_RSS_MB = 30;
+/** …and a compile payload (the compiled binary less the runtime it is built on) of at most 5 MB (10^6 bytes). */
+const TARGET_PAYLOAD_BYTES = 5_000_000;
 /** The import must end inside Monzo's full-history window; the issue asks for "well under" it. */
 const TARGET_IMPORT_MS = FULL_HISTORY_MS;
 const HISTORY_YEARS = 3;
@@ -277,6 +282,50 @@ async function startCommand(): Promise<{ command: string; args: string[] }> {
   const words = taskCommand("start").split(/\s+/);
   if (words[0] !== "deno") throw new Error(`Unexpected start task: ${taskCommand("start")}`);
   return { command: Deno.execPath(), args: words.slice(1) };
+}
+
+/** What `deno task compile` adds to the runtime, and the bundle it embeds. */
+interface Payload {
+  /** The compiled binary's size less the runtime's; null when the compile could not run here. */
+  readonly payloadBytes: number | null;
+  /** The files of bundle/, which the compile embeds. */
+  readonly bundleBytes: number;
+  /** How the payload was measured, or why it was not. */
+  readonly how: string;
+}
+
+/**
+ * Measures the compile payload as tests/release_test.ts does: `deno task compile`'s flags, with this
+ * deno standing in for the runtime `denort` (DENORT_BIN), which cannot be downloaded here; the payload
+ * is the binary less that runtime. The bundle (built by the start task's build) is measured too, as the
+ * part of the payload the project's own code and packages make.
+ */
+async function measurePayload(temp: string): Promise<Payload> {
+  let bundleBytes = 0;
+  for (const entry of Deno.readDirSync(join(ROOT, "bundle"))) {
+    if (entry.isFile) bundleBytes += Deno.statSync(join(ROOT, "bundle", entry.name)).size;
+  }
+  const words = taskCommand("compile").split(/\s+/);
+  const output = words.indexOf("--output");
+  if (words[0] !== "deno" || words[1] !== "compile" || output < 0) {
+    return { payloadBytes: null, bundleBytes, how: `unexpected compile task: ${taskCommand("compile")}` };
+  }
+  const binary = join(temp, "monzo-exporter");
+  const args = [...words.slice(1, output), "--output", binary, ...words.slice(output + 2)];
+  const compiled = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    env: { DENORT_BIN: Deno.execPath() },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!compiled.success) {
+    const why = new TextDecoder().decode(compiled.stderr).trim().split("\n").at(-1) ?? "";
+    return { payloadBytes: null, bundleBytes, how: `deno compile failed (${why}); the bundle alone is measured` };
+  }
+  const payloadBytes = Deno.statSync(binary).size - Deno.statSync(Deno.execPath()).size;
+  await Deno.remove(binary);
+  return { payloadBytes, bundleBytes, how: "deno compile with this deno as DENORT_BIN; binary less runtime" };
 }
 
 /** Writes the original exporter's tokens.json for the bench user, from a real code exchange. */
@@ -1012,6 +1061,13 @@ async function main(): Promise<number> {
     await seedTokens(fake, join(temp, "tokens.json"), `${redirectUri}/callback`);
     fake.resetRequests();
     const start = await startCommand();
+    // The start task built bundle/: what the compile embeds.
+    const payload = await measurePayload(temp);
+    say(
+      `compile payload: ${
+        payload.payloadBytes ?? "not measured"
+      } bytes (bundle ${payload.bundleBytes}); ${payload.how}`,
+    );
     const startArgs = [...start.args, "--config", configPath];
     say(`starting the exporter: deno ${startArgs.join(" ")}`);
     exporter = spawn(start.command, startArgs, ROOT);
@@ -1169,7 +1225,6 @@ async function main(): Promise<number> {
     const discoveryLimit = 2 * ACCOUNTS + 1;
     const pass = {
       throughput: ratio >= TARGET_RATIO && ex.errors === 0,
-      p99: ex.medianP99Ms < TARGET_P99_MS,
       rss: extra <= TARGET_EXTRA_RSS_MB,
       rssFlat: exporterGrowth <= TARGET_GROWTH_MB,
       steadyPoll: polls.steady.balancesAndPots <= steadyLimit && polls.steadyAgain.balancesAndPots <= steadyLimit,
@@ -1177,6 +1232,8 @@ async function main(): Promise<number> {
         polls.rediscovery.balancesAndPots <= discoveryLimit && firstPoll.balancesAndPots <= discoveryLimit,
       ...transactions.pass,
       gzipThroughput: gzip.ratio >= TARGET_RATIO && gzip.exporter.errors === 0,
+      // Not measured (no compile here) is judged on the bundle, the part the project controls.
+      payload: (payload.payloadBytes ?? payload.bundleBytes) <= TARGET_PAYLOAD_BYTES,
     };
     const bodyBytes = bytes(body);
     const results = {
@@ -1196,7 +1253,8 @@ async function main(): Promise<number> {
       },
       throughput: { exporter: ex, bare: ba, ratio, target: TARGET_RATIO, pass: pass.throughput },
       gzip: { ...gzip, pass: pass.gzipThroughput },
-      latency: { exporterP99Ms: ex.medianP99Ms, bareP99Ms: ba.medianP99Ms, targetMs: TARGET_P99_MS, pass: pass.p99 },
+      // Information only: issue 16 made speed a budget on throughput, and a p99 on a shared machine is noise.
+      latency: { exporterP99Ms: ex.medianP99Ms, bareP99Ms: ba.medianP99Ms },
       memory: {
         samples,
         scrapes: options.scrapes,
@@ -1237,6 +1295,7 @@ async function main(): Promise<number> {
         bytesWithTransactions: transactions.expositionBytes.afterHourly,
         processBytes: bodyBytes,
       },
+      payload: { ...payload, targetBytes: TARGET_PAYLOAD_BYTES, pass: pass.payload },
       shutdown: stopped,
       tlsAuth: tlsAuth.results,
     };
@@ -1260,8 +1319,8 @@ async function main(): Promise<number> {
         "p99 latency (ms, median)",
         ex.medianP99Ms.toFixed(2),
         ba.medianP99Ms.toFixed(2),
-        `< ${TARGET_P99_MS} ms`,
-        verdict(pass.p99),
+        "(information)",
+        "",
       ],
       [
         `RSS after ${options.scrapes} scrapes (MB)`,
@@ -1355,6 +1414,14 @@ async function main(): Promise<number> {
         "",
       ],
       ...gzipRows(gzip, polls.expositionSizes, totalTransactions),
+      [
+        "compile payload (MB)",
+        payload.payloadBytes === null ? "not measured" : (payload.payloadBytes / 1e6).toFixed(2),
+        "",
+        `≤ ${TARGET_PAYLOAD_BYTES / 1e6}`,
+        verdict(pass.payload),
+      ],
+      ["  of which the bundle (MB)", (payload.bundleBytes / 1e6).toFixed(2), "", "(information)", ""],
       ...tlsAuth.rows,
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
@@ -1391,8 +1458,26 @@ async function main(): Promise<number> {
     if (stopped.code !== 0) {
       console.log(`FAIL: the exporter did not stop cleanly on SIGTERM (${JSON.stringify(stopped)})`);
     }
+    console.log(`compile payload: ${payload.how}`);
+    console.log("");
+    console.log("Budgets (issue 16):");
+    console.log(
+      `  /metrics throughput ≥ ${TARGET_RATIO} × bare: plain ${ratio.toFixed(3)} ${verdict(pass.throughput)}, ` +
+        `gzip ${gzip.ratio.toFixed(3)} ${verdict(pass.gzipThroughput)}`,
+    );
+    console.log(
+      `  RSS ≤ bare + ${TARGET_EXTRA_RSS_MB} MB after ${options.scrapes} scrapes, ${totalTransactions} transactions: ` +
+        `+${extra.toFixed(1)} MB ${verdict(pass.rss)}`,
+    );
+    console.log(
+      `  compile payload ≤ ${TARGET_PAYLOAD_BYTES / 1e6} MB: ` +
+        (payload.payloadBytes === null
+          ? `not measured, bundle ${(payload.bundleBytes / 1e6).toFixed(2)} MB`
+          : `${(payload.payloadBytes / 1e6).toFixed(2)} MB`) +
+        ` ${verdict(pass.payload)}`,
+    );
     const failed = Object.entries(pass).filter(([, ok]) => !ok).map(([name]) => name);
-    console.log(failed.length === 0 ? "All targets met." : `FAIL: targets not met: ${failed.join(", ")}`);
+    console.log(failed.length === 0 ? "All budgets and checks met." : `FAIL: not met: ${failed.join(", ")}`);
     console.log(`Results written to ${options.out}`);
     return 0;
   } finally {

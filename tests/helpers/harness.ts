@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import { type Config, configFromObject } from "../../lib/config.ts";
-import { createExporter, type Exporter } from "../../lib/exporter.ts";
+import { createExporter, type Exporter, type ExporterOptions } from "../../lib/exporter.ts";
 import {
   type FakeMonzo,
   type FakeMonzoOptions,
@@ -108,6 +108,8 @@ export interface HarnessOptions {
   readonly redirectSuffix?: string;
   /** The exporter's gzip function (to count its calls). */
   readonly gzip?: Gzip;
+  /** Opens the data store (to count the openings, or hand in a store that fails). */
+  readonly openKv?: ExporterOptions["openKv"];
 }
 
 /** Runs `body` with a fake Monzo and an exporter pointed at it, and closes both whatever happens. */
@@ -160,6 +162,7 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
       sink: (line) => lines.push(line),
       persistence: options.persistence?.(tokensPath, fake) ?? tokenFile(tokensPath),
       gzip: options.gzip,
+      openKv: options.openKv,
     });
     if (!made.ok) throw new Error(made.error);
     exporter = made.value;
