@@ -156,7 +156,7 @@ Deno.test("the image's build stage, replayed on the build context: its COPYs bri
   });
 });
 
-Deno.test("the image runs as non-root on distroless, exec form only, with the release workflow's Deno", async () => {
+Deno.test("the image runs as non-root on distroless, exec form only, with the release workflow's and .ci/run's Deno", async () => {
   const instructions = dockerInstructions(await Deno.readTextFile(DOCKERFILE));
   const final = instructions.filter((i) => i.stage === Math.max(...instructions.map((x) => x.stage)));
   assert.equal(final[0].args, "gcr.io/distroless/cc-debian12:nonroot");
@@ -173,6 +173,9 @@ Deno.test("the image runs as non-root on distroless, exec form only, with the re
   const tag = /^denoland\/deno:(\S+) /.exec(instructions[0].args)?.[1];
   assert.match(tag ?? "", /^2\.\d+\.\d+$/, "the build stage's Deno is not a pinned 2.x");
   assert.equal(setup?.with?.["deno-version"], `v${tag}`, "the image and the release binaries use different Denos");
+  // .ci/run installs and runs the tests with the same Deno.
+  const ci = await Deno.readTextFile(join(ROOT, ".ci/run"));
+  assert.equal(/^DENO_VERSION=(\S+)$/m.exec(ci)?.[1], tag, ".ci/run pins another Deno than the image");
 });
 
 Deno.test("the image's command and health check, run with the real program: it serves, --healthcheck says 0, SIGTERM ends it with 0", async () => {
