@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort, PROGRAM, ROOT, spawn, waitFor } from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
-import { taskCommand, taskDependencies } from "./helpers/tasks.ts";
+import { builtBundle, taskCommand, taskDependencies } from "./helpers/tasks.ts";
+import { BUNDLE_ARGS, OUTDIR } from "../tools/build.ts";
 
 /** The words of a task's command line, with single quotes taken off (the task shell's quoting). */
 function words(command: string): string[] {
@@ -16,13 +17,13 @@ function words(command: string): string[] {
 
 /** Runs the build task's `deno bundle` into `outdir`, with `--platform` changed when asked. */
 async function build(outdir: string, platform?: string): Promise<void> {
-  const bundle = words(taskCommand("build").split("&&").find((part) => part.trim().startsWith("deno bundle")) ?? "");
-  assert.equal(bundle.slice(0, 2).join(" "), "deno bundle", `the build task: ${taskCommand("build")}`);
-  const args = bundle.slice(1).map((word, i, all) =>
-    all[i - 1] === "--outdir" ? outdir : platform && all[i - 1] === "--platform" ? platform : word
-  );
-  const output = await new Deno.Command(Deno.execPath(), { args, cwd: ROOT, stdout: "piped", stderr: "piped" })
-    .output();
+  const args = BUNDLE_ARGS.map((word, i, all) => platform && all[i - 1] === "--platform" ? platform : word);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...args, "--outdir", outdir, "main.ts"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   assert.ok(output.success, new TextDecoder().decode(output.stderr));
 }
 
@@ -66,7 +67,30 @@ Deno.test("the start, demo and compile tasks run the bundle that the build task 
     assert.deepEqual(taskDependencies(task), ["build"], `deno task ${task} does not build first`);
     assert.ok(words(taskCommand(task)).includes("bundle/main.js"), `deno task ${task} does not run the bundle`);
   }
-  assert.match(taskCommand("build"), /--outdir bundle main\.ts && deno cache --quiet --no-config bundle\/main\.js$/);
+  assert.match(taskCommand("build"), /^deno run .* tools\/build\.ts$/);
+  assert.equal(OUTDIR, "bundle");
+});
+
+Deno.test("deno task build renames a new bundle into place: what the old main.js loads stays, no scratch is left", async () => {
+  await builtBundle();
+  const dir = join(ROOT, OUTDIR);
+  // A chunk of an older build, which an exporter started from that build may still import.
+  const stale = join(dir, "chunk-OLDBUILD.js");
+  await Deno.writeTextFile(stale, "export {};\n");
+  try {
+    const before = [...Deno.readDirSync(dir)].map((entry) => entry.name);
+    assert.ok(before.includes("main.js"), `no bundle/main.js: ${before.join(", ")}`);
+    const ended = await new Deno.Command(Deno.execPath(), { args: ["task", "build"], cwd: ROOT, stderr: "piped" })
+      .output();
+    assert.ok(ended.success, new TextDecoder().decode(ended.stderr));
+    const after = [...Deno.readDirSync(dir)].map((entry) => entry.name);
+    for (const name of before.filter((name) => !name.startsWith(".next-"))) {
+      assert.ok(after.includes(name), `the build removed ${name}, which a running exporter may still load`);
+    }
+    assert.deepEqual(after.filter((name) => name.startsWith(".")), [], "the build left its scratch folder");
+  } finally {
+    await Deno.remove(stale).catch(() => {});
+  }
 });
 
 Deno.test("the bundle loads no Node built-in before it runs (and the check finds one in a bundle that does)", async () => {

@@ -25,6 +25,7 @@ import {
   writeConfig,
 } from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
+import { taskRunArgs } from "./helpers/tasks.ts";
 
 const FLAGS = [
   "--config",
@@ -45,8 +46,8 @@ function assertOnlyLogLines(stderr: string): void {
 }
 
 /** Runs `deno task start …args` to its end while knocking on `port` the whole time. */
-function runStartWhileProbing(args: string[], port: number) {
-  return runWhileProbing(Deno.execPath(), ["task", "start", ...args], port);
+async function runStartWhileProbing(args: string[], port: number) {
+  return runWhileProbing(Deno.execPath(), [...await taskRunArgs("start"), ...args], port);
 }
 
 Deno.test("--version prints the version from deno.json and exits 0", async () => {
@@ -169,8 +170,7 @@ Deno.test("deno task start: logs in through /authorize and /callback, serves bal
   // server_addr names another port: --web.listen-address must win.
   const configPath = await writeConfig(dir, { ...configFields(fake, port), server_addr: `127.0.0.1:${unusedPort}` });
   const program = spawn(Deno.execPath(), [
-    "task",
-    "start",
+    ...await taskRunArgs("start"),
     "--config",
     configPath,
     "--web.listen-address",
@@ -282,7 +282,7 @@ function moneySamples(exposition: string): string[] {
 Deno.test("deno task demo: labelled demo everywhere, serves balances, moves on a poll, stops on SIGINT", async () => {
   const port = freePort();
   const base = `http://127.0.0.1:${port}`;
-  const program = spawn(Deno.execPath(), ["task", "demo", "--web.listen-address", `127.0.0.1:${port}`]);
+  const program = spawn(Deno.execPath(), [...await taskRunArgs("demo"), "--web.listen-address", `127.0.0.1:${port}`]);
   try {
     const first = await waitFor("demo balances on /metrics", async () => {
       const text = (await get(`${base}/metrics`)).text;
@@ -340,7 +340,7 @@ Deno.test("deno task demo: labelled demo everywhere, serves balances, moves on a
 async function startProgram(fake: Awaited<ReturnType<typeof startFakeMonzo>>, dir: string, extra = {}) {
   const port = freePort();
   const configPath = await writeConfig(dir, { ...configFields(fake, port), ...extra });
-  const program = spawn(Deno.execPath(), ["task", "start", "--config", configPath]);
+  const program = spawn(Deno.execPath(), [...await taskRunArgs("start"), "--config", configPath]);
   const base = `http://127.0.0.1:${port}`;
   await waitFor("the exporter to serve /healthz", async () => (await get(`${base}/healthz`)).status === 200, {
     timeoutMs: 20_000,
