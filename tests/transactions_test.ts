@@ -28,6 +28,7 @@ import {
   T0,
   withHarness,
 } from "./helpers/harness.ts";
+import { waitFor } from "./helpers/e2e.ts";
 import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
 import { CAN_LIST_OPEN_FILES, openFilesOf } from "./helpers/open_files.ts";
 
@@ -407,8 +408,7 @@ Deno.test("a data store that cannot be opened stops the start with one line nami
 
 /** Waits (a few ms at a time) until the fake has been asked for `path`. */
 async function asked(fake: FakeMonzo, path: string): Promise<void> {
-  for (let i = 0; i < 1_000 && fake.count(path) === 0; i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(fake.count(path) > 0, `nothing asked for ${path}`);
+  await waitFor(`the fake to be asked for ${path}`, () => fake.count(path) > 0, { timeoutMs: 5_000, intervalMs: 5 });
 }
 
 /** The transactions of Alice's current account created in the last 89 days before `now`. */
