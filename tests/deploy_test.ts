@@ -128,7 +128,10 @@ Deno.test("the image's build stage, replayed on the build context: its COPYs bri
           const matched = context.filter((file) => file === prefix || file.startsWith(`${prefix}/`));
           assert.ok(matched.length > 0, `COPY ${source}: not in the build context (.dockerignore?)`);
           for (const file of matched) {
-            const target = file === prefix ? join(dest, file) : join(dest, file.slice(prefix.length + 1));
+            // A file copied into a folder keeps its own name, as Docker does.
+            const target = file === prefix
+              ? join(dest, file.split("/").at(-1) ?? file)
+              : join(dest, file.slice(prefix.length + 1));
             await Deno.mkdir(join(target, ".."), { recursive: true });
             await Deno.copyFile(join(ROOT, file), target);
           }
