@@ -1,7 +1,7 @@
 import { besideFile, resolve } from "./file_path.ts";
 import { MAX_MONTH_START_DAY, MIN_MONTH_START_DAY } from "./spending/budget_month.ts";
 import { parse as parseToml, TomlError } from "smol-toml";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { readRegularFile } from "./regular_file.ts";
 import { err, ok, type Result } from "./result.ts";

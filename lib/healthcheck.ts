@@ -4,7 +4,7 @@
 // certificate of a local exporter is rarely signed by a CA the system knows.
 
 import { loadProbeKeys } from "./config.ts";
-import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
+import { formatListenAddress, type ListenAddress } from "./listen_address.ts";
 import { err, ok, type Result } from "./result.ts";
 import { loadWebConfig } from "./web_config.ts";
 

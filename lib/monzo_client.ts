@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "zod/v3";
 import { type Transaction, transactionSchema } from "./spending/transaction.ts";
 import { discardBody, readBounded } from "./bounded_body.ts";
 import { type Clock, systemClock } from "./clock.ts";

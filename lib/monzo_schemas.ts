@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import { cutText, hasUnsafeCharacters } from "./hostile_text.ts";
 
 // Only the fields the exporter uses are declared: unknown extra fields (`__proto__` included) are

@@ -1,5 +1,5 @@
 import { basename, dirname, join } from "./file_path.ts";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { notRegular, readRegularFile } from "./regular_file.ts";
 import { err, ok, type Result } from "./result.ts";
 

@@ -8,7 +8,7 @@
  */
 
 import { besideFile, resolve } from "./file_path.ts";
-import { z } from "zod";
+import { z } from "zod/v3";
 import type { Logger } from "./log.ts";
 import { type Problem, problem, type ProblemFacts, type WebConfigCode } from "./problems.ts";
 import { err, ok, type Result } from "./result.ts";

@@ -26,6 +26,7 @@ import {
   track,
   withHarness,
 } from "./helpers/harness.ts";
+import { waitFor } from "./helpers/e2e.ts";
 
 const EXPOSITION_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -66,10 +67,10 @@ async function browserLogin(h: Harness, userId: string): Promise<Answer> {
 
 /** Waits for the first poll, the one a login starts by itself, without triggering one. */
 async function waitForPoll(h: Harness): Promise<void> {
-  for (let i = 0; i < 500 && h.exporter.snapshot.state.lastPoll === null; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  assert.notEqual(h.exporter.snapshot.state.lastPoll, null, "no poll ran after the login");
+  await waitFor("the poll the login starts", () => h.exporter.snapshot.state.lastPoll !== null, {
+    timeoutMs: 5_000,
+    intervalMs: 10,
+  });
 }
 
 /** An HTML page for a person: not JSON, no stack trace, with the page security headers. */

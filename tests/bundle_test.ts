@@ -1,13 +1,14 @@
 // `deno task start`, `demo` and `compile` run main.ts bundled (the build task): one JavaScript module graph
 // with the npm packages inside, so no npm resolution, TypeScript or Node compatibility layer is loaded at
-// run time (measured: several MB of the exporter's memory, issue 8). These tests build the bundle as the
-// task does, into a temporary folder, and check what that saving rests on and that it is the same program.
+// run time (measured: several MB of the exporter's memory, issue 8). These tests run the bundle the build task made
+// (built once per test run) and check what that saving rests on and that it is the same program.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort, PROGRAM, ROOT, spawn, waitFor } from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
-import { taskCommand, taskDependencies } from "./helpers/tasks.ts";
+import { builtBundle, taskCommand, taskDependencies, taskRunArgs } from "./helpers/tasks.ts";
+import { BUNDLE_ARGS, OUTDIR } from "../tools/build.ts";
 
 /** The words of a task's command line, with single quotes taken off (the task shell's quoting). */
 function words(command: string): string[] {
@@ -16,13 +17,13 @@ function words(command: string): string[] {
 
 /** Runs the build task's `deno bundle` into `outdir`, with `--platform` changed when asked. */
 async function build(outdir: string, platform?: string): Promise<void> {
-  const bundle = words(taskCommand("build").split("&&").find((part) => part.trim().startsWith("deno bundle")) ?? "");
-  assert.equal(bundle.slice(0, 2).join(" "), "deno bundle", `the build task: ${taskCommand("build")}`);
-  const args = bundle.slice(1).map((word, i, all) =>
-    all[i - 1] === "--outdir" ? outdir : platform && all[i - 1] === "--platform" ? platform : word
-  );
-  const output = await new Deno.Command(Deno.execPath(), { args, cwd: ROOT, stdout: "piped", stderr: "piped" })
-    .output();
+  const args = BUNDLE_ARGS.map((word, i, all) => platform && all[i - 1] === "--platform" ? platform : word);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...args, "--outdir", outdir, "main.ts"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   assert.ok(output.success, new TextDecoder().decode(output.stderr));
 }
 
@@ -66,13 +67,36 @@ Deno.test("the start, demo and compile tasks run the bundle that the build task 
     assert.deepEqual(taskDependencies(task), ["build"], `deno task ${task} does not build first`);
     assert.ok(words(taskCommand(task)).includes("bundle/main.js"), `deno task ${task} does not run the bundle`);
   }
-  assert.match(taskCommand("build"), /--outdir bundle main\.ts && deno cache --quiet --no-config bundle\/main\.js$/);
+  assert.match(taskCommand("build"), /^deno run .* tools\/build\.ts$/);
+  assert.equal(OUTDIR, "bundle");
+});
+
+Deno.test("deno task build renames a new bundle into place: what the old main.js loads stays, no scratch is left", async () => {
+  await builtBundle();
+  const dir = join(ROOT, OUTDIR);
+  // A chunk of an older build, which an exporter started from that build may still import.
+  const stale = join(dir, "chunk-OLDBUILD.js");
+  await Deno.writeTextFile(stale, "export {};\n");
+  try {
+    const before = [...Deno.readDirSync(dir)].map((entry) => entry.name);
+    assert.ok(before.includes("main.js"), `no bundle/main.js: ${before.join(", ")}`);
+    const ended = await new Deno.Command(Deno.execPath(), { args: ["task", "build"], cwd: ROOT, stderr: "piped" })
+      .output();
+    assert.ok(ended.success, new TextDecoder().decode(ended.stderr));
+    const after = [...Deno.readDirSync(dir)].map((entry) => entry.name);
+    for (const name of before.filter((name) => !name.startsWith(".next-"))) {
+      assert.ok(after.includes(name), `the build removed ${name}, which a running exporter may still load`);
+    }
+    assert.deepEqual(after.filter((name) => name.startsWith(".")), [], "the build left its scratch folder");
+  } finally {
+    await Deno.remove(stale);
+  }
 });
 
 Deno.test("the bundle loads no Node built-in before it runs (and the check finds one in a bundle that does)", async () => {
+  await builtBundle();
+  const made = await staticImports(join(ROOT, OUTDIR));
   await withTempDir(async (dir) => {
-    await build(dir);
-    const made = await staticImports(dir);
     assert.ok(made.files.length > 2, `the check followed only ${made.files.join(", ")}`);
     assert.deepEqual(made.builtins, [], "modules loaded at start that are not in the bundle");
     // esbuild's platform "deno" makes a `require` for CommonJS packages from node:module, at start.
@@ -83,15 +107,11 @@ Deno.test("the bundle loads no Node built-in before it runs (and the check finds
 });
 
 Deno.test("the bundle's demo serves the same metric families as main.ts's, run with the start task's flags", async () => {
-  await withTempDir(async (dir) => {
-    await build(dir);
-    const start = words(taskCommand("start"));
-    assert.equal(start.slice(0, 2).join(" "), "deno run");
-    const bundled = start.slice(1).map((word) => word === "bundle/main.js" ? join(dir, "main.js") : word);
-    assert.ok(bundled.includes(join(dir, "main.js")), `the start task does not run bundle/main.js: ${start}`);
-    const fromBundle = await demoFamilies(bundled, freePort());
-    const fromSource = await demoFamilies([...PROGRAM], freePort());
-    assert.ok(fromSource.length > 20, `the source demo served only ${fromSource.join(", ")}`);
-    assert.deepEqual(fromBundle, fromSource);
-  });
+  const start = words(taskCommand("start"));
+  assert.equal(start.slice(0, 2).join(" "), "deno run");
+  assert.ok(start.includes("bundle/main.js"), `the start task does not run bundle/main.js: ${start}`);
+  const fromBundle = await demoFamilies(await taskRunArgs("start"), freePort());
+  const fromSource = await demoFamilies([...PROGRAM], freePort());
+  assert.ok(fromSource.length > 20, `the source demo served only ${fromSource.join(", ")}`);
+  assert.deepEqual(fromBundle, fromSource);
 });

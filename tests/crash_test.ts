@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
+import { hash, mulberry32 } from "../lib/fake_monzo/random.ts";
 import { decodeLogins } from "../lib/token_file.ts";
 import {
   ALICE,
@@ -249,11 +250,16 @@ async function checkStart(world: World, program: Running, expected: Expected, st
   }
 }
 
+/** The seed of the kills' and revocations' randomness; CRASH_SEED=n in the environment tries another. */
+const CRASH_SEED = Number(Deno.env.get("CRASH_SEED") ?? hash("crash_test")) >>> 0;
+
 /**
  * Logs in over and over, scrapes meanwhile, and kills the program's process group at a random
  * moment; returns once the program and every loop have ended.
  */
 async function churnAndKill(world: World, program: Running, stats: Stats, round: number): Promise<void> {
+  // Seeded per round, so a failing round's kill moments and revocations come again on the next run.
+  const random = mulberry32(CRASH_SEED + round);
   const client = Deno.createHttpClient({});
   const inFlight = { callbacks: 0 };
   let exited = false;
@@ -276,15 +282,15 @@ async function churnAndKill(world: World, program: Running, stats: Stats, round:
   const timers: ReturnType<typeof setTimeout>[] = [];
   if (round % 4 !== 3) {
     // Aimed: 0-4 ms after Monzo hands over the n-th token pair of the round, as a write follows.
-    let left = 1 + Math.floor(Math.random() * 4);
+    let left = 1 + Math.floor(random() * 4);
     world.ledger.onAnswer = () => {
       if (--left > 0) return;
       world.ledger.onAnswer = null;
-      timers.push(setTimeout(kill, Math.random() * 4));
+      timers.push(setTimeout(kill, random() * 4));
     };
   } else {
     // Every fourth round: at any moment of the churn.
-    timers.push(setTimeout(kill, 20 + Math.random() * 200));
+    timers.push(setTimeout(kill, 20 + random() * 200));
   }
   timers.push(setTimeout(() => kill(true), FALLBACK_KILL_MS));
 
@@ -303,7 +309,7 @@ async function churnAndKill(world: World, program: Running, stats: Stats, round:
     loop(async (i) => {
       const user = USERS[(i + worker) % 2];
       // Now and then the other member revokes access, so the next poll drops their login.
-      if (Math.random() < 0.5) revoke(world, USERS[(i + worker + 1) % 2]);
+      if (random() < 0.5) revoke(world, USERS[(i + worker + 1) % 2]);
       await logInOverHttp(world, client, user, inFlight);
       completedThisRound += 1;
       stats.completedLogins += 1;

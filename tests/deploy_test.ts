@@ -128,7 +128,10 @@ Deno.test("the image's build stage, replayed on the build context: its COPYs bri
           const matched = context.filter((file) => file === prefix || file.startsWith(`${prefix}/`));
           assert.ok(matched.length > 0, `COPY ${source}: not in the build context (.dockerignore?)`);
           for (const file of matched) {
-            const target = file === prefix ? join(dest, file) : join(dest, file.slice(prefix.length + 1));
+            // A file copied into a folder keeps its own name, as Docker does.
+            const target = file === prefix
+              ? join(dest, file.split("/").at(-1) ?? file)
+              : join(dest, file.slice(prefix.length + 1));
             await Deno.mkdir(join(target, ".."), { recursive: true });
             await Deno.copyFile(join(ROOT, file), target);
           }
@@ -156,7 +159,7 @@ Deno.test("the image's build stage, replayed on the build context: its COPYs bri
   });
 });
 
-Deno.test("the image runs as non-root on distroless, exec form only, with the release workflow's Deno", async () => {
+Deno.test("the image runs as non-root on distroless, exec form only, with the release workflow's and .ci/run's Deno", async () => {
   const instructions = dockerInstructions(await Deno.readTextFile(DOCKERFILE));
   const final = instructions.filter((i) => i.stage === Math.max(...instructions.map((x) => x.stage)));
   assert.equal(final[0].args, "gcr.io/distroless/cc-debian12:nonroot");
@@ -173,6 +176,9 @@ Deno.test("the image runs as non-root on distroless, exec form only, with the re
   const tag = /^denoland\/deno:(\S+) /.exec(instructions[0].args)?.[1];
   assert.match(tag ?? "", /^2\.\d+\.\d+$/, "the build stage's Deno is not a pinned 2.x");
   assert.equal(setup?.with?.["deno-version"], `v${tag}`, "the image and the release binaries use different Denos");
+  // .ci/run installs and runs the tests with the same Deno.
+  const ci = await Deno.readTextFile(join(ROOT, ".ci/run"));
+  assert.equal(/^DENO_VERSION=(\S+)$/m.exec(ci)?.[1], tag, ".ci/run pins another Deno than the image");
 });
 
 Deno.test("the image's command and health check, run with the real program: it serves, --healthcheck says 0, SIGTERM ends it with 0", async () => {

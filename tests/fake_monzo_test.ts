@@ -28,6 +28,7 @@ import { DEMO_MONTH_START_DAY } from "../lib/fake_monzo/mod.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
 import { budget } from "../lib/spending/rules.ts";
 import { toStored, transactionSchema } from "../lib/spending/transaction.ts";
+import { waitFor as waitUntil } from "./helpers/e2e.ts";
 
 const CLIENT_ID = "oauth2client_00009TestClient";
 const CLIENT_SECRET = "mnzconf.test-secret";
@@ -123,8 +124,7 @@ async function logIn(fake: FakeMonzo, userId: string): Promise<{ access: string;
 }
 
 async function waitFor(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  assert.ok(condition(), "condition not met in time");
+  await waitUntil("the fake to be asked", condition, { timeoutMs: 2_000, intervalMs: 5 });
 }
 
 Deno.test("code exchange answers Monzo's token shape and a code works only once", async () => {

@@ -30,10 +30,11 @@ import {
   writeConfig,
 } from "./helpers/e2e.ts";
 import {
+  cannotMount,
   explainSkipped,
-  mountsUnavailable,
   nobodyCommand,
   nobodyIds,
+  notRoot,
   otherUserUnavailable,
   run,
   withBind,
@@ -98,7 +99,7 @@ async function probeNobodyProgram(): Promise<string | null> {
 
 const nobodyUnavailable = await probeNobodyProgram();
 if (nobodyUnavailable !== null) explainSkipped("filesystem_test's tests as nobody", nobodyUnavailable);
-if (mountsUnavailable !== null) explainSkipped("filesystem_test's tests that mount", mountsUnavailable);
+if (notRoot !== null) explainSkipped("filesystem_test's tests that mount", notRoot);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -230,8 +231,9 @@ Deno.test("a tokens folder that does not exist: --check-config and the start ref
 Deno.test({
   name:
     "a bind-mounted tokens file: --check-config and the start refuse in one line with the fix, and the file is untouched",
-  ignore: mountsUnavailable !== null,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("filesystem_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const port = freePort();
       const tokensPath = join(dir, "tokens.json");
@@ -251,8 +253,9 @@ Deno.test({
 
 Deno.test({
   name: "a tokens folder on a read-only mount: --check-config and the start refuse in one line naming the folder",
-  ignore: mountsUnavailable !== null,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("filesystem_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const port = freePort();
       const folder = join(dir, "state");
@@ -426,8 +429,9 @@ Deno.test("an undecodable tokens file: the start goes on, and each later login k
 Deno.test({
   name:
     "a tokens file bind-mounted after the start: the save after a login fails with the mount fix in the log, file untouched",
-  ignore: mountsUnavailable !== null,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("filesystem_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const fake = await startFakeMonzo({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, autoApprove: true });
       try {

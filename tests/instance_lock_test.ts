@@ -22,9 +22,8 @@ import {
   writeConfig,
 } from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
-import { explainSkipped, mountsUnavailable, withReadOnly } from "./helpers/mounts.ts";
-
-if (mountsUnavailable !== null) explainSkipped("instance_lock_test's read-only folder test", mountsUnavailable);
+import { cannotMount, explainSkipped, notRoot, withReadOnly } from "./helpers/mounts.ts";
+if (notRoot !== null) explainSkipped("instance_lock_test's read-only folder test", notRoot);
 
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack trace/m;
 
@@ -174,8 +173,9 @@ Deno.test("lockInstance: a lock file that cannot be created is one line naming i
 Deno.test({
   name:
     "a data store in a read-only folder: the start refuses in one line naming data_path and the file, before any lock",
-  ignore: mountsUnavailable !== null,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("instance_lock_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const folder = join(dir, "store");
       await Deno.mkdir(folder);

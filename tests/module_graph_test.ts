@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { z } from "zod";
+import { z } from "zod/v3";
 
 // What `deno info --json` says of each module: its imports, with `code` for one that runs (a `type`
 // one is erased) and `isDynamic` for an `import()`.

@@ -14,11 +14,9 @@ import {
   tokenFile,
 } from "../lib/token_file.ts";
 import { settlesWithin } from "./helpers/e2e.ts";
-import { explainSkipped, mountsUnavailable, run, withBind, withMount, withReadOnly } from "./helpers/mounts.ts";
+import { cannotMount, explainSkipped, notRoot, run, withBind, withMount, withReadOnly } from "./helpers/mounts.ts";
+if (notRoot !== null) explainSkipped("token_file_test's tests that mount", notRoot);
 import { withTempDir } from "./helpers/harness.ts";
-
-const needsMounts = mountsUnavailable !== null;
-if (mountsUnavailable !== null) explainSkipped("token_file_test's tests that mount", mountsUnavailable);
 
 function login(userId: string | null, tag: string, expiresAt = Date.UTC(2026, 5, 1, 12, 0, 0)): StoredLogin {
   return { userId, accessToken: `test-access-${tag}`, refreshToken: `test-refresh-${tag}`, expiresAt };
@@ -120,8 +118,9 @@ Deno.test("a write that follows no failed read moves nothing aside", async () =>
 
 Deno.test({
   name: "when the unreadable file cannot be moved aside (a bind-mounted file) the write fails and leaves it as it was",
-  ignore: needsMounts,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("token_file_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const path = join(dir, "tokens.json");
       const source = join(dir, "host-tokens.json");
@@ -316,8 +315,9 @@ Deno.test("read() and write() resolve with an error for paths that cannot be fil
 
 Deno.test({
   name: "a disk that fills during the write leaves the old file intact, removes the .tmp, and says no space left",
-  ignore: needsMounts,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("token_file_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const folder = join(dir, "small");
       await Deno.mkdir(folder);
@@ -342,8 +342,9 @@ Deno.test({
 
 Deno.test({
   name: "replacing a bind-mounted tokens file fails with the mount fix, and leaves the mounted file and no .tmp",
-  ignore: needsMounts,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("token_file_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const path = join(dir, "tokens.json");
       const source = join(dir, "host-tokens.json");
@@ -364,8 +365,9 @@ Deno.test({
 
 Deno.test({
   name: "a loose mode that cannot be fixed (a read-only mount) is a notice and the logins are read, not a crash",
-  ignore: needsMounts,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("token_file_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const folder = join(dir, "state");
       await Deno.mkdir(folder);
@@ -441,8 +443,9 @@ Deno.test("checkTokenPath refuses a folder, a FIFO, a path through a file, and s
 
 Deno.test({
   name: "checkTokenPath refuses a bind-mounted file, and a folder mounted where the file should be, with the fix",
-  ignore: needsMounts,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("token_file_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const path = join(dir, "tokens.json");
       const source = join(dir, "host-tokens.json");
@@ -469,8 +472,9 @@ Deno.test({
 
 Deno.test({
   name: "checkTokenPath refuses a folder on a read-only mount, naming it",
-  ignore: needsMounts,
+  ignore: notRoot !== null,
   async fn() {
+    if (await cannotMount("token_file_test's test that mounts")) return;
     await withTempDir(async (dir) => {
       const folder = join(dir, "state");
       await Deno.mkdir(folder);

@@ -19,6 +19,7 @@ import { err, ok } from "../lib/result.ts";
 import { raw } from "./helpers/raw_http.ts";
 import { withGatedExporter } from "./helpers/gated_app.ts";
 import { configFields, freePort, programLines, runWhileProbing, waitFor, writeConfig } from "./helpers/e2e.ts";
+import { taskRunArgs } from "./helpers/tasks.ts";
 import { TestClock, withTempDir } from "./helpers/harness.ts";
 import { type Certificates, haveTools, makeCertificates } from "./helpers/tls.ts";
 
@@ -702,7 +703,7 @@ Deno.test({
       await writeWeb(dir, `tls_server_config:\n  cert_file: ${certs.certPath}\n  key_file: ${certs.keyPath}\n`);
       const checked = await runWhileProbing(
         Deno.execPath(),
-        ["task", "start", "--config", config, "--check-config"],
+        [...await taskRunArgs("start"), "--config", config, "--check-config"],
         port,
       );
       assert.equal(checked.code, 0, checked.stderrLines.join("\n"));
@@ -713,7 +714,7 @@ Deno.test({
       for (const extra of [["--check-config"], []]) {
         const ended = await runWhileProbing(
           Deno.execPath(),
-          ["task", "start", "--config", config, "--web.config.file", broken, ...extra],
+          [...await taskRunArgs("start"), "--config", config, "--web.config.file", broken, ...extra],
           port,
         );
         assert.equal(ended.code, 1);
@@ -725,7 +726,7 @@ Deno.test({
       }
       // TLS with an http:// redirect_uri would send the browser back to a port that cannot answer it.
       const plain = await writeConfig(dir, { ...fields, redirect_uri: `http://127.0.0.1:${port}` }, "plain.toml");
-      const mismatch = await runWhileProbing(Deno.execPath(), ["task", "start", "--config", plain], port);
+      const mismatch = await runWhileProbing(Deno.execPath(), [...await taskRunArgs("start"), "--config", plain], port);
       assert.equal(mismatch.code, 1);
       assert.equal(mismatch.listened, false);
       assert.equal(programLines(mismatch.stderrLines.join("\n")).length, 1);

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "zod/v3";
 import { cleanText, hasUnsafeCharacters } from "../hostile_text.ts";
 
 // One Monzo transaction, read as hostile input and kept in a small form. Only `id`, `created`,

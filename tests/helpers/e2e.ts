@@ -8,7 +8,7 @@ import type { FakeMonzo } from "../../lib/fake_monzo/mod.ts";
 import { memoryTokens, tokenFile, type TokenPersistence } from "../../lib/token_file.ts";
 import { VERSION } from "../../lib/version.ts";
 import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET } from "./harness.ts";
-import { runtimeFlags } from "./tasks.ts";
+import { runtimeFlags, taskRunArgs } from "./tasks.ts";
 
 /** The project root: child processes run here, as a user would run `deno task`. */
 export const ROOT: string = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -240,13 +240,13 @@ export function spawn(
   };
 }
 
-/** Runs `deno task <task> …args` in the project, as a user would; waits for the end. */
+/** Runs `deno task <task> …args` in the project, as a user would (the bundle built once); waits for the end. */
 export async function runTask(
-  task: string,
+  task: "start" | "demo",
   args: readonly string[],
   options: { timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string; stderrLines: string[] }> {
-  const running = spawn(Deno.execPath(), ["task", task, ...args]);
+  const running = spawn(Deno.execPath(), [...await taskRunArgs(task), ...args]);
   const timer = setTimeout(() => running.child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   await running.status.finally(() => clearTimeout(timer));
   const status = await running.stop();

@@ -1,6 +1,6 @@
 // Real mounts and another user for the file-system tests: a bind-mounted file, a read-only folder, a
-// tiny tmpfs, a program run as `nobody`. Whether the machine allows each is probed once, up front, so
-// tests can say `ignore:` and print why; every mount made here is undone in a `finally`.
+// tiny tmpfs, a program run as `nobody`. Whether the machine allows mounts is probed once, by the first
+// test that mounts (never at import), and a test that cannot says why; every mount is undone in a `finally`.
 
 import { join } from "node:path";
 
@@ -47,8 +47,21 @@ async function probeMounts(): Promise<string | null> {
   }
 }
 
-/** Why the tests that mount cannot run here, or null when they can. */
-export const mountsUnavailable: string | null = await probeMounts();
+let mountProbe: Promise<string | null> | undefined;
+
+/**
+ * In a test that mounts, before it mounts: true (after saying why) when this machine cannot mount, so the
+ * test ends there. The first such test tries a mount, with cleanup; nothing is mounted at import.
+ */
+export async function cannotMount(test: string): Promise<boolean> {
+  mountProbe ??= probeMounts();
+  const why = await mountProbe;
+  if (why !== null) explainSkipped(test, why);
+  return why !== null;
+}
+
+/** Why nothing can be mounted here, known without trying: null when the tests run as root. */
+export const notRoot: string | null = Deno.uid() === 0 ? null : "the tests do not run as root";
 
 /** Mounts with `mount …args` onto `target`, runs `body`, and always unmounts. */
 export async function withMount<T>(args: readonly string[], target: string, body: () => Promise<T>): Promise<T> {

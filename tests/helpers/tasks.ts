@@ -27,3 +27,30 @@ export function runtimeFlags(name: "start" | "compile"): string[] {
     word.startsWith("--allow-") || word.startsWith("--unstable-") || word.startsWith("--v8-flags=")
   );
 }
+
+let built: Promise<void> | undefined;
+
+/** Runs `deno task build` once per test run (all test files share one process), for the tests that run the bundle. */
+export function builtBundle(): Promise<void> {
+  built ??= (async () => {
+    const ended = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "build"],
+      cwd: new URL("../..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!ended.success) throw new Error(`deno task build failed: ${new TextDecoder().decode(ended.stderr)}`);
+  })();
+  return built;
+}
+
+/**
+ * The arguments to `deno` that run a task's own command line (the start or demo task: `run … bundle/main.js`)
+ * without its build dependency, once the bundle is built: what `deno task <name>` runs after building.
+ */
+export async function taskRunArgs(name: "start" | "demo"): Promise<string[]> {
+  await builtBundle();
+  const words = taskCommand(name).trim().split(/\s+/);
+  if (words[0] !== "deno") throw new Error(`deno task ${name} does not run deno: ${taskCommand(name)}`);
+  return words.slice(1);
+}
