@@ -264,7 +264,7 @@ export const MAX_CONFIG_BYTES = 1024 * 1024;
  * refused before it is opened, and the read is bounded in size and time (lib/regular_file.ts). The
  * health check reads the config through this too.
  */
-export async function readConfigText(path: string): Promise<Result<string | null>> {
+async function readConfigText(path: string): Promise<Result<string | null>> {
   const read = await readRegularFile(path, { maxBytes: MAX_CONFIG_BYTES, what: "a config file" });
   if (!read.ok || read.value === null) return read as Result<null>;
   return ok(new TextDecoder().decode(read.value.bytes));

@@ -56,19 +56,19 @@ function bounded<T extends AccountEntry>(accounts: readonly T[]): { kept: T[]; l
 }
 
 /** The status page's note when accounts are left out. */
-export function leftOutNote(count: number): string {
+function leftOutNote(count: number): string {
   return `${count} more open accounts that Monzo lists are left out: at most ${MAX_ACCOUNTS} are exported, ` +
     "the oldest.";
 }
 
 /** The log line when the bound on accounts starts to apply. */
-export function leftOutLogLine(listed: number, count: number): string {
+function leftOutLogLine(listed: number, count: number): string {
   return `Monzo lists ${listed} open accounts, more than ${MAX_ACCOUNTS}: the ${MAX_ACCOUNTS} oldest are ` +
     `exported and ${count} are left out`;
 }
 
 /** The log line when every open account is exported again. */
-export const ALL_ACCOUNTS_LOG_LINE = `Monzo lists ${MAX_ACCOUNTS} open accounts or fewer again: each is exported`;
+const ALL_ACCOUNTS_LOG_LINE = `Monzo lists ${MAX_ACCOUNTS} open accounts or fewer again: each is exported`;
 
 /**
  * The discovery step, saying in `log` once when the bound on accounts starts or stops applying (the

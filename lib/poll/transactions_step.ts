@@ -34,9 +34,9 @@ const EARLIEST = Date.UTC(2015, 0, 1);
  */
 export const MAX_TRANSACTION_REQUESTS = 500;
 /** First pause before a failed request is tried again inside the full-history window; it doubles. */
-export const RETRY_FIRST_MS = 1_000;
+const RETRY_FIRST_MS = 1_000;
 /** Longest pause between two tries (unless Monzo's `Retry-After` asks for longer). */
-export const RETRY_MAX_MS = 16_000;
+const RETRY_MAX_MS = 16_000;
 /** Rejected transactions remembered per account, so each is counted and logged once; a bound on memory. */
 const MAX_REMEMBERED_REJECTED = 10_000;
 
@@ -44,7 +44,7 @@ const MAX_REMEMBERED_REJECTED = 10_000;
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
 
 /** A real pause, cut short when the exporter stops. */
-export const realSleep: Sleep = (ms, signal) =>
+const realSleep: Sleep = (ms, signal) =>
   new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const done = () => {
