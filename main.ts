@@ -1,19 +1,19 @@
 // The command line: parse the arguments, pick the mode, run that mode's function.
 
-import { type CliOptions, configPathFor, parseCli, USAGE } from "./lib/cli.ts";
-import { type Config, loadConfig, summarizeConfig } from "./lib/config.ts";
-import { systemClock } from "./lib/clock.ts";
-import { createExporter, type Exporter } from "./lib/exporter.ts";
-import { formatListenAddress, type ListenAddress } from "./lib/listen_address.ts";
-import { createLogger, type Logger } from "./lib/log.ts";
-import { checkTokenPath, memoryTokens } from "./lib/token_file.ts";
-import { type ResilientServer, serveResilient } from "./lib/serve.ts";
-import { VERSION } from "./lib/version.ts";
-import { err } from "./lib/result.ts";
-import { type InstanceLock, lockExporterFiles } from "./lib/instance_lock.ts";
-import { checkDataPath } from "./lib/kv.ts";
-import type { WebConfig } from "./lib/web_config.ts";
-import type { WebGate } from "./lib/basic_auth.ts";
+import { type CliOptions, configPathFor, parseCli, USAGE } from "./lib/config/cli.ts";
+import { type Config, loadConfig, summarizeConfig } from "./lib/config/config.ts";
+import { systemClock } from "./lib/shared/clock.ts";
+import { createExporter, type Exporter } from "./lib/run/exporter.ts";
+import { formatListenAddress, type ListenAddress } from "./lib/config/listen_address.ts";
+import { createLogger, type Logger } from "./lib/shared/log.ts";
+import { checkTokenPath, memoryTokens } from "./lib/logins/token_file.ts";
+import { type ResilientServer, serveResilient } from "./lib/http/serve.ts";
+import { VERSION } from "./lib/shared/version.ts";
+import { err } from "./lib/shared/result.ts";
+import { type InstanceLock, lockExporterFiles } from "./lib/store/instance_lock.ts";
+import { checkDataPath } from "./lib/store/kv.ts";
+import type { WebConfig } from "./lib/config/web_config.ts";
+import type { WebGate } from "./lib/http/basic_auth.ts";
 
 /** The locks of a live exporter's files, held until the process ends (the kernel then lets go of them). */
 const heldLocks: InstanceLock[] = [];
@@ -43,7 +43,7 @@ function configPath(cli: CliOptions): Promise<string> {
 
 /** `--healthcheck`: probes /healthz once. Every failure exits 1, bad arguments included: Docker reserves 2. */
 async function healthcheck(cli: CliOptions, url: string | null): Promise<void> {
-  const { healthcheckTarget, probeHealth } = await import("./lib/healthcheck.ts");
+  const { healthcheckTarget, probeHealth } = await import("./lib/run/healthcheck.ts");
   const target = await healthcheckTarget(url, {
     listen: cli.listen ?? (cli.demo ? DEMO_LISTEN : null),
     configPath: cli.demo ? null : await configPath(cli),
@@ -70,7 +70,7 @@ async function liveConfig(cli: CliOptions): Promise<Config> {
 /** A loaded web config and the module that watches and describes it. */
 interface Web {
   readonly config: WebConfig;
-  readonly module: typeof import("./lib/web_config.ts");
+  readonly module: typeof import("./lib/config/web_config.ts");
 }
 
 /**
@@ -80,7 +80,7 @@ interface Web {
  */
 async function loadWeb(file: string | null, config: Config | null): Promise<Web | null> {
   if (file === null) return null;
-  const module = await import("./lib/web_config.ts");
+  const module = await import("./lib/config/web_config.ts");
   const loaded = await module.loadWebConfig(file);
   if (!loaded.ok) fail(loaded.error.message);
   const consistent = config ? module.checkPublicUrl(config.publicUrl, loaded.value) : null;
@@ -110,7 +110,7 @@ async function guard(web: Web | null, logger: Logger, server: () => ResilientSer
     log: logger,
     onTls: (tls) => server()?.setTls(tls) ?? err("the server is not listening yet"),
   });
-  const { createWebGate } = await import("./lib/basic_auth.ts");
+  const { createWebGate } = await import("./lib/http/basic_auth.ts");
   return {
     watch,
     gate: createWebGate({ config: watch.current, problem: watch.problem, log: logger, clock: systemClock }),
@@ -181,7 +181,7 @@ async function demo(cli: CliOptions): Promise<void> {
     logger,
     web,
   );
-  const { startDemo } = await import("./lib/demo.ts");
+  const { startDemo } = await import("./lib/run/demo.ts");
   const bound = { hostname: server.addr.hostname, port: server.addr.port };
   const simulated = await startDemo(bound, logger, { https: Boolean(web?.config.tls) });
   const made = await createExporter({

@@ -3,12 +3,12 @@
 
 import type { StepView } from "../lib/poll/step.ts";
 import assert from "node:assert/strict";
-import { AUTHORIZE_ATTEMPTS, AUTHORIZE_WINDOW_MS, createApp } from "../lib/app.ts";
-import type { ExpositionSource } from "../lib/exposition.ts";
-import { createLogger } from "../lib/log.ts";
-import { createLoginStates } from "../lib/login_states.ts";
-import type { Sessions } from "../lib/sessions.ts";
-import { Snapshot } from "../lib/snapshot.ts";
+import { AUTHORIZE_ATTEMPTS, AUTHORIZE_WINDOW_MS, createApp } from "../lib/http/app.ts";
+import type { ExpositionSource } from "../lib/exposition/exposition.ts";
+import { createLogger } from "../lib/shared/log.ts";
+import { createLoginStates } from "../lib/logins/login_states.ts";
+import type { Sessions } from "../lib/logins/sessions.ts";
+import { Snapshot } from "../lib/exposition/snapshot.ts";
 import {
   ALICE,
   ALICE_CURRENT,

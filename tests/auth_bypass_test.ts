@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
-import { decoyCost, type Verify } from "../lib/basic_auth.ts";
-import type { Exporter } from "../lib/exporter.ts";
+import { decoyCost, type Verify } from "../lib/http/basic_auth.ts";
+import type { Exporter } from "../lib/run/exporter.ts";
 import { withGatedExporter } from "./helpers/gated_app.ts";
 import { raw, type RawAnswer } from "./helpers/raw_http.ts";
 import { AUTH_KEY, withTempDir } from "./helpers/harness.ts";

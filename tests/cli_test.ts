@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type CliOptions, configPathFor, parseCli, USAGE } from "../lib/cli.ts";
-import { ENV_OVERRIDES } from "../lib/config.ts";
+import { type CliOptions, configPathFor, parseCli, USAGE } from "../lib/config/cli.ts";
+import { ENV_OVERRIDES } from "../lib/config/config.ts";
 
 function parsed(args: string[]): CliOptions {
   const result = parseCli(args);

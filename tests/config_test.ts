@@ -11,7 +11,7 @@ import {
   loadConfig,
   loadProbeKeys,
   summarizeConfig,
-} from "../lib/config.ts";
+} from "../lib/config/config.ts";
 import { withTempDir } from "./helpers/harness.ts";
 
 /** The original Rust exporter's config.toml, key for key as its README shows it. */
@@ -324,7 +324,7 @@ Deno.test("an auth_key with a character an address bar mangles is refused, namin
 });
 
 Deno.test("every auth_key the config accepts arrives at /authorize as written when typed into a browser", () => {
-  // What the app does with the key (lib/app.ts reads it with c.req.query("key")).
+  // What the app does with the key (lib/http/app.ts reads it with c.req.query("key")).
   const app = new Hono();
   app.get("/authorize", (c) => c.text(c.req.query("key") ?? ""));
   const characters = [...Array(0x80).keys()].map((code) => String.fromCharCode(code));

@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { hash, mulberry32 } from "../lib/fake_monzo/random.ts";
-import { decodeLogins } from "../lib/token_file.ts";
+import { decodeLogins } from "../lib/logins/token_file.ts";
 import {
   ALICE,
   AUTH_KEY,

@@ -17,9 +17,9 @@ import {
   startPrometheus,
   waitFor,
 } from "./helpers/e2e.ts";
-import { startDemo } from "../lib/demo.ts";
-import { createExporter } from "../lib/exporter.ts";
-import { memoryTokens } from "../lib/token_file.ts";
+import { startDemo } from "../lib/run/demo.ts";
+import { createExporter } from "../lib/run/exporter.ts";
+import { memoryTokens } from "../lib/logins/token_file.ts";
 import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
 import { TestClock } from "./helpers/harness.ts";
 

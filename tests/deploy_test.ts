@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseCli } from "../lib/cli.ts";
-import { parseListenAddress } from "../lib/listen_address.ts";
+import { parseCli } from "../lib/config/cli.ts";
+import { parseListenAddress } from "../lib/config/listen_address.ts";
 import { parse as parseYaml } from "yaml";
 import { binaryExists, explainSkip, freePort, get, PROGRAM, ROOT, spawn, waitFor } from "./helpers/e2e.ts";
 import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET, withTempDir } from "./helpers/harness.ts";
@@ -95,12 +95,12 @@ Deno.test(".dockerignore keeps secrets, state and tests out of the build context
   ) {
     assert.ok(dockerIgnores(patterns, path), `${path} would be sent to the Docker daemon`);
   }
-  for (const path of ["main.ts", "deno.json", "deno.lock", "lib/app.ts", "lib/fake_monzo/mod.ts"]) {
+  for (const path of ["main.ts", "deno.json", "deno.lock", "lib/http/app.ts", "lib/fake_monzo/mod.ts"]) {
     assert.ok(!dockerIgnores(patterns, path), `${path} is left out of the build context`);
   }
   // Docker's rules, which the matcher must follow for the checks above to mean anything.
-  assert.ok(dockerIgnores(["*"], "lib/app.ts"), "a parent folder's match must count");
-  assert.ok(!dockerIgnores(["*", "!lib"], "lib/app.ts"));
+  assert.ok(dockerIgnores(["*"], "lib/http/app.ts"), "a parent folder's match must count");
+  assert.ok(!dockerIgnores(["*", "!lib"], "lib/http/app.ts"));
   assert.ok(dockerIgnores(["*", "!lib", "lib/secret.ts"], "lib/secret.ts"), "the last match must win");
 });
 

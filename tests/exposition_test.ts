@@ -9,18 +9,18 @@ import {
   OPENMETRICS_CONTENT_TYPE,
   renderExposition,
   renderOpenMetrics,
-} from "../lib/exposition.ts";
-import type { Balance, Pot } from "../lib/monzo_schemas.ts";
-import { type MonzoClient, REQUEST_FAMILIES } from "../lib/monzo_client.ts";
+} from "../lib/exposition/exposition.ts";
+import type { Balance, Pot } from "../lib/monzo/monzo_schemas.ts";
+import { type MonzoClient, REQUEST_FAMILIES } from "../lib/monzo/monzo_client.ts";
 import { startSteps } from "../lib/poll/steps.ts";
-import { decodeStoredTransaction, type Transaction, transactionSchema } from "../lib/spending/transaction.ts";
-import { TransactionStore } from "../lib/transaction_store.ts";
+import { decodeStoredTransaction, type Transaction, transactionSchema } from "../lib/monzo/transaction.ts";
+import { TransactionStore } from "../lib/store/transaction_store.ts";
 import { publishStep, type StepContext, type StepState } from "../lib/poll/step.ts";
-import { problem } from "../lib/problems.ts";
-import { err, ok } from "../lib/result.ts";
-import { type AccountEntry, BUILD_FAMILIES, type BuildInfo, Snapshot } from "../lib/snapshot.ts";
-import { APPROVAL_FAMILIES, POLL_FAMILIES } from "../lib/poller.ts";
-import { LOGIN_FAMILIES } from "../lib/token_store.ts";
+import { problem } from "../lib/shared/problems.ts";
+import { err, ok } from "../lib/shared/result.ts";
+import { type AccountEntry, BUILD_FAMILIES, type BuildInfo, Snapshot } from "../lib/exposition/snapshot.ts";
+import { APPROVAL_FAMILIES, POLL_FAMILIES } from "../lib/poll/poller.ts";
+import { LOGIN_FAMILIES } from "../lib/logins/token_store.ts";
 import { binaryExists, PROMTOOL, promtoolCheck } from "./helpers/e2e.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -852,8 +852,8 @@ Deno.test("the README's metrics table lists exactly the families the exporter se
 
 Deno.test("the exposition declares no family: every family served is declared beside the code that fills it", async () => {
   // What the exposition module itself says: no family name, no HELP text of its own.
-  const source = await Deno.readTextFile(new URL("../lib/exposition.ts", import.meta.url));
-  assert.deepEqual(source.match(/["'`]monzo_[a-z_]+["'`]/g), null, "lib/exposition.ts names a family");
+  const source = await Deno.readTextFile(new URL("../lib/exposition/exposition.ts", import.meta.url));
+  assert.deepEqual(source.match(/["'`]monzo_[a-z_]+["'`]/g), null, "lib/exposition/exposition.ts names a family");
   // Every family the rich snapshot serves has one declaring owner: a step or one part of the exporter.
   const owners = new Map<string, string>();
   const declare = (owner: string, names: readonly string[]) => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Clock } from "../lib/clock.ts";
+import type { Clock } from "../lib/shared/clock.ts";
 import {
   type AwkwardKind,
   awkwardTransactions,
@@ -27,7 +27,7 @@ import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
 import { DEMO_MONTH_START_DAY } from "../lib/fake_monzo/mod.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
 import { budget } from "../lib/spending/rules.ts";
-import { toStored, transactionSchema } from "../lib/spending/transaction.ts";
+import { toStored, transactionSchema } from "../lib/monzo/transaction.ts";
 import { waitFor as waitUntil } from "./helpers/e2e.ts";
 
 const CLIENT_ID = "oauth2client_00009TestClient";

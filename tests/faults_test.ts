@@ -28,9 +28,9 @@ import {
   TOKEN_LIFETIME,
   withHarness,
 } from "./helpers/harness.ts";
-import { type Problem, problem, type ProblemCode } from "../lib/problems.ts";
-import { err } from "../lib/result.ts";
-import { tokenFile, type TokenPersistence } from "../lib/token_file.ts";
+import { type Problem, problem, type ProblemCode } from "../lib/shared/problems.ts";
+import { err } from "../lib/shared/result.ts";
+import { tokenFile, type TokenPersistence } from "../lib/logins/token_file.ts";
 
 const LOGIN_LINK = `${REDIRECT}/authorize?key=YOUR_AUTH_KEY`;
 
@@ -89,7 +89,7 @@ async function problems(h: Harness): Promise<string[]> {
 /**
  * The last poll's problem with `code` about `subject`, which the page must show; fails, naming the
  * problems there are, when there is none. Tests find problems by code, so rewording a sentence in
- * lib/problems.ts breaks no test.
+ * lib/shared/problems.ts breaks no test.
  */
 async function reported(h: Harness, code: ProblemCode, subject: string): Promise<Problem> {
   const all = h.exporter.snapshot.state.lastPoll?.problems ?? [];

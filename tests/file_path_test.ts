@@ -1,4 +1,4 @@
-// lib/file_path.ts against node:path, the oracle (only here: the exporter itself must not import node:).
+// lib/shared/file_path.ts against node:path, the oracle (only here: the exporter itself must not import node:).
 import assert from "node:assert/strict";
 import * as nodePath from "node:path";
 import {
@@ -10,7 +10,7 @@ import {
   isAbsolute,
   join,
   resolve,
-} from "../lib/file_path.ts";
+} from "../lib/shared/file_path.ts";
 
 /** Awkward paths: empty, dots, roots, doubled and trailing separators, both separators, drives, shares. */
 const INPUTS = [
@@ -86,7 +86,7 @@ const INPUTS = [
 
 /**
  * True for a Windows join that starts at a `\\?\` or `\\.\` device and climbs with `..`: there node:path
- * climbs above the device's first name (`\\.\pipe\x\..\..` is `\\.\`); lib/file_path.ts stops there,
+ * climbs above the device's first name (`\\.\pipe\x\..\..` is `\\.\`); lib/shared/file_path.ts stops there,
  * as at a UNC share (tested below).
  */
 function climbsAboveDevice(parts: string[]): boolean {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
-import { decodeLogins, encodeLogins, type StoredLogin } from "../lib/token_file.ts";
+import { decodeLogins, encodeLogins, type StoredLogin } from "../lib/logins/token_file.ts";
 import {
   ALICE,
   AUTH_KEY,
@@ -452,7 +452,7 @@ Deno.test({
             assert.ok(line.includes(`"${tokensPath}"`), line);
             assert.equal(await Deno.readTextFile(tokensPath), original);
           });
-          // The lock file is the running exporter's (lib/instance_lock.ts); nothing else is left beside.
+          // The lock file is the running exporter's (lib/store/instance_lock.ts); nothing else is left beside.
           assert.deepEqual(await listing(dir), ["config.toml", "host-tokens.json", "tokens.json", "tokens.json.lock"]);
         } finally {
           await program.stop("SIGTERM");

@@ -3,8 +3,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseCli } from "../lib/cli.ts";
-import { healthcheckTarget, probeHealth } from "../lib/healthcheck.ts";
+import { parseCli } from "../lib/config/cli.ts";
+import { healthcheckTarget, probeHealth } from "../lib/run/healthcheck.ts";
 import { explainSkip, freePort, get, PROGRAM, ROOT, spawn, waitFor } from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
 import { haveTools, htpasswdHash, makeCertificates } from "./helpers/tls.ts";
@@ -373,7 +373,7 @@ Deno.test("--healthcheck exits 1, not 2, with the web config's one-line error wh
   });
 });
 
-Deno.test("the health check reads the config through lib/config.ts: no module but config.ts parses TOML", async () => {
+Deno.test("the health check reads the config through lib/config/config.ts: no module but config.ts parses TOML", async () => {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", "main.ts"],
     cwd: ROOT,
@@ -387,6 +387,9 @@ Deno.test("the health check reads the config through lib/config.ts: no module bu
   const readers = graph.modules
     .filter((module) => module.dependencies?.some((dependency) => dependency.specifier === "smol-toml"))
     .map((module) => module.specifier.replace(new URL("../", import.meta.url).href, ""));
-  assert.ok(graph.modules.some((module) => module.specifier.endsWith("lib/healthcheck.ts")), "healthcheck.ts unseen");
-  assert.deepEqual(readers, ["lib/config.ts"]);
+  assert.ok(
+    graph.modules.some((module) => module.specifier.endsWith("lib/run/healthcheck.ts")),
+    "healthcheck.ts unseen",
+  );
+  assert.deepEqual(readers, ["lib/config/config.ts"]);
 });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startFakeMonzo } from "../lib/fake_monzo/mod.ts";
-import { lockExporterFiles, lockInstance, lockPathFor } from "../lib/instance_lock.ts";
+import { lockExporterFiles, lockInstance, lockPathFor } from "../lib/store/instance_lock.ts";
 import {
   bareConfigFields,
   CLIENT_ID,

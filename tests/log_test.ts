@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createLogger, type LoggerOptions } from "../lib/log.ts";
+import { createLogger, type LoggerOptions } from "../lib/shared/log.ts";
 
 const NOW = Date.UTC(2026, 2, 14, 15, 9, 26, 535);
 const STAMP = new Date(NOW).toISOString();
@@ -85,7 +85,7 @@ Deno.test("empty and very short secrets do not garble messages", () => {
 
 Deno.test("without a sink the logger writes to standard error, one line per message", async () => {
   const script = `
-    import { createLogger } from ${JSON.stringify(new URL("../lib/log.ts", import.meta.url).href)};
+    import { createLogger } from ${JSON.stringify(new URL("../lib/shared/log.ts", import.meta.url).href)};
     const log = createLogger({ secrets: () => ["test-only-secret-value"] });
     log.info("first\\nmessage with test-only-secret-value");
     log.error("second");

@@ -3,8 +3,8 @@
 // login, kept through refreshes and restarts (it is in the tokens file), absent for old files.
 
 import assert from "node:assert/strict";
-import { createExporter } from "../lib/exporter.ts";
-import { encodeLogins, tokenFile } from "../lib/token_file.ts";
+import { createExporter } from "../lib/run/exporter.ts";
+import { encodeLogins, tokenFile } from "../lib/logins/token_file.ts";
 import {
   ALICE,
   AUTH_KEY,

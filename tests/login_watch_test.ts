@@ -2,8 +2,8 @@
 // is imported inside the 5 minutes Monzo allows, without a whole poll every few seconds.
 
 import assert from "node:assert/strict";
-import { createLoginWatch } from "../lib/login_watch.ts";
-import { createMonzoClient } from "../lib/monzo_client.ts";
+import { createLoginWatch } from "../lib/run/login_watch.ts";
+import { createMonzoClient } from "../lib/monzo/monzo_client.ts";
 import {
   ALICE,
   ALICE_CURRENT,

@@ -40,11 +40,11 @@ async function staticNodeImports(root: string): Promise<{ modules: string[]; off
 
 // Importing any node: module loads Deno's Node compatibility layer (~76 modules, ~1.7 MB of memory);
 // only the certificate checks, which run with TLS alone, may import node:crypto, and lazily.
-for (const root of ["main.ts", "lib/healthcheck.ts", "lib/web_config.ts"]) {
+for (const root of ["main.ts", "lib/run/healthcheck.ts", "lib/config/web_config.ts"]) {
   Deno.test(`the runtime module graph of ${root} has no static node: import`, async () => {
     const { modules, offenders } = await staticNodeImports(root);
     // The graph runs through the path helpers, so this test would see an import of node:path there.
-    assert.ok(modules.includes("lib/file_path.ts"), `deno info ${root} did not reach lib/file_path.ts`);
+    assert.ok(modules.includes("lib/shared/file_path.ts"), `deno info ${root} did not reach lib/shared/file_path.ts`);
     assert.deepEqual(offenders, [], `static node: imports:\n${offenders.join("\n")}`);
   });
 }

@@ -3,8 +3,8 @@
 // anywhere else, and never puts the request's secrets or raw control characters into `detail`.
 import { freePort } from "./helpers/e2e.ts";
 import assert from "node:assert/strict";
-import { createMonzoClient, type MonzoClient, type MonzoFailure } from "../lib/monzo_client.ts";
-import type { Result } from "../lib/result.ts";
+import { createMonzoClient, type MonzoClient, type MonzoFailure } from "../lib/monzo/monzo_client.ts";
+import type { Result } from "../lib/shared/result.ts";
 
 // "+" and "/" make the form-encoded spelling differ from the raw one, so both must be masked.
 const CLIENT_SECRET = "test-client-secret+Zq8/Wv3Xk";

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import type { FakeMonzo } from "../lib/fake_monzo/mod.ts";
 import { REDISCOVER_AFTER_MS } from "../lib/poll/accounts_step.ts";
-import { rateLimitBackoffSeconds } from "../lib/poller.ts";
-import { tokenFile, type TokenPersistence } from "../lib/token_file.ts";
+import { rateLimitBackoffSeconds } from "../lib/poll/poller.ts";
+import { tokenFile, type TokenPersistence } from "../lib/logins/token_file.ts";
 import {
   ALICE,
   ALICE_CLOSED,

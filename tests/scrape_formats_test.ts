@@ -5,9 +5,9 @@
 
 import assert from "node:assert/strict";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { EXPOSITION_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from "../lib/exposition.ts";
+import { EXPOSITION_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE } from "../lib/exposition/exposition.ts";
 import { householdData, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
-import { acceptsGzip, type ExpositionFormat, preferredFormat } from "../lib/negotiation.ts";
+import { acceptsGzip, type ExpositionFormat, preferredFormat } from "../lib/exposition/negotiation.ts";
 import {
   binaryExists,
   CLIENT_ID,

@@ -3,11 +3,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createLogger } from "../lib/log.ts";
-import { createMonzoClient } from "../lib/monzo_client.ts";
-import { createSessions, type Sessions } from "../lib/sessions.ts";
-import { decodeLogins, type StoredLogin, tokenFile } from "../lib/token_file.ts";
-import { TokenStore } from "../lib/token_store.ts";
+import { createLogger } from "../lib/shared/log.ts";
+import { createMonzoClient } from "../lib/monzo/monzo_client.ts";
+import { createSessions, type Sessions } from "../lib/logins/sessions.ts";
+import { decodeLogins, type StoredLogin, tokenFile } from "../lib/logins/token_file.ts";
+import { TokenStore } from "../lib/logins/token_store.ts";
 
 const ALICE = "user_00009AliceSessions";
 const T0 = Date.UTC(2026, 2, 2, 9, 0, 0);

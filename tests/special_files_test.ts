@@ -6,10 +6,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadConfig, MAX_CONFIG_BYTES } from "../lib/config.ts";
+import { loadConfig, MAX_CONFIG_BYTES } from "../lib/config/config.ts";
 import { startFakeMonzo } from "../lib/fake_monzo/mod.ts";
-import { openKv } from "../lib/kv.ts";
-import { tokenFile } from "../lib/token_file.ts";
+import { openKv } from "../lib/store/kv.ts";
+import { tokenFile } from "../lib/logins/token_file.ts";
 import {
   bareConfigFields,
   CLIENT_ID,

@@ -2,7 +2,7 @@
 // through transactionSchema and toStored exactly as the sync will send it, then through cashFlow and
 // budget. Every expected figure is worked out by hand in a comment next to it.
 import assert from "node:assert/strict";
-import { major } from "../lib/metric_family.ts";
+import { major } from "../lib/shared/metric_family.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
 import { capCategories, MAX_CATEGORIES, OTHER_CATEGORY } from "../lib/spending/category_cap.ts";
 import { budget, type BudgetRow, type CashFlow, cashFlow, categoryParts, leftOut } from "../lib/spending/rules.ts";
@@ -13,7 +13,7 @@ import {
   toStored,
   transactionSchema,
   transactionsSchema,
-} from "../lib/spending/transaction.ts";
+} from "../lib/monzo/transaction.ts";
 
 const ACC = "acc_00009Current";
 // Budget month of 20 January 2026 with months starting on the 1st: all of January, in GMT, so

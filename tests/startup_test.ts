@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { type FakeMonzo, startFakeMonzo } from "../lib/fake_monzo/mod.ts";
-import { createLoginWatch } from "../lib/login_watch.ts";
-import { createMonzoClient } from "../lib/monzo_client.ts";
+import { createLoginWatch } from "../lib/run/login_watch.ts";
+import { createMonzoClient } from "../lib/monzo/monzo_client.ts";
 import {
   ALICE,
   ALICE_CURRENT,

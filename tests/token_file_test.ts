@@ -12,7 +12,7 @@ import {
   MAX_TOKENS_FILE_BYTES,
   type StoredLogin,
   tokenFile,
-} from "../lib/token_file.ts";
+} from "../lib/logins/token_file.ts";
 import { settlesWithin } from "./helpers/e2e.ts";
 import { cannotMount, explainSkipped, notRoot, run, withBind, withMount, withReadOnly } from "./helpers/mounts.ts";
 if (notRoot !== null) explainSkipped("token_file_test's tests that mount", notRoot);

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Logger } from "../lib/log.ts";
-import { decodeLogins, type StoredLogin, tokenFile } from "../lib/token_file.ts";
-import { problem } from "../lib/problems.ts";
-import { loginKey, TokenStore } from "../lib/token_store.ts";
+import type { Logger } from "../lib/shared/log.ts";
+import { decodeLogins, type StoredLogin, tokenFile } from "../lib/logins/token_file.ts";
+import { problem } from "../lib/shared/problems.ts";
+import { loginKey, TokenStore } from "../lib/logins/token_store.ts";
 import { generationOf } from "./helpers/token_writer.ts";
 import { withTempDir } from "./helpers/harness.ts";
 

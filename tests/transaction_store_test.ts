@@ -3,10 +3,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { checkDataPath, openKv } from "../lib/kv.ts";
+import { checkDataPath, openKv } from "../lib/store/kv.ts";
 import { cashFlow } from "../lib/spending/rules.ts";
-import { decodeStoredTransaction, type StoredTransaction } from "../lib/spending/transaction.ts";
-import { TransactionStore } from "../lib/transaction_store.ts";
+import { decodeStoredTransaction, type StoredTransaction } from "../lib/monzo/transaction.ts";
+import { TransactionStore } from "../lib/store/transaction_store.ts";
 import { withTempDir } from "./helpers/harness.ts";
 import { failingKv } from "./helpers/failing_kv.ts";
 import { cannotMount, notRoot, withReadOnly } from "./helpers/mounts.ts";

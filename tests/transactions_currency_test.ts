@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { REREAD_EVERY_MS } from "../lib/poll/transactions_step.ts";
 import { AccountCurrencies, MAX_CURRENCIES_PER_ACCOUNT } from "../lib/spending/currencies.ts";
-import { decodeStoredTransaction, type StoredTransaction } from "../lib/spending/transaction.ts";
-import { TransactionStore } from "../lib/transaction_store.ts";
+import { decodeStoredTransaction, type StoredTransaction } from "../lib/monzo/transaction.ts";
+import { TransactionStore } from "../lib/store/transaction_store.ts";
 import {
   ALICE,
   ALICE_CURRENT,

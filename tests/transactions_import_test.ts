@@ -12,7 +12,7 @@ import {
   PAGE_LIMIT,
   REREAD_EVERY_MS,
 } from "../lib/poll/transactions_step.ts";
-import type { ProblemCode } from "../lib/problems.ts";
+import type { ProblemCode } from "../lib/shared/problems.ts";
 import {
   ALICE,
   ALICE_CURRENT,

@@ -4,14 +4,14 @@
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { configFromObject } from "../lib/config.ts";
-import { createExporter } from "../lib/exporter.ts";
-import { openKv } from "../lib/kv.ts";
-import { ok } from "../lib/result.ts";
+import { configFromObject } from "../lib/config/config.ts";
+import { createExporter } from "../lib/run/exporter.ts";
+import { openKv } from "../lib/store/kv.ts";
+import { ok } from "../lib/shared/result.ts";
 import { awkwardTransactions, type FakeMonzo, householdData } from "../lib/fake_monzo/mod.ts";
 import { makeTransaction } from "../lib/fake_monzo/transaction.ts";
 import { PAGE_LIMIT, REREAD_EVERY_MS, WINDOW_MS } from "../lib/poll/transactions_step.ts";
-import { memoryTokens } from "../lib/token_file.ts";
+import { memoryTokens } from "../lib/logins/token_file.ts";
 import {
   ALICE,
   ALICE_CURRENT,

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
-import { createLogger } from "../lib/log.ts";
-import { loadWebConfig, MAX_WEB_FILE_BYTES, watchWebConfig, type WebConfig } from "../lib/web_config.ts";
+import { createLogger } from "../lib/shared/log.ts";
+import { loadWebConfig, MAX_WEB_FILE_BYTES, watchWebConfig, type WebConfig } from "../lib/config/web_config.ts";
 import { configFields, freePort, runWhileProbing, writeConfig } from "./helpers/e2e.ts";
 import { type GatedExporter, withGatedExporter } from "./helpers/gated_app.ts";
 import { withTempDir } from "./helpers/harness.ts";

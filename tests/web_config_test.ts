@@ -4,18 +4,18 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import bcrypt from "bcryptjs";
-import { bcryptVerify, type GateConfig, parseBasic, type Verify } from "../lib/basic_auth.ts";
-import { createLogger } from "../lib/log.ts";
-import { serveResilient } from "../lib/serve.ts";
+import { bcryptVerify, type GateConfig, parseBasic, type Verify } from "../lib/http/basic_auth.ts";
+import { createLogger } from "../lib/shared/log.ts";
+import { serveResilient } from "../lib/http/serve.ts";
 import {
   checkPublicUrl,
   loadWebConfig,
   summarizeWebConfig,
   watchWebConfig,
   type WebConfig,
-} from "../lib/web_config.ts";
-import type { WebConfigCode } from "../lib/problems.ts";
-import { err, ok } from "../lib/result.ts";
+} from "../lib/config/web_config.ts";
+import type { WebConfigCode } from "../lib/shared/problems.ts";
+import { err, ok } from "../lib/shared/result.ts";
 import { raw } from "./helpers/raw_http.ts";
 import { withGatedExporter } from "./helpers/gated_app.ts";
 import { configFields, freePort, programLines, runWhileProbing, waitFor, writeConfig } from "./helpers/e2e.ts";

@@ -53,6 +53,7 @@ DATE_SENSITIVE=(
   tests/filesystem_test.ts
   tests/healthcheck_test.ts
   tests/instance_lock_test.ts
+  tests/layout_test.ts
   tests/log_test.ts
   tests/login_timestamp_test.ts
   tests/main_test.ts

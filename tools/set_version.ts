@@ -1,15 +1,15 @@
-// Writes the version of a release tag into deno.json and lib/version.ts (the constant the exporter
+// Writes the version of a release tag into deno.json and lib/shared/version.ts (the constant the exporter
 // reads), so that a release's `--version` and `monzo_exporter_build_info` say the tag it was built from.
 // The release workflow runs it before compiling:
 //
-//   deno run --allow-read=deno.json,lib/version.ts --allow-write=deno.json,lib/version.ts tools/set_version.ts v1.2.3 [deno.json]
+//   deno run --allow-read=deno.json,lib/shared/version.ts --allow-write=deno.json,lib/shared/version.ts tools/set_version.ts v1.2.3 [deno.json]
 //
-// lib/version.ts is found beside deno.json. Only the version values change; the rest of each file stays
+// lib/shared/version.ts is found beside deno.json. Only the version values change; the rest of each file stays
 // byte for byte as it was (so `deno fmt --check` still passes on them).
 
 import { dirname, join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { err, ok, type Result } from "../lib/result.ts";
+import { err, ok, type Result } from "../lib/shared/result.ts";
 
 // Semantic versioning 2.0 after a "v": 1.2.3, 1.2.3-rc.1, 1.2.3+build.5.
 const TAG =
@@ -39,10 +39,10 @@ export function withVersion(text: string, version: string): Result<string> {
   return ok(replaced);
 }
 
-/** lib/version.ts's text with its `VERSION` constant set to `version`, everything else untouched. */
+/** lib/shared/version.ts's text with its `VERSION` constant set to `version`, everything else untouched. */
 export function withVersionConstant(text: string, version: string): Result<string> {
   const constant = /(export const VERSION: string = )"[^"\\]*";/;
-  if (!constant.test(text)) return err("lib/version.ts has no VERSION string constant to replace");
+  if (!constant.test(text)) return err("lib/shared/version.ts has no VERSION string constant to replace");
   return ok(text.replace(constant, (_, head) => `${head}${JSON.stringify(version)};`));
 }
 
@@ -62,7 +62,7 @@ async function main(args: readonly string[]): Promise<number> {
     console.error(`Cannot set the version in "${path}": ${updated.error}`);
     return 1;
   }
-  const constantPath = join(dirname(path), "lib", "version.ts");
+  const constantPath = join(dirname(path), "lib", "shared", "version.ts");
   const constant = withVersionConstant(await Deno.readTextFile(constantPath), version.value);
   if (!constant.ok) {
     console.error(`Cannot set the version in "${constantPath}": ${constant.error}`);

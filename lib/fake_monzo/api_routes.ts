@@ -1,7 +1,7 @@
 import { type Context, Hono } from "hono";
-import type { Result } from "../result.ts";
-import { err, ok } from "../result.ts";
-import { constantTimeEqual } from "../secrets.ts";
+import type { Result } from "../shared/result.ts";
+import { err, ok } from "../shared/result.ts";
+import { constantTimeEqual } from "../shared/secrets.ts";
 import {
   accountsBody,
   balanceBody,

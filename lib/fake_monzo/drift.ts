@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../shared/clock.ts";
 import type { FakeAccount } from "./data.ts";
 import { merchant, type ShopKey } from "./merchants.ts";
 import { mulberry32, objectId } from "./random.ts";

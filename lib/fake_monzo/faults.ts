@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
-import type { Clock } from "../clock.ts";
-import { randomToken } from "../secrets.ts";
+import type { Clock } from "../shared/clock.ts";
+import { randomToken } from "../shared/secrets.ts";
 import { accountsBody, balanceBody, defaultErrorBody, json, potsBody, tokenBody } from "./bodies.ts";
 import type { FakeData } from "./data.ts";
 import type { Grants } from "./grants.ts";

@@ -1,6 +1,6 @@
-import type { Clock } from "../clock.ts";
-import { err, ok, type Result } from "../result.ts";
-import { randomToken } from "../secrets.ts";
+import type { Clock } from "../shared/clock.ts";
+import { err, ok, type Result } from "../shared/result.ts";
+import { randomToken } from "../shared/secrets.ts";
 import { badToken, insufficientPermissions, json } from "./bodies.ts";
 import type { FakeData } from "./data.ts";
 

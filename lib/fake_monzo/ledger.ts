@@ -22,8 +22,8 @@
 // - Answer: `{transactions: [...]}`, oldest first (by `created`, then id), at most `limit` rows; the
 //   merchant is its id unless `expand[]=merchant`; a few fields clients must ignore are added.
 
-import type { Clock } from "../clock.ts";
-import { err, ok, type Result } from "../result.ts";
+import type { Clock } from "../shared/clock.ts";
+import { err, ok, type Result } from "../shared/result.ts";
 import { badParam, json, timeRangeTooLarge, verificationRequired } from "./bodies.ts";
 import type { FakeAccount, FakeData } from "./data.ts";
 import { objectId } from "./random.ts";

@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { Logger } from "../log.ts";
-import { serveResilient } from "../serve.ts";
+import type { Logger } from "../shared/log.ts";
+import { serveResilient } from "../http/serve.ts";
 import { Hono } from "hono";
-import { type Clock, systemClock } from "../clock.ts";
+import { type Clock, systemClock } from "../shared/clock.ts";
 import { json } from "./bodies.ts";
 import { apiRoutes } from "./api_routes.ts";
 import { type FakeData, householdData } from "./data.ts";

@@ -1,7 +1,7 @@
-import { cutText } from "../hostile_text.ts";
-import type { Logger } from "../log.ts";
-import { type Problem, problem } from "../problems.ts";
-import { isCurrencyCode } from "../spending/transaction.ts";
+import { cutText } from "../shared/hostile_text.ts";
+import type { Logger } from "../shared/log.ts";
+import { type Problem, problem } from "../shared/problems.ts";
+import { isCurrencyCode } from "../monzo/transaction.ts";
 import type { AccountEntry, StepDefinition } from "./step.ts";
 
 /** How often the account list is read again even when nothing suggests it changed. */

@@ -1,5 +1,5 @@
-import { FROM_LAST_POLL, major, MONEY, type Sample } from "../metric_family.ts";
-import type { Balance } from "../monzo_schemas.ts";
+import { FROM_LAST_POLL, major, MONEY, type Sample } from "../shared/metric_family.ts";
+import type { Balance } from "../monzo/monzo_schemas.ts";
 import { inAccountOrder, type PerAccount, readEachAccount } from "./per_account.ts";
 import type { StepDefinition } from "./step.ts";
 

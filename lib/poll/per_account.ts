@@ -1,6 +1,6 @@
-import type { MonzoFailure } from "../monzo_client.ts";
-import { type Problem, problem } from "../problems.ts";
-import type { Result } from "../result.ts";
+import type { MonzoFailure } from "../monzo/monzo_client.ts";
+import { type Problem, problem } from "../shared/problems.ts";
+import type { Result } from "../shared/result.ts";
 import type { AccountEntry, AccountRead, StepContext, StepRun } from "./step.ts";
 
 /** What a per-account step remembers of one account: the last figures read and when. */

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { Pot } from "../monzo_schemas.ts";
+import type { Pot } from "../monzo/monzo_schemas.ts";
 
 /**
  * Most pots exported with their own series per account. Monzo customers have a handful of pots, a

@@ -1,6 +1,6 @@
-import type { Logger } from "../log.ts";
-import { FROM_LAST_POLL, major, MONEY } from "../metric_family.ts";
-import { ok } from "../result.ts";
+import type { Logger } from "../shared/log.ts";
+import { FROM_LAST_POLL, major, MONEY } from "../shared/metric_family.ts";
+import { ok } from "../shared/result.ts";
 import { inAccountOrder, type PerAccount, readEachAccount } from "./per_account.ts";
 import {
   type CappedPots,

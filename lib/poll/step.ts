@@ -1,7 +1,7 @@
-import type { MonzoClient, MonzoFailure } from "../monzo_client.ts";
-import type { DeclaredFamily, Family } from "../metric_family.ts";
-import type { Problem } from "../problems.ts";
-import type { Result } from "../result.ts";
+import type { MonzoClient, MonzoFailure } from "../monzo/monzo_client.ts";
+import type { DeclaredFamily, Family } from "../shared/metric_family.ts";
+import type { Problem } from "../shared/problems.ts";
+import type { Result } from "../shared/result.ts";
 
 /** An account found by discovery (or named by `account_id`). */
 export interface AccountEntry {

@@ -1,10 +1,10 @@
-import type { Config } from "../config.ts";
-import type { TransactionStore } from "../transaction_store.ts";
+import type { Config } from "../config/config.ts";
+import type { TransactionStore } from "../store/transaction_store.ts";
 import { accountsStep } from "./accounts_step.ts";
 import { balancesStep } from "./balances_step.ts";
 import { potsStep } from "./pots_step.ts";
 import { startStep, type StepState } from "./step.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../shared/log.ts";
 import { type Sleep, transactionsStep } from "./transactions_step.ts";
 
 /** What the steps need besides what each poll hands them. */

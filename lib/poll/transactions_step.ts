@@ -1,14 +1,14 @@
-import { FROM_LAST_POLL, major, MONEY, type Sample } from "../metric_family.ts";
-import type { Logger } from "../log.ts";
-import type { MonzoFailure, RejectedTransaction, TransactionPage, TransactionQuery } from "../monzo_client.ts";
-import { isoTime, type Problem, problem } from "../problems.ts";
-import { err, ok, type Result } from "../result.ts";
+import { FROM_LAST_POLL, major, MONEY, type Sample } from "../shared/metric_family.ts";
+import type { Logger } from "../shared/log.ts";
+import type { MonzoFailure, RejectedTransaction, TransactionPage, TransactionQuery } from "../monzo/monzo_client.ts";
+import { isoTime, type Problem, problem } from "../shared/problems.ts";
+import { err, ok, type Result } from "../shared/result.ts";
 import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
 import { capCategories, foldedLogLine, foldedNote, unfoldedLogLine } from "../spending/category_cap.ts";
 import { AccountCurrencies } from "../spending/currencies.ts";
 import { budget, type BudgetRow, type CashFlow } from "../spending/rules.ts";
-import { type StoredTransaction, toStored } from "../spending/transaction.ts";
-import type { AccountHistory, TransactionStore } from "../transaction_store.ts";
+import { type StoredTransaction, toStored } from "../monzo/transaction.ts";
+import type { AccountHistory, TransactionStore } from "../store/transaction_store.ts";
 import type { AccountEntry, AccountRead, StepContext, StepDefinition } from "./step.ts";
 
 const DAY_MS = 24 * 3_600_000;

@@ -7,16 +7,13 @@
  * @module
  */
 
+import { MAX_MONTH_START_DAY, MIN_MONTH_START_DAY } from "../config/config.ts";
+
 /** A budget month as epoch ms: `start` is included, `end` (the next month's start) is not. */
 export interface BudgetMonth {
   readonly start: number;
   readonly end: number;
 }
-
-/** Earliest `month_start_day`. */
-export const MIN_MONTH_START_DAY = 1;
-/** Latest `month_start_day`: every month has a 28th. */
-export const MAX_MONTH_START_DAY = 28;
 
 // The rule below is the UK's since 1996; before that it is an approximation, for a clock that is wrong
 // anyway (a device without a real-time clock starts at 1970 until it syncs), and must not stop the poll.

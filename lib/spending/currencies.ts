@@ -1,4 +1,4 @@
-import { isCurrencyCode } from "./transaction.ts";
+import { isCurrencyCode } from "../monzo/transaction.ts";
 
 // Each currency of an account is a `currency` series of the cash-flow counters and of every
 // category's budget figures, so the currencies come from Monzo only within a bound. Monzo gives

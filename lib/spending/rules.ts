@@ -25,7 +25,7 @@
  * @module
  */
 import type { BudgetMonth } from "./budget_month.ts";
-import type { SplitPart, StoredTransaction } from "./transaction.ts";
+import type { SplitPart, StoredTransaction } from "../monzo/transaction.ts";
 
 /** Cash flow of one account in one currency, in minor units (both positive). */
 export interface CashFlow {

@@ -2,11 +2,11 @@
 // in-process exporter served over real HTTP, logged in to a fake Monzo.
 
 import { join } from "node:path";
-import { type Config, configFromObject } from "../../lib/config.ts";
-import { createExporter, type Exporter } from "../../lib/exporter.ts";
+import { type Config, configFromObject } from "../../lib/config/config.ts";
+import { createExporter, type Exporter } from "../../lib/run/exporter.ts";
 import type { FakeMonzo } from "../../lib/fake_monzo/mod.ts";
-import { memoryTokens, tokenFile, type TokenPersistence } from "../../lib/token_file.ts";
-import { VERSION } from "../../lib/version.ts";
+import { memoryTokens, tokenFile, type TokenPersistence } from "../../lib/logins/token_file.ts";
+import { VERSION } from "../../lib/shared/version.ts";
 import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET } from "./harness.ts";
 import { runtimeFlags, taskRunArgs } from "./tasks.ts";
 

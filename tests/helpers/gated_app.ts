@@ -1,11 +1,11 @@
 // The real exporter app (no Monzo behind it) behind a basic-auth gate, for the web config tests.
 
 import assert from "node:assert/strict";
-import { createWebGate, type WebGate, type WebGateOptions } from "../../lib/basic_auth.ts";
-import { configFromObject } from "../../lib/config.ts";
-import { createExporter, type Exporter } from "../../lib/exporter.ts";
-import { createLogger } from "../../lib/log.ts";
-import { memoryTokens } from "../../lib/token_file.ts";
+import { createWebGate, type WebGate, type WebGateOptions } from "../../lib/http/basic_auth.ts";
+import { configFromObject } from "../../lib/config/config.ts";
+import { createExporter, type Exporter } from "../../lib/run/exporter.ts";
+import { createLogger } from "../../lib/shared/log.ts";
+import { memoryTokens } from "../../lib/logins/token_file.ts";
 import { AUTH_KEY, CLIENT_ID, CLIENT_SECRET, TestClock } from "./harness.ts";
 
 /** What {@link withGatedExporter} hands its body. */

@@ -2,12 +2,12 @@
 // the household's ids, a clock moved by hand, and `withHarness`, which starts both (optionally
 // served on a real loopback port), captures the log and cleans up whatever happens.
 
-import type { Gzip } from "../../lib/exposition.ts";
+import type { Gzip } from "../../lib/exposition/exposition.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Clock } from "../../lib/clock.ts";
-import { type Config, configFromObject } from "../../lib/config.ts";
-import { createExporter, type Exporter, type ExporterOptions } from "../../lib/exporter.ts";
+import type { Clock } from "../../lib/shared/clock.ts";
+import { type Config, configFromObject } from "../../lib/config/config.ts";
+import { createExporter, type Exporter, type ExporterOptions } from "../../lib/run/exporter.ts";
 import {
   type FakeMonzo,
   type FakeMonzoOptions,
@@ -16,7 +16,7 @@ import {
   startFakeMonzo,
 } from "../../lib/fake_monzo/mod.ts";
 import { makeTransaction, rfc3339 } from "../../lib/fake_monzo/transaction.ts";
-import { decodeLogins, type StoredLogin, tokenFile, type TokenPersistence } from "../../lib/token_file.ts";
+import { decodeLogins, type StoredLogin, tokenFile, type TokenPersistence } from "../../lib/logins/token_file.ts";
 
 /** The OAuth client id the fake accepts and the exporter's config names. */
 export const CLIENT_ID = "oauth2client_00009E2eTestClient";

@@ -5,7 +5,7 @@
  *
  * Usage: token_file_once.ts PATH USER_ID
  */
-import { tokenFile } from "../../lib/token_file.ts";
+import { tokenFile } from "../../lib/logins/token_file.ts";
 
 if (import.meta.main) {
   const [path, userId] = Deno.args;

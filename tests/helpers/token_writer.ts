@@ -8,7 +8,7 @@
  * expires at {@link expiryOf}(g, index), so a reader can tell a complete set from a torn one.
  * After the first write has completed it prints "ready" on standard output.
  */
-import { type StoredLogin, tokenFile } from "../../lib/token_file.ts";
+import { type StoredLogin, tokenFile } from "../../lib/logins/token_file.ts";
 
 /** The epoch ms a login of generation `generation` at `index` expires at. */
 export function expiryOf(generation: number, index: number): number {

@@ -1,0 +1,372 @@
+import { err, ok, type Result } from "../shared/result.ts";
+import { type CashFlow, cashFlow } from "../spending/rules.ts";
+import type { StoredTransaction } from "../monzo/transaction.ts";
+
+/** How far back an account's stored history reaches. */
+export interface AccountHistory {
+  /** The oldest time the stored history covers, epoch ms. */
+  readonly start: number;
+  /** True when the whole history asked for (since the account was opened, or `history_days`) was imported. */
+  readonly complete: boolean;
+}
+
+/** What is known of an account's stored transactions as a whole. */
+export interface AccountSummary {
+  /** How many are stored. */
+  readonly count: number;
+  /** Cash flow per currency (rule 2 of lib/spending/rules.ts), kept as each transaction is stored. */
+  readonly flows: readonly CashFlow[];
+}
+
+/** One write: transactions stored (or replaced), pending ones dropped, and the account's history. */
+export interface TransactionChange {
+  readonly put?: readonly StoredTransaction[];
+  /** Pending transactions Monzo stopped returning; only pending ones are ever dropped. */
+  readonly remove?: readonly StoredTransaction[];
+  readonly history?: AccountHistory;
+}
+
+/** Options of {@link TransactionStore.open}. */
+export interface TransactionStoreOptions {
+  /** Checks a stored value: an entry that is not a transaction any more (an older format) is left out. */
+  readonly decode: (value: unknown) => StoredTransaction | null;
+  /** Transactions created from this time on (the budget month's start) are held in memory. */
+  readonly recentSince: number;
+  /** The path or URL of the store, named in its errors; none for a store the errors need not name. */
+  readonly location?: string;
+}
+
+type Mutation = (op: Deno.AtomicOperation) => Deno.AtomicOperation;
+
+// Deno KV commits at most 1,000 mutations at once, and reads at most 10 keys in one getMany.
+const BATCH = 400;
+const GET_MANY = 10;
+const TX = "tx";
+// Later than any time a Date can hold: the end of a key range over every creation time.
+const LATEST = 8.64e15 + 1;
+const PENDING = "pending";
+const SUMMARY = "summary";
+const HISTORY = "history";
+
+type TxKey = [typeof TX, string, number, string];
+const txKey = (tx: StoredTransaction): TxKey => [TX, tx.accountId, tx.createdMs, tx.id];
+const pendingKey = (tx: StoredTransaction) => [PENDING, tx.accountId, tx.createdMs, tx.id];
+const isPending = (tx: StoredTransaction) => tx.settledMs === null && !tx.declined;
+
+/** What the store holds in memory of one account. */
+interface Held {
+  count: number;
+  flows: CashFlow[];
+  /** Every pending transaction, and every one created since `recentSince`, by id. */
+  readonly active: Map<string, StoredTransaction>;
+  newest: StoredTransaction | undefined;
+  history: AccountHistory | undefined;
+}
+
+/**
+ * The stored transactions of every account, one Deno KV entry per transaction keyed by account,
+ * creation time and id, so nothing is fetched twice and every figure survives a restart. Memory holds
+ * only what a poll needs: each account's cash-flow totals and count (kept up to date with every
+ * write, and stored beside the transactions), its pending transactions, those of the current budget
+ * month, and its newest one; so memory does not grow with the years of history stored. The store is
+ * read whole once, at start, over the one `Deno.Kv` the caller opened and closes.
+ */
+export class TransactionStore {
+  readonly #kv: Deno.Kv;
+  readonly #decode: (value: unknown) => StoredTransaction | null;
+  readonly #where: string;
+  #held = new Map<string, Held>();
+  #dropped = 0;
+  #recentSince: number;
+  /** The first error a store operation threw in the running {@link session}, if any. */
+  #failure: string | null = null;
+
+  private constructor(kv: Deno.Kv, options: TransactionStoreOptions) {
+    this.#kv = kv;
+    this.#decode = options.decode;
+    this.#where = options.location === undefined ? "" : ` "${options.location}"`;
+    this.#recentSince = options.recentSince;
+  }
+
+  /** Loads each account's totals, history, newest, pending and recent transactions; never closes `kv`. */
+  static async open(kv: Deno.Kv, options: TransactionStoreOptions): Promise<Result<TransactionStore>> {
+    const store = new TransactionStore(kv, options);
+    try {
+      store.#held = await store.#load(kv);
+    } catch (error) {
+      return err(`Cannot read the data store${store.#where}: ${describe(error)}`);
+    }
+    return ok(store);
+  }
+
+  /**
+   * Runs `work` (a poll's reads and writes through {@link stored} and {@link write}); the error is
+   * the first failure of the store itself during it (a read or write that threw: a disk gone or
+   * full), so that the caller tells a failing store apart from `work`'s own failures, its result.
+   */
+  async session<T>(work: () => Promise<T>): Promise<Result<T>> {
+    this.#failure = null;
+    const done = await work();
+    const failure = this.#failure;
+    this.#failure = null;
+    return failure === null ? ok(done) : err(failure);
+  }
+
+  /** How many stored entries were unreadable when read and were left out (they are read again from Monzo). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** How far back the account's history reaches, if anything was imported. */
+  history(accountId: string): AccountHistory | undefined {
+    return this.#held.get(accountId)?.history;
+  }
+
+  /** The account's newest stored transaction. */
+  newest(accountId: string): StoredTransaction | undefined {
+    return this.#held.get(accountId)?.newest;
+  }
+
+  /** The account's count and cash-flow totals. */
+  summary(accountId: string): AccountSummary {
+    const held = this.#held.get(accountId);
+    return { count: held?.count ?? 0, flows: held?.flows ?? [] };
+  }
+
+  /** The account's pending transactions, oldest first. */
+  pending(accountId: string): StoredTransaction[] {
+    return this.#active(accountId).filter(isPending);
+  }
+
+  /** The account's transactions created at `since` or later (since the budget month began, at most), oldest first. */
+  recent(accountId: string, since: number): StoredTransaction[] {
+    return this.#active(accountId).filter((tx) => tx.createdMs >= since);
+  }
+
+  /** The stored versions of `transactions` (by account, creation time and id), where stored. */
+  stored(transactions: readonly StoredTransaction[]): Promise<Result<Map<string, StoredTransaction>>> {
+    return this.#use("read", async (kv) => {
+      const found = new Map<string, StoredTransaction>();
+      const missing: TxKey[] = [];
+      for (const tx of transactions) {
+        const held = this.#held.get(tx.accountId)?.active.get(tx.id);
+        if (held) found.set(tx.id, held);
+        else missing.push(txKey(tx));
+      }
+      for (const tx of await this.#getMany(kv, missing)) found.set(tx.id, tx);
+      return ok(found);
+    });
+  }
+
+  /**
+   * Stores `put` (replacing stored versions, which the caller has looked up with {@link stored}
+   * and passes as `previous`), drops `remove`, and records the history; the account's totals change
+   * with them in the same commit.
+   */
+  write(
+    accountId: string,
+    change: TransactionChange,
+    previous: ReadonlyMap<string, StoredTransaction> = new Map(),
+  ): Promise<Result<void>> {
+    return this.#use("write", (kv) => this.#write(kv, accountId, change, previous));
+  }
+
+  async #write(
+    kv: Deno.Kv,
+    accountId: string,
+    change: TransactionChange,
+    previous: ReadonlyMap<string, StoredTransaction>,
+  ): Promise<Result<void>> {
+    const held = heldOf(this.#held, accountId);
+    let count = held.count;
+    let flows = held.flows;
+    // Each batch commits whole groups (a transaction and its pending mark) and the totals after them.
+    const batches: Array<{ mutations: Mutation[]; summary: { count: number; flows: CashFlow[] } }> = [];
+    const group = (mutations: Mutation[]) => {
+      const last = batches[batches.length - 1];
+      if (last && last.mutations.length + mutations.length <= BATCH) {
+        last.mutations.push(...mutations);
+        last.summary = { count, flows };
+      } else {
+        batches.push({ mutations, summary: { count, flows } });
+      }
+    };
+    for (const tx of change.put ?? []) {
+      const before = previous.get(tx.id);
+      if (!before) count++;
+      flows = addFlows(flows, cashFlow([tx]), before ? cashFlow([before]) : []);
+      group([
+        (op) => op.set(txKey(tx), tx),
+        (op) => isPending(tx) ? op.set(pendingKey(tx), true) : op.delete(pendingKey(tx)),
+      ]);
+    }
+    for (const tx of change.remove ?? []) {
+      count--;
+      flows = addFlows(flows, [], cashFlow([tx]));
+      group([(op) => op.delete(txKey(tx)), (op) => op.delete(pendingKey(tx))]);
+    }
+    const history = change.history;
+    group(history ? [(op) => op.set([HISTORY, accountId], history)] : []);
+    for (const batch of batches) {
+      let op = kv.atomic();
+      for (const mutate of batch.mutations) op = mutate(op);
+      // Each commit carries the totals as they stand after it, so a crash between two leaves them true.
+      op = op.set([SUMMARY, accountId], batch.summary);
+      const committed = await op.commit();
+      if (!committed.ok) return err("Cannot write the data store: a write was not committed");
+    }
+    // Memory follows the store only once it is on disk, so a failed write is simply done again.
+    held.count = count;
+    held.flows = flows;
+    if (history) held.history = history;
+    for (const tx of change.put ?? []) {
+      held.active.set(tx.id, tx);
+      if (!held.newest || byCreated(tx, held.newest) > 0) held.newest = tx;
+    }
+    for (const tx of change.remove ?? []) {
+      held.active.delete(tx.id);
+      if (held.newest?.id === tx.id) held.newest = this.#newestActive(accountId);
+    }
+    return ok(undefined);
+  }
+
+  /** Lets go of settled transactions created before `since` (a month that has ended); they stay stored. */
+  forget(since: number): void {
+    this.#recentSince = Math.max(this.#recentSince, since);
+    for (const held of this.#held.values()) {
+      for (const [id, tx] of held.active) if (!isPending(tx) && tx.createdMs < since) held.active.delete(id);
+    }
+  }
+
+  #active(accountId: string): StoredTransaction[] {
+    return [...(this.#held.get(accountId)?.active.values() ?? [])].sort(byCreated);
+  }
+
+  #newestActive(accountId: string): StoredTransaction | undefined {
+    const active = this.#active(accountId);
+    return active[active.length - 1];
+  }
+
+  /** Runs `work` on the store; a read or write that throws is the one-line error, noted for {@link session}. */
+  async #use<T>(doing: "read" | "write", work: (kv: Deno.Kv) => Promise<Result<T>>): Promise<Result<T>> {
+    try {
+      return await work(this.#kv);
+    } catch (error) {
+      const failure = `Cannot ${doing} the data store${this.#where}: ${describe(error)}`;
+      this.#failure ??= failure;
+      return err(failure);
+    }
+  }
+
+  /** Reads each account's totals, history, newest, pending and recent transactions. */
+  async #load(kv: Deno.Kv): Promise<Map<string, Held>> {
+    const accounts = new Map<string, Held>();
+    for await (const entry of kv.list({ prefix: [SUMMARY] })) {
+      const summary = decodeSummary(entry.value);
+      if (typeof entry.key[1] === "string" && summary) Object.assign(heldOf(accounts, entry.key[1]), summary);
+    }
+    for await (const entry of kv.list({ prefix: [HISTORY] })) {
+      const history = decodeHistory(entry.value);
+      if (typeof entry.key[1] === "string" && history) heldOf(accounts, entry.key[1]).history = history;
+    }
+    for (const [accountId, held] of accounts) {
+      // The newest readable one; unreadable entries are counted where they are read in full, below.
+      for await (const entry of kv.list({ prefix: [TX, accountId] }, { reverse: true })) {
+        held.newest = this.#valid(entry.key, entry.value) ?? undefined;
+        if (held.newest) break;
+      }
+      const recent = kv.list({ start: [TX, accountId, this.#recentSince], end: [TX, accountId, LATEST] });
+      for await (const entry of recent) {
+        const tx = this.#check(entry.key, entry.value);
+        if (tx) held.active.set(tx.id, tx);
+      }
+      const pendingKeys: TxKey[] = [];
+      for await (const entry of kv.list({ prefix: [PENDING, accountId] })) {
+        const [, , createdMs, id] = entry.key;
+        if (typeof createdMs === "number" && typeof id === "string") pendingKeys.push([TX, accountId, createdMs, id]);
+      }
+      for (const tx of await this.#getMany(kv, pendingKeys)) if (isPending(tx)) held.active.set(tx.id, tx);
+    }
+    return accounts;
+  }
+
+  async #getMany(kv: Deno.Kv, keys: readonly TxKey[]): Promise<StoredTransaction[]> {
+    const found: StoredTransaction[] = [];
+    for (let i = 0; i < keys.length; i += GET_MANY) {
+      for (const entry of await kv.getMany(keys.slice(i, i + GET_MANY))) {
+        if (entry.value === null) continue;
+        const tx = this.#check(entry.key, entry.value);
+        if (tx) found.push(tx);
+      }
+    }
+    return found;
+  }
+
+  /** The transaction stored under `key`, or null when the entry is not one, or not filed under its own key. */
+  #valid(key: Deno.KvKey, value: unknown): StoredTransaction | null {
+    const tx = this.#decode(value);
+    return tx === null || key[1] !== tx.accountId || key[2] !== tx.createdMs || key[3] !== tx.id ? null : tx;
+  }
+
+  /** {@link #valid}, counting the entries left out. */
+  #check(key: Deno.KvKey, value: unknown): StoredTransaction | null {
+    const tx = this.#valid(key, value);
+    if (tx === null) this.#dropped++;
+    return tx;
+  }
+}
+
+/** What memory holds of the account, made empty if nothing yet. */
+function heldOf(accounts: Map<string, Held>, accountId: string): Held {
+  let held = accounts.get(accountId);
+  if (!held) {
+    held = { count: 0, flows: [], active: new Map(), newest: undefined, history: undefined };
+    accounts.set(accountId, held);
+  }
+  return held;
+}
+
+/** `base` plus `plus` minus `minus`, per currency. */
+function addFlows(base: readonly CashFlow[], plus: readonly CashFlow[], minus: readonly CashFlow[]): CashFlow[] {
+  const rows = new Map(base.map((flow) => [flow.currency, { ...flow }]));
+  const apply = (flows: readonly CashFlow[], sign: 1 | -1) => {
+    for (const flow of flows) {
+      const row = rows.get(flow.currency) ?? { ...flow, spentMinor: 0, receivedMinor: 0 };
+      row.spentMinor += sign * flow.spentMinor;
+      row.receivedMinor += sign * flow.receivedMinor;
+      rows.set(flow.currency, row);
+    }
+  };
+  apply(plus, 1);
+  apply(minus, -1);
+  return [...rows.values()].sort((a, b) => a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0);
+}
+
+function describe(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
+}
+
+function byCreated(a: StoredTransaction, b: StoredTransaction): number {
+  return a.createdMs - b.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function decodeHistory(value: unknown): AccountHistory | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { start, complete } = value as Record<string, unknown>;
+  if (typeof start !== "number" || typeof complete !== "boolean") return null;
+  return { start, complete };
+}
+
+function decodeSummary(value: unknown): { count: number; flows: CashFlow[] } | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { count, flows } = value as Record<string, unknown>;
+  if (!Number.isInteger(count) || !Array.isArray(flows)) return null;
+  return flows.every(isFlow) ? { count: count as number, flows } : null;
+}
+
+function isFlow(value: unknown): value is CashFlow {
+  if (typeof value !== "object" || value === null) return false;
+  const { accountId, currency, spentMinor, receivedMinor } = value as Record<string, unknown>;
+  return typeof accountId === "string" && typeof currency === "string" && Number.isInteger(spentMinor) &&
+    Number.isInteger(receivedMinor);
+}
