@@ -10,6 +10,7 @@
 import { dirname, join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { err, ok, type Result } from "../lib/shared/result.ts";
+import { errorMessage } from "../lib/shared/error_message.ts";
 
 // Semantic versioning 2.0 after a "v": 1.2.3, 1.2.3-rc.1, 1.2.3+build.5.
 const TAG =
@@ -27,7 +28,7 @@ export function withVersion(text: string, version: string): Result<string> {
   try {
     before = JSON.parse(text);
   } catch (error) {
-    return err(`deno.json is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+    return err(`deno.json is not JSON: ${errorMessage(error)}`);
   }
   if (typeof before.version !== "string") return err('deno.json has no "version" string to replace');
   const replaced = text.replace(/("version"\s*:\s*)"[^"\\]*"/, (_, key) => `${key}${JSON.stringify(version)}`);

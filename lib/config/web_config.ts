@@ -12,6 +12,7 @@ import { z } from "zod/v3";
 import type { Logger } from "../shared/log.ts";
 import { type Problem, problem, type ProblemFacts, type WebConfigCode } from "../shared/problems.ts";
 import { err, ok, type Result } from "../shared/result.ts";
+import { errorMessage, fileErrorMessage } from "../shared/error_message.ts";
 
 /** A refused web config: a problem about the file's absolute path, and the key it is about (dotted; "" for the file). */
 export interface WebConfigError extends Problem {
@@ -178,7 +179,7 @@ export async function loadWebConfig(path: string): Promise<Result<WebConfig, Web
     raw = document.toJS();
   } catch (error) {
     // Aliases that would expand into a huge value, which the parser refuses to build.
-    return fail("web_config_yaml_syntax", "", { detail: firstLine(error) });
+    return fail("web_config_yaml_syntax", "", { detail: errorMessage(error) });
   }
   // An empty file is the toolkit's "no TLS, no users".
   raw ??= {};
@@ -265,22 +266,18 @@ async function checkPair(
   try {
     certificate = new X509Certificate(cert);
   } catch (error) {
-    return err(["web_config_cert_invalid", "cert", firstLine(error)]);
+    return err(["web_config_cert_invalid", "cert", errorMessage(error)]);
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (error) {
-    return err(["web_config_key_invalid", "key", firstLine(error)]);
+    return err(["web_config_key_invalid", "key", errorMessage(error)]);
   }
   if (!certificate.checkPrivateKey(privateKey)) {
     return err(["web_config_key_mismatch", "key", undefined]);
   }
   return ok(undefined);
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }
 
 function lookup(raw: unknown, dotted: string): unknown {
@@ -367,9 +364,7 @@ function notRegular(info: Deno.FileInfo): string | null {
 
 function readError(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "file not found";
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.IsADirectory) return "is a directory, not a regular file";
-  return firstLine(error);
+  return fileErrorMessage(error);
 }
 
 /** A one-line description of a web config, without any secret. */

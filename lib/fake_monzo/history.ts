@@ -10,6 +10,7 @@ import { budgetMonth } from "../spending/budget_month.ts";
 import { merchant, type ShopKey } from "./merchants.ts";
 import { hash, mulberry32, objectId } from "./random.ts";
 import { type FakeTransaction, makeTransaction, type NewTransaction, rfc3339 } from "./transaction.ts";
+import { compareText } from "../shared/compare.ts";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -48,7 +49,7 @@ export function accountHistory(
   }
   monthStarts(account, Math.max(today - days * DAY, created), now, rows);
   // Sorting on the numbers kept beside each row, rather than parsing times, keeps the demo's start quick.
-  rows.sort((a, b) => a.at - b.at || (a.row.id < b.row.id ? -1 : 1));
+  rows.sort((a, b) => a.at - b.at || compareText(a.row.id, b.row.id));
   return rows.filter(({ at }) => at >= created && at <= now).map(({ row }) => row);
 }
 

@@ -3,6 +3,7 @@
 // shared/reference/monzo-transactions.md for what each field means and where real payloads vary.
 
 import { objectId } from "./random.ts";
+import { compareText } from "../shared/compare.ts";
 
 /** A merchant: what `merchant` holds when `expand[]=merchant` is asked, otherwise only its `id` is sent. */
 export interface FakeMerchant {
@@ -137,7 +138,7 @@ export function makeTransaction(accountId: string, userId: string, fields: NewTr
 
 /** The order of `/transactions`: by `created`, then by id for transactions made at the same instant. */
 export function compareTransactions(a: { created: string; id: string }, b: { created: string; id: string }): number {
-  return Date.parse(a.created) - Date.parse(b.created) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return Date.parse(a.created) - Date.parse(b.created) || compareText(a.id, b.id);
 }
 
 /** Puts `transaction` into `list` (kept oldest first) at its place in time. */

@@ -14,6 +14,7 @@ import { createAttemptLimiter, createLogThrottle } from "./rate_limit.ts";
 import { constantTimeEqual } from "../shared/secrets.ts";
 import type { Sessions } from "../logins/sessions.ts";
 import { isHealthy, type Snapshot } from "../exposition/snapshot.ts";
+import { errorMessage } from "../shared/error_message.ts";
 
 /** The paths that serve the exposition: the standard one and the original exporter's two. */
 const METRICS_PATHS: readonly string[] = ["/metrics", "/stats", "/monzo"];
@@ -113,7 +114,7 @@ export function createApp(options: AppOptions): Hono {
   const app = new Hono();
   const failed = (error: unknown) => {
     // One line for the operator; the stack only when asked for (--log.level debug).
-    log.error(`A request failed: ${error instanceof Error ? error.message : String(error)}`);
+    log.error(`A request failed: ${errorMessage(error)}`);
     if (error instanceof Error && error.stack) log.debug?.(`The failed request's stack: ${error.stack}`);
     return page(500, "Something went wrong", ["The exporter could not answer this request; see its log."]);
   };

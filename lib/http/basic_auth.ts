@@ -16,7 +16,7 @@ import type { Problem } from "../shared/problems.ts";
 import { createLogThrottle } from "./rate_limit.ts";
 import type { MiddlewareHandler } from "hono";
 import { randomToken } from "../shared/secrets.ts";
-import { cleanText } from "../shared/hostile_text.ts";
+import { errorMessage } from "../shared/error_message.ts";
 
 /** The realm browsers show in their login prompt. */
 const REALM = "monzo-exporter";
@@ -148,7 +148,7 @@ export function createWebGate(options: WebGateOptions): WebGate {
     } catch (error) {
       // bcryptjs's message is outside text: one cleaned, bounded line of it.
       options.log.warn(
-        `A password could not be verified: ${cleanText(error instanceof Error ? error.message : String(error))}`,
+        `A password could not be verified: ${errorMessage(error)}`,
       );
       return false;
     }

@@ -12,6 +12,7 @@ import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import { createLogThrottle } from "./rate_limit.ts";
 import { err, ok, type Result } from "../shared/result.ts";
+import { errorMessage } from "../shared/error_message.ts";
 
 /** A certificate chain and its private key, in PEM. */
 export interface ServeTls {
@@ -72,7 +73,7 @@ export function serveResilient(options: ServeOptions): ResilientServer {
       if (stopping) return done.resolve();
       failures.note(
         options.log.warn,
-        `The server stopped: ${error instanceof Error ? error.message : String(error)}; closing its ` +
+        `The server stopped: ${errorMessage(error)}; closing its ` +
           `connections and listening again`,
       );
       // Closes the connections it still holds, which frees the descriptors they took.
@@ -94,7 +95,7 @@ export function serveResilient(options: ServeOptions): ResilientServer {
       // Still out of descriptors, or the port was taken meanwhile: try again until it works.
       failures.note(
         options.log.warn,
-        `Cannot listen again on port ${port}: ${error instanceof Error ? error.message : String(error)}`,
+        `Cannot listen again on port ${port}: ${errorMessage(error)}`,
       );
       retry = setTimeout(() => relisten(port), Math.max(retryMs, 1000));
     }
@@ -126,7 +127,7 @@ export function serveResilient(options: ServeOptions): ResilientServer {
       try {
         Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...next }).close();
       } catch (error) {
-        return err(`the new certificate cannot be served: ${error instanceof Error ? error.message : String(error)}`);
+        return err(`the new certificate cannot be served: ${errorMessage(error)}`);
       }
       tls = next;
       // Shutting down frees the port within milliseconds; the requests in progress finish on the old server.
@@ -147,13 +148,11 @@ export function serveResilient(options: ServeOptions): ResilientServer {
             // The retry loop listens again as after any failure, with the new pair.
             failures.note(
               options.log.warn,
-              `Cannot listen again on port ${addr.port}: ${error instanceof Error ? error.message : String(error)}`,
+              `Cannot listen again on port ${addr.port}: ${errorMessage(error)}`,
             );
             retry = setTimeout(() => relisten(addr.port), retryMs);
             return err(
-              `cannot listen again on port ${addr.port} yet (${
-                error instanceof Error ? error.message : String(error)
-              }); ` +
+              `cannot listen again on port ${addr.port} yet (${errorMessage(error)}); ` +
                 `trying again every ${retryMs} ms`,
             );
           }

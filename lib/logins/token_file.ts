@@ -2,6 +2,7 @@ import { basename, dirname, join } from "../shared/file_path.ts";
 import { z } from "zod/v3";
 import { notRegular, readRegularFile } from "../shared/regular_file.ts";
 import { err, ok, type Result } from "../shared/result.ts";
+import { fileErrorMessage } from "../shared/error_message.ts";
 
 /** One Monzo login: the tokens of one user. */
 export interface StoredLogin {
@@ -213,7 +214,7 @@ async function tightenMode(path: string, mode: number | null): Promise<string | 
     await Deno.chmod(path, 0o600);
     return `${loose}; it is now 600`;
   } catch (error) {
-    return `${loose} and cannot be made 600 (${describe(error)}): chmod 600 it, or make the exporter's user ` +
+    return `${loose} and cannot be made 600 (${fileErrorMessage(error)}): chmod 600 it, or make the exporter's user ` +
       "its owner; it becomes 600 at the next write";
   }
 }
@@ -228,7 +229,7 @@ async function moveAside(path: string): Promise<Result<string | null>> {
     if ((await Deno.lstat(path)).isDirectory) return err("it is a folder, not a file");
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return ok(null);
-    return err(describe(error));
+    return err(fileErrorMessage(error));
   }
   for (let n = 0; n < MAX_KEPT_ASIDE; n++) {
     const aside = n === 0 ? `${path}.unreadable` : `${path}.unreadable.${n}`;
@@ -239,7 +240,7 @@ async function moveAside(path: string): Promise<Result<string | null>> {
       (await Deno.open(aside, { write: true, createNew: true, mode: 0o600 })).close();
     } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists) continue;
-      return err(`cannot keep the unreadable file aside as "${aside}": ${describe(error)}`);
+      return err(`cannot keep the unreadable file aside as "${aside}": ${fileErrorMessage(error)}`);
     }
     try {
       await Deno.rename(path, aside);
@@ -265,14 +266,14 @@ async function replaceFile(path: string, text: string): Promise<Result<void>> {
     // createNew refuses to follow a symbolic link planted at the name after it was cleared.
     file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
   } catch (error) {
-    return cannot(describe(error));
+    return cannot(fileErrorMessage(error));
   }
   let failure: string | null = null;
   try {
     await writeAll(file, new TextEncoder().encode(text));
     await file.sync();
   } catch (error) {
-    failure = describe(error);
+    failure = fileErrorMessage(error);
   } finally {
     file.close();
   }
@@ -307,7 +308,7 @@ async function removeIfPresent(path: string): Promise<Result<void>> {
     await Deno.remove(path);
     return ok(undefined);
   } catch (error) {
-    return error instanceof Deno.errors.NotFound ? ok(undefined) : err(describe(error));
+    return error instanceof Deno.errors.NotFound ? ok(undefined) : err(fileErrorMessage(error));
   }
 }
 
@@ -322,7 +323,7 @@ async function syncFolder(folder: string): Promise<Result<void>> {
     }
     return ok(undefined);
   } catch (error) {
-    return err(describe(error));
+    return err(fileErrorMessage(error));
   }
 }
 
@@ -341,7 +342,7 @@ export async function checkTokenPath(path: string): Promise<Result<void>> {
   try {
     entry = await Deno.lstat(path);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) return refuse(describe(error));
+    if (!(error instanceof Deno.errors.NotFound)) return refuse(fileErrorMessage(error));
   }
   if (entry?.isSymlink) {
     // Refused rather than followed: the rename that saves the tokens would replace the link itself,
@@ -353,7 +354,7 @@ export async function checkTokenPath(path: string): Promise<Result<void>> {
     folderInfo = await Deno.stat(folder);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return refuse(`its folder "${folder}" does not exist; create it`);
-    return refuse(`its folder "${folder}" cannot be reached: ${describe(error)}`);
+    return refuse(`its folder "${folder}" cannot be reached: ${fileErrorMessage(error)}`);
   }
   if (!folderInfo.isDirectory) return refuse(`"${folder}" is not a folder`);
 
@@ -390,7 +391,7 @@ export async function checkTokenPath(path: string): Promise<Result<void>> {
     if (error instanceof Deno.errors.PermissionDenied) {
       return refuse(`the exporter cannot create files in its folder "${folder}"; make the folder writable by its user`);
     }
-    return refuse(`cannot create files in its folder "${folder}": ${describe(error)}`);
+    return refuse(`cannot create files in its folder "${folder}": ${fileErrorMessage(error)}`);
   }
   const removed = await removeIfPresent(probe);
   if (!removed.ok) return refuse(`cannot remove the test file "${probe}": ${removed.error}`);
@@ -402,7 +403,7 @@ export async function checkTokenPath(path: string): Promise<Result<void>> {
     (await Deno.open(path, { read: true })).close();
   } catch (error) {
     const owner = entry.uid === null ? "" : `, owned by uid ${entry.uid} with mode ${modeText(entry.mode)}`;
-    return refuse(`${who} cannot read it (${describe(error)}${owner}); make that user its owner`);
+    return refuse(`${who} cannot read it (${fileErrorMessage(error)}${owner}); make that user its owner`);
   }
   // In a sticky folder (like /tmp) only a file's owner may replace it, so every save would fail.
   const sticky = folderInfo.mode !== null && (folderInfo.mode & 0o1000) !== 0;
@@ -424,7 +425,7 @@ async function describeLink(path: string): Promise<string> {
   try {
     target = await Deno.readLink(path);
   } catch (error) {
-    return `an unreadable target (${describe(error)})`;
+    return `an unreadable target (${fileErrorMessage(error)})`;
   }
   try {
     await Deno.stat(path);
@@ -463,35 +464,10 @@ function isErrno(error: unknown, code: string): boolean {
   return error instanceof Error && "code" in error && error.code === code;
 }
 
-const REASONS: Readonly<Record<string, string>> = {
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  ENOENT: "its folder does not exist",
-  ENOSPC: "no space left on device",
-  EDQUOT: "disk quota exceeded",
-  EROFS: "read-only file system",
-  EISDIR: "it is a folder",
-  ENOTDIR: "a part of its path is not a folder",
-  ENOTEMPTY: "it is a folder that is not empty",
-  ELOOP: "too many levels of symbolic links",
-  ENAMETOOLONG: "the name is too long",
-  EIO: "input/output error",
-};
-
-function describe(error: unknown): string {
-  if (error instanceof Error && "code" in error && typeof error.code === "string" && REASONS[error.code]) {
-    return REASONS[error.code];
-  }
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.NotFound) return "its folder does not exist";
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split("\n")[0];
-}
-
 /** A rename onto a mount point fails with EBUSY (or EXDEV): the usual bind-mounted file in a container. */
 function describeRename(error: unknown): string {
   if (isErrno(error, "EBUSY") || isErrno(error, "EXDEV")) {
     return `it is a mount point (a bind-mounted file?) and cannot be replaced; ${MOUNT_FIX}`;
   }
-  return describe(error);
+  return fileErrorMessage(error);
 }

@@ -20,6 +20,8 @@ import {
   whoamiSchema,
 } from "./monzo_schemas.ts";
 import { err, ok, type Result } from "../shared/result.ts";
+import { errorMessage, thrownText } from "../shared/error_message.ts";
+import { compareText } from "../shared/compare.ts";
 
 // Everything Monzo sends is hostile until checked: the client never follows a redirect, reads at most
 // `maxBodyBytes`, bounds numbers from headers, and cleans every piece of Monzo's text before it
@@ -216,7 +218,7 @@ export function createMonzoClient(options: MonzoClientOptions): MonzoClient {
         return err({ kind: "timeout", detail: `Monzo did not answer within ${options.timeoutMs / 1000} s` });
       }
       if (outer?.aborted) return err({ kind: "aborted", detail: "cancelled because the exporter is stopping" });
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = thrownText(error);
       return err({ kind: "network", detail: `cannot reach Monzo (${tidy(reason)})` });
     };
     try {
@@ -414,7 +416,7 @@ function parseJson(text: string): Result<unknown, string> {
   try {
     return ok(JSON.parse(text));
   } catch (error) {
-    return err(error instanceof Error ? error.message : String(error));
+    return err(errorMessage(error));
   }
 }
 
@@ -462,7 +464,7 @@ export const REQUEST_FAMILIES: readonly DeclaredFamily<RequestCounts>[] = [{
   help: "Requests made to the Monzo API since start, by endpoint and HTTP status code " +
     "(or timeout, network or invalid_response when there was no usable answer).",
   samples: (counts) =>
-    [...counts].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([key, count]) => {
+    [...counts].sort(([a], [b]) => compareText(a, b)).map(([key, count]) => {
       const [endpoint, code] = key.split(" ");
       return { labels: [["endpoint", endpoint], ["code", code]] as const, value: count };
     }),

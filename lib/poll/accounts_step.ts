@@ -3,6 +3,7 @@ import type { Logger } from "../shared/log.ts";
 import { type Problem, problem } from "../shared/problems.ts";
 import { isCurrencyCode } from "../monzo/transaction.ts";
 import type { AccountEntry, StepDefinition } from "./step.ts";
+import { compareText } from "../shared/compare.ts";
 
 /** How often the account list is read again even when nothing suggests it changed. */
 export const REDISCOVER_AFTER_MS = 60 * 60_000;
@@ -49,7 +50,7 @@ function accountIdProblems(memory: DiscoveryMemory, accountId: string | null): P
  * restart, and accounts a flood adds today do not push out the ones the user has had for years.
  */
 function bounded<T extends AccountEntry>(accounts: readonly T[]): { kept: T[]; leftOut: number } {
-  const byId = (a: T, b: T) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  const byId = (a: T, b: T) => compareText(a.id, b.id);
   const oldest = [...accounts].sort((a, b) => (a.created ?? Infinity) - (b.created ?? Infinity) || byId(a, b));
   const kept = oldest.slice(0, MAX_ACCOUNTS).sort(byId);
   return { kept, leftOut: accounts.length - kept.length };

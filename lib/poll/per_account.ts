@@ -2,6 +2,7 @@ import type { MonzoFailure } from "../monzo/monzo_client.ts";
 import { type Problem, problem } from "../shared/problems.ts";
 import type { Result } from "../shared/result.ts";
 import type { AccountEntry, AccountRead, StepContext, StepRun } from "./step.ts";
+import { compareText } from "../shared/compare.ts";
 
 /** What a per-account step remembers of one account: the last figures read and when. */
 export interface Read<T> {
@@ -50,5 +51,5 @@ export async function readEachAccount<T>(
 
 /** The remembered figures in account-id order, so the exposition is stable. */
 export function inAccountOrder<T>(memory: PerAccount<T>): Array<[string, Read<T>]> {
-  return [...memory].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+  return [...memory].sort(([a], [b]) => compareText(a, b));
 }

@@ -10,6 +10,7 @@ import { err, type Result } from "../shared/result.ts";
 import type { SessionFailure, Sessions } from "../logins/sessions.ts";
 import { isHealthy, type PollReport, type PollSink, type PublishedPoll, type UserState } from "./report.ts";
 import { loginKey, type TokenStore } from "../logins/token_store.ts";
+import { errorMessage } from "../shared/error_message.ts";
 
 /** Backoff after a 429 without `Retry-After`: 60 s, doubling per consecutive 429, at most 15 min. */
 export function rateLimitBackoffSeconds(retryAfter: number | undefined, streak: number): number {
@@ -77,7 +78,7 @@ export function createPoller(options: PollerOptions): Poller {
         logChanges(log, before.last, outcome.last);
       }).catch((error) => {
         // A bug must not stop the schedule; one line says so (the stack is for a debugger, not the log).
-        log.error(`The poll failed unexpectedly: ${error instanceof Error ? error.message : String(error)}`);
+        log.error(`The poll failed unexpectedly: ${errorMessage(error)}`);
       });
       queued = next;
       running = next;

@@ -18,6 +18,7 @@
  * @module
  */
 import type { Pot } from "../monzo/monzo_schemas.ts";
+import { compareText } from "../shared/compare.ts";
 
 /**
  * Most pots exported with their own series per account. Monzo customers have a handful of pots, a
@@ -50,7 +51,7 @@ export function capPots(pots: readonly Pot[], max: number = MAX_POTS): CappedPot
   const unique = [...byId.values()];
   if (unique.length <= max) return { pots: unique, folded: 0, leftOut: 0 };
   const ranked = unique.filter((pot) => pot.id !== OTHER_POT)
-    .sort((a, b) => Math.abs(b.balance) - Math.abs(a.balance) || compare(a.id, b.id));
+    .sort((a, b) => Math.abs(b.balance) - Math.abs(a.balance) || compareText(a.id, b.id));
   const kept = new Set(ranked.slice(0, max));
   const other = new Map<string, { balance: number; goal: number; size: number; count: number }>();
   for (const pot of unique) {
@@ -64,10 +65,10 @@ export function capPots(pots: readonly Pot[], max: number = MAX_POTS): CappedPot
     other.set(pot.currency, sum);
   }
   // The currencies holding the most, ties by code; then in code order, the same on every poll.
-  const currencies = [...other].sort(([a, x], [b, y]) => y.size - x.size || compare(a, b))
+  const currencies = [...other].sort(([a, x], [b, y]) => y.size - x.size || compareText(a, b))
     .slice(0, MAX_OTHER_CURRENCIES);
   const folded = currencies.reduce((total, [, sum]) => total + sum.count, 0);
-  const overflow = currencies.sort(([a], [b]) => compare(a, b)).map(([currency, sum]): Pot => ({
+  const overflow = currencies.sort(([a], [b]) => compareText(a, b)).map(([currency, sum]): Pot => ({
     id: OTHER_POT,
     name: OTHER_POT,
     balance: sum.balance,
@@ -105,8 +106,4 @@ function leftOutClause(capped: CappedPots): string {
 /** The log line when an account's pots fit under the bound again. */
 export function unfoldedPotsLogLine(accountId: string): string {
   return `Account ${accountId} has ${MAX_POTS} pots or fewer again: each is exported by name`;
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -10,6 +10,7 @@ import { budget, type BudgetRow, type CashFlow } from "../spending/rules.ts";
 import { type StoredTransaction, toStored } from "../monzo/transaction.ts";
 import type { AccountHistory, TransactionStore } from "../store/transaction_store.ts";
 import type { AccountEntry, AccountRead, StepContext, StepDefinition } from "./step.ts";
+import { compareText } from "../shared/compare.ts";
 
 const DAY_MS = 24 * 3_600_000;
 /** Monzo refuses a `since`..`before` window wider than about 90 days; no request spans more than 89. */
@@ -591,10 +592,6 @@ function withUnspentBudgets(spent: Sample[], memory: TransactionsMemory, config:
   });
 }
 
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 function families(config: TransactionsConfig): StepDefinition<TransactionsMemory>["families"] {
   const perAccount = (pick: (flow: CashFlow) => number) => (memory: TransactionsMemory): Sample[] =>
     memory.flows.map((flow) => ({
@@ -642,7 +639,7 @@ function families(config: TransactionsConfig): StepDefinition<TransactionsMemory
       type: "gauge",
       help: `The household's monthly budget per category from the config's [budgets] table, ${MONEY}.`,
       samples: () =>
-        [...config.budgets].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([category, amount]) => ({
+        [...config.budgets].sort(([a], [b]) => compareText(a, b)).map(([category, amount]) => ({
           labels: [["category", category], ["currency", config.budgetCurrency]],
           value: amount,
         })),

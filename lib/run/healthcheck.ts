@@ -7,6 +7,7 @@ import { loadProbeKeys } from "../config/config.ts";
 import { formatListenAddress, type ListenAddress } from "../config/listen_address.ts";
 import { err, ok, type Result } from "../shared/result.ts";
 import { loadWebConfig } from "../config/web_config.ts";
+import { errorMessage } from "../shared/error_message.ts";
 
 /** How long the probe waits for `/healthz` before calling the exporter unhealthy. */
 const HEALTHCHECK_TIMEOUT_MS = 5_000;
@@ -167,7 +168,7 @@ export async function probeHealth(
 function describeFetchError(error: unknown): string {
   // Deno says "fetch failed" and keeps what happened in the cause.
   const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  const message = inner instanceof Error ? inner.message : String(inner);
+  const message = errorMessage(inner);
   if (/connection refused/i.test(message)) return "connection refused (is the exporter running, on that port?)";
   // What Deno's TLS client (rustls) refuses that Go's and browsers' accept, with what to do about it.
   if (/UnknownIssuer/.test(message)) {

@@ -1,4 +1,5 @@
 import { err, ok, type Result } from "./result.ts";
+import { fileErrorMessage } from "./error_message.ts";
 
 /** How long reading one of the exporter's own small files may take before it is given up. */
 export const READ_TIMEOUT_MS = 5_000;
@@ -35,7 +36,7 @@ export async function statRegular(path: string): Promise<Result<Deno.FileInfo | 
     info = await Deno.stat(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return ok(null);
-    return err(describeError(error));
+    return err(fileErrorMessage(error));
   }
   const refused = notRegular(info);
   return refused === null ? ok(info) : err(refused);
@@ -90,7 +91,7 @@ async function readBounded(path: string, options: ReadOptions): Promise<Result<F
     file = await Deno.open(path, { read: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return ok(null);
-    return err(describeError(error));
+    return err(fileErrorMessage(error));
   }
   try {
     // The name may have been replaced between the stat and the open.
@@ -116,15 +117,8 @@ async function readBounded(path: string, options: ReadOptions): Promise<Result<F
     }
     return ok({ bytes, info });
   } catch (error) {
-    return err(describeError(error));
+    return err(fileErrorMessage(error));
   } finally {
     file.close();
   }
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.NotFound) return "its folder does not exist";
-  if (error instanceof Deno.errors.IsADirectory) return "it is a folder, not a file";
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }

@@ -17,6 +17,7 @@
  * @module
  */
 import type { BudgetRow } from "./rules.ts";
+import { compareText } from "../shared/compare.ts";
 
 /** Most categories exported under their own name per account (more when the config budgets more). */
 export const MAX_CATEGORIES = 100;
@@ -58,7 +59,7 @@ export function capCategories(
       continue;
     }
     const ranked = [...size].sort(([a, sizeA], [b, sizeB]) =>
-      Number(budgeted.has(b)) - Number(budgeted.has(a)) || sizeB - sizeA || compare(a, b)
+      Number(budgeted.has(b)) - Number(budgeted.has(a)) || sizeB - sizeA || compareText(a, b)
     );
     const kept = new Set(
       ranked.slice(0, Math.max(max, ranked.filter(([name]) => budgeted.has(name)).length))
@@ -80,7 +81,7 @@ export function capCategories(
   }
   // The order of `budget`: account, currency, category.
   out.sort((a, b) =>
-    compare(a.accountId, b.accountId) || compare(a.currency, b.currency) || compare(a.category, b.category)
+    compareText(a.accountId, b.accountId) || compareText(a.currency, b.currency) || compareText(a.category, b.category)
   );
   return { rows: out, folded };
 }
@@ -101,8 +102,4 @@ export function foldedLogLine(accountId: string, count: number): string {
 export function unfoldedLogLine(accountId: string): string {
   return `Account ${accountId} has ${MAX_CATEGORIES} categories or fewer this budget month again: each is ` +
     "exported by name";
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

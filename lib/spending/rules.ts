@@ -26,6 +26,7 @@
  */
 import type { BudgetMonth } from "./budget_month.ts";
 import type { SplitPart, StoredTransaction } from "../monzo/transaction.ts";
+import { compareText } from "../shared/compare.ts";
 
 /** Cash flow of one account in one currency, in minor units (both positive). */
 export interface CashFlow {
@@ -88,7 +89,9 @@ export function cashFlow(transactions: Iterable<StoredTransaction>): CashFlow[] 
     if (isSpending(tx)) row.spentMinor -= tx.amount;
     else if (tx.amount > 0) row.receivedMinor += tx.amount;
   }
-  return [...totals.values()].sort((a, b) => compare(a.accountId, b.accountId) || compare(a.currency, b.currency));
+  return [...totals.values()].sort((a, b) =>
+    compareText(a.accountId, b.accountId) || compareText(a.currency, b.currency)
+  );
 }
 
 /**
@@ -118,7 +121,7 @@ export function budget(transactions: Iterable<StoredTransaction>, month: BudgetM
     }
   }
   return [...rows.values()].sort((a, b) =>
-    compare(a.accountId, b.accountId) || compare(a.currency, b.currency) || compare(a.category, b.category)
+    compareText(a.accountId, b.accountId) || compareText(a.currency, b.currency) || compareText(a.category, b.category)
   );
 }
 
@@ -132,8 +135,4 @@ function* once(transactions: Iterable<StoredTransaction>): Generator<StoredTrans
     seen.add(key);
     yield tx;
   }
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

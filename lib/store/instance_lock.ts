@@ -1,5 +1,6 @@
 import { err, ok, type Result } from "../shared/result.ts";
 import { describeFileKind } from "../shared/regular_file.ts";
+import { fileErrorMessage } from "../shared/error_message.ts";
 
 /** An exclusive hold on one file of the exporter's, kept until {@link InstanceLock.release} or the process ends. */
 export interface InstanceLock {
@@ -29,20 +30,22 @@ export async function lockInstance(path: string, what: string): Promise<Result<I
     // A link could point the lock at the guarded file itself, and a FIFO would block the open.
     if (!entry.isFile) return refuse(`"${lockPath}" is ${describeFileKind(entry)}, not the exporter's lock file`);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) return refuse(`cannot inspect "${lockPath}": ${describe(error)}`);
+    if (!(error instanceof Deno.errors.NotFound)) {
+      return refuse(`cannot inspect "${lockPath}": ${fileErrorMessage(error)}`);
+    }
   }
   let file: Deno.FsFile;
   try {
     file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
   } catch (error) {
     if (!(error instanceof Deno.errors.PermissionDenied) || !await exists(lockPath)) {
-      return refuse(`cannot create the lock file "${lockPath}" beside it: ${describe(error)}`);
+      return refuse(`cannot create the lock file "${lockPath}" beside it: ${fileErrorMessage(error)}`);
     }
     // A lock file left by another user (a root run before): reading is enough to hold an flock on it.
     try {
       file = await Deno.open(lockPath, { read: true });
     } catch (retry) {
-      return refuse(`cannot open the lock file "${lockPath}": ${describe(retry)}`);
+      return refuse(`cannot open the lock file "${lockPath}": ${fileErrorMessage(retry)}`);
     }
   }
   let locked: boolean;
@@ -50,7 +53,7 @@ export async function lockInstance(path: string, what: string): Promise<Result<I
     locked = await file.tryLock(true);
   } catch (error) {
     file.close();
-    return refuse(`cannot lock "${lockPath}": ${describe(error)}`);
+    return refuse(`cannot lock "${lockPath}": ${fileErrorMessage(error)}`);
   }
   if (!locked) {
     file.close();
@@ -78,13 +81,6 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error && "code" in error && error.code === "EROFS") return "read-only file system";
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.NotFound) return "its folder does not exist";
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }
 
 /**

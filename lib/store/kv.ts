@@ -1,6 +1,7 @@
 import { statRegular } from "../shared/regular_file.ts";
 import { dirname } from "../shared/file_path.ts";
 import { err, ok, type Result } from "../shared/result.ts";
+import { fileErrorMessage } from "../shared/error_message.ts";
 
 /** What opening the store did, for the log. */
 export interface OpenedKv {
@@ -30,7 +31,7 @@ export async function openKv(location: string, now: () => number = Date.now): Pr
     await Deno.rename(location, aside);
   } catch (error) {
     return err(
-      `Cannot open the data store "${location}": ${first.error}, and cannot move it aside: ${describe(error)}`,
+      `Cannot open the data store "${location}": ${first.error}, and cannot move it aside: ${fileErrorMessage(error)}`,
     );
   }
   const second = await tryOpen(location);
@@ -56,7 +57,7 @@ export async function checkDataPath(location: string): Promise<Result<void>> {
       // Opened for writing and closed unchanged: permissions, ACLs and read-only mounts all answer it.
       (await Deno.open(location, { read: true, write: true })).close();
     } catch (error) {
-      return refuse(`the exporter cannot write it (${describe(error)})`);
+      return refuse(`the exporter cannot write it (${fileErrorMessage(error)})`);
     }
   }
   const folder = dirname(location);
@@ -65,12 +66,12 @@ export async function checkDataPath(location: string): Promise<Result<void>> {
     (await Deno.open(probe, { write: true, createNew: true, mode: 0o600 })).close();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return refuse(`its folder "${folder}" does not exist; create it`);
-    return refuse(`the exporter cannot create files in its folder "${folder}" (${describe(error)})`);
+    return refuse(`the exporter cannot create files in its folder "${folder}" (${fileErrorMessage(error)})`);
   }
   try {
     await Deno.remove(probe);
   } catch (error) {
-    return refuse(`cannot remove the test file "${probe}": ${describe(error)}`);
+    return refuse(`cannot remove the test file "${probe}": ${fileErrorMessage(error)}`);
   }
   return ok(undefined);
 }
@@ -84,13 +85,6 @@ async function tryOpen(location: string): Promise<Result<Deno.Kv>> {
     return ok(kv);
   } catch (error) {
     kv?.close();
-    return err(describe(error));
+    return err(fileErrorMessage(error));
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.NotFound) return "its folder does not exist";
-  if (/EROFS|read-only file system/i.test(String(error))) return "read-only file system";
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }

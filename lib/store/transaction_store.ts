@@ -1,6 +1,8 @@
 import { err, ok, type Result } from "../shared/result.ts";
 import { type CashFlow, cashFlow } from "../spending/rules.ts";
 import type { StoredTransaction } from "../monzo/transaction.ts";
+import { fileErrorMessage } from "../shared/error_message.ts";
+import { compareText } from "../shared/compare.ts";
 
 /** How far back an account's stored history reaches. */
 export interface AccountHistory {
@@ -94,7 +96,7 @@ export class TransactionStore {
     try {
       store.#held = await store.#load(kv);
     } catch (error) {
-      return err(`Cannot read the data store${store.#where}: ${describe(error)}`);
+      return err(`Cannot read the data store${store.#where}: ${fileErrorMessage(error)}`);
     }
     return ok(store);
   }
@@ -252,7 +254,7 @@ export class TransactionStore {
     try {
       return await work(this.#kv);
     } catch (error) {
-      const failure = `Cannot ${doing} the data store${this.#where}: ${describe(error)}`;
+      const failure = `Cannot ${doing} the data store${this.#where}: ${fileErrorMessage(error)}`;
       this.#failure ??= failure;
       return err(failure);
     }
@@ -339,15 +341,11 @@ function addFlows(base: readonly CashFlow[], plus: readonly CashFlow[], minus: r
   };
   apply(plus, 1);
   apply(minus, -1);
-  return [...rows.values()].sort((a, b) => a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0);
-}
-
-function describe(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
+  return [...rows.values()].sort((a, b) => compareText(a.currency, b.currency));
 }
 
 function byCreated(a: StoredTransaction, b: StoredTransaction): number {
-  return a.createdMs - b.createdMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return a.createdMs - b.createdMs || compareText(a.id, b.id);
 }
 
 function decodeHistory(value: unknown): AccountHistory | null {
