@@ -1,8 +1,8 @@
 // `deno task build`: bundles main.ts into bundle/ without ever leaving it half-written. The new bundle is
 // made in a folder of its own beside the old one; its chunks (named by their content) are then renamed
 // into bundle/, and main.js last, so a running exporter still finds the chunks it loads later and a
-// concurrent build or test never runs a main.js whose chunks are missing. Old chunks stay: they are small,
-// and a running exporter may still load them.
+// concurrent build or test never runs a main.js whose chunks are missing. The chunks of the build before
+// stay, since a running exporter may still load one lazily; older ones are removed.
 
 import { join } from "node:path";
 
@@ -20,6 +20,28 @@ export const BUNDLE_ARGS: readonly string[] = [
   "--code-splitting",
 ];
 
+// A chunk names the others it loads as "./name.js", statically or in an import().
+const CHUNK_REFERENCE = /["']\.\/([\w.-]+\.js)["']/g;
+
+/** The files of the bundle in `dir` that `entry` loads, itself included, statically or lazily. */
+export function bundleFiles(dir: string, entry = "main.js"): Set<string> {
+  const found = new Set<string>();
+  const next = [entry];
+  for (let name = next.pop(); name !== undefined; name = next.pop()) {
+    if (found.has(name)) continue;
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(join(dir, name));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue;
+      throw error;
+    }
+    found.add(name);
+    for (const [, chunk] of text.matchAll(CHUNK_REFERENCE)) next.push(chunk);
+  }
+  return found;
+}
+
 async function run(args: readonly string[]): Promise<void> {
   const { success } = await new Deno.Command(Deno.execPath(), { args: [...args] }).spawn().status;
   if (!success) throw new Error(`deno ${args.join(" ")} failed`);
@@ -27,6 +49,7 @@ async function run(args: readonly string[]): Promise<void> {
 
 if (import.meta.main) {
   await Deno.mkdir(OUTDIR, { recursive: true });
+  const previous = bundleFiles(OUTDIR);
   const next = await Deno.makeTempDir({ dir: OUTDIR, prefix: ".next-" });
   try {
     await run([...BUNDLE_ARGS, "--outdir", next, "main.ts"]);
@@ -35,6 +58,15 @@ if (import.meta.main) {
     await Deno.rename(join(next, "main.js"), join(OUTDIR, "main.js"));
   } finally {
     await Deno.remove(next, { recursive: true });
+  }
+  const kept = new Set([...previous, ...bundleFiles(OUTDIR)]);
+  for (const entry of Deno.readDirSync(OUTDIR)) {
+    if (entry.isFile && entry.name.endsWith(".js") && !kept.has(entry.name)) {
+      await Deno.remove(join(OUTDIR, entry.name)).catch((error) => {
+        // Another build may have removed it first.
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    }
   }
   // The bundle's own imports (node: built-ins only) are cached now, not at the first start.
   await run(["cache", "--quiet", "--no-config", join(OUTDIR, "main.js")]);

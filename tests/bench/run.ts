@@ -56,6 +56,7 @@ import { raw, type RawAnswer } from "../helpers/raw_http.ts";
 import { bcryptVerify } from "../../lib/http/basic_auth.ts";
 import { makeCertificates } from "../helpers/tls.ts";
 import { taskCommand, taskDependencies } from "../helpers/tasks.ts";
+import { bundleFiles, OUTDIR } from "../../tools/build.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ACCOUNTS = 3;
@@ -302,9 +303,7 @@ interface Payload {
  */
 async function measurePayload(temp: string): Promise<Payload> {
   let bundleBytes = 0;
-  for (const entry of Deno.readDirSync(join(ROOT, "bundle"))) {
-    if (entry.isFile) bundleBytes += Deno.statSync(join(ROOT, "bundle", entry.name)).size;
-  }
+  for (const name of bundleFiles(join(ROOT, OUTDIR))) bundleBytes += Deno.statSync(join(ROOT, OUTDIR, name)).size;
   const words = taskCommand("compile").split(/\s+/);
   const output = words.indexOf("--output");
   if (words[0] !== "deno" || words[1] !== "compile" || output < 0) {
