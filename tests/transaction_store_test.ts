@@ -34,10 +34,15 @@ function tx(n: number, { amount = -100 * n, pending = false, category = "groceri
   };
 }
 
+/** Opens the store at `location`, whose clock says T0: before every transaction here, so all of them count. */
 async function open(location: string, recentSince = T0): Promise<{ kv: Deno.Kv; store: TransactionStore }> {
   const opened = await openKv(location);
   assert.ok(opened.ok, opened.ok ? "" : opened.error);
-  const store = await TransactionStore.open(opened.value.kv, { decode: decodeStoredTransaction, recentSince });
+  const store = await TransactionStore.open(opened.value.kv, {
+    decode: decodeStoredTransaction,
+    recentSince,
+    clock: { now: () => T0 },
+  });
   assert.ok(store.ok, store.ok ? "" : store.error);
   return { kv: opened.value.kv, store: store.value };
 }
@@ -199,6 +204,7 @@ Deno.test("a store that throws during a session is the session's one-line error 
         decode: decodeStoredTransaction,
         recentSince: T0,
         location: path,
+        clock: { now: () => T0 },
       });
       assert.ok(made.ok, made.ok ? "" : made.error);
       const store = made.value;

@@ -30,6 +30,7 @@ import {
   T0,
   withHarness,
 } from "./helpers/harness.ts";
+import { countingLongAgo } from "./helpers/counting.ts";
 
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -121,7 +122,7 @@ Deno.test("a Monzo that answers ever-new full pages for ever: at most the bound 
 });
 
 Deno.test("a transaction given twice in a page or across pages is stored and counted once", async () => {
-  await withHarness({ config: { history_days: 30 } }, async (h) => {
+  await withHarness({ config: { history_days: 30 }, prepare: countingLongAgo(ALICE_CURRENT) }, async (h) => {
     const rows = debits(150, 3 * HOUR);
     const spent = holdOnly(h, rows);
     await logIn(h, ALICE);
@@ -159,7 +160,7 @@ Deno.test("a transaction given twice in a page or across pages is stored and cou
 });
 
 Deno.test("unusable transactions are left out, counted and logged once each; the rest of the account is stored", async () => {
-  await withHarness({ config: { history_days: 30 } }, async (h) => {
+  await withHarness({ config: { history_days: 30 }, prepare: countingLongAgo(ALICE_CURRENT) }, async (h) => {
     // All in this budget month, so that the hourly re-read gives every one of them again.
     const rows = debits(150, 10 * MINUTE);
     holdOnly(h, rows);

@@ -31,6 +31,7 @@ import {
   withHarness,
 } from "./helpers/harness.ts";
 import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
+import { countingLongAgo, countingSince } from "./helpers/counting.ts";
 import { CAN_LIST_OPEN_FILES, openFilesOf } from "./helpers/open_files.ts";
 import { type FailingKv, failingKv } from "./helpers/failing_kv.ts";
 
@@ -77,7 +78,8 @@ function awkwardId(h: Harness, kind: string): string {
 }
 
 Deno.test("every awkward kind counts exactly as the rules say, in both lenses", async () => {
-  await withHarness({ fake: { data: awkwardHousehold() } }, async (h) => {
+  // A store counting since before the fixture's history, so that the counters count all of it.
+  await withHarness({ fake: { data: awkwardHousehold() }, prepare: countingLongAgo(ALICE_CURRENT) }, async (h) => {
     await logIn(h, ALICE);
     await poll(h);
     const text = await metrics(h);
@@ -194,7 +196,7 @@ Deno.test("a steady poll asks once per account for what is new, and pages past 1
 });
 
 Deno.test("settlement, a changed amount, reversals and re-categorisation are picked up by the hourly re-read", async () => {
-  await withHarness({ fake: { data: awkwardHousehold() } }, async (h) => {
+  await withHarness({ fake: { data: awkwardHousehold() }, prepare: countingLongAgo(ALICE_CURRENT) }, async (h) => {
     await logIn(h, ALICE);
     await poll(h);
     let text = await metrics(h);
@@ -242,6 +244,7 @@ Deno.test("after a restart the counters go on from the store: no reset, nothing 
   const dir = await Deno.makeTempDir({ prefix: "transactions_test_" });
   try {
     const data = awkwardHousehold();
+    await countingSince(join(dir, "data.kv"), [ALICE_CURRENT]);
     await withHarness({ fake: { data }, config: { data_path: join(dir, "data.kv") } }, async (h) => {
       await logIn(h, ALICE);
       await poll(h);
@@ -332,7 +335,8 @@ Deno.test("at every awkward instant the budget month starts at 00:00 London on t
   for (const instant of AWKWARD_INSTANTS) {
     const quiet = householdData(T0);
     for (const account of quiet.accounts) account.transactions = [];
-    await withHarness({ config: { month_start_day: 1 }, fake: { data: quiet } }, async (h) => {
+    const prepare = countingLongAgo(ALICE_CURRENT);
+    await withHarness({ config: { month_start_day: 1 }, fake: { data: quiet }, prepare }, async (h) => {
       const now = Date.parse(instant.utc);
       const start = Date.parse(instant.monthStart);
       h.clock.set(now);
@@ -455,7 +459,7 @@ Deno.test('a ":memory:" store stays open between polls: what it holds is not rea
   });
 });
 
-Deno.test("a data store that fails mid-run is that poll's data_unavailable problem only: it keeps serving, and the next poll works", async () => {
+Deno.test("a data store that fails mid-run is that poll's data_unavailable and balance_unsaved problems only: it keeps serving, and the next poll works", async () => {
   let store: FailingKv | undefined;
   const failing = async (location: string) => {
     const opened = await openKv(location);
@@ -463,7 +467,8 @@ Deno.test("a data store that fails mid-run is that poll's data_unavailable probl
     store = failingKv(opened.value.kv);
     return ok({ kv: store.kv });
   };
-  await withHarness({ fake: { data: awkwardHousehold() }, openKv: failing, serve: true }, async (h) => {
+  const prepare = countingLongAgo(ALICE_CURRENT);
+  await withHarness({ fake: { data: awkwardHousehold() }, openKv: failing, serve: true, prepare }, async (h) => {
     assert.ok(store);
     await logIn(h, ALICE);
     await poll(h);
@@ -479,10 +484,17 @@ Deno.test("a data store that fails mid-run is that poll's data_unavailable probl
     assert.equal(scraped.status, 200);
     let text = await scraped.text();
     assert.equal(sample(text, STEP_OK("transactions")), 0);
-    for (const step of ["accounts", "balances", "pots"]) assert.equal(sample(text, STEP_OK(step)), 1, step);
+    for (const step of ["accounts", "pots"]) assert.equal(sample(text, STEP_OK(step)), 1, step);
+    // The balances were read and are served; only keeping them in the store failed.
+    assert.equal(sample(text, STEP_OK("balances")), 0);
+    assert.equal(sample(text, `monzo_balance{account_id="${ALICE_CURRENT}",currency="GBP"}`), 1234.56);
     assert.equal(sample(text, TOTAL_SPENT), 187.24, "the last figures are not served");
     assert.equal(sample(text, STORED), 16);
-    const problems = h.exporter.snapshot.state.lastPoll?.problems ?? [];
+    const all = h.exporter.snapshot.state.lastPoll?.problems ?? [];
+    const unsaved = all.filter((p) => p.code === "balance_unsaved");
+    assert.deepEqual(unsaved.map((p) => p.subject).sort(), h.exporter.snapshot.state.accounts.map((a) => a.id).sort());
+    assert.ok(unsaved.length > 0 && unsaved.every((p) => !p.message.includes("\n")));
+    const problems = all.filter((p) => p.code !== "balance_unsaved");
     assert.deepEqual(problems.map((p) => p.code), ["data_unavailable"]);
     assert.ok(problems[0].message.includes(`"${h.config.dataPath}"`), problems[0].message);
     assert.ok(!problems[0].message.includes("\n"));

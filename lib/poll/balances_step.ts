@@ -2,6 +2,8 @@ import { FROM_LAST_POLL, major, MONEY, type Sample } from "../shared/metric_fami
 import type { Balance } from "../monzo/monzo_schemas.ts";
 import { inAccountOrder, type PerAccount, readEachAccount } from "./per_account.ts";
 import type { StepDefinition } from "./step.ts";
+import { problem } from "../shared/problems.ts";
+import type { TransactionStore } from "../store/transaction_store.ts";
 
 function perAccount(memory: PerAccount<Balance>, pick: (balance: Balance) => number): Sample[] {
   return inAccountOrder(memory).map(([id, read]) => ({
@@ -10,8 +12,12 @@ function perAccount(memory: PerAccount<Balance>, pick: (balance: Balance) => num
   }));
 }
 
-/** Balances: `GET /balance` of every exported account. */
-export const balancesStep: StepDefinition<PerAccount<Balance>> = {
+/**
+ * Balances: `GET /balance` of every exported account. Each balance read is kept in `store` too, so
+ * the stored history can be replayed into past balances without Monzo; a store that cannot keep it
+ * is the step's `balance_unsaved` problem, and the balance is exported all the same.
+ */
+export const balancesStep = (store: Pick<TransactionStore, "saveBalance">): StepDefinition<PerAccount<Balance>> => ({
   name: "balances",
   initial: new Map(),
   families: [
@@ -48,6 +54,20 @@ export const balancesStep: StepDefinition<PerAccount<Balance>> = {
         inAccountOrder(memory).map(([id, read]) => ({ labels: [["account_id", id]], value: read.at / 1000 })),
     },
   ],
-  run: (context, memory) =>
-    readEachAccount(context, memory, (token, account) => context.client.balance(token, account.id, context.signal)),
-};
+  async run(context, memory) {
+    const run = await readEachAccount(
+      context,
+      memory,
+      (token, account) => context.client.balance(token, account.id, context.signal),
+    );
+    const problems = [...run.problems];
+    for (const [id, read] of inAccountOrder(run.memory)) {
+      // Only what this poll read: an account that failed keeps its last figures, already kept.
+      if (!run.reads.get(id)?.ok) continue;
+      const { balance: balanceMinor, currency } = read.value;
+      const saved = await store.saveBalance(id, { balanceMinor, currency, at: read.at });
+      if (!saved.ok) problems.push(problem("balance_unsaved", id, { detail: saved.error }));
+    }
+    return { ...run, problems };
+  },
+});

@@ -10,6 +10,7 @@ import { type Sleep, transactionsStep } from "./transactions_step.ts";
 /** What the steps need besides what each poll hands them. */
 export interface StepDependencies {
   readonly config: Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">;
+  /** The store of transactions, counting starts and the last balances; the balances and transactions steps write it. */
   readonly transactions: TransactionStore;
   /** Where a step's notices go (categories or pots folded into "other", accounts left out, rejected transactions). */
   readonly log: Pick<Logger, "info" | "warn">;
@@ -24,7 +25,7 @@ export interface StepDependencies {
 export function startSteps(dependencies: StepDependencies): StepState[] {
   return [
     startStep(accountsStep(dependencies.log)),
-    startStep(balancesStep),
+    startStep(balancesStep(dependencies.transactions)),
     startStep(potsStep(dependencies.log)),
     startStep(
       transactionsStep(dependencies.transactions, dependencies.config, {

@@ -76,6 +76,14 @@ export interface TransactionsOptions {
   readonly sleep?: Sleep;
 }
 
+/** What the store holds of an account as a whole, as the step last saw it. */
+interface StoredFigures {
+  readonly count: number;
+  readonly history: AccountHistory | undefined;
+  /** When the account's counters began, epoch ms. */
+  readonly countingStart: number | undefined;
+}
+
 /** What the step remembers between polls; the transactions themselves are in the store. */
 export interface TransactionsMemory {
   /** When each account's budget month and pending transactions were last read again, in this process. */
@@ -83,7 +91,7 @@ export interface TransactionsMemory {
   readonly month: BudgetMonth | null;
   readonly flows: readonly CashFlow[];
   readonly rows: readonly BudgetRow[];
-  readonly stored: ReadonlyMap<string, { readonly count: number; readonly history: AccountHistory | undefined }>;
+  readonly stored: ReadonlyMap<string, StoredFigures>;
   /** Transactions left out as unusable, per account, counted once each since the exporter started. */
   readonly rejected: ReadonlyMap<string, number>;
   /** The keys of those transactions (at most {@link MAX_REMEMBERED_REJECTED} per account). */
@@ -229,6 +237,7 @@ export function transactionsStep(
           stored: new Map(context.accounts.map((account) => [account.id, {
             count: store.summary(account.id).count,
             history: store.history(account.id),
+            countingStart: store.countingStart(account.id),
           }])),
           // A counter starts at 0 for every listed account, and goes on while the account is listed.
           rejected: new Map(context.accounts.map((account) => [account.id, rejected.get(account.id) ?? 0])),
@@ -608,16 +617,28 @@ function families(config: TransactionsConfig): StepDefinition<TransactionsMemory
     {
       name: "monzo_spent_total",
       type: "counter",
-      help: `Money spent from the account since its stored history starts, ${MONEY}: settled debits that ` +
-        `count as spending (never pending ones, so it only grows). ${COUNTED} ${FROM_LAST_POLL}`,
+      help: `Money spent from the account since its counting start, ${MONEY}: debits that count as spending, ` +
+        `each counted when it settles, if it settled at or after the counting start (older history never ` +
+        `counts, so it only grows). ${COUNTED} ${FROM_LAST_POLL}`,
       samples: perAccount((flow) => flow.spentMinor),
     },
     {
       name: "monzo_received_total",
       type: "counter",
-      help: `Money received into the account since its stored history starts, ${MONEY}: every settled credit, ` +
-        `refunds included. ${COUNTED} ${FROM_LAST_POLL}`,
+      help: `Money received into the account since its counting start, ${MONEY}: every credit, refunds ` +
+        `included, counted when it settles, if it settled at or after the counting start. ${COUNTED} ` +
+        FROM_LAST_POLL,
       samples: perAccount((flow) => flow.receivedMinor),
+    },
+    {
+      name: "monzo_counting_start_timestamp_seconds",
+      type: "gauge",
+      help: "Unix time from which monzo_spent_total and monzo_received_total count: when the exporter's store " +
+        "first held the account; it moves only when the store is made anew (the counters then start from 0).",
+      samples: (memory) =>
+        [...memory.stored].flatMap(([id, held]) =>
+          held.countingStart === undefined ? [] : [{ labels: [["account_id", id]], value: held.countingStart / 1000 }]
+        ),
     },
     {
       name: "monzo_spent_this_month",

@@ -95,6 +95,7 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
     decode: decodeStoredTransaction,
     recentSince: budgetMonth(clock.now(), config.monthStartDay).start,
     location: config.dataPath,
+    clock,
   });
   if (!transactions.ok) {
     kv.close();
@@ -102,6 +103,12 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   }
   if (transactions.value.dropped > 0) {
     log.warn(`${transactions.value.dropped} stored transactions could not be read and are read again from Monzo`);
+  }
+  for (const account of transactions.value.restarted) {
+    log.warn(
+      `The data store has no usable counting start for account ${account} (an older store): monzo_spent_total ` +
+        "and monzo_received_total start again from 0 now, counting what settles from now on",
+    );
   }
   // The poller keeps the steps' states, their memory inside; the snapshot gets only what they publish.
   const steps = startSteps({ config, transactions: transactions.value, log, sleep: options.sleep });

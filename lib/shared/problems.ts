@@ -23,6 +23,7 @@ export type ProblemCode =
   | "tokens_unwritable"
   | "data_unwritable"
   | "data_unavailable"
+  | "balance_unsaved"
   | "transactions_stuck"
   | "transactions_request_limit"
   | WebConfigCode;
@@ -137,6 +138,8 @@ const SENTENCES: { readonly [code in ProblemCode]: (subject: string, facts: Prob
     `Cannot store the transactions of account ${s}: ${f.detail}; they are read again from Monzo at the next poll`,
   data_unavailable: (_, f) =>
     `${f.detail}; the transaction figures of the last poll are kept and the next poll tries again`,
+  balance_unsaved: (s, f) =>
+    `${f.detail}; the balance of account ${s} is exported as read, and kept in the store at a later poll`,
   transactions_stuck: (s, f) =>
     `Monzo keeps answering the same transactions of account ${s} (${f.detail}): paging stopped there; what ` +
     "was read is kept, and the next poll tries again",

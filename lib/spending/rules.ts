@@ -3,9 +3,11 @@
  *
  * 1. Left out always: declined transactions (any `decline_reason`) and moves to or from the
  *    account's own pots (`metadata.pot_id`, or scheme `uk_retail_pot`).
- * 2. Cash flow (the `_total` counters): settled transactions only, whenever they happened.
- *    Spent is every debit (amount below 0) whose `include_in_spending` is not false; received is
- *    every credit (amount above 0): refunds, salary, transfers in, top-ups.
+ * 2. Cash flow (the `_total` counters): settled transactions only, settled at or after the
+ *    account's counting start (when the store first held the account), each counted at its settled
+ *    time; older history imported later never changes them. Spent is every debit (amount below 0)
+ *    whose `include_in_spending` is not false; received is every credit (amount above 0): refunds,
+ *    salary, transfers in, top-ups.
  * 3. Budget (the `_this_month` gauges): transactions created in the budget month, pending ones
  *    included. Spending is every debit whose `include_in_spending` is not false, minus refunds
  *    (credits whose `include_in_spending` is true) in the same category; received is every other
@@ -75,8 +77,14 @@ export function categoryParts(tx: StoredTransaction): readonly SplitPart[] {
   return sum === tx.amount ? split : [[tx.category, tx.amount]];
 }
 
-/** Cash flow per account and currency (rule 2), with a row, zeros included, for every pair in the input. */
-export function cashFlow(transactions: Iterable<StoredTransaction>): CashFlow[] {
+/**
+ * Cash flow per account and currency (rule 2) of what settled at or after `countingStart` (epoch ms;
+ * every settled one when not given), with a row, zeros included, for every pair in the input.
+ */
+export function cashFlow(
+  transactions: Iterable<StoredTransaction>,
+  countingStart: number = Number.NEGATIVE_INFINITY,
+): CashFlow[] {
   const totals = new Map<string, { accountId: string; currency: string; spentMinor: number; receivedMinor: number }>();
   for (const tx of once(transactions)) {
     const key = JSON.stringify([tx.accountId, tx.currency]);
@@ -85,7 +93,7 @@ export function cashFlow(transactions: Iterable<StoredTransaction>): CashFlow[] 
       row = { accountId: tx.accountId, currency: tx.currency, spentMinor: 0, receivedMinor: 0 };
       totals.set(key, row);
     }
-    if (leftOut(tx) !== null || tx.settledMs === null) continue;
+    if (leftOut(tx) !== null || tx.settledMs === null || tx.settledMs < countingStart) continue;
     if (isSpending(tx)) row.spentMinor -= tx.amount;
     else if (tx.amount > 0) row.receivedMinor += tx.amount;
   }

@@ -1,8 +1,10 @@
 import { err, ok, type Result } from "../shared/result.ts";
 import { type CashFlow, cashFlow } from "../spending/rules.ts";
 import type { StoredTransaction } from "../monzo/transaction.ts";
+import { hasUnsafeCharacters } from "../shared/hostile_text.ts";
 import { fileErrorMessage } from "../shared/error_message.ts";
 import { compareText } from "../shared/compare.ts";
+import { type Clock, systemClock } from "../shared/clock.ts";
 
 /** How far back an account's stored history reaches. */
 export interface AccountHistory {
@@ -16,8 +18,20 @@ export interface AccountHistory {
 export interface AccountSummary {
   /** How many are stored. */
   readonly count: number;
-  /** Cash flow per currency (rule 2 of lib/spending/rules.ts), kept as each transaction is stored. */
+  /**
+   * Cash flow per currency (rule 2 of lib/spending/rules.ts: settled at or after the account's
+   * counting start), kept as each transaction is stored.
+   */
   readonly flows: readonly CashFlow[];
+}
+
+/** The balance of an account as the last poll read it, kept so the stored history can be replayed without Monzo. */
+export interface StoredBalance {
+  /** `balance` of `GET /balance`, in minor units of `currency`. */
+  readonly balanceMinor: number;
+  readonly currency: string;
+  /** When it was read, epoch ms. */
+  readonly at: number;
 }
 
 /** One write: transactions stored (or replaced), pending ones dropped, and the account's history. */
@@ -36,6 +50,8 @@ export interface TransactionStoreOptions {
   readonly recentSince: number;
   /** The path or URL of the store, named in its errors; none for a store the errors need not name. */
   readonly location?: string;
+  /** The time of an account's first write, its counting start; the wall clock unless given. */
+  readonly clock?: Clock;
 }
 
 type Mutation = (op: Deno.AtomicOperation) => Deno.AtomicOperation;
@@ -49,6 +65,11 @@ const LATEST = 8.64e15 + 1;
 const PENDING = "pending";
 const SUMMARY = "summary";
 const HISTORY = "history";
+const COUNTING_START = "counting_start";
+const BALANCE = "balance";
+// The bounds lib/monzo/monzo_schemas.ts puts on a balance read from Monzo: beyond them, a corrupt entry.
+const MAX_BALANCE_MINOR = 1e15;
+const MAX_CURRENCY_LENGTH = 64;
 
 type TxKey = [typeof TX, string, number, string];
 const txKey = (tx: StoredTransaction): TxKey => [TX, tx.accountId, tx.createdMs, tx.id];
@@ -63,6 +84,11 @@ interface Held {
   readonly active: Map<string, StoredTransaction>;
   newest: StoredTransaction | undefined;
   history: AccountHistory | undefined;
+  /** When the counters began, epoch ms: set at the account's first write, or at open for an older store. */
+  countingStart: number | undefined;
+  /** False until the counting start is on disk (it is written with the next write). */
+  countingStored: boolean;
+  balance: StoredBalance | undefined;
 }
 
 /**
@@ -72,6 +98,12 @@ interface Held {
  * write, and stored beside the transactions), its pending transactions, those of the current budget
  * month, and its newest one; so memory does not grow with the years of history stored. The store is
  * read whole once, at start, over the one `Deno.Kv` the caller opened and closes.
+ *
+ * Each account has a counting start: the time of its first write, kept beside its transactions and
+ * never moved while the store lives. The cash-flow totals count only what settled at or after it,
+ * so older history imported later never changes them. A store from before counting starts (or
+ * whose counting start is unreadable, or later than now) gets one at open, now, and its totals
+ * start again from 0: one counter reset, which Prometheus handles; {@link restarted} names them.
  */
 export class TransactionStore {
   readonly #kv: Deno.Kv;
@@ -80,6 +112,8 @@ export class TransactionStore {
   #held = new Map<string, Held>();
   #dropped = 0;
   #recentSince: number;
+  readonly #clock: Clock;
+  #restarted: string[] = [];
   /** The first error a store operation threw in the running {@link session}, if any. */
   #failure: string | null = null;
 
@@ -88,6 +122,7 @@ export class TransactionStore {
     this.#decode = options.decode;
     this.#where = options.location === undefined ? "" : ` "${options.location}"`;
     this.#recentSince = options.recentSince;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Loads each account's totals, history, newest, pending and recent transactions; never closes `kv`. */
@@ -122,6 +157,52 @@ export class TransactionStore {
   /** How far back the account's history reaches, if anything was imported. */
   history(accountId: string): AccountHistory | undefined {
     return this.#held.get(accountId)?.history;
+  }
+
+  /** When the account's counters began (epoch ms), if anything of its transactions was ever written. */
+  countingStart(accountId: string): number | undefined {
+    return this.#held.get(accountId)?.countingStart;
+  }
+
+  /**
+   * Accounts whose counting start was missing (an older store), unreadable or later than now at
+   * open: it is now, and their totals started again from 0.
+   */
+  get restarted(): readonly string[] {
+    return this.#restarted;
+  }
+
+  /** The accounts the store holds anything of (transactions, history, a balance), sorted. */
+  accountIds(): string[] {
+    return [...this.#held.keys()].sort(compareText);
+  }
+
+  /**
+   * Every stored transaction of the account, oldest first by creation time (then id), read from the
+   * store in batches as they are consumed, so memory holds only a batch; unreadable entries are left
+   * out. A failing store throws what Deno KV throws.
+   */
+  async *transactionsOf(accountId: string): AsyncIterable<StoredTransaction> {
+    for await (const entry of this.#kv.list({ prefix: [TX, accountId] })) {
+      const tx = this.#valid(entry.key, entry.value);
+      if (tx) yield tx;
+    }
+  }
+
+  /** The balance the last poll read of the account, if one was ever saved. */
+  lastBalance(accountId: string): StoredBalance | undefined {
+    return this.#held.get(accountId)?.balance;
+  }
+
+  /** Keeps `balance` as the account's last one; memory follows once it is on disk. */
+  saveBalance(accountId: string, balance: StoredBalance): Promise<Result<void>> {
+    return this.#use("write", async (kv) => {
+      const checked = decodeBalance(balance);
+      if (checked === null) return err(`Cannot write the data store: the balance of ${accountId} is not one`);
+      await kv.set([BALANCE, accountId], checked);
+      heldOf(this.#held, accountId).balance = checked;
+      return ok(undefined);
+    });
   }
 
   /** The account's newest stored transaction. */
@@ -180,6 +261,18 @@ export class TransactionStore {
     previous: ReadonlyMap<string, StoredTransaction>,
   ): Promise<Result<void>> {
     const held = heldOf(this.#held, accountId);
+    // Set in memory at once, so a write that fails and is done again keeps the same start.
+    held.countingStart ??= this.#clock.now();
+    const start = held.countingStart;
+    if (!held.countingStored) {
+      // On disk before any transaction that its totals depend on; with the totals as they stand.
+      const committed = await kv.atomic()
+        .set([COUNTING_START, accountId], start)
+        .set([SUMMARY, accountId], { count: held.count, flows: held.flows })
+        .commit();
+      if (!committed.ok) return err("Cannot write the data store: a write was not committed");
+      held.countingStored = true;
+    }
     let count = held.count;
     let flows = held.flows;
     // Each batch commits whole groups (a transaction and its pending mark) and the totals after them.
@@ -196,7 +289,7 @@ export class TransactionStore {
     for (const tx of change.put ?? []) {
       const before = previous.get(tx.id);
       if (!before) count++;
-      flows = addFlows(flows, cashFlow([tx]), before ? cashFlow([before]) : []);
+      flows = addFlows(flows, cashFlow([tx], start), before ? cashFlow([before], start) : []);
       group([
         (op) => op.set(txKey(tx), tx),
         (op) => isPending(tx) ? op.set(pendingKey(tx), true) : op.delete(pendingKey(tx)),
@@ -204,7 +297,7 @@ export class TransactionStore {
     }
     for (const tx of change.remove ?? []) {
       count--;
-      flows = addFlows(flows, [], cashFlow([tx]));
+      flows = addFlows(flows, [], cashFlow([tx], start));
       group([(op) => op.delete(txKey(tx)), (op) => op.delete(pendingKey(tx))]);
     }
     const history = change.history;
@@ -260,9 +353,19 @@ export class TransactionStore {
     }
   }
 
-  /** Reads each account's totals, history, newest, pending and recent transactions. */
+  /** Reads each account's totals, history, counting start, balance, newest, pending and recent transactions. */
   async #load(kv: Deno.Kv): Promise<Map<string, Held>> {
     const accounts = new Map<string, Held>();
+    const now = this.#clock.now();
+    const starts = new Map<string, number>();
+    for await (const entry of kv.list({ prefix: [COUNTING_START] })) {
+      const start = entry.value;
+      if (typeof entry.key[1] === "string" && isEpochMs(start) && start <= now) starts.set(entry.key[1], start);
+    }
+    for await (const entry of kv.list({ prefix: [BALANCE] })) {
+      const balance = decodeBalance(entry.value);
+      if (typeof entry.key[1] === "string" && balance) heldOf(accounts, entry.key[1]).balance = balance;
+    }
     for await (const entry of kv.list({ prefix: [SUMMARY] })) {
       const summary = decodeSummary(entry.value);
       if (typeof entry.key[1] === "string" && summary) Object.assign(heldOf(accounts, entry.key[1]), summary);
@@ -272,6 +375,17 @@ export class TransactionStore {
       if (typeof entry.key[1] === "string" && history) heldOf(accounts, entry.key[1]).history = history;
     }
     for (const [accountId, held] of accounts) {
+      const start = starts.get(accountId);
+      if (start !== undefined) {
+        held.countingStart = start;
+        held.countingStored = true;
+      } else if (held.count > 0 || held.flows.length > 0 || held.history) {
+        // Totals kept since the stored history starts (an older store), or against a start that
+        // cannot be trusted: counting starts again now, from 0, in the currencies it had.
+        held.countingStart = now;
+        held.flows = held.flows.map((flow) => ({ ...flow, spentMinor: 0, receivedMinor: 0 }));
+        this.#restarted.push(accountId);
+      }
       // The newest readable one; unreadable entries are counted where they are read in full, below.
       for await (const entry of kv.list({ prefix: [TX, accountId] }, { reverse: true })) {
         held.newest = this.#valid(entry.key, entry.value) ?? undefined;
@@ -322,7 +436,16 @@ export class TransactionStore {
 function heldOf(accounts: Map<string, Held>, accountId: string): Held {
   let held = accounts.get(accountId);
   if (!held) {
-    held = { count: 0, flows: [], active: new Map(), newest: undefined, history: undefined };
+    held = {
+      count: 0,
+      flows: [],
+      active: new Map(),
+      newest: undefined,
+      history: undefined,
+      countingStart: undefined,
+      countingStored: false,
+      balance: undefined,
+    };
     accounts.set(accountId, held);
   }
   return held;
@@ -346,6 +469,19 @@ function addFlows(base: readonly CashFlow[], plus: readonly CashFlow[], minus: r
 
 function byCreated(a: StoredTransaction, b: StoredTransaction): number {
   return a.createdMs - b.createdMs || compareText(a.id, b.id);
+}
+
+const isEpochMs = (value: unknown): value is number =>
+  Number.isInteger(value) && (value as number) >= 0 && (value as number) <= LATEST - 1;
+
+/** A balance read back from the store (or about to be written), or null when it is not one. */
+function decodeBalance(value: unknown): StoredBalance | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { balanceMinor, currency, at } = value as Record<string, unknown>;
+  if (!Number.isInteger(balanceMinor) || Math.abs(balanceMinor as number) > MAX_BALANCE_MINOR) return null;
+  if (typeof currency !== "string" || currency.length === 0 || currency.length > MAX_CURRENCY_LENGTH) return null;
+  if (hasUnsafeCharacters(currency) || !isEpochMs(at)) return null;
+  return { balanceMinor: balanceMinor as number, currency, at };
 }
 
 function decodeHistory(value: unknown): AccountHistory | null {
