@@ -13,6 +13,7 @@ const STAGES = [
   "store",
   "poll",
   "exposition",
+  "backfill",
   "http",
   "fake_monzo",
   "run",

@@ -1,4 +1,4 @@
-import { type Family, fillFamilies } from "../shared/metric_family.ts";
+import { type Family, type FamilyInfo, fillFamilies } from "../shared/metric_family.ts";
 import { REQUEST_FAMILIES } from "../monzo/monzo_client.ts";
 import type { ExpositionFormat } from "./negotiation.ts";
 import { APPROVAL_FAMILIES, POLL_FAMILIES } from "../poll/poller.ts";
@@ -20,7 +20,8 @@ export function escapeLabelValue(text: string): string {
   return text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
 }
 
-function formatValue(value: number): string {
+/** A sample value as both formats print it: `NaN`, `+Inf`, `-Inf`, or the shortest exact decimal. */
+export function formatValue(value: number): string {
   if (Number.isNaN(value)) return "NaN";
   if (value === Infinity) return "+Inf";
   if (value === -Infinity) return "-Inf";
@@ -42,9 +43,14 @@ function familiesOf(state: SnapshotState): Family[] {
   ];
 }
 
+/** A series as both formats name it: the sample name, then its labels, values escaped, in braces when there are any. */
+export function seriesName(name: string, labels: Family["samples"][number]["labels"]): string {
+  const pairs = labels.map(([label, value]) => `${label}="${escapeLabelValue(value)}"`).join(",");
+  return `${name}${pairs ? `{${pairs}}` : ""}`;
+}
+
 function sampleLine(name: string, sample: Family["samples"][number]): string {
-  const labels = sample.labels.map(([label, value]) => `${label}="${escapeLabelValue(value)}"`).join(",");
-  return `${name}${labels ? `{${labels}}` : ""} ${formatValue(sample.value)}`;
+  return `${seriesName(name, sample.labels)} ${formatValue(sample.value)}`;
 }
 
 /** Renders the state in the Prometheus text format 0.0.4, as one flat string. */
@@ -65,7 +71,7 @@ export function renderExposition(state: SnapshotState): string {
  * (so Prometheus stores the same series from either): a counter's family drops the `_total` its
  * samples carry, and a gauge named `_info` (always 1, by this exporter's conventions) is an info family.
  */
-function openMetricsFamily(family: Family): { name: string; type: string } {
+function openMetricsFamily(family: FamilyInfo): { name: string; type: string } {
   if (family.type === "counter" && family.name.endsWith("_total")) {
     return { name: family.name.slice(0, -"_total".length), type: "counter" };
   }
@@ -73,6 +79,12 @@ function openMetricsFamily(family: Family): { name: string; type: string } {
     return { name: family.name.slice(0, -"_info".length), type: "info" };
   }
   return { name: family.name, type: family.type };
+}
+
+/** A family's metadata lines in OpenMetrics: TYPE before HELP, HELP escaping double quotes too. */
+export function openMetricsHeader(family: FamilyInfo): [string, string] {
+  const { name, type } = openMetricsFamily(family);
+  return [`# TYPE ${name} ${type}`, `# HELP ${name} ${escapeLabelValue(family.help)}`];
 }
 
 /**
@@ -83,8 +95,7 @@ export function renderOpenMetrics(state: SnapshotState): string {
   const lines: string[] = [];
   for (const family of familiesOf(state)) {
     if (family.samples.length === 0) continue;
-    const { name, type } = openMetricsFamily(family);
-    lines.push(`# TYPE ${name} ${type}`, `# HELP ${name} ${escapeLabelValue(family.help)}`);
+    lines.push(...openMetricsHeader(family));
     for (const sample of family.samples) lines.push(sampleLine(family.name, sample));
   }
   lines.push("# EOF", "");

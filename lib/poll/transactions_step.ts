@@ -601,7 +601,8 @@ function withUnspentBudgets(spent: Sample[], memory: TransactionsMemory, config:
   });
 }
 
-function families(config: TransactionsConfig): StepDefinition<TransactionsMemory>["families"] {
+/** The step's families for `config`; the backfill reads their names and help. */
+export function families(config: TransactionsConfig): StepDefinition<TransactionsMemory>["families"] {
   const perAccount = (pick: (flow: CashFlow) => number) => (memory: TransactionsMemory): Sample[] =>
     memory.flows.map((flow) => ({
       labels: [["account_id", flow.accountId], ["currency", flow.currency]],
