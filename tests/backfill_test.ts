@@ -17,7 +17,7 @@ import { BACKFILLED_NOTE, backfillHelp } from "../lib/backfill/help.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
 import { categoryParts } from "../lib/spending/rules.ts";
 import type { StoredTransaction } from "../lib/monzo/transaction.ts";
-import { balancesStep } from "../lib/poll/balances_step.ts";
+import { balanceFamilies } from "../lib/poll/balances_step.ts";
 import { FROM_LAST_POLL } from "../lib/shared/metric_family.ts";
 import { binaryExists, explainSkip, PROMTOOL } from "./helpers/e2e.ts";
 
@@ -340,7 +340,7 @@ Deno.test("at every sample time the file holds the balance, the counters and the
 Deno.test("each family's HELP is the live family's, without 'from the last poll', saying it is backfilled", async () => {
   const { accounts, transactions } = fixture();
   const families = parse((await generate(memorySource(accounts, transactions))).text);
-  const live = balancesStep.families.find((family) => family.name === "monzo_balance")!.help;
+  const live = balanceFamilies.find((family) => family.name === "monzo_balance")!.help;
   assert.ok(live.includes(FROM_LAST_POLL), "the live HELP says it comes from the last poll");
   assert.equal(families.get("monzo_balance")!.help, `${live.replace(FROM_LAST_POLL, "").trim()} ${BACKFILLED_NOTE}`);
   for (const [name, family] of families) {

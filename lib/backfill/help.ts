@@ -1,4 +1,4 @@
-import { balancesStep } from "../poll/balances_step.ts";
+import { balanceFamilies } from "../poll/balances_step.ts";
 import { families, type TransactionsConfig } from "../poll/transactions_step.ts";
 import { FROM_LAST_POLL } from "../shared/metric_family.ts";
 import { BACKFILLED_FAMILIES, type BackfilledFamily } from "./openmetrics.ts";
@@ -9,7 +9,7 @@ export const BACKFILLED_NOTE =
 
 /** The HELP of each backfilled family: the live family's, which says what it means, with {@link BACKFILLED_NOTE}. */
 export function backfillHelp(config: TransactionsConfig): Record<BackfilledFamily, string> {
-  const live = [...balancesStep.families, ...families(config)];
+  const live = [...balanceFamilies, ...families(config)];
   const help = (name: BackfilledFamily): string => {
     const family = live.find((one) => one.name === name);
     if (family === undefined) throw new Error(`The poll declares no family ${name}`);

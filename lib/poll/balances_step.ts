@@ -12,6 +12,42 @@ function perAccount(memory: PerAccount<Balance>, pick: (balance: Balance) => num
   }));
 }
 
+/** The balances step's families, declared apart so the backfill can reuse their HELP. */
+export const balanceFamilies: StepDefinition<PerAccount<Balance>>["families"] = [
+  {
+    name: "monzo_balance",
+    type: "gauge",
+    help: `Balance of the account ${MONEY}, without pots. ${FROM_LAST_POLL}`,
+    samples: (memory) => perAccount(memory, (b) => b.balance),
+  },
+  {
+    name: "monzo_balance_including_flexible_savings",
+    type: "gauge",
+    help: `Balance of the account plus its flexible savings pots, ${MONEY}. ${FROM_LAST_POLL}`,
+    samples: (memory) => perAccount(memory, (b) => b.balance_including_flexible_savings),
+  },
+  {
+    name: "monzo_total_balance",
+    type: "gauge",
+    help: `Balance of the account plus all its pots, ${MONEY}. ${FROM_LAST_POLL}`,
+    samples: (memory) => perAccount(memory, (b) => b.total_balance),
+  },
+  {
+    name: "monzo_spend_today",
+    type: "gauge",
+    help: `Money spent from the account today (Monzo's day starts about 4 am), ${MONEY}; ` +
+      `positive for spending, negative when more came back than went out. ${FROM_LAST_POLL}`,
+    samples: (memory) => perAccount(memory, (b) => -b.spend_today),
+  },
+  {
+    name: "monzo_account_last_successful_poll_timestamp_seconds",
+    type: "gauge",
+    help: "Unix time at which the account's balance was last read from Monzo.",
+    samples: (memory) =>
+      inAccountOrder(memory).map(([id, read]) => ({ labels: [["account_id", id]], value: read.at / 1000 })),
+  },
+];
+
 /**
  * Balances: `GET /balance` of every exported account. Each balance read is kept in `store` too, so
  * the stored history can be replayed into past balances without Monzo; a store that cannot keep it
@@ -20,40 +56,7 @@ function perAccount(memory: PerAccount<Balance>, pick: (balance: Balance) => num
 export const balancesStep = (store: Pick<TransactionStore, "saveBalance">): StepDefinition<PerAccount<Balance>> => ({
   name: "balances",
   initial: new Map(),
-  families: [
-    {
-      name: "monzo_balance",
-      type: "gauge",
-      help: `Balance of the account ${MONEY}, without pots. ${FROM_LAST_POLL}`,
-      samples: (memory) => perAccount(memory, (b) => b.balance),
-    },
-    {
-      name: "monzo_balance_including_flexible_savings",
-      type: "gauge",
-      help: `Balance of the account plus its flexible savings pots, ${MONEY}. ${FROM_LAST_POLL}`,
-      samples: (memory) => perAccount(memory, (b) => b.balance_including_flexible_savings),
-    },
-    {
-      name: "monzo_total_balance",
-      type: "gauge",
-      help: `Balance of the account plus all its pots, ${MONEY}. ${FROM_LAST_POLL}`,
-      samples: (memory) => perAccount(memory, (b) => b.total_balance),
-    },
-    {
-      name: "monzo_spend_today",
-      type: "gauge",
-      help: `Money spent from the account today (Monzo's day starts about 4 am), ${MONEY}; ` +
-        `positive for spending, negative when more came back than went out. ${FROM_LAST_POLL}`,
-      samples: (memory) => perAccount(memory, (b) => -b.spend_today),
-    },
-    {
-      name: "monzo_account_last_successful_poll_timestamp_seconds",
-      type: "gauge",
-      help: "Unix time at which the account's balance was last read from Monzo.",
-      samples: (memory) =>
-        inAccountOrder(memory).map(([id, read]) => ({ labels: [["account_id", id]], value: read.at / 1000 })),
-    },
-  ],
+  families: balanceFamilies,
   async run(context, memory) {
     const run = await readEachAccount(
       context,
