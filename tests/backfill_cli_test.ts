@@ -255,7 +255,11 @@ async function namesIn(folder: string): Promise<string[]> {
 
 /** A config for the program whose store is `dataPath`. */
 function configFor(dir: string, dataPath: string): Promise<string> {
-  return writeConfig(dir, { ...bareConfigFields(freePort()), data_path: dataPath });
+  return writeConfig(
+    dir,
+    { ...bareConfigFields(freePort()), data_path: dataPath },
+    `config-${crypto.randomUUID()}.toml`,
+  );
 }
 
 /** Runs the program with `args`, expecting one summary line on stdout and exit 0; the line. */
@@ -405,4 +409,113 @@ Deno.test("--demo --backfill FILE writes the demo's history and exits", async ()
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+/** Fills a store at `path` for `accounts` with 30 days of daily debits and a history, and a balance when `polled`. */
+async function fillStore(path: string, { polled }: { polled: boolean }): Promise<void> {
+  const kv = await Deno.openKv(path);
+  try {
+    const opened = await TransactionStore.open(kv, {
+      decode: decodeStoredTransaction,
+      recentSince: T0,
+      clock: { now: () => T0 },
+    });
+    assert.ok(opened.ok);
+    const start = T0 - 30 * DAY;
+    const put = Array.from({ length: 30 }, (_, i) => debit(ALICE_CURRENT, `tx_${i}`, start + i * DAY + HOUR));
+    assert.ok((await opened.value.write(ALICE_CURRENT, { put, history: { start, complete: true } })).ok);
+    if (polled) {
+      const balance = { balanceMinor: 100_000, currency: "GBP", at: T0 };
+      assert.ok((await opened.value.saveBalance(ALICE_CURRENT, balance)).ok);
+    }
+  } finally {
+    kv.close();
+  }
+}
+
+/** Runs the program, which must refuse in one line saying each of `words`, with exit `code`. */
+async function assertRefusal(args: string[], code: number, words: string[]): Promise<void> {
+  const ran = await runTask("start", args, { timeoutMs: 30_000 });
+  const what = `${args.join(" ")}: exit ${ran.code}, ${JSON.stringify(ran.stderr)}`;
+  assert.equal(ran.code, code, what);
+  assert.equal(ran.stderrLines.length, 1, what);
+  assert.equal(ran.stdout, "", what);
+  for (const word of words) assert.ok(ran.stderrLines[0].includes(word), `${what} does not say ${word}`);
+}
+
+Deno.test("bad input to the real program: one line naming it, a non-zero exit, nothing left in FILE's folder, no store made or changed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "monzo-backfill-bad-" });
+  try {
+    const stores = join(dir, "stores");
+    const out = join(dir, "out");
+    await Deno.mkdir(stores);
+    await Deno.mkdir(join(out, "sub"), { recursive: true });
+    const empty = join(stores, "empty.kv");
+    (await Deno.openKv(empty)).close();
+    const unpolled = join(stores, "unpolled.kv");
+    await fillStore(unpolled, { polled: false });
+    const polled = join(stores, "polled.kv");
+    await fillStore(polled, { polled: true });
+    const missing = join(stores, "missing.kv");
+    const config = async (dataPath: string) => ["--config", await configFor(dir, dataPath)];
+    const file = join(out, "history.om");
+    const before = { stores: await namesIn(stores), out: await namesIn(out) };
+    const cases: Array<[string[], number, string[]]> = [
+      [[...await config(polled), "--backfill", file, "--backfill.step", "4m"], 2, [
+        "--backfill.step",
+        "shorter than 5m",
+      ]],
+      [[...await config(polled), "--backfill", file, "--backfill.step", "1x"], 2, ["not a Prometheus duration"]],
+      [[...await config(polled), "--backfill", file, "--backfill.until", "yesterday"], 2, ["not an RFC 3339 time"]],
+      [[...await config(polled), "--backfill", file, "--backfill.label", "currency=GBP"], 2, ["currency", "own"]],
+      [[...await config(polled), "--backfill.step", "1h"], 2, ["--backfill.step needs --backfill FILE"]],
+      [[...await config(polled), "--backfill", join(out, "nope", "h.om")], 1, [
+        `"${join(out, "nope")}"`,
+        "does not exist",
+      ]],
+      [[...await config(polled), "--backfill", join(out, "sub")], 1, [`"${join(out, "sub")}"`, "is a folder"]],
+      [[...await config(missing), "--backfill", file], 1, [`"${missing}"`, "log in first"]],
+      [[...await config(empty), "--backfill", file], 1, [`"${empty}"`, "no history", "log in first"]],
+      [[...await config(unpolled), "--backfill", file], 1, [`"${unpolled}"`, "no balance", "poll once"]],
+      [[...await config(":memory:"), "--backfill", file], 1, [":memory:", "keeps no history"]],
+    ];
+    for (const [args, code, words] of cases) {
+      await assertRefusal(args, code, words);
+      assert.deepEqual(await namesIn(out), before.out, `${args.join(" ")} left something in FILE's folder`);
+      assert.deepEqual(await namesIn(stores), before.stores, `${args.join(" ")} changed the stores' folder`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "a FILE folder that cannot be written (read-only), or that fills up midway: one line, FILE as it was, no temporary file left",
+  ignore: notRoot !== null,
+  async fn() {
+    if (await cannotMount("backfill_cli_test's tests that mount")) return;
+    const dir = await Deno.makeTempDir({ prefix: "monzo-backfill-fs-" });
+    try {
+      const store = join(dir, "polled.kv");
+      await fillStore(store, { polled: true });
+      const out = join(dir, "out");
+      await Deno.mkdir(out);
+      const file = join(out, "history.om");
+      const args = ["--config", await configFor(dir, store), "--backfill", file, "--backfill.step", "5m"];
+      await withReadOnly(out, async () => {
+        await assertRefusal(args, 1, [`"${out}"`, "cannot create a file", "read-only"]);
+        assert.deepEqual(await namesIn(out), []);
+      });
+      // 30 days at 5m is far more than 16 KiB: the disk fills while writing.
+      await withMount(["-t", "tmpfs", "-o", "size=16k", "tmpfs"], out, async () => {
+        await Deno.writeTextFile(file, "the last backfill\n");
+        await assertRefusal(args, 1, [`"${file}"`, "no space"]);
+        assert.deepEqual(await namesIn(out), ["history.om"]);
+        assert.equal(await Deno.readTextFile(file), "the last backfill\n");
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
