@@ -98,6 +98,12 @@ async function checkConfig(cli: CliOptions): Promise<void> {
   if (web) console.log(web.module.summarizeWebConfig(web.config));
 }
 
+/** The config as the file says, with nothing it names checked: a problem exits. */
+async function storedConfig(cli: CliOptions): Promise<Config> {
+  const loaded = await loadConfig(await configPath(cli), { env: (name) => Deno.env.get(name) });
+  return loaded.ok ? loaded.value : fail(loaded.error);
+}
+
 /**
  * `--backfill FILE`: the stored history as OpenMetrics, one summary line, exit. It reads the config but
  * checks nothing a live exporter needs (the tokens file, a writable store), takes no lock and writes
@@ -105,13 +111,7 @@ async function checkConfig(cli: CliOptions): Promise<void> {
  */
 async function backfill(cli: CliOptions, request: BackfillRequest): Promise<void> {
   const { runBackfill, runDemoBackfill } = await import("./lib/run/backfill.ts");
-  let written;
-  if (cli.demo) written = await runDemoBackfill(request);
-  else {
-    const loaded = await loadConfig(await configPath(cli), { env: (name) => Deno.env.get(name) });
-    if (!loaded.ok) fail(loaded.error);
-    written = await runBackfill(loaded.value, request);
-  }
+  const written = cli.demo ? await runDemoBackfill(request) : await runBackfill(await storedConfig(cli), request);
   return written.ok ? console.log(written.value) : fail(written.error);
 }
 

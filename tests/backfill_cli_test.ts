@@ -278,7 +278,8 @@ function assertSummary(line: string, file: string, text: string): void {
   const accounts = new Set(samples.map((sample) => /account_id="([^"]*)"/.exec(sample.labels)?.[1])).size;
   const times = samples.map((sample) => sample.time);
   const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
-  const expected = `Wrote ${file}: ${accounts} accounts, ${new Set(samples.map((s) => s.series)).size} series, ` +
+  const expected = `Wrote ${file}: ${accounts} account${accounts === 1 ? "" : "s"}, ` +
+    `${new Set(samples.map((s) => s.series)).size} series, ` +
     `${samples.length} samples, samples from ${iso(Math.min(...times))} to ${iso(Math.max(...times))}`;
   assert.equal(line, expected);
 }
@@ -411,8 +412,14 @@ Deno.test("--demo --backfill FILE writes the demo's history and exits", async ()
   }
 });
 
-/** Fills a store at `path` for `accounts` with 30 days of daily debits and a history, and a balance when `polled`. */
-async function fillStore(path: string, { polled }: { polled: boolean }): Promise<void> {
+/**
+ * Fills a store at `path`: Alice's current account with 30 days of daily debits, its history, and a
+ * balance when `polled`; each of `unpolled` with a debit and a history but no balance.
+ */
+async function fillStore(
+  path: string,
+  { polled, unpolled = [] }: { polled: boolean; unpolled?: readonly string[] },
+): Promise<void> {
   const kv = await Deno.openKv(path);
   try {
     const opened = await TransactionStore.open(kv, {
@@ -424,6 +431,10 @@ async function fillStore(path: string, { polled }: { polled: boolean }): Promise
     const start = T0 - 30 * DAY;
     const put = Array.from({ length: 30 }, (_, i) => debit(ALICE_CURRENT, `tx_${i}`, start + i * DAY + HOUR));
     assert.ok((await opened.value.write(ALICE_CURRENT, { put, history: { start, complete: true } })).ok);
+    for (const account of unpolled) {
+      const history = { start, complete: true };
+      assert.ok((await opened.value.write(account, { put: [debit(account, `tx_${account}`, start)], history })).ok);
+    }
     if (polled) {
       const balance = { balanceMinor: 100_000, currency: "GBP", at: T0 };
       assert.ok((await opened.value.saveBalance(ALICE_CURRENT, balance)).ok);
@@ -518,4 +529,26 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("an account with a history but no saved balance yet is left out, and the summary line names it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "monzo-backfill-unpolled-" });
+  try {
+    const store = join(dir, "data.kv");
+    await fillStore(store, { polled: true, unpolled: ["acc_00009NotPolledYet0000001"] });
+    const file = join(dir, "history.om");
+    const line = await backfillOk(["--config", await configFor(dir, store), "--backfill", file]);
+    const text = await Deno.readTextFile(file);
+    assert.ok(!text.includes("acc_00009NotPolledYet0000001"));
+    assert.ok(text.includes(ALICE_CURRENT));
+    assert.ok(line.startsWith(`Wrote ${file}: 1 account, `), line);
+    assert.ok(
+      line.endsWith("; left out, no balance saved yet (let the exporter poll once): acc_00009NotPolledYet0000001"),
+      line,
+    );
+    // The default step: samples on the hour.
+    for (const sample of samplesOf(text)) assert.equal(sample.time % 3600, 0, sample.series);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

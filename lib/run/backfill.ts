@@ -113,7 +113,9 @@ export function summaryLine(file: string, summary: BackfillSummary): string {
   const range = summary.firstMs === null || summary.lastMs === null
     ? "no sample time (every history starts at or after its counting start or --backfill.until)"
     : `samples from ${isoTime(summary.firstMs)} to ${isoTime(summary.lastMs)}`;
-  return `Wrote ${file}: ${summary.accounts} accounts, ${summary.series} series, ${summary.samples} samples, ${range}`;
+  const counted = (count: number, noun: string) => `${count} ${noun}${count === 1 ? "" : "s"}`;
+  return `Wrote ${file}: ${counted(summary.accounts, "account")}, ${summary.series} series, ` +
+    `${counted(summary.samples, "sample")}, ${range}`;
 }
 
 /** FILE's folder must be a folder, and FILE not one: asked before the store is read, so a typo fails at once. */
