@@ -470,7 +470,8 @@ Deno.test("bad input to the real program: one line naming it, a non-zero exit, n
     const missing = join(stores, "missing.kv");
     const config = async (dataPath: string) => ["--config", await configFor(dir, dataPath)];
     const file = join(out, "history.om");
-    const before = { stores: await namesIn(stores), out: await namesIn(out) };
+    const polledConfig = await config(polled);
+    const before = { stores: await namesIn(stores), out: await namesIn(out), polled: await Deno.readFile(polled) };
     const cases: Array<[string[], number, string[]]> = [
       [[...await config(polled), "--backfill", file, "--backfill.step", "4m"], 2, [
         "--backfill.step",
@@ -489,11 +490,15 @@ Deno.test("bad input to the real program: one line naming it, a non-zero exit, n
       [[...await config(empty), "--backfill", file], 1, [`"${empty}"`, "no history", "log in first"]],
       [[...await config(unpolled), "--backfill", file], 1, [`"${unpolled}"`, "no balance", "poll once"]],
       [[...await config(":memory:"), "--backfill", file], 1, [":memory:", "keeps no history"]],
+      // A slip of the keyboard must not rename the backfill over the exporter's own files.
+      [[...polledConfig, "--backfill", polled], 1, [`"${polled}"`, "it is the data store"]],
+      [[...polledConfig, "--backfill", polledConfig[1]], 1, [`"${polledConfig[1]}"`, "it is the config file"]],
     ];
     for (const [args, code, words] of cases) {
       await assertRefusal(args, code, words);
       assert.deepEqual(await namesIn(out), before.out, `${args.join(" ")} left something in FILE's folder`);
       assert.deepEqual(await namesIn(stores), before.stores, `${args.join(" ")} changed the stores' folder`);
+      assert.deepEqual(await Deno.readFile(polled), before.polled, `${args.join(" ")} changed the store`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

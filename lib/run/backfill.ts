@@ -13,6 +13,7 @@ import { type BackfillSummary, type ChunkSink, writeOpenMetrics } from "../backf
 import { storeSource } from "../backfill/store_source.ts";
 import { decodeStoredTransaction } from "../monzo/transaction.ts";
 import { TransactionStore } from "../store/transaction_store.ts";
+import { lockPathFor } from "../store/instance_lock.ts";
 import { type Clock, systemClock } from "../shared/clock.ts";
 import { basename, dirname, join } from "../shared/file_path.ts";
 import { errorMessage, fileErrorMessage } from "../shared/error_message.ts";
@@ -37,6 +38,8 @@ export async function runBackfill(
 ): Promise<Result<string>> {
   const target = await checkTarget(request.file);
   if (!target.ok) return target;
+  const own = await ownFileAt(request.file, config);
+  if (own !== null) return err(`Cannot write --backfill "${request.file}": it is ${own}; name another file`);
   const opened = await openForReading(config.dataPath, clock);
   if (!opened.ok) return opened;
   try {
@@ -136,6 +139,35 @@ async function checkTarget(file: string): Promise<Result<void>> {
     if (!(error instanceof Deno.errors.NotFound)) return refuse(fileErrorMessage(error));
   }
   return ok(undefined);
+}
+
+/**
+ * What of the exporter's own `file` is (the data store or its journal, the tokens file, the config, a
+ * lock), links followed; null when none: renaming the backfill over one of them would destroy it.
+ */
+async function ownFileAt(file: string, config: Config): Promise<string | null> {
+  const identity = async (path: string) => {
+    try {
+      const info = await Deno.stat(path);
+      return info.ino === null ? null : `${info.dev}:${info.ino}`;
+    } catch {
+      // Not there, or not reachable here: no file FILE could name, since FILE itself was reached.
+      return null;
+    }
+  };
+  const target = await identity(file);
+  if (target === null) return null;
+  const owned: Array<[string, string]> = [
+    [config.dataPath, "the data store"],
+    [`${config.dataPath}-wal`, "the data store's journal"],
+    [`${config.dataPath}-shm`, "the data store's journal"],
+    [lockPathFor(config.dataPath), "the data store's lock"],
+    [config.tokensPath, "the tokens file"],
+    [lockPathFor(config.tokensPath), "the tokens file's lock"],
+    [config.path, "the config file"],
+  ];
+  for (const [path, what] of owned) if (await identity(path) === target) return `${what} "${path}"`;
+  return null;
 }
 
 /**
