@@ -19,6 +19,7 @@ import { basename, dirname, join } from "../shared/file_path.ts";
 import { errorMessage, fileErrorMessage } from "../shared/error_message.ts";
 import { describeFileKind } from "../shared/regular_file.ts";
 import { isoTime } from "../shared/problems.ts";
+import { cleanText } from "../shared/hostile_text.ts";
 import { err, ok, type Result } from "../shared/result.ts";
 
 /** The store opened for reading, and how to let go of it. */
@@ -62,7 +63,7 @@ export async function runBackfill(
     if (!written.ok) return written;
     const left = withoutBalance.length === 0
       ? ""
-      : `; left out, no balance saved yet (let the exporter poll once): ${withoutBalance.join(", ")}`;
+      : `; left out, no balance saved yet (let the exporter poll once): ${withoutBalance.map((id) => cleanText(id)).join(", ")}`;
     return ok(`${summaryLine(request.file, written.value)}${left}`);
   } finally {
     opened.value.close();
