@@ -61,9 +61,8 @@ export async function runBackfill(
     };
     const written = await writeAtomically(request.file, (sink) => writeOpenMetrics(source, options, sink));
     if (!written.ok) return written;
-    const left = withoutBalance.length === 0
-      ? ""
-      : `; left out, no balance saved yet (let the exporter poll once): ${withoutBalance.map((id) => cleanText(id)).join(", ")}`;
+    const named = withoutBalance.map((id) => cleanText(id)).join(", ");
+    const left = named === "" ? "" : `; left out, no balance saved yet (let the exporter poll once): ${named}`;
     return ok(`${summaryLine(request.file, written.value)}${left}`);
   } finally {
     opened.value.close();
