@@ -21,8 +21,11 @@ import {
   freePort,
   PROMTOOL,
   runTask,
+  spawn,
+  waitFor,
   writeConfig,
 } from "./helpers/e2e.ts";
+import { taskRunArgs } from "./helpers/tasks.ts";
 import { cannotMount, notRoot, withMount, withReadOnly } from "./helpers/mounts.ts";
 
 const HOUR = 60 * MINUTE;
@@ -553,6 +556,39 @@ Deno.test("an account with a history but no saved balance yet is left out, and t
     );
     // The default step: samples on the hour.
     for (const sample of samplesOf(text)) assert.equal(sample.time % 3600, 0, sample.series);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SIGTERM while FILE is being written: exit 130, no temporary file in FILE's folder, no demo store left", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "monzo-backfill-signal-" });
+  try {
+    const out = join(dir, "out");
+    const scratch = join(dir, "tmp");
+    await Deno.mkdir(out);
+    await Deno.mkdir(scratch);
+    const file = join(out, "history.om");
+    // The demo's store is made under TMPDIR; at the default step its file takes seconds to write.
+    const program = spawn(Deno.execPath(), [...await taskRunArgs("start"), "--demo", "--backfill", file], {
+      env: { TMPDIR: scratch },
+    });
+    try {
+      const temp = await waitFor(
+        "the temporary file",
+        async () => (await namesIn(out)).find((name) => name.endsWith(".tmp")),
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      assert.ok(temp.startsWith(".history.om."), temp);
+      assert.equal((await namesIn(scratch)).length, 1, "the demo's store is not under TMPDIR");
+    } finally {
+      const status = await program.stop("SIGTERM");
+      assert.equal(status.code, 130, program.stderr.text);
+    }
+    assert.deepEqual(await namesIn(out), []);
+    assert.deepEqual(await namesIn(scratch), []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -85,6 +85,7 @@ export async function runDemoBackfill(request: BackfillRequest, clock: Clock = s
   const lines: string[] = [];
   const quiet = createLogger({ sink: (line) => lines.push(line) });
   const folder = await Deno.makeTempDir({ prefix: "monzo-exporter-demo-backfill-" });
+  const unregister = removedIfInterrupted(folder);
   const simulated = await startDemo({ hostname: "127.0.0.1", port: 0 }, quiet, { clock });
   try {
     const config: Config = { ...simulated.config, dataPath: join(folder, "demo.kv") };
@@ -108,6 +109,7 @@ export async function runDemoBackfill(request: BackfillRequest, clock: Clock = s
   } finally {
     await simulated.close();
     await Deno.remove(folder, { recursive: true });
+    unregister();
   }
 }
 
@@ -228,16 +230,7 @@ async function writeAtomically<T>(file: string, write: (sink: ChunkSink) => Prom
   }
   let open = true;
   let fileFailure: unknown = null;
-  // An interrupted run leaves nothing behind either.
-  const interrupted = () => {
-    try {
-      Deno.removeSync(temp);
-    } finally {
-      Deno.exit(130);
-    }
-  };
-  const signals = ["SIGINT", "SIGTERM"] as const;
-  for (const signal of signals) Deno.addSignalListener(signal, interrupted);
+  const unregister = removedIfInterrupted(temp);
   try {
     const sink: ChunkSink = {
       async write(chunk) {
@@ -269,8 +262,35 @@ async function writeAtomically<T>(file: string, write: (sink: ChunkSink) => Prom
       : fileErrorMessage(fileFailure);
     return refuse(removed ? why : `${why}; and the temporary file "${temp}" could not be removed`);
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, interrupted);
+    unregister();
   }
+}
+
+// What SIGINT or SIGTERM removes before the process ends, so an interrupted run leaves nothing behind.
+const SIGNALS = ["SIGINT", "SIGTERM"] as const;
+const scratch = new Set<string>();
+
+function interrupted(): void {
+  for (const path of scratch) {
+    try {
+      Deno.removeSync(path, { recursive: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        console.error(`Cannot remove "${path}": ${fileErrorMessage(error)}`);
+      }
+    }
+  }
+  Deno.exit(130);
+}
+
+/** Removes `path` (a file or a folder) if the process is interrupted before the returned function is called. */
+function removedIfInterrupted(path: string): () => void {
+  if (scratch.size === 0) { for (const signal of SIGNALS) Deno.addSignalListener(signal, interrupted); }
+  scratch.add(path);
+  return () => {
+    scratch.delete(path);
+    if (scratch.size === 0) { for (const signal of SIGNALS) Deno.removeSignalListener(signal, interrupted); }
+  };
 }
 
 /** Removes the temporary file; false if it is still there. */
