@@ -3,7 +3,13 @@
 // against an oracle written independently of lib/spending/budget_month.ts's window arithmetic: nominal
 // months from walking budgetMonth, and "in the window" from the London calendar date ICU shows.
 import assert from "node:assert/strict";
-import { budgetMonth, type PaydayMonth, paydayMonth, type Salary } from "../lib/spending/budget_month.ts";
+import {
+  budgetMonth,
+  monthStartReason,
+  type PaydayMonth,
+  paydayMonth,
+  type Salary,
+} from "../lib/spending/budget_month.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -270,5 +276,64 @@ Deno.test("over four years of salaries near month ends, every instant agrees wit
       }
       last = got;
     }
+  }
+});
+
+Deno.test("the status page's reason names the salary, on its London date, or the day", () => {
+  const salary = salaryAt("2025-07-24T06:00:00Z", 215_000);
+  const started = month(utc("2025-07-24T12:00:00Z"), 25, [salary]);
+  assert.equal(monthStartReason(started, 25), "salary of £2,150.00 on Thu 24 Jul");
+  // 23:30 UTC on 23 July is 00:30 on the 24th in London (BST).
+  const late = month(utc("2025-07-24T12:00:00Z"), 25, [salaryAt("2025-07-23T23:30:00Z", 215_000)]);
+  assert.equal(monthStartReason(late, 25), "salary of £2,150.00 on Thu 24 Jul");
+  const plain = month(utc("2025-07-26T12:00:00Z"), 25, []);
+  const days: Array<[number, string]> = [
+    [1, "1st"],
+    [2, "2nd"],
+    [3, "3rd"],
+    [4, "4th"],
+    [11, "11th"],
+    [12, "12th"],
+    [
+      13,
+      "13th",
+    ],
+    [21, "21st"],
+    [22, "22nd"],
+    [23, "23rd"],
+    [25, "25th"],
+    [28, "28th"],
+  ];
+  for (const [day, text] of days) assert.equal(monthStartReason(plain, day), `the ${text}`);
+});
+
+Deno.test("the reason's date and amount agree with ICU's for salaries at any time over four years", () => {
+  const dateFormat = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Europe/London",
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+  });
+  const random = seeded(24);
+  for (let i = 0; i < 3000; i++) {
+    const createdMs = utc("2025-01-01T00:00:00Z") + Math.floor(random() * 4 * 365 * DAY_MS);
+    // Amounts from a penny to ten million pounds, in each currency with a symbol and one without.
+    const amountMinor = Math.floor(10 ** (random() * 9));
+    const currency = ["GBP", "EUR", "USD", "CHF"][i % 4];
+    const reason = monthStartReason(
+      {
+        start: createdMs,
+        end: createdMs + DAY_MS,
+        nominalEnd: createdMs + DAY_MS,
+        startedBy: { createdMs, amountMinor, currency },
+      },
+      25,
+    );
+    const amount = new Intl.NumberFormat("en-GB", { style: "currency", currency, currencyDisplay: "narrowSymbol" })
+      .format(amountMinor / 100);
+    const expected = currency === "CHF" ? `${amount.replace("CHF", "").trim()} CHF` : amount;
+    // ICU's en-GB writes September "Sept"; the page keeps to three letters, as for the other months.
+    const date = dateFormat.format(createdMs).replace("Sept", "Sep");
+    assert.equal(reason, `salary of ${expected} on ${date}`);
   }
 });

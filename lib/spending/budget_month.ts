@@ -132,3 +132,36 @@ export function paydayMonth(at: number, monthStartDay: number, salaries: readonl
     nominalEnd: following.nominal,
   };
 }
+
+const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const SYMBOLS: Readonly<Record<string, string>> = { GBP: "£", EUR: "€", USD: "$" };
+
+/** "1st", "2nd", "3rd", "4th", …, "11th", …, "21st", … */
+function ordinal(day: number): string {
+  const teen = day % 100 >= 11 && day % 100 <= 13;
+  const suffix = teen ? "th" : ["th", "st", "nd", "rd"][day % 10] ?? "th";
+  return `${day}${suffix}`;
+}
+
+/** Minor units as "£2,150.00", or "2,150.00 CHF" for a currency without a symbol here. */
+function money(minor: number, currency: string): string {
+  const sign = minor < 0 ? "-" : "";
+  const pence = Math.abs(Math.round(minor));
+  const whole = String(Math.floor(pence / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const amount = `${whole}.${String(pence % 100).padStart(2, "0")}`;
+  const symbol = SYMBOLS[currency];
+  return symbol === undefined ? `${sign}${amount} ${currency}` : `${sign}${symbol}${amount}`;
+}
+
+/**
+ * Why the month began when it did, for the status page: "salary of £2,150.00 on Thu 24 Jul" (the salary's
+ * London date), or "the 25th" when no salary started it.
+ */
+export function monthStartReason(month: PaydayMonth, monthStartDay: number): string {
+  if (month.startedBy === null) return `the ${ordinal(monthStartDay)}`;
+  const { createdMs, amountMinor, currency } = month.startedBy;
+  const { year, month: wallMonth, day } = londonClock(createdMs);
+  const weekday = WEEKDAYS[new Date(Date.UTC(year, wallMonth - 1, day)).getUTCDay()];
+  return `salary of ${money(amountMinor, currency)} on ${weekday} ${day} ${MONTHS[wallMonth - 1]}`;
+}
