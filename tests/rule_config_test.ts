@@ -132,6 +132,7 @@ Deno.test("every bad rule is one line naming rules[N] (1-based) and the key", as
       "rules[2].set_category",
     ]],
     ["exclude as text", ['description = "x"', 'exclude = "yes"'], ["rules[2].exclude", "true or false"]],
+    ["empty description pattern", ['description = ""', "exclude = true"], ["rules[2].description", "empty"]],
     ["non-string description", ["description = 5", "exclude = true"], ["rules[2].description", "must be a string"]],
     ["non-string merchant", ['merchant = ["tesco"]', "exclude = true"], ["rules[2].merchant", "must be a string"]],
     ["non-string category", ["category = 1", "exclude = true"], ["rules[2].category", "must be a string"]],
@@ -237,6 +238,9 @@ Deno.test("ordinary patterns are accepted and match case-insensitively anywhere"
     ["[a-z]{2,3}\\d{4}", "ref AB1234"],
     ["caf\\u00e9 \\p{L}+", "CAFÉ NERO"],
     ["\\u{1F355}", "🍕 Pizza"],
+    // Braces in \u{…} and \p{…} are not a quantifier inside the repeated group.
+    ["(?:\\u{1F355} )+", "🍕 🍕 Pizza"],
+    ["(?:\\p{Lu}\\d)+", "A1B2"],
     ["(?=.*uber)eats", "eats by uber"],
     ["tesco|sainsbury|asda|aldi|lidl|morrisons|waitrose|co-op", "Co-op Food"],
   ];
