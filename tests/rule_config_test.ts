@@ -142,6 +142,12 @@ Deno.test("every bad rule is one line naming rules[N] (1-based) and the key", as
     ["empty id", ['id = ""', "exclude = true"], ["rules[2].id", "empty"]],
     ["amount as text", ['amount_above = "10"', "exclude = true"], ["rules[2].amount_above", "number"]],
     ["negative amount", ["amount_below = -1", "exclude = true"], ["rules[2].amount_below", "negative"]],
+    ["amount_below of 0", ["amount_below = 0", "exclude = true"], ["rules[2].amount_below", "more than 0"]],
+    // Beyond any transaction; once this hung the check that some amount lies between the two.
+    ["amount_above beyond any transaction", ["amount_above = 1e300", "amount_below = 2e300", "exclude = true"], [
+      "rules[2].amount_above",
+      "at most",
+    ]],
     ["amount_above above amount_below", ["amount_above = 20", "amount_below = 10", "share = 0.5"], [
       "rules[2].amount_below",
       "no amount can match",
@@ -269,7 +275,7 @@ Deno.test("[accounts.acc_…] share loads into accountShares; a bad one names th
 Deno.test("payday_min_amount is kept in minor units; a bad one is named", async () => {
   assert.equal((await loadOk(`payday_min_amount = 1500\n`)).paydayMinMinor, 150_000);
   assert.equal((await loadOk(`payday_min_amount = 2150.57\n`)).paydayMinMinor, 215_057);
-  for (const bad of ["0", "-100", "0.001", `"1500"`, "inf", "nan"]) {
+  for (const bad of ["0", "-100", "0.001", `"1500"`, "inf", "nan", "1e300"]) {
     await refused(`payday_min_amount = ${bad}\n`, "payday_min_amount");
   }
 });
@@ -319,4 +325,12 @@ Deno.test("config.example.toml's commented pay-day, share and rules examples loa
   assert.ok(config.rules.some((rule) => rule.setCategory !== null), "no example rule sets a category");
   assert.ok(config.rules.some((rule) => rule.exclude), "no example rule excludes");
   assert.ok(config.rules.some((rule) => rule.share !== null), "no example rule has a share");
+});
+
+Deno.test("amount ranges with a whole penny strictly between their ends load", async () => {
+  for (const [above, below] of [[10, 10.02], [0.29, 0.31], [10.001, 10.011], [0, 0.02], [1e10 - 1, 1e10]]) {
+    const config = await loadOk(`[[rules]]\namount_above = ${above}\namount_below = ${below}\nexclude = true\n`);
+    assert.equal(config.rules[0].amountAbove, above);
+    assert.equal(config.rules[0].amountBelow, below);
+  }
 });

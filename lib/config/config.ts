@@ -3,7 +3,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod/v3";
 import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { readRegularFile } from "../shared/regular_file.ts";
-import { accountsSchema, type Rule, RULE_KEYS, rulesSchema } from "./rules_config.ts";
+import { accountsSchema, MAX_AMOUNT, type Rule, RULE_KEYS, rulesSchema } from "./rules_config.ts";
 import { err, ok, type Result } from "../shared/result.ts";
 
 /** Earliest `month_start_day`. */
@@ -160,7 +160,8 @@ export const configFileSchema = z.strictObject({
   ).default({}),
   payday_min_amount: z.number(typeError("payday_min_amount must be a number in major units, e.g. 1500"))
     .finite("payday_min_amount must be a finite number")
-    .min(0.01, "payday_min_amount must be at least 0.01 (a penny)").optional(),
+    .min(0.01, "payday_min_amount must be at least 0.01 (a penny)")
+    .max(MAX_AMOUNT, `payday_min_amount must be at most ${MAX_AMOUNT} (no transaction is larger)`).optional(),
   accounts: accountsSchema.default({}),
   rules: rulesSchema.default([]),
   web_config_file: nonEmpty("web_config_file").optional(),

@@ -280,9 +280,17 @@ const pattern = z.string(typeError("must be a string (a regular expression)")).m
   return z.NEVER;
 });
 
+/**
+ * Largest amount a rule or payday_min_amount may name, in major units: ten billion, the largest
+ * transaction kept (MAX_TRANSACTION_MINOR in lib/monzo/transaction.ts, a later stage). It also keeps
+ * amounts × 100 exact integers, which {@link someAmountBetween} relies on.
+ */
+export const MAX_AMOUNT = 1e10;
+
 const amount = z.number(typeError("must be a number in major units, e.g. 20"))
   .finite("must be a finite number")
-  .min(0, "must not be negative");
+  .min(0, "must not be negative")
+  .max(MAX_AMOUNT, `must be at most ${MAX_AMOUNT} (no transaction is larger)`);
 
 /** The schema of one `[[rules]]` table, before its index is known. */
 export const ruleTableSchema = z.strictObject({
@@ -292,7 +300,7 @@ export const ruleTableSchema = z.strictObject({
   category: ruleName.optional(),
   account_id: z.string(typeError("must be a string")).regex(/^acc_[0-9A-Za-z]+$/, "must look like acc_…").optional(),
   amount_above: amount.optional(),
-  amount_below: amount.optional(),
+  amount_below: amount.refine((below) => below > 0, "must be more than 0: no amount is below 0").optional(),
   id: z.string(typeError("must be a string")).min(1, "is empty").max(256, "is longer than 256 characters")
     .refine((id) => !hasUnsafeCharacters(id), "has control characters").optional(),
   set_category: ruleName.optional(),
@@ -326,9 +334,10 @@ export const ruleTableSchema = z.strictObject({
  * compares them, so a rule refused here is exactly one that could never match.
  */
 function someAmountBetween(above: number, below: number): boolean {
-  let minor = Math.max(0, Math.floor(above * 100) - 1);
-  while (!(minor / 100 > above)) minor++;
-  return minor / 100 < below;
+  // The smallest such m is within a step or two of above × 100 (both below 2^53, so exact steps).
+  const start = Math.floor(above * 100) - 1;
+  const smallest = [start, start + 1, start + 2, start + 3].find((minor) => minor / 100 > above) ?? start + 3;
+  return smallest / 100 < below;
 }
 
 /** A checked `[[rules]]` table. */
