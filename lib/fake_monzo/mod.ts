@@ -24,10 +24,12 @@ export { type AwkwardKind, type AwkwardOptions, awkwardTransactions } from "./aw
 export {
   benchData,
   type BenchOptions,
+  DEMO_HISTORY_DAYS,
   type FakeAccount,
   type FakeData,
   type FakePot,
   householdData,
+  type HouseholdOptions,
   manyAccounts,
   manyPots,
 } from "./data.ts";
