@@ -247,11 +247,17 @@ export function debits(count: number, stepMs: number): FakeTransaction[] {
 export const spentOf = (rows: readonly FakeTransaction[]): number =>
   -rows.reduce((sum, tx) => sum + tx.amount, 0) / 100;
 
-/** Gives Alice's current account exactly `rows`; the pounds they spent. */
+/**
+ * Gives Alice's current account exactly `rows` (oldest first); the pounds they spent. An account holds
+ * nothing from before its opening, so rows older than the household's history open it a day before them.
+ */
 export function holdOnly(h: Harness, rows: FakeTransaction[]): number {
   const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
   assert.ok(account);
   account.transactions = rows;
+  if (rows.length > 0 && Date.parse(rows[0].created) <= Date.parse(account.created)) {
+    account.created = new Date(Date.parse(rows[0].created) - 24 * 3_600_000).toISOString();
+  }
   return spentOf(rows);
 }
 
