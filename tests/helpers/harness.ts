@@ -14,6 +14,7 @@ import {
   type FakeTransaction,
   householdData,
   startFakeMonzo,
+  TEST_HISTORY_DAYS,
 } from "../../lib/fake_monzo/mod.ts";
 import { makeTransaction, rfc3339 } from "../../lib/fake_monzo/transaction.ts";
 import { decodeLogins, type StoredLogin, tokenFile, type TokenPersistence } from "../../lib/logins/token_file.ts";
@@ -51,11 +52,8 @@ export const HOLIDAY_POT = "pot_00009AliceHoliday000003";
 /** Alice's rainy-day pot, whose name holds a newline. */
 export const RAINY_POT = "pot_00009AliceRainyDay00004";
 
-/**
- * Days of made-up history the tests' household holds unless a test needs years: a year, which is what the
- * fake held before the demo's grew to three, and keeps the suite's imports quick.
- */
-export const TEST_HISTORY_DAYS = 365;
+/** Days of the household's history unless a test asks for more: see the fake's {@link TEST_HISTORY_DAYS}. */
+export { TEST_HISTORY_DAYS };
 
 /** When every {@link TestClock} starts. */
 export const T0 = Date.parse("2026-03-02T09:00:00.000Z");
