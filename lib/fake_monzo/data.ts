@@ -64,7 +64,7 @@ const DAY = 24 * 3_600_000;
 
 /**
  * Days of made-up history in the demo (and by default): three years and a day, so that `--demo --backfill`
- * has years to show, and any three years hold a 29 February and six UK clock changes.
+ * has years to show, with six UK clock changes and, three times in four, a 29 February.
  */
 export const DEMO_HISTORY_DAYS = 3 * 365 + 1;
 

@@ -1,7 +1,7 @@
-// Years of plausible, made-up history for the demo household, so that the demo's spending metrics,
-// its dashboard and a backfill of it have something to show on day one. Each calendar day of each account draws from
-// its own seeded PRNG (seeded by account and date), so the rows are the same on every run with the
-// same "now"; rows after now are left out, and card payments of the last day or two are still pending.
+// Years of plausible, made-up history for the demo household, so that the demo's spending metrics, its
+// dashboard and a backfill of it have something to show on day one. Each calendar day of each account
+// draws from its own seeded PRNG (seeded by account and date), so the rows are the same on every run with
+// the same "now"; rows after now are left out, and card payments of the last day or two are still pending.
 // Days are UTC days, but the first seconds of each budget month (00:00 London on the 1st, the demo's
 // month_start_day) hold the month's interest and plan fee, so every budget month has money in and
 // money out from its first minute, whatever the date: the demo's dashboard is never empty on the 1st.
