@@ -13,6 +13,7 @@ import { err } from "./lib/shared/result.ts";
 import { type InstanceLock, lockExporterFiles } from "./lib/store/instance_lock.ts";
 import { checkDataPath } from "./lib/store/kv.ts";
 import type { WebConfig } from "./lib/config/web_config.ts";
+import type { BackfillRequest } from "./lib/config/backfill_options.ts";
 import type { WebGate } from "./lib/http/basic_auth.ts";
 
 /** The locks of a live exporter's files, held until the process ends (the kernel then lets go of them). */
@@ -95,6 +96,23 @@ async function checkConfig(cli: CliOptions): Promise<void> {
   const web = await loadWeb(cli.webConfigFile ?? config.webConfigFile, config);
   console.log(summarizeConfig(config));
   if (web) console.log(web.module.summarizeWebConfig(web.config));
+}
+
+/** The config as the file says, with nothing it names checked: a problem exits. */
+async function storedConfig(cli: CliOptions): Promise<Config> {
+  const loaded = await loadConfig(await configPath(cli), { env: (name) => Deno.env.get(name) });
+  return loaded.ok ? loaded.value : fail(loaded.error);
+}
+
+/**
+ * `--backfill FILE`: the stored history as OpenMetrics, one summary line, exit. It reads the config but
+ * checks nothing a live exporter needs (the tokens file, a writable store), takes no lock and writes
+ * nothing but FILE, so it runs beside the exporter; with `--demo`, the demo's history.
+ */
+async function backfill(cli: CliOptions, request: BackfillRequest): Promise<void> {
+  const { runBackfill, runDemoBackfill } = await import("./lib/run/backfill.ts");
+  const written = cli.demo ? await runDemoBackfill(request) : await runBackfill(await storedConfig(cli), request);
+  return written.ok ? console.log(written.value) : fail(written.error);
 }
 
 /** The server's half of a web config: its watcher, and the gate in front of the pages. */
@@ -261,6 +279,7 @@ async function main(): Promise<void> {
   if (cli.version) return console.log(`monzo-exporter ${VERSION}`);
   if (cli.healthcheck) return await healthcheck(cli, cli.healthcheck.url);
   if (cli.checkConfig) return await checkConfig(cli);
+  if (cli.backfill) return await backfill(cli, cli.backfill);
   if (cli.demo) return await demo(cli);
   return await live(cli);
 }

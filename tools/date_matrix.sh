@@ -41,8 +41,11 @@ FULL_AT="2027-01-02 10:00:00"
 
 DATE_SENSITIVE=(
   tests/alert_rules_test.ts
+  tests/backfill_cli_test.ts
+  tests/backfill_test.ts
   tests/budget_month_test.ts
   tests/bundle_test.ts
+  tests/counting_start_test.ts
   tests/crash_test.ts
   tests/dashboard_test.ts
   tests/deploy_test.ts

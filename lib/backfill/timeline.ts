@@ -127,9 +127,9 @@ export async function walk(
     }
   };
   for (let at = first; at < end; at += plan.stepMs) {
-    const now = budgetMonth(at, plan.monthStartDay);
-    if (month === null || now.start !== month.start) {
-      month = now;
+    // A month is worked out only when the sample time leaves the last one: it is most of the walk's cost otherwise.
+    if (month === null || at >= month.end || at < month.start) {
+      month = budgetMonth(at, plan.monthStartDay);
       rows.clear();
     }
     while (!next.done && next.value.createdMs <= at) {

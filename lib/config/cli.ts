@@ -1,7 +1,8 @@
-import { parseOptions } from "./cli_args.ts";
+import { type ParsedOptions, parseOptions } from "./cli_args.ts";
 import { basename, dirname, join } from "../shared/file_path.ts";
 import { type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { err, ok, type Result } from "../shared/result.ts";
+import { type BackfillRequest, DEFAULT_STEP_MS, parseLabels, parseStep, parseUntil } from "./backfill_options.ts";
 
 /** What the command line asks for. */
 export interface CliOptions {
@@ -19,6 +20,8 @@ export interface CliOptions {
   readonly healthcheck: { readonly url: string | null } | null;
   /** `--web.config.file`: TLS, basic auth and headers, overriding `web_config_file`. */
   readonly webConfigFile: string | null;
+  /** `--backfill FILE` and its options: write the stored history for promtool and exit; null when not asked. */
+  readonly backfill: BackfillRequest | null;
 }
 
 // The levels `--log.level` takes.
@@ -40,6 +43,10 @@ Options:
                                    web_config_file in the config; works with --demo too
   --log.level LEVEL                info (default) or debug, which also logs the stack of a failed request
   --check-config                   Validate the config, print a one-line summary without secrets, exit
+  --backfill FILE                  Write the stored history as OpenMetrics for promtool, print a summary, exit
+  --backfill.label NAME=VALUE      Add this label to every backfilled series (repeatable): your job, instance
+  --backfill.step DURATION         Time between backfilled samples, 5m to 1d (default: 1h)
+  --backfill.until RFC3339         End the backfill before this time (default: where the live counters began)
   --demo                           Serve a built-in simulated Monzo; needs no config, no secrets
   --healthcheck [URL]              Exit 0 if URL (default: /healthz on the listen address of the config,
                                    --web.listen-address or the demo; over https, trusting its certificate,
@@ -62,6 +69,10 @@ const OPTIONS = {
   "check-config": { kind: "flag" },
   demo: { kind: "flag" },
   healthcheck: { kind: "optional" },
+  backfill: { kind: "value" },
+  "backfill.label": { kind: "repeated" },
+  "backfill.step": { kind: "value" },
+  "backfill.until": { kind: "value" },
   version: { kind: "flag" },
   help: { kind: "flag", short: "h" },
 } as const;
@@ -92,6 +103,11 @@ function readCli(args: readonly string[]): Result<CliOptions> {
   if (logLevel === undefined) return err(`--log.level ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(", ")}`);
   const url = options.optional("healthcheck");
   if (url?.trim() === "") return err("--healthcheck= needs a URL, or no = to use the listen address");
+  const backfill = readBackfill(options);
+  if (!backfill.ok) return backfill;
+  if (backfill.value && (options.flag("check-config") || url !== undefined)) {
+    return err(`--backfill and ${url === undefined ? "--check-config" : "--healthcheck"} do not go together`);
+  }
   return ok({
     help: options.flag("help"),
     version: options.flag("version"),
@@ -102,7 +118,28 @@ function readCli(args: readonly string[]): Result<CliOptions> {
     logLevel,
     healthcheck: url === undefined ? null : { url },
     webConfigFile,
+    backfill: backfill.value,
   });
+}
+
+/** The `--backfill` options, checked; null when `--backfill` is not given (then none of them may be). */
+function readBackfill(options: ParsedOptions<typeof OPTIONS>): Result<BackfillRequest | null> {
+  const file = options.value("backfill");
+  if (file === undefined) {
+    const stray = (["backfill.step", "backfill.until"] as const).find((name) => options.value(name) !== undefined) ??
+      (options.values("backfill.label").length > 0 ? "backfill.label" : undefined);
+    return stray === undefined ? ok(null) : err(`--${stray} needs --backfill FILE`);
+  }
+  if (file.trim() === "") return err("--backfill needs a file path");
+  const labels = parseLabels(options.values("backfill.label"));
+  if (!labels.ok) return labels;
+  const stepText = options.value("backfill.step");
+  const step = stepText === undefined ? ok(DEFAULT_STEP_MS) : parseStep(stepText);
+  if (!step.ok) return step;
+  const untilText = options.value("backfill.until");
+  const until = untilText === undefined ? ok(null) : parseUntil(untilText);
+  if (!until.ok) return until;
+  return ok({ file, labels: labels.value, stepMs: step.value, untilMs: until.value });
 }
 
 /**

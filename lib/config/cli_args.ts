@@ -12,9 +12,10 @@ import { err, ok, type Result } from "../shared/result.ts";
 
 /**
  * How an option takes its value: a `flag` takes none; a `value` option needs one, as the next word or
- * after `=`; an `optional` one takes the next word unless that starts with `-`, or a value after `=`.
+ * after `=`; a `repeated` one too, and keeps every one it is given; an `optional` one takes the next
+ * word unless that starts with `-`, or a value after `=`.
  */
-export type OptionKind = "flag" | "value" | "optional";
+export type OptionKind = "flag" | "value" | "repeated" | "optional";
 
 /** One option: its kind and, for a flag, a one-letter short form (`h` for `-h`). */
 export interface OptionSpec {
@@ -33,6 +34,8 @@ export interface ParsedOptions<Specs extends Record<string, OptionSpec>> {
   flag(name: NamesOfKind<Specs, "flag">): boolean;
   /** The value of a `value` option (the last one, when it is repeated); undefined when not given. */
   value(name: NamesOfKind<Specs, "value">): string | undefined;
+  /** Every value of a `repeated` option, in the order given; empty when not given. */
+  values(name: NamesOfKind<Specs, "repeated">): readonly string[];
   /** The value of an `optional` option; null when it was given without one, undefined when not given. */
   optional(name: NamesOfKind<Specs, "optional">): string | null | undefined;
 }
@@ -48,6 +51,7 @@ export function parseOptions<Specs extends Record<string, OptionSpec>>(
 ): Result<ParsedOptions<Specs>> {
   const flags = new Set<string>();
   const values = new Map<string, string>();
+  const repeated = new Map<string, string[]>();
   const optionals = new Map<string, string | null>();
   const shorts = new Map(Object.entries(specs).flatMap(([name, spec]) => spec.short ? [[`-${spec.short}`, name]] : []));
   for (let i = 0; i < args.length; i++) {
@@ -75,12 +79,15 @@ export function parseOptions<Specs extends Record<string, OptionSpec>>(
     if (spec.kind === "flag") {
       if (inline !== null) return err(`${option} takes no value, got ${JSON.stringify(inline)}`);
       flags.add(name);
-    } else if (spec.kind === "value") {
-      if (inline !== null) values.set(name, inline);
+    } else if (spec.kind === "value" || spec.kind === "repeated") {
+      let value: string;
+      if (inline !== null) value = inline;
       else if (i + 1 === args.length) return err(`${option} needs a value`);
       else if (looksLikeOption(args[i + 1])) {
         return err(`${option} needs a value; for one that starts with -, write ${option}=VALUE`);
-      } else values.set(name, args[++i]);
+      } else value = args[++i];
+      if (spec.kind === "value") values.set(name, value);
+      else repeated.set(name, [...(repeated.get(name) ?? []), value]);
     } else {
       if (optionals.has(name)) return err(`${option} is given twice`);
       const next = args[i + 1];
@@ -92,6 +99,7 @@ export function parseOptions<Specs extends Record<string, OptionSpec>>(
   return ok({
     flag: (name) => flags.has(name),
     value: (name) => values.get(name),
+    values: (name) => repeated.get(name) ?? [],
     optional: (name) => optionals.get(name),
   });
 }

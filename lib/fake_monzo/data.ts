@@ -185,8 +185,10 @@ export function householdData(now: number = Date.now()): FakeData {
 
 /** Options of {@link benchData}. */
 export interface BenchOptions {
-  /** Transactions per account, spread evenly over the three years before `now`; default none. */
+  /** Transactions per account, spread evenly over the `years` before `now`; default none. */
   transactions?: number;
+  /** Years of history the transactions span; default 3. */
+  years?: number;
   /** Default the wall clock. */
   now?: number;
 }
@@ -199,7 +201,7 @@ export function benchData(accounts: number, potsPerAccount: number, options: Ben
   const pad = (n: number) => String(n).padStart(6, "0");
   const now = options.now ?? Date.now();
   const count = options.transactions ?? 0;
-  const span = 3 * 365 * 24 * 3_600_000;
+  const span = (options.years ?? 3) * 365 * 24 * 3_600_000;
   const transactions = (accountId: string): FakeTransaction[] => {
     const random = mulberry32(hash(accountId));
     return Array.from({ length: count }, (_, i) => {
