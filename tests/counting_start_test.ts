@@ -510,6 +510,7 @@ Deno.test("a saved balance survives reopening; a corrupt one is left out, and on
     await withStore(path, T0, async (store, kv) => {
       const saved = await store.saveBalance(ACCOUNT, balance);
       assert.ok(saved.ok, saved.ok ? "" : saved.error);
+      assert.ok((await store.markRead(ACCOUNT, balance.at)).ok);
       assert.deepEqual(store.lastBalance(ACCOUNT), balance);
       const refused = await store.saveBalance(ACCOUNT, { ...balance, balanceMinor: Number.NaN });
       assert.ok(!refused.ok);
@@ -541,6 +542,7 @@ Deno.test("saving a balance to a store that fails is a one-line error, and memor
   assert.ok(made.ok);
   const balance: StoredBalance = { balanceMinor: 100, currency: "GBP", at: T0 };
   assert.ok((await made.value.saveBalance(ACCOUNT, balance)).ok);
+  assert.ok((await made.value.markRead(ACCOUNT, balance.at)).ok);
   opened.value.kv.close();
   const failed = await made.value.saveBalance(ACCOUNT, { ...balance, balanceMinor: 200 });
   assert.ok(!failed.ok);
@@ -557,6 +559,7 @@ Deno.test("transactionsOf gives the account's stored transactions oldest first, 
       await put(store, mine);
       await put(store, [tx(3, { accountId: OTHER }), tx(1, { accountId: OTHER })]);
       await store.saveBalance("acc_00009BalanceOnly", { balanceMinor: 1, currency: "GBP", at: T0 });
+      await store.markRead("acc_00009BalanceOnly", T0);
       await kv.set(["tx", ACCOUNT, tx(4).createdMs, tx(4).id], { id: tx(4).id, createdMs: "yesterday" });
     });
     await withStore(path, T0, async (store) => {
@@ -568,6 +571,38 @@ Deno.test("transactionsOf gives the account's stored transactions oldest first, 
       assert.deepEqual(other, [tx(1).id, tx(3).id]);
       for await (const _ of store.transactionsOf("acc_00009Nobody")) assert.fail("an account with nothing stored");
       assert.deepEqual(store.accountIds(), [ACCOUNT, OTHER, "acc_00009BalanceOnly"].sort(compareText));
+    });
+  });
+});
+
+Deno.test("a balance becomes the last one only once a read of the transactions begun at or after it is stored, and waits across a restart", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "data.kv");
+    const first: StoredBalance = { balanceMinor: 100, currency: "GBP", at: T0 };
+    const second: StoredBalance = { balanceMinor: 250, currency: "GBP", at: T0 + MINUTE };
+    await withStore(path, T0, async (store) => {
+      assert.ok((await store.saveBalance(ACCOUNT, first)).ok);
+      assert.equal(store.lastBalance(ACCOUNT), undefined, "a balance no stored read explains yet was given");
+      assert.ok((await store.markRead(ACCOUNT, T0 - 1)).ok);
+      assert.equal(store.lastBalance(ACCOUNT), undefined, "a read begun before the balance was read explains it");
+      assert.ok((await store.markRead(ACCOUNT, T0)).ok);
+      assert.deepEqual(store.lastBalance(ACCOUNT), first);
+      // The next poll's balance, read before its transactions are stored: the last one stays.
+      assert.ok((await store.saveBalance(ACCOUNT, second)).ok);
+      assert.deepEqual(store.lastBalance(ACCOUNT), first);
+    });
+    await withStore(path, T0 + HOUR, async (store) => {
+      assert.deepEqual(
+        store.lastBalance(ACCOUNT),
+        first,
+        "reopening lost the explained balance or took the waiting one",
+      );
+      assert.ok((await store.markRead(ACCOUNT, T0 + 2 * MINUTE)).ok);
+      assert.deepEqual(store.lastBalance(ACCOUNT), second);
+    });
+    await withStore(path, T0 + 2 * HOUR, (store) => {
+      assert.deepEqual(store.lastBalance(ACCOUNT), second);
+      return Promise.resolve();
     });
   });
 });

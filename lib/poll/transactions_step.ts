@@ -184,7 +184,13 @@ export function transactionsStep(
               currencies: currenciesOf(store, account),
               importStopped: false,
             };
+            const started = context.now();
             synced = await syncAccount(context, store, config, account, reading, rereadAt, sleep);
+            if (synced.ok) {
+              // Everything created before the read began is stored now: balances read until then are explained.
+              const marked = await store.markRead(account.id, started);
+              if (!marked.ok) synced = err({ kind: "store", detail: marked.error, windowClosed: false });
+            }
             countRejected(reading, rejected, rejectedKeys, options.log);
             tellImport(context, store, reading, granted, importTold, options.log);
           }

@@ -67,6 +67,8 @@ const SUMMARY = "summary";
 const HISTORY = "history";
 const COUNTING_START = "counting_start";
 const BALANCE = "balance";
+// A balance read but not yet explained by the stored transactions: kept until a read of them covers its time.
+const UNEXPLAINED_BALANCE = "balance_unexplained";
 // The bounds lib/monzo/monzo_schemas.ts puts on a balance read from Monzo: beyond them, a corrupt entry.
 const MAX_BALANCE_MINOR = 1e15;
 const MAX_CURRENCY_LENGTH = 64;
@@ -89,6 +91,8 @@ interface Held {
   /** False until the counting start is on disk (it is written with the next write). */
   countingStored: boolean;
   balance: StoredBalance | undefined;
+  /** A balance newer than the last complete read of the transactions: it becomes `balance` once one covers it. */
+  unexplained: StoredBalance | undefined;
 }
 
 /**
@@ -189,18 +193,46 @@ export class TransactionStore {
     }
   }
 
-  /** The balance the last poll read of the account, if one was ever saved. */
+  /**
+   * The newest balance the stored transactions explain: read no later than the start of the last
+   * complete read of the account's transactions ({@link markRead}). A balance read a moment before
+   * the transactions it includes are stored would make every past balance worked back from it wrong.
+   */
   lastBalance(accountId: string): StoredBalance | undefined {
     return this.#held.get(accountId)?.balance;
   }
 
-  /** Keeps `balance` as the account's last one; memory follows once it is on disk. */
+  /**
+   * Keeps `balance` as the account's last one read; it becomes {@link lastBalance} once a complete
+   * read of the transactions that began at or after its time is stored ({@link markRead}).
+   */
   saveBalance(accountId: string, balance: StoredBalance): Promise<Result<void>> {
     return this.#use("write", async (kv) => {
       const checked = decodeBalance(balance);
       if (checked === null) return err(`Cannot write the data store: the balance of ${accountId} is not one`);
-      await kv.set([BALANCE, accountId], checked);
-      heldOf(this.#held, accountId).balance = checked;
+      await kv.set([UNEXPLAINED_BALANCE, accountId], checked);
+      heldOf(this.#held, accountId).unexplained = checked;
+      return ok(undefined);
+    });
+  }
+
+  /**
+   * Records that every transaction of the account created before `at` (epoch ms) is stored: a read of
+   * them that began then has ended and been stored. A balance saved at or before `at` becomes
+   * {@link lastBalance}, in one commit.
+   */
+  markRead(accountId: string, at: number): Promise<Result<void>> {
+    return this.#use("write", async (kv) => {
+      const held = heldOf(this.#held, accountId);
+      const waiting = held.unexplained;
+      if (waiting === undefined || waiting.at > at) return ok(undefined);
+      const committed = await kv.atomic()
+        .set([BALANCE, accountId], waiting)
+        .delete([UNEXPLAINED_BALANCE, accountId])
+        .commit();
+      if (!committed.ok) return err("Cannot write the data store: a write was not committed");
+      held.balance = waiting;
+      held.unexplained = undefined;
       return ok(undefined);
     });
   }
@@ -366,6 +398,10 @@ export class TransactionStore {
       const balance = decodeBalance(entry.value);
       if (typeof entry.key[1] === "string" && balance) heldOf(accounts, entry.key[1]).balance = balance;
     }
+    for await (const entry of kv.list({ prefix: [UNEXPLAINED_BALANCE] })) {
+      const balance = decodeBalance(entry.value);
+      if (typeof entry.key[1] === "string" && balance) heldOf(accounts, entry.key[1]).unexplained = balance;
+    }
     for await (const entry of kv.list({ prefix: [SUMMARY] })) {
       const summary = decodeSummary(entry.value);
       if (typeof entry.key[1] === "string" && summary) Object.assign(heldOf(accounts, entry.key[1]), summary);
@@ -445,6 +481,7 @@ function heldOf(accounts: Map<string, Held>, accountId: string): Held {
       countingStart: undefined,
       countingStored: false,
       balance: undefined,
+      unexplained: undefined,
     };
     accounts.set(accountId, held);
   }
