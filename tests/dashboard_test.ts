@@ -7,6 +7,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  londonMonthOf,
+  londonMonthStart,
+  queryAt,
+  queryRange,
+  startBackfilledPrometheus,
+} from "./helpers/backfill_prometheus.ts";
+import { type BackfillAccount, memorySource } from "../lib/backfill/source.ts";
+import { writeOpenMetrics } from "../lib/backfill/openmetrics.ts";
+import { backfillHelp } from "../lib/backfill/help.ts";
+import type { StoredTransaction } from "../lib/monzo/transaction.ts";
+import {
   ALICE_CURRENT,
   binaryExists,
   explainSkip,
@@ -25,17 +36,6 @@ import { createExporter } from "../lib/run/exporter.ts";
 import { memoryTokens } from "../lib/logins/token_file.ts";
 import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
 import { TestClock } from "./helpers/harness.ts";
-import {
-  londonMonthOf,
-  londonMonthStart,
-  queryAt,
-  queryRange,
-  startBackfilledPrometheus,
-} from "./helpers/backfill_prometheus.ts";
-import { type BackfillAccount, memorySource } from "../lib/backfill/source.ts";
-import { writeOpenMetrics } from "../lib/backfill/openmetrics.ts";
-import { backfillHelp } from "../lib/backfill/help.ts";
-import type { StoredTransaction } from "../lib/monzo/transaction.ts";
 
 const hasPrometheus = binaryExists(PROMETHEUS);
 if (!hasPrometheus) explainSkip(PROMETHEUS, "the dashboard's queries against a real Prometheus");
