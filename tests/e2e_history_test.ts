@@ -25,6 +25,7 @@ import {
   PROMTOOL,
   runTask,
   serveExporter,
+  waitFor,
   writeConfig,
 } from "./helpers/e2e.ts";
 import { londonMonthOf, londonMonthStart, queryAt, startBackfilledPrometheus } from "./helpers/backfill_prometheus.ts";
@@ -155,8 +156,17 @@ Deno.test({
 
         const promDir = join(dir, "prometheus");
         await Deno.mkdir(promDir);
-        prometheus = await startBackfilledPrometheus(promDir, file);
+        // It also scrapes the running exporter, as the job and instance the backfill was labelled with.
+        prometheus = await startBackfilledPrometheus(promDir, file, [
+          `  - job_name: ${JOB}`,
+          "    static_configs:",
+          `      - targets: ["${instance}"]`,
+        ]);
         const url = prometheus.url;
+        await waitFor("Prometheus to scrape the exporter", async () => {
+          const up = await queryAt(url, `up{job="${JOB}"}`, Date.now() / 1000);
+          return up.length === 1 && up[0].value?.[1] === "1";
+        }, { timeoutMs: 30_000, intervalMs: 250 });
 
         const lastHour = Math.floor(now / HOUR) * HOUR;
         for (const accountId of Object.keys(CHECKED)) {
@@ -181,6 +191,16 @@ Deno.test({
             checked++;
           }
           assert.ok(checked >= 25, `only ${checked} balances checked`);
+          // The backfilled past and the live scrapes are one series: the live balance now, the past above.
+          const series = await queryAt(
+            url,
+            `count_over_time(monzo_balance{account_id="${accountId}"}[${YEARS + 1}y])`,
+            Date.now() / 1000,
+          );
+          assert.equal(series.length, 1, `the backfill and the scrapes are not one series: ${JSON.stringify(series)}`);
+          assert.deepEqual(series[0].metric, { account_id: accountId, currency: "GBP", instance, job: JOB });
+          assert.ok(Number(series[0].value?.[1]) > (YEARS * 365 - 31) * 24, "the series lacks the hourly backfill");
+          assert.equal(await one(url, `monzo_balance${selector}`, Date.now()), account.balance);
 
           // The increase of monzo_spent_total over the year that ended 30 days ago, and over the week before it.
           const t2 = lastHour - 30 * DAY;

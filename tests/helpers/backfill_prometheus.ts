@@ -21,15 +21,17 @@ export async function createBlocks(file: string, dataDir: string): Promise<strin
 }
 
 /**
- * Makes blocks from `file` in `dir`/data, then starts Prometheus on them (no scrape targets, a long
- * retention) and waits until it is ready. Stop it with `process.stop`.
+ * Makes blocks from `file` in `dir`/data, then starts Prometheus on them (a long retention; scraping
+ * `scrapeConfigs`, the YAML lines under `scrape_configs:`, if any) and waits until it is ready. Stop it
+ * with `process.stop`.
  */
 export async function startBackfilledPrometheus(
   dir: string,
   file: string,
+  scrapeConfigs: readonly string[] = [],
 ): Promise<{ url: string; process: ReturnType<typeof spawn> }> {
   await createBlocks(file, join(dir, "data"));
-  const started = await startPrometheus(dir, [], [LONG_RETENTION]);
+  const started = await startPrometheus(dir, scrapeConfigs, [LONG_RETENTION]);
   try {
     await waitFor("Prometheus to be ready", async () => (await get(`${started.url}/-/ready`)).status === 200, {
       timeoutMs: 30_000,
