@@ -57,9 +57,19 @@ interface Target {
   readonly datasource?: { type?: string; uid?: string };
 }
 
+interface GridPos {
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+}
+
 interface Panel {
   readonly type: string;
   readonly title: string;
+  // Writable: the layout test moves a copy's panels to prove its check.
+  id?: unknown;
+  gridPos?: GridPos;
   readonly datasource?: { type?: string; uid?: string };
   readonly targets?: Target[];
   readonly panels?: Panel[];
@@ -260,6 +270,73 @@ Deno.test("the dashboard follows grafana.com conventions: __inputs, id null, a v
   // Nothing else names the input: a panel bound to it would break when provisioned by file.
   const text = await Deno.readTextFile(DASHBOARD_PATH);
   assert.equal(text.split("${DS_PROMETHEUS}").length - 1, 1, "${DS_PROMETHEUS} is used beyond the variable");
+});
+
+/** Every panel (rows and their nested panels included) with its id and place, as Grafana lays them out. */
+function placedPanels(dashboard: Dashboard): Panel[] {
+  return dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]);
+}
+
+/** What is wrong with the dashboard's layout, one line each: ids, places on the 24-column grid, overlaps. */
+function layoutProblems(dashboard: Dashboard): string[] {
+  const problems: string[] = [];
+  const panels = placedPanels(dashboard);
+  const ids = new Map<unknown, string>();
+  for (const panel of panels) {
+    if (!Number.isInteger(panel.id)) problems.push(`panel "${panel.title}" has no integer id`);
+    else if (ids.has(panel.id)) problems.push(`panel "${panel.title}" has the id of "${ids.get(panel.id)}"`);
+    else ids.set(panel.id, panel.title);
+    const g = panel.gridPos;
+    if (!g || ![g.x, g.y, g.w, g.h].every((n) => Number.isInteger(n) && n >= 0) || g.w === 0 || g.h === 0) {
+      problems.push(`panel "${panel.title}" has no place: ${JSON.stringify(g)}`);
+    } else if (g.x + g.w > 24) problems.push(`panel "${panel.title}" runs past the 24 columns`);
+    else if (panel.type === "row" && (g.x !== 0 || g.w !== 24 || g.h !== 1)) {
+      problems.push(`row "${panel.title}" is not one full-width line`);
+    }
+  }
+  for (const [i, a] of panels.entries()) {
+    for (const b of panels.slice(i + 1)) {
+      const p = a.gridPos;
+      const q = b.gridPos;
+      if (p && q && p.x < q.x + q.w && q.x < p.x + p.w && p.y < q.y + q.h && q.y < p.y + p.h) {
+        problems.push(`panels "${a.title}" and "${b.title}" overlap`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** The title of the row a panel sits under: the last row at or above it. */
+function rowOf(dashboard: Dashboard, title: string): string | undefined {
+  const panels = placedPanels(dashboard);
+  const panel = panels.find((p) => p.title === title);
+  assert.ok(panel?.gridPos, `no panel "${title}"`);
+  const y = panel.gridPos.y;
+  return panels.filter((p) => p.type === "row" && p.gridPos && p.gridPos.y <= y)
+    .sort((a, b) => (b.gridPos?.y ?? 0) - (a.gridPos?.y ?? 0))[0]?.title;
+}
+
+Deno.test("the dashboard's panels have unique ids and their own places on the 24-column grid, the Pace panels under the Pace row", async () => {
+  const dashboard = await loadDashboard();
+  assert.deepEqual(layoutProblems(dashboard), []);
+  assert.equal(rowOf(dashboard, PROJECTED), "Pace");
+  assert.equal(rowOf(dashboard, PER_DAY), "Pace");
+
+  // The check catches a repeated id, a panel on top of another and one past the grid's edge.
+  const broken = structuredClone(dashboard) as Dashboard & {
+    panels: Array<Panel & { id?: unknown; gridPos?: GridPos }>;
+  };
+  const perDay = broken.panels.find((p) => p.title === PER_DAY);
+  const projected = broken.panels.find((p) => p.title === PROJECTED);
+  assert.ok(perDay?.gridPos && projected?.gridPos);
+  perDay.id = projected.id;
+  perDay.gridPos = { ...projected.gridPos, x: projected.gridPos.x + 6 };
+  assert.deepEqual(layoutProblems(broken), [
+    `panel "${PER_DAY}" has the id of "${PROJECTED}"`,
+    `panels "${PROJECTED}" and "${PER_DAY}" overlap`,
+  ]);
+  perDay.gridPos = { ...projected.gridPos, x: 16 };
+  assert.ok(layoutProblems(broken).includes(`panel "${PER_DAY}" runs past the 24 columns`));
 });
 
 Deno.test("the metric-name check finds names in PromQL and leaves functions, labels and keywords out", () => {
