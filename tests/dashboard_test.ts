@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  type Answer,
   londonMonthOf,
   londonMonthStart,
   queryAt,
@@ -56,9 +57,19 @@ interface Target {
   readonly datasource?: { type?: string; uid?: string };
 }
 
+interface GridPos {
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+}
+
 interface Panel {
   readonly type: string;
   readonly title: string;
+  // Writable: the layout test moves a copy's panels to prove its check.
+  id?: unknown;
+  gridPos?: GridPos;
   readonly datasource?: { type?: string; uid?: string };
   readonly targets?: Target[];
   readonly panels?: Panel[];
@@ -259,6 +270,73 @@ Deno.test("the dashboard follows grafana.com conventions: __inputs, id null, a v
   // Nothing else names the input: a panel bound to it would break when provisioned by file.
   const text = await Deno.readTextFile(DASHBOARD_PATH);
   assert.equal(text.split("${DS_PROMETHEUS}").length - 1, 1, "${DS_PROMETHEUS} is used beyond the variable");
+});
+
+/** Every panel (rows and their nested panels included) with its id and place, as Grafana lays them out. */
+function placedPanels(dashboard: Dashboard): Panel[] {
+  return dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]);
+}
+
+/** What is wrong with the dashboard's layout, one line each: ids, places on the 24-column grid, overlaps. */
+function layoutProblems(dashboard: Dashboard): string[] {
+  const problems: string[] = [];
+  const panels = placedPanels(dashboard);
+  const ids = new Map<unknown, string>();
+  for (const panel of panels) {
+    if (!Number.isInteger(panel.id)) problems.push(`panel "${panel.title}" has no integer id`);
+    else if (ids.has(panel.id)) problems.push(`panel "${panel.title}" has the id of "${ids.get(panel.id)}"`);
+    else ids.set(panel.id, panel.title);
+    const g = panel.gridPos;
+    if (!g || ![g.x, g.y, g.w, g.h].every((n) => Number.isInteger(n) && n >= 0) || g.w === 0 || g.h === 0) {
+      problems.push(`panel "${panel.title}" has no place: ${JSON.stringify(g)}`);
+    } else if (g.x + g.w > 24) problems.push(`panel "${panel.title}" runs past the 24 columns`);
+    else if (panel.type === "row" && (g.x !== 0 || g.w !== 24 || g.h !== 1)) {
+      problems.push(`row "${panel.title}" is not one full-width line`);
+    }
+  }
+  for (const [i, a] of panels.entries()) {
+    for (const b of panels.slice(i + 1)) {
+      const p = a.gridPos;
+      const q = b.gridPos;
+      if (p && q && p.x < q.x + q.w && q.x < p.x + p.w && p.y < q.y + q.h && q.y < p.y + p.h) {
+        problems.push(`panels "${a.title}" and "${b.title}" overlap`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** The title of the row a panel sits under: the last row at or above it. */
+function rowOf(dashboard: Dashboard, title: string): string | undefined {
+  const panels = placedPanels(dashboard);
+  const panel = panels.find((p) => p.title === title);
+  assert.ok(panel?.gridPos, `no panel "${title}"`);
+  const y = panel.gridPos.y;
+  return panels.filter((p) => p.type === "row" && p.gridPos && p.gridPos.y <= y)
+    .sort((a, b) => (b.gridPos?.y ?? 0) - (a.gridPos?.y ?? 0))[0]?.title;
+}
+
+Deno.test("the dashboard's panels have unique ids and their own places on the 24-column grid, the Pace panels under the Pace row", async () => {
+  const dashboard = await loadDashboard();
+  assert.deepEqual(layoutProblems(dashboard), []);
+  assert.equal(rowOf(dashboard, PROJECTED), "Pace");
+  assert.equal(rowOf(dashboard, PER_DAY), "Pace");
+
+  // The check catches a repeated id, a panel on top of another and one past the grid's edge.
+  const broken = structuredClone(dashboard) as Dashboard & {
+    panels: Array<Panel & { id?: unknown; gridPos?: GridPos }>;
+  };
+  const perDay = broken.panels.find((p) => p.title === PER_DAY);
+  const projected = broken.panels.find((p) => p.title === PROJECTED);
+  assert.ok(perDay?.gridPos && projected?.gridPos);
+  perDay.id = projected.id;
+  perDay.gridPos = { ...projected.gridPos, x: projected.gridPos.x + 6 };
+  assert.deepEqual(layoutProblems(broken), [
+    `panel "${PER_DAY}" has the id of "${PROJECTED}"`,
+    `panels "${PROJECTED}" and "${PER_DAY}" overlap`,
+  ]);
+  perDay.gridPos = { ...projected.gridPos, x: 16 };
+  assert.ok(layoutProblems(broken).includes(`panel "${PER_DAY}" runs past the 24 columns`));
 });
 
 Deno.test("the metric-name check finds names in PromQL and leaves functions, labels and keywords out", () => {
@@ -717,6 +795,313 @@ Deno.test({
         months++;
       }
       assert.ok(months >= 5, `only ${months} month ends checked`);
+    } catch (error) {
+      console.error(`Prometheus' log:\n${prometheus?.stderr.text ?? ""}`);
+      throw error;
+    } finally {
+      await prometheus?.stop("SIGTERM", 10_000);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+// ---- The Pace row against a real Prometheus holding known series ----
+
+/** One moment the Pace row is read at: the series' values then, per account and category, in major units. */
+interface PaceMoment {
+  readonly name: string;
+  readonly at: number;
+  readonly spent: ReadonlyArray<{ account: string; category: string; amount: number }>;
+}
+
+/**
+ * March 2025 in London: 00:00 GMT on the 1st to 00:00 BST on 1 April, an hour short of 31 days (the
+ * clock change), so a month taken as 31 days or as 30 gives other figures. Two accounts spend in the
+ * budgeted groceries (under budget), eating_out (over it) and transport (nothing yet: the exporter
+ * serves 0 for a budgeted category), and in the unbudgeted shopping. Another job's exporter has a
+ * pay-day month (24 March to 25 April), later than this one, and spends too: a query that forgets
+ * `$job` reads it.
+ */
+function paceFixture() {
+  const start = londonMonthStart(2025, 3);
+  const end = londonMonthStart(2025, 4);
+  const budgets = new Map([["groceries", 300], ["eating_out", 100], ["transport", 50]]);
+  const moments: PaceMoment[] = [
+    {
+      name: "12 March, 15:30",
+      at: Date.UTC(2025, 2, 12, 15, 30),
+      spent: [
+        { account: "acc_pace_a", category: "groceries", amount: 60 },
+        { account: "acc_pace_b", category: "groceries", amount: 40.5 },
+        { account: "acc_pace_a", category: "eating_out", amount: 90 },
+        { account: "acc_pace_b", category: "eating_out", amount: 35.25 },
+        { account: "acc_pace_a", category: "transport", amount: 0 },
+        { account: "acc_pace_b", category: "transport", amount: 0 },
+        { account: "acc_pace_a", category: "shopping", amount: 20 },
+      ],
+    },
+    {
+      // The last day: six hours left, under a day.
+      name: "31 March, 17:00 BST",
+      at: end - 7 * HOUR_MS,
+      spent: [
+        { account: "acc_pace_a", category: "groceries", amount: 150 },
+        { account: "acc_pace_b", category: "groceries", amount: 80 },
+        { account: "acc_pace_a", category: "eating_out", amount: 130 },
+        { account: "acc_pace_b", category: "eating_out", amount: 35.25 },
+        { account: "acc_pace_a", category: "transport", amount: 12.4 },
+        { account: "acc_pace_b", category: "transport", amount: 0 },
+        { account: "acc_pace_a", category: "shopping", amount: 45 },
+      ],
+    },
+  ];
+  const other = {
+    start: Date.UTC(2025, 2, 24, 8, 0),
+    end: londonMonthStart(2025, 4) + 24 * DAY_MS,
+    spent: 5_000,
+  };
+  return { start, end, budgets, moments, other };
+}
+
+/** The fixture as OpenMetrics: every series sampled 30 s before each moment (well inside the 5 minute lookback). */
+function paceOpenMetrics(fixture: ReturnType<typeof paceFixture>): string {
+  const lines: string[] = [];
+  const sample = (name: string, labels: Record<string, string>, value: number, at: number) => {
+    const all = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(",");
+    lines.push(`${name}{${all}} ${value} ${(at - 30_000) / 1000}`);
+  };
+  const job = { instance: "monzo-exporter:8080", job: JOB };
+  const otherJob = { instance: "other-exporter:8080", job: "other" };
+  const times = fixture.moments.map((m) => m.at);
+  lines.push("# TYPE monzo_budget_month_start_timestamp_seconds gauge");
+  for (const at of times) sample("monzo_budget_month_start_timestamp_seconds", job, fixture.start / 1000, at);
+  for (const at of times) {
+    sample("monzo_budget_month_start_timestamp_seconds", otherJob, fixture.other.start / 1000, at);
+  }
+  lines.push("# TYPE monzo_budget_month_end_timestamp_seconds gauge");
+  for (const at of times) sample("monzo_budget_month_end_timestamp_seconds", job, fixture.end / 1000, at);
+  for (const at of times) sample("monzo_budget_month_end_timestamp_seconds", otherJob, fixture.other.end / 1000, at);
+  lines.push("# TYPE monzo_budget gauge");
+  for (const [category, amount] of fixture.budgets) {
+    for (const at of times) sample("monzo_budget", { ...job, category, currency: "GBP" }, amount, at);
+    for (const at of times) sample("monzo_budget", { ...otherJob, category, currency: "GBP" }, amount * 10, at);
+  }
+  lines.push("# TYPE monzo_spent_this_month gauge");
+  const keys = [...new Set(fixture.moments.flatMap((m) => m.spent.map((s) => `${s.account} ${s.category}`)))];
+  for (const key of keys) {
+    const [account, category] = key.split(" ");
+    for (const moment of fixture.moments) {
+      const one = moment.spent.find((s) => s.account === account && s.category === category);
+      if (one) {
+        sample(
+          "monzo_spent_this_month",
+          { ...job, account_id: account, category, currency: "GBP" },
+          one.amount,
+          moment.at,
+        );
+      }
+    }
+  }
+  for (const at of times) {
+    sample(
+      "monzo_spent_this_month",
+      { ...otherJob, account_id: "acc_other", category: "groceries", currency: "GBP" },
+      fixture.other.spent,
+      at,
+    );
+  }
+  lines.push("# EOF", "");
+  return lines.join("\n");
+}
+
+/** What the Pace row should show at `moment`, worked out from the fixture: per category, in major units. */
+function paceExpected(fixture: ReturnType<typeof paceFixture>, moment: PaceMoment) {
+  const spent = new Map<string, number>();
+  for (const { category, amount } of moment.spent) spent.set(category, (spent.get(category) ?? 0) + amount);
+  const gone = (moment.at - fixture.start) / (fixture.end - fixture.start);
+  const projected = new Map([...spent].map(([category, amount]) => [category, amount / gone]));
+  // Shared over the whole days left, or over one day once under a day is left.
+  const days = Math.max((fixture.end - moment.at) / DAY_MS, 1);
+  const perDay = new Map(
+    [...fixture.budgets].map(([category, budget]) => [
+      category,
+      Math.max(budget - (spent.get(category) ?? 0), 0) / days,
+    ]),
+  );
+  return { projected, budgets: new Map(fixture.budgets), perDay };
+}
+
+/** Per category, an answer's values (rounded to a millionth), sorted; more than one series for a category throws. */
+function byCategory(answer: readonly Answer[]): [string, number][] {
+  const seen = new Map<string, number>();
+  for (const one of answer) {
+    const category = one.metric.category;
+    if (seen.has(category)) throw new Error(`two series for ${category}: ${JSON.stringify(answer)}`);
+    seen.set(category, Number(one.value?.[1]));
+  }
+  return rounded(seen);
+}
+
+function rounded(values: ReadonlyMap<string, number>): [string, number][] {
+  return [...values].map(([k, v]): [string, number] => [k, Math.round(v * 1e6) / 1e6]).sort(([a], [b]) =>
+    a < b ? -1 : a > b ? 1 : 0
+  );
+}
+
+/** The Pace row's panels' queries at each moment against what they should show, as one line per difference. */
+async function paceProblems(
+  dashboard: Dashboard,
+  fixture: ReturnType<typeof paceFixture>,
+  prometheus: string,
+): Promise<string[]> {
+  const values = grafanaValues(".*", ".*");
+  const target = (title: string, refId: string) => {
+    const panel = queryPanels(dashboard).find((p) => p.title === title);
+    const found = panel?.targets?.find((t) => t.refId === refId);
+    assert.ok(found, `no panel "${title}" with a query ${refId}`);
+    return substitute(found.expr, values);
+  };
+  const problems: string[] = [];
+  for (const moment of fixture.moments) {
+    const want = paceExpected(fixture, moment);
+    const checks: [string, string, Map<string, number>][] = [
+      [PROJECTED, "A", want.projected],
+      [PROJECTED, "B", want.budgets],
+      [PER_DAY, "A", want.perDay],
+    ];
+    for (const [title, refId, expected] of checks) {
+      const expr = target(title, refId);
+      let got: [string, number][];
+      try {
+        got = byCategory(await queryAt(prometheus, expr, moment.at / 1000));
+      } catch (error) {
+        problems.push(`${moment.name}, "${title}" ${refId}: ${error instanceof Error ? error.message : error}`);
+        continue;
+      }
+      const expectedRows = rounded(expected);
+      if (JSON.stringify(got) !== JSON.stringify(expectedRows)) {
+        problems.push(
+          `${moment.name}, "${title}" ${refId}: ${JSON.stringify(got)} != ${JSON.stringify(expectedRows)}`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
+const PROJECTED = "Projected month-end spending by category against budget";
+const PER_DAY = "Left to spend per day by category";
+
+/** A copy of `dashboard` with `from` replaced by `to` in the query `refId` of the panel titled `title` (which must hold it). */
+function breakQuery(dashboard: Dashboard, title: string, refId: string, from: string | RegExp, to: string): Dashboard {
+  const broken = structuredClone(dashboard);
+  const target = queryPanels(broken).find((p) => p.title === title)?.targets?.find((t) => t.refId === refId);
+  assert.ok(target, `no panel "${title}" query ${refId}`);
+  const expr = target.expr.replace(from, to);
+  assert.notEqual(expr, target.expr, `"${title}" ${refId} has no ${from} to break`);
+  (target as { expr: string }).expr = expr;
+  return broken;
+}
+
+Deno.test({
+  name: "the Pace row reads known series in a real Prometheus: projected month-end spending (accounts summed, " +
+    "over the fraction of the month gone) beside the budget, and what is left per day to the month's end, 0 over budget",
+  ignore: !hasPrometheus || !hasPromtool,
+  async fn() {
+    const dashboard = await loadDashboard();
+    const dir = await Deno.makeTempDir({ prefix: "monzo-dashboard-pace-" });
+    let prometheus: ReturnType<typeof spawn> | undefined;
+    try {
+      const fixture = paceFixture();
+      // The fixture holds what the test is for: two accounts in a category, one over budget, under a day left.
+      const first = paceExpected(fixture, fixture.moments[0]);
+      assert.equal(first.perDay.get("eating_out"), 0);
+      assert.ok(fixture.moments[0].spent.filter((s) => s.category === "groceries" && s.amount > 0).length === 2);
+      assert.ok(fixture.end - fixture.moments[1].at < DAY_MS);
+      assert.notEqual(fixture.end - fixture.start, 31 * DAY_MS, "the month has no clock change");
+
+      const file = join(dir, "pace.om");
+      await Deno.writeTextFile(file, paceOpenMetrics(fixture));
+      const started = await startBackfilledPrometheus(dir, file);
+      prometheus = started.process;
+
+      assert.deepEqual(await paceProblems(dashboard, fixture, started.url), []);
+
+      // And each way of getting it wrong is caught.
+      const broken: [string, Dashboard][] = [
+        [
+          "one account's spending, not the accounts' sum",
+          breakQuery(
+            dashboard,
+            PROJECTED,
+            "A",
+            "sum by (category, currency) (monzo_spent",
+            "max by (category, currency) (monzo_spent",
+          ),
+        ],
+        [
+          "per day: one account's spending",
+          breakQuery(
+            dashboard,
+            PER_DAY,
+            "A",
+            "sum by (category, currency) (monzo_spent",
+            "max by (category, currency) (monzo_spent",
+          ),
+        ],
+        [
+          "a 30-day month instead of the exported end",
+          breakQuery(
+            dashboard,
+            PROJECTED,
+            "A",
+            /max\(monzo_budget_month_end_timestamp_seconds\{[^}]*\}\)/,
+            '(max(monzo_budget_month_start_timestamp_seconds{job=~"$job"}) + 30 * 86400)',
+          ),
+        ],
+        [
+          "per day: days to a 31-day month's end",
+          breakQuery(
+            dashboard,
+            PER_DAY,
+            "A",
+            /max\(monzo_budget_month_end_timestamp_seconds\{[^}]*\}\)/,
+            '(max(monzo_budget_month_start_timestamp_seconds{job=~"$job"}) + 31 * 86400)',
+          ),
+        ],
+        [
+          "another job's month end",
+          breakQuery(
+            dashboard,
+            PER_DAY,
+            "A",
+            /monzo_budget_month_end_timestamp_seconds\{[^}]*\}/,
+            "monzo_budget_month_end_timestamp_seconds",
+          ),
+        ],
+        [
+          "another job's month start",
+          breakQuery(
+            dashboard,
+            PROJECTED,
+            "A",
+            /monzo_budget_month_start_timestamp_seconds\{[^}]*\}/g,
+            "monzo_budget_month_start_timestamp_seconds",
+          ),
+        ],
+        ["no clamp at 0 over budget", breakQuery(dashboard, PER_DAY, "A", /^clamp_min\((.*), 0\) \//, "($1) /")],
+        [
+          "per day: under a day left, not shared over one day",
+          breakQuery(dashboard, PER_DAY, "A", /clamp_min\((\(max\(monzo_budget_month_end.* \/ 86400), 1\)$/, "($1)"),
+        ],
+        ["what is left, not per day", breakQuery(dashboard, PER_DAY, "A", / \/ on \(\) group_left \(\) .*$/, "")],
+        ["spent so far, not projected", breakQuery(dashboard, PROJECTED, "A", / \/ on \(\) group_left \(\) .*$/, "")],
+      ];
+      const missed = [];
+      for (const [how, dashboardBroken] of broken) {
+        if ((await paceProblems(dashboardBroken, fixture, started.url)).length === 0) missed.push(how);
+      }
+      assert.deepEqual(missed, [], "broken queries the check does not catch");
     } catch (error) {
       console.error(`Prometheus' log:\n${prometheus?.stderr.text ?? ""}`);
       throw error;
