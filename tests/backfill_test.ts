@@ -71,6 +71,9 @@ function history(accountId: string, start: number, days: number, count: number, 
       includeInSpending,
       potMove: next() < 0.05,
       isLoad: false,
+      description: "",
+      merchant: null,
+      counterparty: null,
     });
   }
   return list;

@@ -328,6 +328,9 @@ function tx(
     includeInSpending: true,
     potMove: false,
     isLoad: false,
+    description: "",
+    merchant: null,
+    counterparty: null,
   };
 }
 

@@ -31,6 +31,9 @@ function tx(n: number, { amount = -100 * n, pending = false, category = "groceri
     includeInSpending: true,
     potMove: false,
     isLoad: false,
+    description: "",
+    merchant: null,
+    counterparty: null,
   };
 }
 
