@@ -1,6 +1,7 @@
 // The counting rules of issue 8 ("What counts"), from Monzo's JSON to figures: every transaction goes
 // through transactionSchema and toStored exactly as the sync will send it, then through cashFlow and
 // budget. Every expected figure is worked out by hand in a comment next to it.
+import { MONZO_VIEW } from "../lib/spending/classify.ts";
 import assert from "node:assert/strict";
 import { major } from "../lib/shared/metric_family.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
@@ -95,13 +96,13 @@ Deno.test("a month with every awkward kind of transaction gives exact figures in
   // (last month, but cash flow has no month) = 26758. Not: the decline, the pot move, the pending
   // 1200, the 7000 left out of spending. Settled credits: 500 + 300 + 250000 + 4000 + 10000 = 264800
   // (not the pot withdrawal, not the pending 1500).
-  assert.deepEqual(cashFlow(transactions), [
+  assert.deepEqual(cashFlow(transactions, MONZO_VIEW), [
     flow(ACC, "GBP", 26758, 264800),
     flow("acc_00009Euro", "EUR", 1000, 0),
   ]);
   // Sorted by account, currency, then category ("D" sorts before lower case).
   assert.deepEqual(
-    budget(transactions, JANUARY),
+    budget(transactions, JANUARY, MONZO_VIEW),
     [
       row("Dog 🐶", 999, 0),
       row("bills", 5000, 0),
@@ -128,8 +129,8 @@ Deno.test("declined transactions count nowhere, settled or pending, debit or cre
     stored({ amount: 700, decline_reason: "OTHER", include_in_spending: true }),
   ];
   assert.deepEqual(declined.map(leftOut), ["declined", "declined", "declined"]);
-  assert.deepEqual(cashFlow(declined), [flow(ACC, "GBP", 0, 0)]);
-  assert.deepEqual(budget(declined, JANUARY), []);
+  assert.deepEqual(cashFlow(declined, MONZO_VIEW), [flow(ACC, "GBP", 0, 0)]);
+  assert.deepEqual(budget(declined, JANUARY, MONZO_VIEW), []);
 });
 
 Deno.test("pot moves count nowhere: into and out of a pot, marked by metadata or by scheme", () => {
@@ -140,8 +141,8 @@ Deno.test("pot moves count nowhere: into and out of a pot, marked by metadata or
     stored({ amount: 1000, scheme: "uk_retail_pot", include_in_spending: true }), // out, by scheme
   ];
   assert.deepEqual(moves.map(leftOut), ["pot_move", "pot_move", "pot_move", "pot_move"]);
-  assert.deepEqual(cashFlow(moves), [flow(ACC, "GBP", 0, 0)]);
-  assert.deepEqual(budget(moves, JANUARY), []);
+  assert.deepEqual(cashFlow(moves, MONZO_VIEW), [flow(ACC, "GBP", 0, 0)]);
+  assert.deepEqual(budget(moves, JANUARY, MONZO_VIEW), []);
   // Other schemes and other metadata are not pot moves.
   const notMoves = [stored({ scheme: "uk_retail_pot_x" }), stored({ metadata: { pot_account_id: "acc_pot" } })];
   assert.deepEqual(notMoves.map(leftOut), [null, null]);
@@ -149,11 +150,11 @@ Deno.test("pot moves count nowhere: into and out of a pot, marked by metadata or
 
 Deno.test("pending transactions count in the budget but not in cash flow; settled ones in both", () => {
   const pending = [stored({ amount: -1234, settled: "" }), stored({ amount: 4321, settled: "" })];
-  assert.deepEqual(cashFlow(pending), [flow(ACC, "GBP", 0, 0)]);
-  assert.deepEqual(budget(pending, JANUARY), [row("groceries", 1234, 4321)]);
+  assert.deepEqual(cashFlow(pending, MONZO_VIEW), [flow(ACC, "GBP", 0, 0)]);
+  assert.deepEqual(budget(pending, JANUARY, MONZO_VIEW), [row("groceries", 1234, 4321)]);
   const settled = [stored({ amount: -1234 }), stored({ amount: 4321 })];
-  assert.deepEqual(cashFlow(settled), [flow(ACC, "GBP", 1234, 4321)]);
-  assert.deepEqual(budget(settled, JANUARY), [row("groceries", 1234, 4321)]);
+  assert.deepEqual(cashFlow(settled, MONZO_VIEW), [flow(ACC, "GBP", 1234, 4321)]);
+  assert.deepEqual(budget(settled, JANUARY, MONZO_VIEW), [row("groceries", 1234, 4321)]);
 });
 
 Deno.test("a refund is taken off spending in its category, and is received in cash flow", () => {
@@ -162,8 +163,8 @@ Deno.test("a refund is taken off spending in its category, and is received in ca
     stored({ amount: 1500, category: "shopping", include_in_spending: true }),
   ];
   // Budget: 5000 - 1500 = 3500 spent, nothing received. Cash flow: 5000 out, 1500 in.
-  assert.deepEqual(budget(transactions, JANUARY), [row("shopping", 3500, 0)]);
-  assert.deepEqual(cashFlow(transactions), [flow(ACC, "GBP", 5000, 1500)]);
+  assert.deepEqual(budget(transactions, JANUARY, MONZO_VIEW), [row("shopping", 3500, 0)]);
+  assert.deepEqual(cashFlow(transactions, MONZO_VIEW), [flow(ACC, "GBP", 5000, 1500)]);
 });
 
 Deno.test("a refund in another category, or bigger than the spending, makes that category negative", () => {
@@ -175,7 +176,7 @@ Deno.test("a refund in another category, or bigger than the spending, makes that
   ];
   // entertainment: 0 - 1500; eating_out: 200 - 700 = -500; shopping untouched at 5000. Net spending
   // over categories: 5000 - 1500 - 500 = 3000 = 5200 spent - 2200 refunded.
-  assert.deepEqual(budget(transactions, JANUARY), [
+  assert.deepEqual(budget(transactions, JANUARY, MONZO_VIEW), [
     row("eating_out", -500, 0),
     row("entertainment", -1500, 0),
     row("shopping", 5000, 0),
@@ -190,8 +191,8 @@ Deno.test("salary, transfers in and top-ups are received in both lenses", () => 
   ];
   assert.equal(transactions[2].isLoad, true);
   // 300000 + 2500 + 10000 = 312500.
-  assert.deepEqual(cashFlow(transactions), [flow(ACC, "GBP", 0, 312500)]);
-  assert.deepEqual(budget(transactions, JANUARY), [
+  assert.deepEqual(cashFlow(transactions, MONZO_VIEW), [flow(ACC, "GBP", 0, 312500)]);
+  assert.deepEqual(budget(transactions, JANUARY, MONZO_VIEW), [
     row("income", 0, 300000),
     row("mondo", 0, 10000),
     row("transfers", 0, 2500),
@@ -205,8 +206,8 @@ Deno.test("a debit with include_in_spending false counts nowhere; absent counts 
     stored({ amount: -40, category: "transfers", include_in_spending: null }),
   ];
   // Only 300 + 40 = 340 is spending.
-  assert.deepEqual(cashFlow(transactions), [flow(ACC, "GBP", 340, 0)]);
-  assert.deepEqual(budget(transactions, JANUARY), [row("transfers", 340, 0)]);
+  assert.deepEqual(cashFlow(transactions, MONZO_VIEW), [flow(ACC, "GBP", 340, 0)]);
+  assert.deepEqual(budget(transactions, JANUARY, MONZO_VIEW), [row("transfers", 340, 0)]);
 });
 
 Deno.test("a credit with include_in_spending absent or false is received, not a refund", () => {
@@ -215,8 +216,8 @@ Deno.test("a credit with include_in_spending absent or false is received, not a 
     stored({ amount: 250, category: "shopping" }),
     stored({ amount: 50, category: "shopping", include_in_spending: false }),
   ];
-  assert.deepEqual(budget(transactions, JANUARY), [row("shopping", 1000, 300)]);
-  assert.deepEqual(cashFlow(transactions), [flow(ACC, "GBP", 1000, 300)]);
+  assert.deepEqual(budget(transactions, JANUARY, MONZO_VIEW), [row("shopping", 1000, 300)]);
+  assert.deepEqual(cashFlow(transactions, MONZO_VIEW), [flow(ACC, "GBP", 1000, 300)]);
 });
 
 Deno.test("a split map counts each part in its own category; cash flow counts the whole amount", () => {
@@ -233,14 +234,14 @@ Deno.test("a split map counts each part in its own category; cash flow counts th
     stored({ amount: 900, category: "income", categories: { income: 600, gifts: 300 } }),
   ];
   // bills 5000 - 500 = 4500; groceries 2000 - 200 = 1800; income 600 and gifts 300 received.
-  assert.deepEqual(budget(transactions, JANUARY), [
+  assert.deepEqual(budget(transactions, JANUARY, MONZO_VIEW), [
     row("bills", 4500, 0),
     row("gifts", 0, 300),
     row("groceries", 1800, 0),
     row("income", 0, 600),
   ]);
   // 7000 out; 700 + 900 = 1600 in.
-  assert.deepEqual(cashFlow(transactions), [flow(ACC, "GBP", 7000, 1600)]);
+  assert.deepEqual(cashFlow(transactions, MONZO_VIEW), [flow(ACC, "GBP", 7000, 1600)]);
 });
 
 Deno.test("a split that does not add up, or has a part of the wrong sign, counts whole in category", () => {
@@ -249,16 +250,16 @@ Deno.test("a split that does not add up, or has a part of the wrong sign, counts
   // Adds up to -3000, but a credit part inside a debit is refused rather than trusted.
   const mixed = stored({ amount: -3000, category: "bills", categories: { bills: -4000, groceries: 1000 } });
   for (const tx of [short, over, mixed]) assert.deepEqual(categoryParts(tx), [["bills", -3000]]);
-  assert.deepEqual(budget([short, over, mixed], JANUARY), [row("bills", 9000, 0)]);
+  assert.deepEqual(budget([short, over, mixed], JANUARY, MONZO_VIEW), [row("bills", 9000, 0)]);
   // A zero part is allowed (the sign check is "not the opposite sign").
   const zero = stored({ amount: -3000, category: "bills", categories: { bills: -3000, groceries: 0 } });
-  assert.deepEqual(budget([zero], JANUARY), [row("bills", 3000, 0)]);
+  assert.deepEqual(budget([zero], JANUARY, MONZO_VIEW), [row("bills", 3000, 0)]);
 });
 
 Deno.test("custom and unknown categories pass through unchanged", () => {
   const names = ["Dog 🐶", "category_00009abc", "personal_care", "Weekend\ttrips", "__proto__", "constructor"];
   const transactions = names.map((category) => stored({ amount: -100, category }));
-  const rows = budget(transactions, JANUARY);
+  const rows = budget(transactions, JANUARY, MONZO_VIEW);
   // The tab is a control character: made safe, not dropped.
   assert.deepEqual(
     rows.map((r) => r.category).sort(),
@@ -276,8 +277,8 @@ Deno.test("custom and unknown categories pass through unchanged", () => {
 
 Deno.test("an FX payment counts amount in the account's currency, never local_amount", () => {
   const fx = stored({ amount: -4321, category: "holidays", local_amount: -5000, local_currency: "EUR" });
-  assert.deepEqual(budget([fx], JANUARY), [row("holidays", 4321, 0)]);
-  assert.deepEqual(cashFlow([fx]), [flow(ACC, "GBP", 4321, 0)]);
+  assert.deepEqual(budget([fx], JANUARY, MONZO_VIEW), [row("holidays", 4321, 0)]);
+  assert.deepEqual(cashFlow([fx], MONZO_VIEW), [flow(ACC, "GBP", 4321, 0)]);
   assert.ok(!("local_amount" in fx) && !JSON.stringify(fx).includes("5000"));
 });
 
@@ -288,12 +289,12 @@ Deno.test("two currencies and two accounts are never added together", () => {
     stored({ amount: -400, currency: "GBP" }, "acc_B"),
     stored({ amount: 800, currency: "GBP" }, "acc_B"),
   ];
-  assert.deepEqual(cashFlow(transactions), [
+  assert.deepEqual(cashFlow(transactions, MONZO_VIEW), [
     flow("acc_A", "EUR", 200, 0),
     flow("acc_A", "GBP", 100, 0),
     flow("acc_B", "GBP", 400, 800),
   ]);
-  assert.deepEqual(budget(transactions, JANUARY), [
+  assert.deepEqual(budget(transactions, JANUARY, MONZO_VIEW), [
     row("groceries", 200, 0, "acc_A", "EUR"),
     row("groceries", 100, 0, "acc_A", "GBP"),
     row("groceries", 400, 800, "acc_B", "GBP"),
@@ -302,8 +303,8 @@ Deno.test("two currencies and two accounts are never added together", () => {
 
 Deno.test("signs: money out is positive spending, money in is positive received, amount 0 counts nowhere", () => {
   const transactions = [stored({ amount: -1 }), stored({ amount: 2 }), stored({ amount: 0, category: "general" })];
-  assert.deepEqual(cashFlow(transactions), [flow(ACC, "GBP", 1, 2)]);
-  assert.deepEqual(budget(transactions, JANUARY), [row("groceries", 1, 2)]);
+  assert.deepEqual(cashFlow(transactions, MONZO_VIEW), [flow(ACC, "GBP", 1, 2)]);
+  assert.deepEqual(budget(transactions, JANUARY, MONZO_VIEW), [row("groceries", 1, 2)]);
 });
 
 Deno.test("10,000 amounts of 10p add up exactly, in integer minor units", () => {
@@ -313,8 +314,8 @@ Deno.test("10,000 amounts of 10p add up exactly, in integer minor units", () => 
   let pounds = 0;
   for (let i = 0; i < 10_000; i++) pounds += 0.1;
   assert.notEqual(pounds, 1000);
-  const [cash] = cashFlow(transactions);
-  const [month] = budget(transactions, JANUARY);
+  const [cash] = cashFlow(transactions, MONZO_VIEW);
+  const [month] = budget(transactions, JANUARY, MONZO_VIEW);
   assert.equal(cash.spentMinor, 100_000);
   assert.equal(month.spentMinor, 100_000);
   assert.equal(major(cash.spentMinor), 1000);
@@ -323,8 +324,11 @@ Deno.test("10,000 amounts of 10p add up exactly, in integer minor units", () => 
 Deno.test("a transaction given twice counts once", () => {
   const tx = stored({ amount: -100 });
   const sameOtherAccount = { ...tx, accountId: "acc_other" };
-  assert.deepEqual(cashFlow([tx, tx, sameOtherAccount]), [flow(ACC, "GBP", 100, 0), flow("acc_other", "GBP", 100, 0)]);
-  assert.deepEqual(budget([tx, tx], JANUARY), [row("groceries", 100, 0)]);
+  assert.deepEqual(cashFlow([tx, tx, sameOtherAccount], MONZO_VIEW), [
+    flow(ACC, "GBP", 100, 0),
+    flow("acc_other", "GBP", 100, 0),
+  ]);
+  assert.deepEqual(budget([tx, tx], JANUARY, MONZO_VIEW), [row("groceries", 100, 0)]);
 });
 
 Deno.test("a transaction belongs to the budget month of its created time, not its settled time", () => {
@@ -340,9 +344,9 @@ Deno.test("a transaction belongs to the budget month of its created time, not it
     at(month.end, -1000), // next month
     at(month.start - 3_600_000, -10000, "2026-07-25T09:00:00+01:00"), // created last month, settled this month
   ];
-  assert.deepEqual(budget(transactions, month), [row("groceries", 110, 0)]);
+  assert.deepEqual(budget(transactions, month, MONZO_VIEW), [row("groceries", 110, 0)]);
   // Cash flow has no month: 1 + 10 + 100 + 1000 + 10000.
-  assert.deepEqual(cashFlow(transactions), [flow(ACC, "GBP", 11111, 0)]);
+  assert.deepEqual(cashFlow(transactions, MONZO_VIEW), [flow(ACC, "GBP", 11111, 0)]);
 });
 
 // ---------------------------------------------------------------- the schema
@@ -484,7 +488,7 @@ Deno.test("__proto__ and constructor in a split map are plain category names, po
   assert.ok(parsed.success);
   const tx = toStored(parsed.data, ACC);
   assert.deepEqual(tx.categories, [["__proto__", -100], ["constructor", -200]]);
-  assert.deepEqual(budget([tx], JANUARY), [row("__proto__", 100, 0), row("constructor", 200, 0)]);
+  assert.deepEqual(budget([tx], JANUARY, MONZO_VIEW), [row("__proto__", 100, 0), row("constructor", 200, 0)]);
   // An object under __proto__ is not a part: the split is unusable and the amount counts in category.
   const nested = parse(JSON.stringify(REQUIRED).replace("{", '{"categories":{"__proto__":{"bills":-100}},'));
   assert.ok(nested.success);
@@ -675,7 +679,11 @@ Deno.test("entries stored before descriptions, merchants and counterparties were
 
 /** The month's rows of many transactions, one per `[category, amount]`, read as the sync reads them. */
 function monthRows(parts: ReadonlyArray<readonly [string, number]>, accountId = ACC, currency = "GBP"): BudgetRow[] {
-  return budget(parts.map(([category, amount]) => stored({ amount, category, currency }, accountId)), JANUARY);
+  return budget(
+    parts.map(([category, amount]) => stored({ amount, category, currency }, accountId)),
+    JANUARY,
+    MONZO_VIEW,
+  );
 }
 
 /** Spent and received added up per account and currency, in minor units. */
@@ -763,7 +771,7 @@ Deno.test("size is the absolute value: a category refunded more than spent ranks
   // 100 categories of 40p spent; "returns" is a £50 net refund (spending -5000), "tiny" 1p.
   const parts: Array<[string, number]> = Array.from({ length: MAX_CATEGORIES }, (_, i) => [`c${i}`, -40]);
   const rows = monthRows(parts).concat(
-    budget([stored({ amount: 5000, category: "returns", include_in_spending: true })], JANUARY),
+    budget([stored({ amount: 5000, category: "returns", include_in_spending: true })], JANUARY, MONZO_VIEW),
     monthRows([["tiny", -1]]),
   );
   const capped = capCategories(rows, new Set());

@@ -10,6 +10,7 @@ import type { StoredTransaction } from "../monzo/transaction.ts";
 import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
 import { capCategories, MAX_CATEGORIES } from "../spending/category_cap.ts";
 import { budget, type BudgetRow, cashFlow } from "../spending/rules.ts";
+import { type Counting, MONZO_VIEW } from "../spending/classify.ts";
 import { compareText } from "../shared/compare.ts";
 import type { BackfillAccount, BackfillSource } from "./source.ts";
 
@@ -23,6 +24,8 @@ export interface TimelinePlan {
   readonly monthStartDay: number;
   /** Categories with a budget, which keep their name when an account has too many (category_cap.ts). */
   readonly budgeted: ReadonlySet<string>;
+  /** The rules, shares and known accounts the figures are counted under (lib/spending/classify.ts); Monzo's own view unless given. */
+  readonly counting?: Counting;
 }
 
 /** Cash flow of one currency so far, minor units. */
@@ -84,6 +87,7 @@ export async function walk(
   movedByBalanceTime = 0,
 ): Promise<void> {
   const { first, end } = sampleTimes(account, plan);
+  const counting = plan.counting ?? MONZO_VIEW;
   const iterator = source.transactions(account.accountId)[Symbol.asyncIterator]();
   let next = await iterator.next();
   let movedSoFar = 0;
@@ -104,7 +108,7 @@ export async function walk(
     if (movesBalance(tx, account.currency)) movedSoFar += tx.amount;
     // Rule 2, from the history start on; one settled before it was created counts once it is.
     if (tx.settledMs !== null && tx.settledMs >= account.historyStart) {
-      for (const flow of cashFlow([tx])) {
+      for (const flow of cashFlow([tx], counting)) {
         if (flow.spentMinor !== 0 || flow.receivedMinor !== 0) {
           unsettled.push({ at: tx.settledMs, currency: flow.currency, flow });
         }
@@ -112,7 +116,7 @@ export async function walk(
     }
     // Rule 3, for the month of the sample time; a transaction of an earlier month is for no sample now.
     if (month !== null && tx.createdMs >= month.start && tx.createdMs <= at) {
-      for (const part of budget([tx], month)) {
+      for (const part of budget([tx], month, counting)) {
         const key = rowKey(part.currency, part.category);
         const row = rows.get(key);
         rows.set(
