@@ -26,6 +26,7 @@ const REQUIRED_ALERTS = [
   "MonzoLoginReauthorisationDue",
   "MonzoTokenExpired",
   "MonzoBudgetExceeded",
+  "MonzoBudgetPace",
   "MonzoBalanceLow",
 ];
 
@@ -142,6 +143,24 @@ const BREAKAGES: ReadonlyArray<{ alert: string; field: "expr" | "for"; from: str
     field: "expr",
     from: "(monzo_spent_this_month) >",
     to: "(monzo_spent_this_month) >=",
+  },
+  // The pace alert: a 0% or 5% margin instead of 10% (the dog, 8% over, fires); a fifth of the month, or more than a quarter, instead of at
+  // least a quarter; the fraction of the month left instead of gone; the largest account instead of the sum.
+  { alert: "MonzoBudgetPace", field: "expr", from: "> 1.1 *", to: "> 1.0 *" },
+  { alert: "MonzoBudgetPace", field: "expr", from: "> 1.1 *", to: "> 1.05 *" },
+  { alert: "MonzoBudgetPace", field: "expr", from: ">= 0.25", to: ">= 0.2" },
+  { alert: "MonzoBudgetPace", field: "expr", from: ">= 0.25", to: "> 0.25" },
+  {
+    alert: "MonzoBudgetPace",
+    field: "expr",
+    from: "(time() - max(monzo_budget_month_start_timestamp_seconds))",
+    to: "(max(monzo_budget_month_end_timestamp_seconds) - time())",
+  },
+  {
+    alert: "MonzoBudgetPace",
+    field: "expr",
+    from: "sum by (category, currency) (monzo_spent_this_month)",
+    to: "max by (category, currency) (monzo_spent_this_month)",
   },
   { alert: "MonzoBalanceLow", field: "expr", from: "monzo_balance <", to: "monzo_balance <=" },
   { alert: "MonzoBalanceLow", field: "expr", from: /unless[^]*$/, to: "" },

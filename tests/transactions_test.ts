@@ -299,6 +299,23 @@ Deno.test("budgets from the config are exported with the month's start", async (
   });
 });
 
+Deno.test("the month's nominal end is exported, and the next month starts there", async () => {
+  await withHarness({ config: { month_start_day: 25 } }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    let text = await metrics(h);
+    // T0 is 2 March 2026: the month that began on 25 February ends at 00:00 on 25 March in London (GMT).
+    const end = sample(text, "monzo_budget_month_end_timestamp_seconds");
+    assert.equal(end, Date.UTC(2026, 2, 25) / 1000);
+    // A month in summer time ends at 23:00 UTC the day before: 25 April 00:00 BST.
+    h.clock.set(end * 1000);
+    await poll(h);
+    text = await metrics(h);
+    assert.equal(sample(text, "monzo_budget_month_start_timestamp_seconds"), end);
+    assert.equal(sample(text, "monzo_budget_month_end_timestamp_seconds"), Date.UTC(2026, 3, 24, 23) / 1000);
+  });
+});
+
 Deno.test("every budgeted category has a spent-this-month series on each account, 0 until something is spent in it", async () => {
   const quiet = householdData(T0);
   for (const account of quiet.accounts) account.transactions = [];

@@ -751,6 +751,15 @@ export function families(config: TransactionsConfig): StepDefinition<Transaction
       samples: (memory) => memory.month === null ? [] : [{ labels: [], value: memory.month.start / 1000 }],
     },
     {
+      name: "monzo_budget_month_end_timestamp_seconds",
+      type: "gauge",
+      help: "Unix time at which the current budget month is due to end: 00:00 Europe/London on the " +
+        "month_start_day after the one the month is named for (the nominal end).",
+      // Until pay-day months are wired in, the month is budgetMonth's, whose end is the nominal one; a
+      // PaydayMonth's `end` may be an early salary instead, so it is `nominalEnd` that belongs here then.
+      samples: (memory) => memory.month === null ? [] : [{ labels: [], value: memory.month.end / 1000 }],
+    },
+    {
       name: "monzo_internal_transfers_this_month",
       type: "gauge",
       help: `Net money moved this budget month between the account and the household's other accounts, ${MONEY}: ` +

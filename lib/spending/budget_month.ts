@@ -3,6 +3,7 @@
  * the 25th think of "this month". London's offset follows the UK summer-time rule written out below,
  * not `Intl.DateTimeFormat`: asking ICU for a named time zone loads its time-zone and locale data,
  * which stays resident for the life of the process (docs/performance.md has the figure). The tests check this rule against ICU for every day from 1996 to 2060.
+ * A pay-day month (`payday_min_amount`) may start earlier, when a salary lands in the five days before.
  *
  * @module
  */
@@ -54,12 +55,8 @@ function londonMidnight(year: number, month: number, day: number): number {
   return wall - londonOffset(wall);
 }
 
-/**
- * The budget month containing `nowMs`, for months starting on `monthStartDay` (1–28) at 00:00
- * London time. Throws a RangeError for a day outside 1–28 or a time outside 1970–9999, which
- * config checks and the clock rule out.
- */
-export function budgetMonth(nowMs: number, monthStartDay: number): BudgetMonth {
+/** The nominal month containing `nowMs`: its start's London year and 0-based month (may be -1). */
+function nominalMonthOf(nowMs: number, monthStartDay: number): { year: number; month: number } {
   if (!Number.isInteger(monthStartDay) || monthStartDay < MIN_MONTH_START_DAY || monthStartDay > MAX_MONTH_START_DAY) {
     throw new RangeError(`Month start day must be a whole number from 1 to 28: "${monthStartDay}"`);
   }
@@ -68,9 +65,103 @@ export function budgetMonth(nowMs: number, monthStartDay: number): BudgetMonth {
   }
   const today = londonClock(nowMs);
   // Midnight starts the day, so "on or after the start day" is a comparison of dates alone.
-  const month = today.day >= monthStartDay ? today.month - 1 : today.month - 2;
+  return { year: today.year, month: today.day >= monthStartDay ? today.month - 1 : today.month - 2 };
+}
+
+/**
+ * The budget month containing `nowMs`, for months starting on `monthStartDay` (1–28) at 00:00
+ * London time. Throws a RangeError for a day outside 1–28 or a time outside 1970–9999, which
+ * config checks and the clock rule out.
+ */
+export function budgetMonth(nowMs: number, monthStartDay: number): BudgetMonth {
+  const { year, month } = nominalMonthOf(nowMs, monthStartDay);
   return {
-    start: londonMidnight(today.year, month, monthStartDay),
-    end: londonMidnight(today.year, month + 1, monthStartDay),
+    start: londonMidnight(year, month, monthStartDay),
+    end: londonMidnight(year, month + 1, monthStartDay),
   };
+}
+
+/** A credit that may start a pay-day month, already chosen by the caller (not internal, budget currency, large enough). */
+export interface Salary {
+  readonly createdMs: number;
+  readonly amountMinor: number;
+  readonly currency: string;
+}
+
+/**
+ * A pay-day month: `start` is the salary's created time when `startedBy` is one, else 00:00 London on
+ * the start day; `end` is the next month's start as far as the salaries given tell (the nominal end if
+ * none of them starts it); `nominalEnd` is 00:00 London on the start day after the one the month is named for.
+ */
+export interface PaydayMonth extends BudgetMonth {
+  readonly startedBy: Salary | null;
+  readonly nominalEnd: number;
+}
+
+/** How many days before the start day a salary may land and start the month. */
+export const PAYDAY_WINDOW_DAYS = 5;
+
+/**
+ * The pay-day month containing `at`: a month named for the start day S begins at the first of
+ * `salaries` created in [00:00 London five days before S, 00:00 London on S), else at 00:00 on S.
+ * The salaries are what is known, so a month whose next salary is in them ends where it landed. Throws
+ * like {@link budgetMonth}.
+ */
+export function paydayMonth(at: number, monthStartDay: number, salaries: readonly Salary[]): PaydayMonth {
+  const { year, month } = nominalMonthOf(at, monthStartDay);
+  // Month `offset` from the nominal one containing `at`: its nominal start and when it actually starts.
+  const named = (offset: number) => {
+    const nominal = londonMidnight(year, month + offset, monthStartDay);
+    // A day before the 1st overflows back into the previous month (and year), as the window needs.
+    const windowStart = londonMidnight(year, month + offset, monthStartDay - PAYDAY_WINDOW_DAYS);
+    let first: Salary | null = null;
+    for (const salary of salaries) {
+      const t = salary.createdMs;
+      if (t >= windowStart && t < nominal && (first === null || t < first.createdMs)) first = salary;
+    }
+    return { nominal, start: first?.createdMs ?? nominal, startedBy: first };
+  };
+  // A window ends where its month would nominally start and begins over three weeks after the month
+  // before did, so the months' starts keep their order: `at` is in this nominal month's or the next one's.
+  const next = named(1);
+  const [current, following] = at >= next.start ? [next, named(2)] : [named(0), next];
+  return {
+    start: current.start,
+    end: following.start,
+    startedBy: current.startedBy,
+    nominalEnd: following.nominal,
+  };
+}
+
+const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const SYMBOLS: Readonly<Record<string, string>> = { GBP: "£", EUR: "€", USD: "$" };
+
+/** "1st", "2nd", "3rd", "4th", …, "11th", …, "21st", … */
+function ordinal(day: number): string {
+  const teen = day % 100 >= 11 && day % 100 <= 13;
+  const suffix = teen ? "th" : ["th", "st", "nd", "rd"][day % 10] ?? "th";
+  return `${day}${suffix}`;
+}
+
+/** Minor units as "£2,150.00", or "2,150.00 CHF" for a currency without a symbol here. */
+function money(minor: number, currency: string): string {
+  const sign = minor < 0 ? "-" : "";
+  const pence = Math.abs(Math.round(minor));
+  const whole = String(Math.floor(pence / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const amount = `${whole}.${String(pence % 100).padStart(2, "0")}`;
+  const symbol = SYMBOLS[currency];
+  return symbol === undefined ? `${sign}${amount} ${currency}` : `${sign}${symbol}${amount}`;
+}
+
+/**
+ * Why the month began when it did, for the status page: "salary of £2,150.00 on Thu 24 Jul" (the salary's
+ * London date), or "the 25th" when no salary started it.
+ */
+export function monthStartReason(month: PaydayMonth, monthStartDay: number): string {
+  if (month.startedBy === null) return `the ${ordinal(monthStartDay)}`;
+  const { createdMs, amountMinor, currency } = month.startedBy;
+  const { year, month: wallMonth, day } = londonClock(createdMs);
+  const weekday = WEEKDAYS[new Date(Date.UTC(year, wallMonth - 1, day)).getUTCDay()];
+  return `salary of ${money(amountMinor, currency)} on ${weekday} ${day} ${MONTHS[wallMonth - 1]}`;
 }
