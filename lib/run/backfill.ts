@@ -11,6 +11,8 @@ import type { BackfillRequest } from "../config/backfill_options.ts";
 import { backfillHelp } from "../backfill/help.ts";
 import { type BackfillSummary, type ChunkSink, writeOpenMetrics } from "../backfill/openmetrics.ts";
 import { storeSource } from "../backfill/store_source.ts";
+import { type Counting, type OwnAccount, OwnAccounts } from "../spending/classify.ts";
+import type { TransactionsConfig } from "../poll/transactions_step.ts";
 import { decodeStoredTransaction } from "../monzo/transaction.ts";
 import { TransactionStore } from "../store/transaction_store.ts";
 import { lockPathFor } from "../store/instance_lock.ts";
@@ -56,6 +58,7 @@ export async function runBackfill(
       untilMs: request.untilMs,
       monthStartDay: config.monthStartDay,
       budgeted: new Set(config.budgets.keys()),
+      counting: countingOf(config, opened.value.store.ownAccounts),
       labels: request.labels,
       help: backfillHelp(config),
     };
@@ -67,6 +70,16 @@ export async function runBackfill(
   } finally {
     opened.value.close();
   }
+}
+
+/**
+ * The rules and shares of `config` and the accounts the exporter has seen (kept in the store): the
+ * figures are counted as the live ones are.
+ */
+function countingOf(config: Config, own: readonly OwnAccount[]): Counting {
+  // The config's rules and shares, when it has them (issue 18's config part adds them to Config).
+  const given = config as Config & Pick<TransactionsConfig, "rules" | "accountShares">;
+  return { rules: given.rules ?? [], accountShares: given.accountShares ?? new Map(), own: new OwnAccounts(own) };
 }
 
 /**
