@@ -3,6 +3,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { z } from "zod/v3";
 import { formatListenAddress, type ListenAddress, parseListenAddress } from "./listen_address.ts";
 import { readRegularFile } from "../shared/regular_file.ts";
+import { accountsSchema, MAX_AMOUNT, type Rule, RULE_KEYS, rulesSchema } from "./rules_config.ts";
 import { err, ok, type Result } from "../shared/result.ts";
 
 /** Earliest `month_start_day`. */
@@ -157,6 +158,12 @@ export const configFileSchema = z.strictObject({
       .min(0, "must not be negative"),
     typeError("budgets must be a table, e.g. [budgets] with eating_out = 250"),
   ).default({}),
+  payday_min_amount: z.number(typeError("payday_min_amount must be a number in major units, e.g. 1500"))
+    .finite("payday_min_amount must be a finite number")
+    .min(0.01, "payday_min_amount must be at least 0.01 (a penny)")
+    .max(MAX_AMOUNT, `payday_min_amount must be at most ${MAX_AMOUNT} (no transaction is larger)`).optional(),
+  accounts: accountsSchema.default({}),
+  rules: rulesSchema.default([]),
   web_config_file: nonEmpty("web_config_file").optional(),
   request_timeout_seconds: z.number(typeError("request_timeout_seconds must be a number"))
     .min(1, "request_timeout_seconds must be at least 1")
@@ -193,6 +200,12 @@ export interface Config {
   /** Monthly budget per category, in major units of `budgetCurrency`. */
   readonly budgets: ReadonlyMap<string, number>;
   readonly budgetCurrency: string;
+  /** The smallest credit, in minor units of `budgetCurrency`, that starts a pay-day month; null when off. */
+  readonly paydayMinMinor: number | null;
+  /** The fraction (0, 1] of each listed account's figures that counts (`[accounts.acc_…] share`). */
+  readonly accountShares: ReadonlyMap<string, number>;
+  /** The `[[rules]]`, in the file's order, their patterns compiled. */
+  readonly rules: readonly Rule[];
   /** Names of the environment variables that supplied values. */
   readonly fromEnv: readonly string[];
   /** Absolute path of the exporter-toolkit web config (TLS, basic auth), or null for plain HTTP. */
@@ -217,7 +230,7 @@ export function configFromObject(
     }
   }
   const parsed = configFileSchema.safeParse(merged);
-  if (!parsed.success) return err(describeIssue(parsed.error.issues[0], merged));
+  if (!parsed.success) return err(describeIssue(firstIssue(parsed.error.issues), merged));
   const file = parsed.data;
   return ok({
     path: options.path,
@@ -240,17 +253,40 @@ export function configFromObject(
     monthStartDay: file.month_start_day,
     budgets: new Map(Object.entries(file.budgets)),
     budgetCurrency: file.budget_currency,
+    // Minor units as budgets are shown: major() divides by 100, so this multiplies by it.
+    paydayMinMinor: file.payday_min_amount === undefined ? null : Math.round(file.payday_min_amount * 100),
+    accountShares: file.accounts,
+    rules: file.rules,
     fromEnv,
     webConfigFile: file.web_config_file === undefined ? null : besideFile(options.path, file.web_config_file),
   });
 }
 
+/**
+ * The issue to report: the first, unless its table also has an unknown key, which is then the likelier
+ * cause (`shar = 0.5` is why `share` is missing) and is reported instead.
+ */
+function firstIssue(issues: readonly z.ZodIssue[]): z.ZodIssue {
+  const first = issues[0];
+  const sameTable = (issue: z.ZodIssue) =>
+    issue.code === "unrecognized_keys" && issue.path.every((part, i) => first.path[i] === part);
+  return issues.find(sameTable) ?? first;
+}
+
 function describeIssue(issue: z.ZodIssue, input: Record<string, unknown>): string {
+  const key = String(issue.path[0] ?? "");
+  if (key === "rules" && issue.path.length > 1) return describeRuleIssue(issue);
+  if (key === "accounts" && issue.path.length > 1) {
+    const where = `accounts.${issue.path.slice(1).map(String).join(".")}`;
+    if (issue.code === "unrecognized_keys") {
+      return `${where}: unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")} (known keys: share)`;
+    }
+    return `${where} ${issue.message}`;
+  }
   if (issue.code === "unrecognized_keys") {
     const known = Object.keys(configFileSchema.shape).join(", ");
     return `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")} (known keys: ${known})`;
   }
-  const key = String(issue.path[0] ?? "");
   // A budget names its category, so the message says which one (budgets.eating_out must not be negative).
   if (key === "budgets" && issue.path.length > 1) return `budgets.${String(issue.path[1])} ${issue.message}`;
   if (key && input[key] === undefined) {
@@ -258,6 +294,16 @@ function describeIssue(issue: z.ZodIssue, input: Record<string, unknown>): strin
     return envName ? `${key} is missing (set it in the file or in ${envName})` : `${key} is missing`;
   }
   return issue.message;
+}
+
+/** A problem in one `[[rules]]` table, named as `rules[N]` (1-based, as the file counts) and its key. */
+function describeRuleIssue(issue: z.ZodIssue): string {
+  const rule = `rules[${Number(issue.path[1]) + 1}]`;
+  if (issue.code === "unrecognized_keys") {
+    return `${rule}: unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")} (known keys: ${RULE_KEYS.join(", ")})`;
+  }
+  const key = issue.path.slice(2).map(String).join(".");
+  return `${rule}${key ? `.${key}` : ""} ${issue.message}`;
 }
 
 /** The largest config file read: a real one is a few hundred bytes. */
@@ -342,5 +388,16 @@ export function summarizeConfig(config: Config): string {
   return `Config "${config.path}" is valid: ${accounts}, client ${config.clientId}, ` +
     `listening on ${formatListenAddress(config.listen)}, callback ${config.callbackUrl}, ` +
     `tokens in "${config.tokensPath}", transactions in "${config.dataPath}", poll every ${config.pollIntervalMinutes} min, ` +
-    `API ${config.apiUrl}${env}`;
+    `API ${config.apiUrl}${rulesSummary(config)}${env}`;
+}
+
+// Said only when set, so a config without them reads as before.
+function rulesSummary(config: Config): string {
+  const parts: string[] = [];
+  if (config.rules.length) parts.push(`${config.rules.length} rule${config.rules.length === 1 ? "" : "s"}`);
+  if (config.accountShares.size) {
+    parts.push(`a share of ${config.accountShares.size} account${config.accountShares.size === 1 ? "" : "s"}`);
+  }
+  if (config.paydayMinMinor !== null) parts.push("pay-day months");
+  return parts.length ? `, ${parts.join(", ")}` : "";
 }

@@ -5,13 +5,14 @@ import { balancesStep } from "./balances_step.ts";
 import { potsStep } from "./pots_step.ts";
 import { startStep, type StepState } from "./step.ts";
 import type { Logger } from "../shared/log.ts";
-import { type Sleep, type TransactionsConfig, transactionsStep } from "./transactions_step.ts";
+import { type Sleep, transactionsStep } from "./transactions_step.ts";
 
 /** What the steps need besides what each poll hands them. */
 export interface StepDependencies {
   readonly config:
     & Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">
-    & Pick<TransactionsConfig, "rules" | "accountShares">;
+    // None and whole unless given (a test's steps).
+    & Partial<Pick<Config, "rules" | "accountShares">>;
   /** The store of transactions, counting starts and the last balances; the balances and transactions steps write it. */
   readonly transactions: TransactionStore;
   /** Where a step's notices go (categories or pots folded into "other", accounts left out, rejected transactions). */

@@ -12,7 +12,6 @@ import { backfillHelp } from "../backfill/help.ts";
 import { type BackfillSummary, type ChunkSink, writeOpenMetrics } from "../backfill/openmetrics.ts";
 import { storeSource } from "../backfill/store_source.ts";
 import { type Counting, type OwnAccount, OwnAccounts } from "../spending/classify.ts";
-import type { TransactionsConfig } from "../poll/transactions_step.ts";
 import { decodeStoredTransaction } from "../monzo/transaction.ts";
 import { TransactionStore } from "../store/transaction_store.ts";
 import { lockPathFor } from "../store/instance_lock.ts";
@@ -77,9 +76,7 @@ export async function runBackfill(
  * figures are counted as the live ones are.
  */
 function countingOf(config: Config, own: readonly OwnAccount[]): Counting {
-  // The config's rules and shares, when it has them (issue 18's config part adds them to Config).
-  const given = config as Config & Pick<TransactionsConfig, "rules" | "accountShares">;
-  return { rules: given.rules ?? [], accountShares: given.accountShares ?? new Map(), own: new OwnAccounts(own) };
+  return { rules: config.rules, accountShares: config.accountShares, own: new OwnAccounts(own) };
 }
 
 /**

@@ -72,6 +72,9 @@ export async function startDemo(
       200,
     ], ["transport", 150]]),
     budgetCurrency: "GBP",
+    paydayMinMinor: null,
+    accountShares: new Map(),
+    rules: [],
     fromEnv: [],
     // The demo's TLS and users come from --web.config.file alone.
     webConfigFile: null,

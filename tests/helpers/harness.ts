@@ -2,7 +2,6 @@
 // the household's ids, a clock moved by hand, and `withHarness`, which starts both (optionally
 // served on a real loopback port), captures the log and cleans up whatever happens.
 
-import type { TransactionsConfig } from "../../lib/poll/transactions_step.ts";
 import type { Gzip } from "../../lib/exposition/exposition.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -111,8 +110,6 @@ export interface HarnessOptions {
   readonly gzip?: Gzip;
   /** Opens the data store (to count the openings, or hand in a store that fails). */
   readonly openKv?: ExporterOptions["openKv"];
-  /** Rules and account shares, as the config's `[[rules]]` and `[accounts.…] share` give them (issue 18). */
-  readonly counting?: Pick<TransactionsConfig, "rules" | "accountShares">;
 }
 
 /** Runs `body` with a fake Monzo and an exporter pointed at it, and closes both whatever happens. */
@@ -147,7 +144,7 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
       ...options.config,
     }, { path: join(dir, "config.toml") });
     if (!parsed.ok) throw new Error(parsed.error);
-    const config = { ...parsed.value, ...options.counting };
+    const config = parsed.value;
     const seen = new Set<string>();
     await options.prepare?.(fake, tokensPath, seen);
     const lines: string[] = [];
