@@ -230,3 +230,45 @@ Deno.test("a transfer stored before the second member's accounts were known stop
     assert.ok(h.lines.some((line) => line.includes(ALICE_CURRENT) && line.includes("start again from 0")));
   });
 });
+
+Deno.test("monzo_rules_matched counts the stored transactions each config rule decides, first match, internal ones not", async () => {
+  const config = {
+    rules: [
+      { name: "coffee", description: "pret", exclude: true },
+      { name: "shops", merchant: "tesco|pret", share: 0.5 },
+      { name: "moves", description: "alice & bob|alice example", set_category: "household" },
+      { name: "never", id: "tx_00009None", exclude: true },
+    ],
+  };
+  await withHarness({ config }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const text = await metrics(h);
+    // Worked out from the fake's rows of the accounts Alice's login sees: left out are declined ones,
+    // pot moves, and transfers to another account she can see (her payments to Bob are not internal yet).
+    const seen = h.fake.data.accounts.filter((a) => a.owners.includes(ALICE));
+    const ownData: FakeData = { ...h.fake.data, accounts: seen };
+    const decided = (test: (tx: FakeTransaction) => boolean) =>
+      seen.flatMap((account) =>
+        account.transactions.filter((tx) =>
+          !tx.decline_reason && tx.scheme !== "uk_retail_pot" && !("pot_id" in tx.metadata) &&
+          !betweenOwn(account.id, tx, ownData) && test(tx)
+        )
+      ).length;
+    const merchantName = (tx: FakeTransaction) =>
+      typeof tx.merchant === "object" && tx.merchant !== null ? tx.merchant.name : tx.merchant ?? "";
+    const coffee = decided((tx) => /pret/i.test(tx.description));
+    const shops = decided((tx) => !/pret/i.test(tx.description) && /tesco|pret/i.test(merchantName(tx)));
+    const moves = decided((tx) =>
+      !/pret/i.test(tx.description) && !/tesco|pret/i.test(merchantName(tx)) &&
+      /alice & bob|alice example/i.test(tx.description)
+    );
+    assert.ok(coffee > 0 && shops > 0, "the household's history has coffees and Tesco shops to decide");
+    assert.equal(sample(text, `monzo_rules_matched{rule="coffee"}`), coffee);
+    assert.equal(sample(text, `monzo_rules_matched{rule="shops"}`), shops);
+    // Alice's transfers into the joint account match the pattern but are internal: counted for no rule.
+    assert.equal(moves, 0);
+    assert.equal(sample(text, `monzo_rules_matched{rule="moves"}`), 0);
+    assert.equal(sample(text, `monzo_rules_matched{rule="never"}`), 0, "a rule that matches nothing is visible");
+  });
+});

@@ -713,7 +713,8 @@ export function families(config: TransactionsConfig): StepDefinition<Transaction
       name: "monzo_counting_start_timestamp_seconds",
       type: "gauge",
       help: "Unix time from which monzo_spent_total and monzo_received_total count: when the exporter's store " +
-        "first held the account; it moves only when the store is made anew (the counters then start from 0).",
+        "first held the account; it moves when the store is made anew, or when the rules, the account shares or " +
+        "the known accounts change what the counters had counted (they then start again from 0, never lower).",
       samples: (memory) =>
         [...memory.stored].flatMap(([id, held]) =>
           held.countingStart === undefined ? [] : [{ labels: [["account_id", id]], value: held.countingStart / 1000 }]
