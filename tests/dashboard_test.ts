@@ -21,7 +21,7 @@ import { startDemo } from "../lib/run/demo.ts";
 import { createExporter } from "../lib/run/exporter.ts";
 import { memoryTokens } from "../lib/logins/token_file.ts";
 import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
-import { TestClock } from "./helpers/harness.ts";
+import { TEST_HISTORY_DAYS, TestClock } from "./helpers/harness.ts";
 
 const hasPrometheus = binaryExists(PROMETHEUS);
 if (!hasPrometheus) explainSkip(PROMETHEUS, "the dashboard's queries against a real Prometheus");
@@ -371,7 +371,12 @@ async function demoAt(at: number): Promise<{ port: number; lines: string[]; clos
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => handler(request));
   const lines: string[] = [];
   const quiet = { info() {}, warn: (message: string) => void lines.push(message) };
-  const demo = await startDemo({ hostname: "127.0.0.1", port: server.addr.port }, quiet, { clock });
+  // The live panels read balances, the budget month and counters that start at the login: a year of history
+  // fills them as the demo's three years do, and eleven demos import it quicker.
+  const demo = await startDemo({ hostname: "127.0.0.1", port: server.addr.port }, quiet, {
+    clock,
+    historyDays: TEST_HISTORY_DAYS,
+  });
   const made = await createExporter({
     config: demo.config,
     build: { version: "0.0.0-test", mode: "demo" },

@@ -7,7 +7,7 @@
 // rows are internal.
 
 import assert from "node:assert/strict";
-import { type FakeData, type FakeTransaction, householdData } from "../lib/fake_monzo/mod.ts";
+import { type FakeData, type FakeTransaction, householdData, TEST_HISTORY_DAYS } from "../lib/fake_monzo/mod.ts";
 import { bankCounterparty, monzoCounterparty, ukBankDetails } from "../lib/fake_monzo/transaction.ts";
 import { HOUSEHOLD } from "../lib/fake_monzo/history.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
@@ -42,7 +42,7 @@ function betweenOwn(accountId: string, tx: FakeTransaction, data: FakeData): boo
 
 /** The household with every transfer between its own accounts taken out. */
 function withoutTransfers(now: number): FakeData {
-  const data = householdData(now);
+  const data = householdData(now, { historyDays: TEST_HISTORY_DAYS });
   for (const account of data.accounts) {
     account.transactions = account.transactions.filter((tx) => !betweenOwn(account.id, tx, data));
   }

@@ -19,6 +19,7 @@ import {
   poll,
   sample,
   T0,
+  TEST_HISTORY_DAYS,
   withHarness,
 } from "./helpers/harness.ts";
 
@@ -71,7 +72,7 @@ function potRows(text: string, family: string): Row[] {
 // ---------------------------------------------------------------- pots
 
 Deno.test("5,000 pots from Monzo: at most 100 by name and other per family, the same sums, a bounded scrape", async () => {
-  const data = householdData(T0);
+  const data = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   const account = aliceCurrent(data);
   // 5,000 made-up pots with 300-character names.
   const flood = manyPots("Flood", 5_000, 300);
@@ -106,7 +107,7 @@ Deno.test("5,000 pots from Monzo: at most 100 by name and other per family, the 
 });
 
 Deno.test("a pot listed twice, or one Monzo calls other, never gives two series of one label set", async () => {
-  const data = householdData(T0);
+  const data = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   const account = aliceCurrent(data);
   const flood = manyPots("Flood", 150);
   account.pots.push(...flood, flood[142], { ...flood[0], id: OTHER_POT, name: OTHER_POT, balance: 9_999_999 });
@@ -126,7 +127,7 @@ Deno.test("a pot listed twice, or one Monzo calls other, never gives two series 
 });
 
 Deno.test("pots beyond the bound in thousands of currencies: at most 5 other rows, the rest left out and said", async () => {
-  const data = householdData(T0);
+  const data = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   const account = aliceCurrent(data);
   // 5,000 made-up pots, each in a currency of its own.
   const flood = manyPots("Money", 5_000).map((pot, i) => ({ ...pot, currency: `X${String(i).padStart(4, "0")}` }));
@@ -161,7 +162,7 @@ Deno.test("pots beyond the bound in thousands of currencies: at most 5 other row
 });
 
 Deno.test("folding pots into other is logged once across polls, noted on the status page, and logged when it ends", async () => {
-  const data = householdData(T0);
+  const data = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   const account = aliceCurrent(data);
   account.pots.push(...manyPots("Flood", 250));
   await withHarness({ fake: { data } }, async (h) => {
@@ -208,7 +209,7 @@ function accountsAsked(h: Harness, path: string): Set<string> {
 }
 
 Deno.test("5,000 accounts from Monzo: the 50 oldest exported, every family and the requests bounded", async () => {
-  const data = householdData(T0);
+  const data = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   data.accounts.push(...manyAccounts(ALICE, 5_000, T0 - 24 * 60 * MINUTE));
   await withHarness({ fake: { data } }, async (h) => {
     await logIn(h, ALICE);
@@ -235,7 +236,7 @@ Deno.test("5,000 accounts from Monzo: the 50 oldest exported, every family and t
 });
 
 Deno.test("leaving accounts out is logged once across polls, noted on the status page, and logged when it ends", async () => {
-  const data = householdData(T0);
+  const data = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   const flood = manyAccounts(ALICE, 60, T0 - 24 * 60 * MINUTE);
   data.accounts.push(...flood);
   await withHarness({ fake: { data } }, async (h) => {
@@ -268,7 +269,7 @@ Deno.test("leaving accounts out is logged once across polls, noted on the status
 // ---------------------------------------------------------------- label values
 
 Deno.test("label values from Monzo are bounded: owners, descriptions and pot names of any length", async () => {
-  const data = householdData(T0);
+  const data = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   const account = aliceCurrent(data);
   const crowd = Array.from({ length: 2_000 }, (_, i) => `user_00009Crowd${String(i).padStart(6, "0")}`);
   account.owners = [ALICE, ...crowd];

@@ -28,6 +28,7 @@ import {
   poll,
   sample,
   T0,
+  TEST_HISTORY_DAYS,
   withHarness,
 } from "./helpers/harness.ts";
 import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
@@ -37,7 +38,7 @@ import { type FailingKv, failingKv } from "./helpers/failing_kv.ts";
 
 /** The household, with Alice's current account holding exactly one row of every awkward kind. */
 function awkwardHousehold() {
-  const data = householdData(T0);
+  const data = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   const account = data.accounts.find((a) => a.id === ALICE_CURRENT);
   assert.ok(account);
   account.transactions = awkwardTransactions(T0, { accountId: ALICE_CURRENT, userId: ALICE, potId: HOLIDAY_POT });
@@ -317,7 +318,7 @@ Deno.test("the month's nominal end is exported, and the next month starts there"
 });
 
 Deno.test("every budgeted category has a spent-this-month series on each account, 0 until something is spent in it", async () => {
-  const quiet = householdData(T0);
+  const quiet = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   for (const account of quiet.accounts) account.transactions = [];
   const config = { budgets: { eating_out: 250, groceries: 400 } };
   await withHarness({ config, fake: { data: quiet } }, async (h) => {
@@ -350,7 +351,7 @@ Deno.test("every budgeted category has a spent-this-month series on each account
 
 Deno.test("at every awkward instant the budget month starts at 00:00 London on the 1st and counts from there", async () => {
   for (const instant of AWKWARD_INSTANTS) {
-    const quiet = householdData(T0);
+    const quiet = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
     for (const account of quiet.accounts) account.transactions = [];
     const prepare = countingLongAgo(ALICE_CURRENT);
     await withHarness({ config: { month_start_day: 1 }, fake: { data: quiet }, prepare }, async (h) => {
@@ -556,7 +557,7 @@ Deno.test("a data file found unreadable at start is moved aside, kept, and a new
  * on, every tenth one a credit; the largest one is called "other", and the others are padded to `width`.
  */
 function manyCategories(count: number, width = 0) {
-  const data = householdData(T0);
+  const data = householdData(T0, { historyDays: TEST_HISTORY_DAYS });
   const account = data.accounts.find((a) => a.id === ALICE_CURRENT);
   assert.ok(account);
   const start = Date.UTC(2026, 2, 1);

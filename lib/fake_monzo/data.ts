@@ -66,14 +66,40 @@ export interface FakeData {
 const ALICE = "user_00009AliceQx7Rk2Lm9WzT";
 const BOB = "user_00009BobHj4Nc8Pq3VsYeKd";
 
-const HISTORY_DAYS = 365;
+const DAY = 24 * 3_600_000;
 
 /**
- * The awkward household: a joint account, an overdraft, odd pot names, closed and flex accounts, and a
- * year of seeded made-up history up to `now` (default the wall clock) on the three current accounts.
- * The balances are the live figures and do not add up from the history.
+ * Days of made-up history in the demo (and by default): three years and a day, so that `--demo --backfill`
+ * has years to show, with six UK clock changes and, three times in four, a 29 February.
  */
-export function householdData(now: number = Date.now()): FakeData {
+export const DEMO_HISTORY_DAYS = 3 * 365 + 1;
+
+/**
+ * Days of history for tests that need no years: a year, what the fake held before the demo's grew to
+ * three, which keeps the suite's many imports quick.
+ */
+export const TEST_HISTORY_DAYS = 365;
+
+/** Options of {@link householdData}. */
+export interface HouseholdOptions {
+  /**
+   * Days of history up to `now`; the three current accounts were opened that many days before, so a
+   * full import reaches back to their opening. Default {@link DEMO_HISTORY_DAYS}; tests that need no
+   * years pass fewer.
+   */
+  historyDays?: number;
+}
+
+/**
+ * The awkward household: a joint account, an overdraft, odd pot names, closed and flex accounts, and
+ * seeded made-up history up to `now` (default the wall clock) on the three current accounts, from their
+ * opening. The balances are the live figures and do not add up from the history.
+ */
+export function householdData(now: number = Date.now(), options: HouseholdOptions = {}): FakeData {
+  const historyDays = options.historyDays ?? DEMO_HISTORY_DAYS;
+  // The current accounts were opened on the history's first day, each at its own time of day.
+  const opened = (timeOfDay: string) =>
+    rfc3339(Math.floor(now / DAY) * DAY - historyDays * DAY + Date.parse(`1970-01-01T${timeOfDay}Z`));
   const pot = (id: string, name: string, balance: number, goal: number | null, type = "default", deleted = false) => ({
     id,
     name,
@@ -96,7 +122,7 @@ export function householdData(now: number = Date.now()): FakeData {
         closed: false,
         currency: "GBP",
         owners: [ALICE],
-        created: "2019-03-11T09:12:45.123Z",
+        created: opened("09:12:45.123"),
         balance: 123456,
         spendToday: -2345,
         pots: [
@@ -115,7 +141,7 @@ export function householdData(now: number = Date.now()): FakeData {
         closed: false,
         currency: "GBP",
         owners: [ALICE, BOB],
-        created: "2020-07-01T18:30:00.000Z",
+        created: opened("18:30:00.000"),
         balance: 56789,
         spendToday: -1200,
         pots: [pot("pot_00009JointBills0000001", "Bills", 30000, 60000)],
@@ -167,7 +193,7 @@ export function householdData(now: number = Date.now()): FakeData {
         closed: false,
         currency: "GBP",
         owners: [BOB],
-        created: "2018-11-05T08:45:10.500Z",
+        created: opened("08:45:10.500"),
         balance: -4210,
         spendToday: -899,
         pots: [pot("pot_00009BobGigTickets0001", "Gig tickets", 12000, 20000)],
@@ -184,7 +210,7 @@ export function householdData(now: number = Date.now()): FakeData {
     const profile = profiles[account.id];
     if (!profile) continue;
     const pots = account.pots.filter((p) => !p.deleted).map((p) => p.id);
-    account.transactions = accountHistory(profile, { ...account, pots }, now, HISTORY_DAYS);
+    account.transactions = accountHistory(profile, { ...account, pots }, now, historyDays);
   }
   matchAlicesPayments(data, now);
   return data;

@@ -1,7 +1,7 @@
-// A year of plausible, made-up history for the demo household, so that the demo's spending metrics
-// and its dashboard have something to show on day one. Each calendar day of each account draws from
-// its own seeded PRNG (seeded by account and date), so the rows are the same on every run with the
-// same "now"; rows after now are left out, and card payments of the last day or two are still pending.
+// Years of plausible, made-up history for the demo household, so that the demo's spending metrics, its
+// dashboard and a backfill of it have something to show on day one. Each calendar day of each account
+// draws from its own seeded PRNG (seeded by account and date), so the rows are the same on every run with
+// the same "now"; rows after now are left out, and card payments of the last day or two are still pending.
 // Days are UTC days, but the first seconds of each budget month (00:00 London on the 1st, the demo's
 // month_start_day) hold the month's interest and plan fee, so every budget month has money in and
 // money out from its first minute, whatever the date: the demo's dashboard is never empty on the 1st.
@@ -360,9 +360,10 @@ const PROFILES: Record<Profile, (day: Day) => void> = {
         notes: day.pick(["Dinner", "Split with Bob", "Concert tickets"]),
       });
     }
-    // A long weekend in Lisbon, paid in euros: local_amount is what the shop charged.
-    if (day.back >= 66 && day.back <= 70) {
-      if (day.back === 70) euro(day, "hotelLisboa", 18000, 15);
+    // A long weekend in Lisbon every year, paid in euros: local_amount is what the shop charged.
+    const trip = day.back % 365;
+    if (trip >= 66 && trip <= 70) {
+      if (trip === 70) euro(day, "hotelLisboa", 18000, 15);
       euro(day, "pastelaria", day.pence(350, 1200), 9);
       euro(day, "pingoDoce", day.pence(800, 3000), 12);
       euro(day, "metroLisboa", day.pence(165, 640), 17);
@@ -453,7 +454,12 @@ const PROFILES: Record<Profile, (day: Day) => void> = {
       }
     }
     if (day.chance(0.04)) day.card("steam", -day.pence(499, 3999), 22, { declineRate });
-    // The joint account's payment on the 15th, arriving by Faster Payments. Last, like it.
+    // What is left of the salary goes to savings elsewhere, so the balance does not climb year after year
+    // (a backfill shows it). Last, so the rows drawn before it are the same with or without it.
+    if (day.lastWeekdayOfMonth) {
+      day.transfer("VANGUARD ISA", -50000, 10, { category: "savings", scheme: "payport_faster_payments" });
+    }
+    // The joint account's payment on the 15th, arriving by Faster Payments. Last, after it too.
     if (day.dayOfMonth === 15) {
       day.transfer("Alice & Bob", JOINT_TO_BOB, 11, {
         category: "transfers",

@@ -11,7 +11,7 @@ import { Hono } from "hono";
 import { type Clock, systemClock } from "../shared/clock.ts";
 import { json } from "./bodies.ts";
 import { apiRoutes } from "./api_routes.ts";
-import { type FakeData, householdData } from "./data.ts";
+import { type FakeData, householdData, TEST_HISTORY_DAYS } from "./data.ts";
 import { createDrift } from "./drift.ts";
 import { Faults, type FaultSpec } from "./faults.ts";
 import { Grants } from "./grants.ts";
@@ -24,12 +24,15 @@ export { type AwkwardKind, type AwkwardOptions, awkwardTransactions } from "./aw
 export {
   benchData,
   type BenchOptions,
+  DEMO_HISTORY_DAYS,
   type FakeAccount,
   type FakeData,
   type FakePot,
   householdData,
+  type HouseholdOptions,
   manyAccounts,
   manyPots,
+  TEST_HISTORY_DAYS,
 } from "./data.ts";
 export type { FaultSpec } from "./faults.ts";
 export { DEMO_MONTH_START_DAY } from "./history.ts";
@@ -41,7 +44,7 @@ export interface FakeMonzoOptions {
   /** The only OAuth client the fake accepts. */
   clientId: string;
   clientSecret: string;
-  /** Default {@link householdData}. */
+  /** Default {@link householdData} up to the wall clock with {@link TEST_HISTORY_DAYS} (the demo passes its own). */
   data?: FakeData;
   /** Used for token and code expiry; default the system clock. */
   clock?: Clock;
@@ -123,7 +126,7 @@ const EXPIRES_IN_SECONDS = 30 * 3600;
 /** Starts a fake Monzo on a free loopback port. */
 export function startFakeMonzo(options: FakeMonzoOptions): Promise<FakeMonzo> {
   const { clientId, clientSecret } = options;
-  const data = options.data ?? householdData();
+  const data = options.data ?? householdData(Date.now(), { historyDays: TEST_HISTORY_DAYS });
   const clock = options.clock ?? systemClock;
   const grants = new Grants(data, clock, {
     expiresInSeconds: EXPIRES_IN_SECONDS,

@@ -1,7 +1,13 @@
 import { type Clock, systemClock } from "../shared/clock.ts";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../shared/log.ts";
-import { DEMO_MONTH_START_DAY, type FakeMonzo, householdData, startFakeMonzo } from "../fake_monzo/mod.ts";
+import {
+  DEMO_HISTORY_DAYS,
+  DEMO_MONTH_START_DAY,
+  type FakeMonzo,
+  householdData,
+  startFakeMonzo,
+} from "../fake_monzo/mod.ts";
 import { formatListenAddress, type ListenAddress } from "../config/listen_address.ts";
 import { randomToken } from "../shared/secrets.ts";
 import type { Sessions } from "../logins/sessions.ts";
@@ -24,6 +30,8 @@ export interface DemoOptions {
   readonly https?: boolean;
   /** The simulated Monzo's time, and the end of its made-up history; default the wall clock. */
   readonly clock?: Clock;
+  /** Days of made-up history; default {@link DEMO_HISTORY_DAYS} (tests of the live figures pass fewer). */
+  readonly historyDays?: number;
 }
 
 /** Starts the simulated Monzo (the same one the tests use) for an exporter bound to `bound`. */
@@ -38,7 +46,7 @@ export async function startDemo(
   const fake = await startFakeMonzo({
     clientId,
     clientSecret,
-    data: householdData(clock.now()),
+    data: householdData(clock.now(), { historyDays: options.historyDays ?? DEMO_HISTORY_DAYS }),
     clock,
     autoApprove: true,
     drift: true,

@@ -14,6 +14,7 @@ import {
   type FakeTransaction,
   householdData,
   startFakeMonzo,
+  TEST_HISTORY_DAYS,
 } from "../../lib/fake_monzo/mod.ts";
 import { makeTransaction, rfc3339 } from "../../lib/fake_monzo/transaction.ts";
 import { decodeLogins, type StoredLogin, tokenFile, type TokenPersistence } from "../../lib/logins/token_file.ts";
@@ -50,6 +51,9 @@ export const DELETED_POT = "pot_00009AliceOldCar0000005";
 export const HOLIDAY_POT = "pot_00009AliceHoliday000003";
 /** Alice's rainy-day pot, whose name holds a newline. */
 export const RAINY_POT = "pot_00009AliceRainyDay00004";
+
+/** Days of the household's history unless a test asks for more: see the fake's {@link TEST_HISTORY_DAYS}. */
+export { TEST_HISTORY_DAYS };
 
 /** When every {@link TestClock} starts. */
 export const T0 = Date.parse("2026-03-02T09:00:00.000Z");
@@ -96,6 +100,8 @@ export interface Harness {
 export interface HarnessOptions {
   /** Config keys added to (or replacing) the defaults. */
   readonly config?: Record<string, unknown>;
+  /** Days of the household's history; default {@link TEST_HISTORY_DAYS}. */
+  readonly historyDays?: number;
   /** Options for the fake Monzo, over the household and the shared clock. */
   readonly fake?: Partial<FakeMonzoOptions>;
   /** The exporter's token store; the tokens file by default. */
@@ -119,7 +125,7 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
   const fake = await startFakeMonzo({
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
-    data: householdData(clock.now()),
+    data: householdData(clock.now(), { historyDays: options.historyDays ?? TEST_HISTORY_DAYS }),
     clock,
     ...options.fake,
   });
@@ -239,11 +245,17 @@ export function debits(count: number, stepMs: number): FakeTransaction[] {
 export const spentOf = (rows: readonly FakeTransaction[]): number =>
   -rows.reduce((sum, tx) => sum + tx.amount, 0) / 100;
 
-/** Gives Alice's current account exactly `rows`; the pounds they spent. */
+/**
+ * Gives Alice's current account exactly `rows` (oldest first); the pounds they spent. An account holds
+ * nothing from before its opening, so rows older than the household's history open it a day before them.
+ */
 export function holdOnly(h: Harness, rows: FakeTransaction[]): number {
   const account = h.fake.data.accounts.find((a) => a.id === ALICE_CURRENT);
   assert.ok(account);
   account.transactions = rows;
+  if (rows.length > 0 && Date.parse(rows[0].created) <= Date.parse(account.created)) {
+    account.created = new Date(Date.parse(rows[0].created) - 24 * 3_600_000).toISOString();
+  }
   return spentOf(rows);
 }
 
