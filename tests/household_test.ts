@@ -13,6 +13,7 @@ import { HOUSEHOLD } from "../lib/fake_monzo/history.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
 import {
   ALICE,
+  ALICE_CLOSED,
   ALICE_CURRENT,
   BOB,
   BOB_CURRENT,
@@ -270,5 +271,38 @@ Deno.test("monzo_rules_matched counts the stored transactions each config rule d
     assert.equal(moves, 0);
     assert.equal(sample(text, `monzo_rules_matched{rule="moves"}`), 0);
     assert.equal(sample(text, `monzo_rules_matched{rule="never"}`), 0, "a rule that matches nothing is visible");
+  });
+});
+
+Deno.test("money from a closed account of the household is internal too: old transfers still happened", async () => {
+  await withHarness({}, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const received = `monzo_received_this_month{account_id="${ALICE_CURRENT}",category="transfers",currency="GBP"}`;
+    const internal = `monzo_internal_transfers_this_month{account_id="${ALICE_CURRENT}",currency="GBP"}`;
+    const before = await metrics(h);
+    // What was left in her old, closed account, moved by sort code and account number (as /accounts lists them).
+    h.fake.addTransaction(ALICE_CURRENT, {
+      amount: 7_700,
+      description: "Alice Example",
+      category: "transfers",
+      include_in_spending: false,
+      scheme: "payport_faster_payments",
+      counterparty: { name: "Alice Example", ...ukBankDetails(ALICE_CLOSED) },
+    });
+    // And a payment from someone outside the household, which counts.
+    h.fake.addTransaction(ALICE_CURRENT, {
+      amount: 1_500,
+      description: "Carol",
+      category: "transfers",
+      include_in_spending: false,
+      scheme: "payport_faster_payments",
+      counterparty: { name: "Carol", sort_code: "200000", account_number: "55779911" },
+    });
+    await poll(h, MINUTE);
+    const after = await metrics(h);
+    const change = (series: string) => Math.round(((sample(after, series) ?? 0) - (sample(before, series) ?? 0)) * 100);
+    assert.equal(change(internal), 7_700);
+    assert.equal(change(received), 1_500);
   });
 });
