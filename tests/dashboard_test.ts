@@ -1,9 +1,22 @@
 // deploy/grafana/monzo.json against the real program and a real Prometheus: the demo exporter runs as
 // its own process, Prometheus scrapes it every second, and every panel's query (template variables
-// substituted as Grafana would) must return data and name only metrics the exporter serves.
+// substituted as Grafana would) must return data and name only metrics the exporter serves; and the
+// History row's queries, asked of a Prometheus holding a backfill made by the real promtool, give the
+// figures worked out from the transactions at times in the backfilled past.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import {
+  londonMonthOf,
+  londonMonthStart,
+  queryAt,
+  queryRange,
+  startBackfilledPrometheus,
+} from "./helpers/backfill_prometheus.ts";
+import { type BackfillAccount, memorySource } from "../lib/backfill/source.ts";
+import { writeOpenMetrics } from "../lib/backfill/openmetrics.ts";
+import { backfillHelp } from "../lib/backfill/help.ts";
+import type { StoredTransaction } from "../lib/monzo/transaction.ts";
 import {
   ALICE_CURRENT,
   binaryExists,
@@ -12,6 +25,7 @@ import {
   get,
   PROGRAM,
   PROMETHEUS,
+  PROMTOOL,
   ROOT,
   spawn,
   startPrometheus,
@@ -505,6 +519,210 @@ Deno.test({
       throw error;
     } finally {
       await program.stop("SIGTERM", 10_000);
+    }
+  },
+});
+
+// ---- The History row against a real Prometheus holding a backfill ----
+
+const hasPromtool = binaryExists(PROMTOOL);
+if (!hasPromtool) explainSkip(PROMTOOL, "the History row's queries against a backfilled Prometheus");
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const HISTORY_CATEGORIES = ["groceries", "eating_out", "transport", "bills"];
+/** The scrape config's labels, passed as --backfill.label so the backfill continues the live series. */
+const HISTORY_LABELS: [string, string][] = [["instance", "monzo-exporter:8080"], ["job", JOB]];
+
+/**
+ * Fourteen months of two accounts (a fixed past, so any run date gives the same answer): card
+ * payments every few hours in four categories, settling a day later, and a salary each month. No
+ * refunds, so each month's figure only climbs and its top is the month's total.
+ */
+function historyFixture(): { accounts: BackfillAccount[]; transactions: StoredTransaction[] } {
+  const historyStart = Date.UTC(2024, 0, 1, 0, 0);
+  const countingStart = Date.UTC(2025, 2, 1, 0, 0);
+  let state = 12345;
+  const next = () => (state = (state * 16807) % 2147483647) / 2147483647;
+  const transactions: StoredTransaction[] = [];
+  const accounts: BackfillAccount[] = [];
+  for (const [n, accountId] of ["acc_history_a", "acc_history_b"].entries()) {
+    let i = 0;
+    const add = (createdMs: number, amount: number, category: string) =>
+      transactions.push({
+        id: `tx_${accountId}_${String(i++).padStart(6, "0")}`,
+        accountId,
+        createdMs,
+        settledMs: createdMs + DAY_MS,
+        amount,
+        currency: "GBP",
+        category,
+        categories: null,
+        declined: false,
+        includeInSpending: null,
+        potMove: false,
+        isLoad: false,
+      });
+    for (let t = historyStart + 17 * 60_000 * (n + 1); t < countingStart; t += Math.floor((3 + next() * 9) * HOUR_MS)) {
+      add(t, -(100 + Math.floor(next() * 4_900)), HISTORY_CATEGORIES[Math.floor(next() * HISTORY_CATEGORIES.length)]);
+    }
+    for (let month = 0; month < 14; month++) add(Date.UTC(2024, month, 27, 9, 0), 250_000 + n * 10_000, "income");
+    accounts.push({
+      accountId,
+      currency: "GBP",
+      historyStart,
+      countingStart,
+      balance: { balanceMinor: 123_456 + n * 1_000, at: countingStart + HOUR_MS },
+    });
+  }
+  return { accounts, transactions };
+}
+
+/** The balance at `t`, from the last poll's balance less everything created after `t`. */
+function balanceAt(account: BackfillAccount, transactions: readonly StoredTransaction[], t: number): number {
+  return transactions.filter((tx) => tx.accountId === account.accountId && tx.createdMs > t)
+    .reduce((balance, tx) => balance - tx.amount, account.balance.balanceMinor);
+}
+
+/** Spending per category created from the start of `t`'s London month up to `t`, minor units (0 left out). */
+function monthToDate(accountId: string, transactions: readonly StoredTransaction[], t: number): Map<string, number> {
+  const start = londonMonthStart(...londonMonthOf(t));
+  const spent = new Map<string, number>();
+  for (const tx of transactions) {
+    if (tx.accountId !== accountId || tx.amount >= 0 || tx.createdMs < start || tx.createdMs > t) continue;
+    spent.set(tx.category, (spent.get(tx.category) ?? 0) - tx.amount);
+  }
+  return spent;
+}
+
+/** The one target of the panel titled `title`, and its query with Grafana's variables at the target's minimum interval. */
+function historyQuery(dashboard: Dashboard, title: string): { expr: string; intervalMs: number } {
+  const panel = queryPanels(dashboard).find((p) => p.title === title);
+  assert.ok(panel?.targets?.length === 1, `no panel "${title}" with one query`);
+  const target = panel.targets[0] as Target & { interval?: string };
+  const interval = target.interval ?? "";
+  const match = /^(\d+)([hd])$/.exec(interval);
+  assert.ok(match, `panel "${title}" has no minimum interval in hours or days: "${interval}"`);
+  const intervalMs = Number(match[1]) * (match[2] === "h" ? HOUR_MS : DAY_MS);
+  return { expr: substitute(target.expr, { ...grafanaValues(".*", ".*"), __interval: interval }), intervalMs };
+}
+
+Deno.test({
+  name: "the History row reads the backfill: balance over time and each budget month's spending by category, " +
+    "from a real Prometheus at times in the backfilled past, match figures worked out from the transactions",
+  ignore: !hasPrometheus || !hasPromtool,
+  async fn() {
+    const dashboard = await loadDashboard();
+    const dir = await Deno.makeTempDir({ prefix: "monzo-dashboard-history-" });
+    let prometheus: ReturnType<typeof spawn> | undefined;
+    try {
+      const { accounts, transactions } = historyFixture();
+      const file = join(dir, "history.om");
+      const out = await Deno.open(file, { write: true, create: true });
+      const summary = await writeOpenMetrics(memorySource(accounts, transactions), {
+        stepMs: HOUR_MS,
+        untilMs: null,
+        monthStartDay: 1,
+        budgeted: new Set(),
+        labels: HISTORY_LABELS,
+        help: backfillHelp({ historyDays: 0, monthStartDay: 1, budgets: new Map(), budgetCurrency: "GBP" }),
+      }, { write: async (chunk) => void await out.write(chunk) });
+      out.close();
+      assert.ok(summary.firstMs !== null && summary.lastMs !== null);
+      const first = summary.firstMs;
+      const last = summary.lastMs;
+      const started = await startBackfilledPrometheus(dir, file);
+      prometheus = started.process;
+
+      // Balance over time: at times between the hourly samples (a panel's points need not fall on
+      // them), the last sample in the interval, per account.
+      const balance = historyQuery(dashboard, "Balance over time");
+      assert.equal(balance.intervalMs, HOUR_MS, "the balance panel's interval is the backfill's step");
+      const wrongBalances: string[] = [];
+      let checked = 0;
+      for (let t = first + 37 * 60_000; t < last; t += 97 * HOUR_MS + 11 * 60_000) {
+        const sample = Math.floor(t / HOUR_MS) * HOUR_MS;
+        const got = new Map(
+          (await queryAt(started.url, balance.expr, t / 1000)).map((s) => [s.metric.account_id, Number(s.value?.[1])]),
+        );
+        const want = new Map(accounts.map((a) => [a.accountId, balanceAt(a, transactions, sample) / 100]));
+        if (JSON.stringify([...got].sort()) !== JSON.stringify([...want].sort())) {
+          wrongBalances.push(
+            `at ${new Date(t).toISOString()}: ${JSON.stringify([...got])} != ${JSON.stringify([...want])}`,
+          );
+        }
+        checked++;
+      }
+      assert.deepEqual(wrongBalances, []);
+      assert.ok(checked >= 90, `only ${checked} times checked`);
+
+      // Spending by category per budget month: the panel's daily points over the history, as Grafana
+      // asks for them (steps of the interval, aligned to it), each the largest month-to-date figure of
+      // the day just gone, summed over the accounts.
+      const monthly = historyQuery(dashboard, "Spending by category per budget month");
+      assert.equal(monthly.intervalMs, DAY_MS);
+      const step = monthly.intervalMs;
+      const from = Math.ceil((first + step) / step) * step;
+      const to = Math.floor(last / step) * step;
+      const series = await queryRange(started.url, monthly.expr, from / 1000, to / 1000, step / 1000);
+      const got = new Map<number, Map<string, number>>();
+      for (const one of series) {
+        for (const [seconds, value] of one.values ?? []) {
+          if (!got.has(seconds * 1000)) got.set(seconds * 1000, new Map());
+          got.get(seconds * 1000)!.set(one.metric.category, Math.round(Number(value) * 100));
+        }
+      }
+      const wantAt = (t: number): Map<string, number> => {
+        const want = new Map<string, number>();
+        for (const account of accounts) {
+          const top = new Map<string, number>();
+          for (let s = t - step; s <= t; s += HOUR_MS) {
+            for (const [category, minor] of monthToDate(account.accountId, transactions, s)) {
+              top.set(category, Math.max(top.get(category) ?? 0, minor));
+            }
+          }
+          for (const [category, minor] of top) want.set(category, (want.get(category) ?? 0) + minor);
+        }
+        return want;
+      };
+      const wrongDays: string[] = [];
+      for (let t = from; t <= to; t += step) {
+        const want = wantAt(t);
+        const have = got.get(t) ?? new Map();
+        if (JSON.stringify([...have].sort()) !== JSON.stringify([...want].sort())) {
+          wrongDays.push(
+            `at ${new Date(t).toISOString()}: ${JSON.stringify([...have])} != ${JSON.stringify([...want])}`,
+          );
+        }
+      }
+      assert.deepEqual(wrongDays, []);
+
+      // What a user reads there: on the first day of each month that starts at midnight UTC (London in
+      // winter), the whole month before it by category.
+      let months = 0;
+      for (let month = 1; month < 14; month++) {
+        const start = londonMonthStart(2024 + Math.floor(month / 12), (month % 12) + 1);
+        if (start % step !== 0 || start < from || start > to) continue;
+        const previous = londonMonthStart(2024 + Math.floor((month - 1) / 12), ((month - 1) % 12) + 1);
+        const total = new Map<string, number>();
+        for (const tx of transactions) {
+          if (tx.amount >= 0 || tx.createdMs < previous || tx.createdMs >= start) continue;
+          total.set(tx.category, (total.get(tx.category) ?? 0) - tx.amount);
+        }
+        assert.deepEqual(
+          [...(got.get(start) ?? new Map())].sort(),
+          [...total].sort(),
+          `the bar on ${new Date(start).toISOString()} is not the month before it`,
+        );
+        months++;
+      }
+      assert.ok(months >= 5, `only ${months} month ends checked`);
+    } catch (error) {
+      console.error(`Prometheus' log:\n${prometheus?.stderr.text ?? ""}`);
+      throw error;
+    } finally {
+      await prometheus?.stop("SIGTERM", 10_000);
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -50,6 +50,7 @@ DATE_SENSITIVE=(
   tests/dashboard_test.ts
   tests/deploy_test.ts
   tests/e2e_browser_test.ts
+  tests/e2e_history_test.ts
   tests/e2e_prometheus_test.ts
   tests/e2e_tls_test.ts
   tests/fake_monzo_test.ts

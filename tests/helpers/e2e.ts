@@ -399,12 +399,14 @@ export async function runWhileProbing(command: string, args: readonly string[], 
 export const PROMETHEUS = "/usr/bin/prometheus";
 
 /**
- * Starts a real Prometheus on a free port with its data and config in `dir`, scraping and evaluating
- * every second; `scrapeConfigs` are the YAML lines under `scrape_configs:`. Stop it with `process.stop`.
+ * Starts a real Prometheus on a free port with its data (`dir`/data) and config in `dir`, scraping and
+ * evaluating every second; `scrapeConfigs` are the YAML lines under `scrape_configs:`, `flags` more
+ * command-line flags (a retention). Stop it with `process.stop`.
  */
 export async function startPrometheus(
   dir: string,
   scrapeConfigs: readonly string[],
+  flags: readonly string[] = [],
 ): Promise<{ url: string; process: ReturnType<typeof spawn> }> {
   const port = freePort();
   const configPath = join(dir, "prometheus.yml");
@@ -414,6 +416,7 @@ export async function startPrometheus(
     `--config.file=${configPath}`,
     `--storage.tsdb.path=${join(dir, "data")}`,
     `--web.listen-address=127.0.0.1:${port}`,
+    ...flags,
   ], { cwd: dir });
   return { url: `http://127.0.0.1:${port}`, process };
 }
