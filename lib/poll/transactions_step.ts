@@ -691,7 +691,8 @@ export function families(config: TransactionsConfig): StepDefinition<Transaction
       labels: [["account_id", row.accountId], ["category", row.category], ["currency", row.currency]],
       value: major(pick(row)),
     }));
-  const COUNTED = "Declined transactions and moves to or from the account's own pots are left out.";
+  const COUNTED = "Declined transactions, moves to or from the account's own pots and transfers between the " +
+    "household's own accounts are left out; the config's [[rules]] and account shares apply.";
   return [
     {
       name: "monzo_spent_total",
