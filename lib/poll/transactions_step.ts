@@ -637,7 +637,8 @@ function isWindowClosed(monzo: MonzoFailure): boolean {
 
 /**
  * Writes what was read: new transactions as they are; for one stored already settled, only its
- * category changes, so the cash-flow counters only ever grow.
+ * category changes, so the cash-flow counters only ever grow (a new category that a rule excludes
+ * starts them again from 0 instead: see lib/store/transaction_store.ts).
  */
 async function save(
   store: TransactionStore,
