@@ -199,6 +199,9 @@ function debit(accountId: string, id: string, createdMs: number, amount = -500):
     includeInSpending: null,
     potMove: false,
     isLoad: false,
+    description: "",
+    merchant: null,
+    counterparty: null,
   };
 }
 

@@ -15,7 +15,9 @@ import {
 } from "../lib/backfill/openmetrics.ts";
 import { BACKFILLED_NOTE, backfillHelp } from "../lib/backfill/help.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
-import { categoryParts } from "../lib/spending/rules.ts";
+import { budget, cashFlow, categoryParts } from "../lib/spending/rules.ts";
+import { type Counting, MONZO_VIEW, OwnAccounts } from "../lib/spending/classify.ts";
+import type { Rule } from "../lib/config/rules_config.ts";
 import type { StoredTransaction } from "../lib/monzo/transaction.ts";
 import { balanceFamilies } from "../lib/poll/balances_step.ts";
 import { FROM_LAST_POLL } from "../lib/shared/metric_family.ts";
@@ -71,6 +73,9 @@ function history(accountId: string, start: number, days: number, count: number, 
       includeInSpending,
       potMove: next() < 0.05,
       isLoad: false,
+      description: "",
+      merchant: null,
+      counterparty: null,
     });
   }
   return list;
@@ -84,6 +89,7 @@ function options(overrides: Partial<OpenMetricsOptions> = {}): OpenMetricsOption
     untilMs: null,
     monthStartDay: CONFIG.monthStartDay,
     budgeted: new Set(),
+    counting: MONZO_VIEW,
     labels: [],
     help: backfillHelp(CONFIG),
     ...overrides,
@@ -534,4 +540,119 @@ Deno.test("an account whose history starts at or after its counting start, or af
   const none = await generate(source, options({ untilMs: start }));
   assert.equal(none.text, "# EOF\n");
   assert.deepEqual(none.summary, { accounts: 0, series: 0, samples: 0, firstMs: null, lastMs: null });
+});
+
+// ---------------------------------------------------------------- issue 18: the same counting as live
+
+/** A rule with only the given fields set. */
+function rule(index: number, fields: Partial<Rule>): Rule {
+  return {
+    index,
+    label: String(index),
+    description: null,
+    merchant: null,
+    category: null,
+    accountId: null,
+    amountAbove: null,
+    amountBelow: null,
+    id: null,
+    setCategory: null,
+    exclude: false,
+    share: null,
+    ...fields,
+  };
+}
+
+Deno.test("the backfill counts under the live rules and own accounts: a shared rent, an excluded coffee, an internal transfer", async () => {
+  const start = Date.UTC(2025, 2, 20, 6);
+  const account: BackfillAccount = {
+    accountId: "acc_a",
+    currency: "GBP",
+    historyStart: start,
+    countingStart: start + 20 * DAY,
+    balance: { balanceMinor: 500_000, at: start + 20 * DAY },
+  };
+  const made = (n: number, amount: number, description: string, fields: Partial<StoredTransaction> = {}) => ({
+    id: `tx_${n}`,
+    accountId: "acc_a",
+    createdMs: start + n * DAY + 3 * HOUR,
+    settledMs: start + n * DAY + 9 * HOUR,
+    amount,
+    currency: "GBP",
+    category: "general",
+    categories: null,
+    declined: false,
+    includeInSpending: null,
+    potMove: false,
+    isLoad: false,
+    description,
+    merchant: null,
+    counterparty: null,
+    ...fields,
+  });
+  const transactions: StoredTransaction[] = [
+    made(1, -1_000, "TESCO", { category: "groceries" }),
+    made(2, -120_001, "RENT APRIL", { category: "bills" }),
+    made(3, 50_000, "FROM BOB", { counterparty: { accountId: "acc_b", sortCode: null, accountNumber: null } }),
+    made(4, -350, "PRET A MANGER", { category: "eating_out" }),
+    made(8, -2_000, "TO JOINT", { counterparty: { accountId: null, sortCode: "040004", accountNumber: "22222222" } }),
+    made(9, 250_000, "SALARY", { category: "income" }),
+  ];
+  const counting: Counting = {
+    rules: [rule(1, { description: /rent/i, share: 0.5 }), rule(2, { description: /pret/i, exclude: true })],
+    accountShares: new Map(),
+    own: new OwnAccounts([
+      { id: "acc_a", sortCode: "040004", accountNumber: "11111111" },
+      { id: "acc_b", sortCode: null, accountNumber: null },
+      { id: "acc_joint", sortCode: "040004", accountNumber: "22222222" },
+    ]),
+  };
+  const families = parse((await generate(memorySource([account], transactions), options({ counting }))).text);
+  const series = (name: string) => bySeries(families.get(name)?.lines ?? []);
+  const times = expectedTimes(account, HOUR, null);
+  const live = (t: number, view: Counting) => {
+    const settled = transactions.filter((tx) => Math.max(tx.settledMs ?? Infinity, tx.createdMs) <= t);
+    const created = transactions.filter((tx) => tx.createdMs <= t);
+    return {
+      flow: cashFlow(settled, view, account.historyStart).find((flow) => flow.currency === "GBP"),
+      rows: budget(created, budgetMonth(t, CONFIG.monthStartDay), view),
+    };
+  };
+  const last = times[times.length - 1];
+  // Worked by hand: 1,000 + 120,001 × 0.5 = 60,000.5 → 60,001, the coffee excluded, both transfers
+  // internal; received only the salary.
+  assert.deepEqual(live(last, counting).flow, {
+    accountId: "acc_a",
+    currency: "GBP",
+    spentMinor: 1_000 + 60_001,
+    receivedMinor: 250_000,
+  });
+  // Monzo's own view would have counted them all: the test is not vacuous.
+  assert.notDeepEqual(live(last, MONZO_VIEW).flow, live(last, counting).flow);
+  const labels = key({ account_id: "acc_a", currency: "GBP" });
+  for (const t of times) {
+    const { flow, rows } = live(t, counting);
+    assert.equal(series("monzo_spent").get(labels)?.get(t), (flow?.spentMinor ?? 0) / 100, `spent at ${t}`);
+    assert.equal(series("monzo_received").get(labels)?.get(t), (flow?.receivedMinor ?? 0) / 100, `received at ${t}`);
+    for (const row of rows) {
+      const at = key({ account_id: "acc_a", category: row.category, currency: "GBP" });
+      if (row.spentMinor !== 0) {
+        assert.equal(series("monzo_spent_this_month").get(at)?.get(t), row.spentMinor / 100, `${row.category} at ${t}`);
+      }
+      if (row.receivedMinor !== 0) {
+        assert.equal(series("monzo_received_this_month").get(at)?.get(t), row.receivedMinor / 100);
+      }
+    }
+  }
+  // No category row for the transfers or the coffee, ever; the transfers still move the balance.
+  const categories = [...series("monzo_spent_this_month").keys(), ...series("monzo_received_this_month").keys()];
+  assert.ok(!categories.some((k) => k.includes("eating_out")), "the excluded coffee has a row");
+  assert.ok(!categories.some((k) => k.includes('"general"')), "a transfer has a row");
+  const balance = series("monzo_balance").get(labels);
+  const before = times.find((t) => t >= start + 3 * DAY + 3 * HOUR && t < start + 4 * DAY) ?? 0;
+  assert.equal(
+    (balance?.get(before) ?? 0) - (balance?.get(before - HOUR) ?? 0),
+    500,
+    "the transfer in moved the balance",
+  );
 });

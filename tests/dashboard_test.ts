@@ -16,6 +16,7 @@ import {
 } from "./helpers/backfill_prometheus.ts";
 import { type BackfillAccount, memorySource } from "../lib/backfill/source.ts";
 import { writeOpenMetrics } from "../lib/backfill/openmetrics.ts";
+import { MONZO_VIEW } from "../lib/spending/classify.ts";
 import { backfillHelp } from "../lib/backfill/help.ts";
 import type { StoredTransaction } from "../lib/monzo/transaction.ts";
 import {
@@ -640,6 +641,9 @@ function historyFixture(): { accounts: BackfillAccount[]; transactions: StoredTr
         includeInSpending: null,
         potMove: false,
         isLoad: false,
+        description: "",
+        merchant: null,
+        counterparty: null,
       });
     for (let t = historyStart + 17 * 60_000 * (n + 1); t < countingStart; t += Math.floor((3 + next() * 9) * HOUR_MS)) {
       add(t, -(100 + Math.floor(next() * 4_900)), HISTORY_CATEGORIES[Math.floor(next() * HISTORY_CATEGORIES.length)]);
@@ -702,6 +706,7 @@ Deno.test({
         untilMs: null,
         monthStartDay: 1,
         budgeted: new Set(),
+        counting: MONZO_VIEW,
         labels: HISTORY_LABELS,
         help: backfillHelp({ historyDays: 0, monthStartDay: 1, budgets: new Map(), budgetCurrency: "GBP" }),
       }, { write: async (chunk) => void await out.write(chunk) });

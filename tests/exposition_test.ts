@@ -196,6 +196,8 @@ function clientFor(input: PollInput, listed: readonly AccountEntry[]): MonzoClie
         description: a.description,
         closed: false,
         owners: a.owners.map((name) => ({ user_id: `user_${name}`, preferred_name: name })),
+        sort_code: null,
+        account_number: null,
         created: null,
       })))),
     transactions: (_token, query) => {
@@ -227,6 +229,7 @@ async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
   const listed = input.accounts ?? snapshot.state.accounts;
   const client = clientFor(input, listed);
   let accounts = snapshot.state.accounts;
+  let ownAccounts: StepContext["ownAccounts"] = [];
   const steps: StepState[] = [];
   for (const step of stepMemory.get(snapshot) ?? []) {
     const context: StepContext = {
@@ -237,6 +240,7 @@ async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
       // A login added makes discovery due at once; the same set leaves its list alone.
       logins: input.accounts ? ["reader", `added-${input.at}`] : ["reader"],
       accounts,
+      ownAccounts,
       readerOf: () => "reader",
       grantedAt: () => null,
       call: async (_key, request) => {
@@ -246,6 +250,7 @@ async function poll(snapshot: Snapshot, input: PollInput): Promise<void> {
     };
     const next = await step.next(context);
     if (next.accounts) accounts = next.accounts;
+    if (next.ownAccounts) ownAccounts = next.ownAccounts;
     steps.push(next);
   }
   snapshot.applyPoll({
@@ -268,7 +273,27 @@ const kv = await Deno.openKv(":memory:");
 const transactions = await TransactionStore.open(kv, { decode: decodeStoredTransaction, recentSince: 0 });
 if (!transactions.ok) throw new Error(transactions.error);
 const STEPS = {
-  config: { historyDays: 0, monthStartDay: 1, budgets: new Map([["eating_out", 250]]), budgetCurrency: "GBP" },
+  config: {
+    historyDays: 0,
+    monthStartDay: 1,
+    budgets: new Map([["eating_out", 250]]),
+    budgetCurrency: "GBP",
+    // A rule that changes nothing, so monzo_rules_matched has a sample and every other figure is Monzo's.
+    rules: [{
+      index: 1,
+      label: "meals",
+      description: null,
+      merchant: null,
+      category: "eating_out",
+      accountId: null,
+      amountAbove: null,
+      amountBelow: null,
+      id: null,
+      setCategory: "eating_out",
+      exclude: false,
+      share: null,
+    }],
+  },
   transactions: transactions.value,
   // Nothing here is past a bound, so the steps have nothing to log.
   log: { info: () => {}, warn: () => {} },
@@ -291,7 +316,13 @@ async function oneAccount(figures: Partial<Balance>, pots: Pot[] = [], build: Bu
 
 /** A state with something in every family, and awkward label values. */
 /** A Monzo transaction on the joint account in the budget month of {@link T0}. */
-function monzoTransaction(id: string, amount: number, category: string, inSpending = true): Transaction {
+function monzoTransaction(
+  id: string,
+  amount: number,
+  category: string,
+  inSpending = true,
+  extra: Record<string, unknown> = {},
+): Transaction {
   return transactionSchema.parse({
     id,
     created: "2026-01-10T12:00:00.000Z",
@@ -300,6 +331,7 @@ function monzoTransaction(id: string, amount: number, category: string, inSpendi
     currency: "GBP",
     category,
     include_in_spending: inSpending,
+    ...extra,
   });
 }
 
@@ -310,6 +342,10 @@ async function richSnapshot(): Promise<Snapshot> {
     transactions: [[JOINT.id, [
       monzoTransaction("tx_00009Dinner", -4_250, "eating_out"),
       monzoTransaction("tx_00009Salary", 250_000, "income", false),
+      // From the other account: internal, in no figure but monzo_internal_transfers_this_month.
+      monzoTransaction("tx_00009FromCurrent", 50_000, "transfers", false, {
+        counterparty: { account_id: CURRENT.id, user_id: "user_00009Alice" },
+      }),
     ]]],
     accounts: [CURRENT, JOINT],
     values: [

@@ -1,3 +1,4 @@
+import { MONZO_VIEW } from "../lib/spending/classify.ts";
 import assert from "node:assert/strict";
 import type { Clock } from "../lib/shared/clock.ts";
 import {
@@ -1608,7 +1609,7 @@ Deno.test("the demo: its login imports its three years of history whole, back to
 function monthFlow(data: FakeData, accountId: string, now: number): { inMinor: number; outMinor: number } {
   const rows = data.accounts.find((a) => a.id === accountId)!.transactions
     .map((t) => toStored(transactionSchema.parse(t), accountId));
-  const counted = budget(rows, budgetMonth(now, DEMO_MONTH_START_DAY));
+  const counted = budget(rows, budgetMonth(now, DEMO_MONTH_START_DAY), MONZO_VIEW);
   return {
     inMinor: counted.reduce((sum, row) => sum + row.receivedMinor, 0),
     outMinor: counted.reduce((sum, row) => sum + row.spentMinor, 0),

@@ -1,6 +1,7 @@
 // The Deno KV layer: opening (file, memory, a corrupt file), and the transaction store: what it keeps
 // on disk, what it holds in memory, and totals that always equal a recount of what is stored.
 
+import { MONZO_VIEW } from "../lib/spending/classify.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkDataPath, openKv } from "../lib/store/kv.ts";
@@ -31,6 +32,9 @@ function tx(n: number, { amount = -100 * n, pending = false, category = "groceri
     includeInSpending: true,
     potMove: false,
     isLoad: false,
+    description: "",
+    merchant: null,
+    counterparty: null,
   };
 }
 
@@ -77,7 +81,7 @@ Deno.test("what is written is there after reopening, and memory holds only pendi
     const since = T0 + 2_000 * HOUR;
     const again = await open(path, since);
     try {
-      assert.deepEqual(again.store.summary(ACCOUNT), { count: 2_500, flows: cashFlow(all) });
+      assert.deepEqual(again.store.summary(ACCOUNT), { count: 2_500, flows: cashFlow(all, MONZO_VIEW) });
       assert.equal(again.store.newest(ACCOUNT)?.id, tx(2_500).id);
       assert.deepEqual(again.store.history(ACCOUNT), history);
       assert.deepEqual(
@@ -124,7 +128,7 @@ Deno.test("settling, replacing and dropping keep the totals equal to a recount o
     }
     const stored = await everything(kv);
     assert.equal(stored.length, live.size);
-    assert.deepEqual(store.summary(ACCOUNT), { count: live.size, flows: cashFlow(stored) });
+    assert.deepEqual(store.summary(ACCOUNT), { count: live.size, flows: cashFlow(stored, MONZO_VIEW) });
   } finally {
     kv.close();
   }
@@ -220,13 +224,13 @@ Deno.test("a store that throws during a session is the session's one-line error 
       assert.ok(!failed.ok, "a store that threw was a session that worked");
       assert.ok(failed.error.startsWith(`Cannot read the data store "${path}": `), failed.error);
       assert.ok(!failed.error.includes("\n"));
-      assert.deepEqual(store.summary(ACCOUNT), { count: 1, flows: cashFlow([tx(1)]) });
+      assert.deepEqual(store.summary(ACCOUNT), { count: 1, flows: cashFlow([tx(1)], MONZO_VIEW) });
 
       // The same handle works again once the store does: nothing is opened anew.
       failing.fail(false);
       const again = await store.session(() => put(store, [tx(2)]));
       assert.ok(again.ok, again.ok ? "" : again.error);
-      assert.deepEqual(store.summary(ACCOUNT), { count: 2, flows: cashFlow([tx(1), tx(2)]) });
+      assert.deepEqual(store.summary(ACCOUNT), { count: 2, flows: cashFlow([tx(1), tx(2)], MONZO_VIEW) });
     } finally {
       opened.value.kv.close();
     }

@@ -163,6 +163,9 @@ Deno.test("a store from before holding transactions in odd currencies: only the 
     includeInSpending: true,
     potMove: false,
     isLoad: false,
+    description: "",
+    merchant: null,
+    counterparty: null,
   }));
   const prepare = async (_fake: unknown, tokensPath: string) => {
     const kv = await Deno.openKv(join(dirname(tokensPath), "data.kv"));

@@ -1,7 +1,8 @@
 /**
  * One walk through an account's stored history, sample time by sample time, with the figures the
  * live families would have read at each: the balance, the cash-flow counters (rule 2) and the
- * budget-month rows (rule 3). The walk holds running totals, the current month's rows and the
+ * budget-month rows (rule 3), counted under the same rules, shares and own accounts as live (rule 7:
+ * internal transfers and excluded transactions in no figure, though they move the balance). The walk holds running totals, the current month's rows and the
  * transactions read but not yet settled, never the samples: memory is bounded by the series.
  *
  * @module
@@ -10,6 +11,7 @@ import type { StoredTransaction } from "../monzo/transaction.ts";
 import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
 import { capCategories, MAX_CATEGORIES } from "../spending/category_cap.ts";
 import { budget, type BudgetRow, cashFlow } from "../spending/rules.ts";
+import type { Counting } from "../spending/classify.ts";
 import { compareText } from "../shared/compare.ts";
 import type { BackfillAccount, BackfillSource } from "./source.ts";
 
@@ -23,6 +25,8 @@ export interface TimelinePlan {
   readonly monthStartDay: number;
   /** Categories with a budget, which keep their name when an account has too many (category_cap.ts). */
   readonly budgeted: ReadonlySet<string>;
+  /** The rules, shares and known accounts the figures are counted under (lib/spending/classify.ts), as live. */
+  readonly counting: Counting;
 }
 
 /** Cash flow of one currency so far, minor units. */
@@ -84,6 +88,7 @@ export async function walk(
   movedByBalanceTime = 0,
 ): Promise<void> {
   const { first, end } = sampleTimes(account, plan);
+  const { counting } = plan;
   const iterator = source.transactions(account.accountId)[Symbol.asyncIterator]();
   let next = await iterator.next();
   let movedSoFar = 0;
@@ -104,7 +109,7 @@ export async function walk(
     if (movesBalance(tx, account.currency)) movedSoFar += tx.amount;
     // Rule 2, from the history start on; one settled before it was created counts once it is.
     if (tx.settledMs !== null && tx.settledMs >= account.historyStart) {
-      for (const flow of cashFlow([tx])) {
+      for (const flow of cashFlow([tx], counting)) {
         if (flow.spentMinor !== 0 || flow.receivedMinor !== 0) {
           unsettled.push({ at: tx.settledMs, currency: flow.currency, flow });
         }
@@ -112,7 +117,7 @@ export async function walk(
     }
     // Rule 3, for the month of the sample time; a transaction of an earlier month is for no sample now.
     if (month !== null && tx.createdMs >= month.start && tx.createdMs <= at) {
-      for (const part of budget([tx], month)) {
+      for (const part of budget([tx], month, counting)) {
         const key = rowKey(part.currency, part.category);
         const row = rows.get(key);
         rows.set(

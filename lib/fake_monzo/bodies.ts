@@ -1,5 +1,5 @@
 import type { FakeAccount, FakeData, FakePot } from "./data.ts";
-import { hash } from "./random.ts";
+import { ukBankDetails } from "./transaction.ts";
 
 // The JSON Monzo answers, success and error alike, as shared/reference/monzo-api.md describes it.
 // Undocumented fields are included on purpose, so that clients must tolerate fields they do not know.
@@ -58,9 +58,9 @@ function renderAccount(data: FakeData, account: FakeAccount): Record<string, unk
   };
   // Flex accounts have no UK bank details.
   if (!account.type.startsWith("uk_monzo_flex")) {
-    const digits = String(hash(account.id)).padStart(14, "0");
-    body.account_number = digits.slice(0, 8);
-    body.sort_code = "04" + digits.slice(8, 12);
+    const details = ukBankDetails(account.id);
+    body.account_number = details.account_number;
+    body.sort_code = details.sort_code;
     body.payment_details = {
       locale_uk: { account_number: body.account_number, sort_code: body.sort_code },
     };

@@ -1,8 +1,14 @@
 // The customers, accounts, pots and transactions the fake Monzo serves. Amounts are pence, as Monzo sends them.
 
-import { accountHistory, type Profile } from "./history.ts";
-import { hash, mulberry32 } from "./random.ts";
-import { type FakeTransaction, makeTransaction, rfc3339 } from "./transaction.ts";
+import { accountHistory, HOUSEHOLD, type Profile } from "./history.ts";
+import { hash, mulberry32, objectId } from "./random.ts";
+import {
+  compareTransactions,
+  type FakeTransaction,
+  makeTransaction,
+  monzoCounterparty,
+  rfc3339,
+} from "./transaction.ts";
 
 /** A Monzo customer. */
 export interface FakeUser {
@@ -206,7 +212,39 @@ export function householdData(now: number = Date.now(), options: HouseholdOption
     const pots = account.pots.filter((p) => !p.deleted).map((p) => p.id);
     account.transactions = accountHistory(profile, { ...account, pots }, now, historyDays);
   }
+  matchAlicesPayments(data, now);
   return data;
+}
+
+/**
+ * Bob's side of Alice's Monzo-to-Monzo payments to him: a credit a second later, naming her account.
+ * Made here, once both histories exist, since each account's days draw from their own seeds.
+ */
+function matchAlicesPayments(data: FakeData, now: number): void {
+  const alice = data.accounts.find((a) => a.id === HOUSEHOLD.alice.accountId);
+  const bob = data.accounts.find((a) => a.id === HOUSEHOLD.bob.accountId);
+  if (!alice || !bob) return;
+  for (const paid of alice.transactions) {
+    if (paid.scheme !== "p2p_payment" || paid.counterparty.account_id !== bob.id || paid.amount >= 0) continue;
+    const at = Date.parse(paid.created) + 1_000;
+    // As any history, nothing after now.
+    if (at > now) continue;
+    const created = rfc3339(at);
+    bob.transactions.push(makeTransaction(bob.id, HOUSEHOLD.bob.userId, {
+      id: objectId("tx", `received|${paid.id}`),
+      created,
+      settled: paid.settled === "" ? "" : created,
+      amount: -paid.amount,
+      description: HOUSEHOLD.alice.name,
+      category: "transfers",
+      categories: null,
+      include_in_spending: false,
+      scheme: "p2p_payment",
+      counterparty: monzoCounterparty(HOUSEHOLD.alice),
+      notes: paid.notes,
+    }));
+  }
+  bob.transactions.sort(compareTransactions);
 }
 
 /** Options of {@link benchData}. */

@@ -9,7 +9,15 @@
 import { budgetMonth } from "../spending/budget_month.ts";
 import { merchant, type ShopKey } from "./merchants.ts";
 import { hash, mulberry32, objectId } from "./random.ts";
-import { type FakeTransaction, makeTransaction, type NewTransaction, rfc3339 } from "./transaction.ts";
+import {
+  bankCounterparty,
+  type FakeTransaction,
+  type HouseholdParty,
+  makeTransaction,
+  monzoCounterparty,
+  type NewTransaction,
+  rfc3339,
+} from "./transaction.ts";
 import { compareText } from "../shared/compare.ts";
 
 const HOUR = 3_600_000;
@@ -267,6 +275,21 @@ class Day {
 
 const ALICE_POTS = { emergency: 0, savings: 1 };
 
+/**
+ * The household's accounts, which pay one another: Alice's current account, the joint account (its
+ * first owner's user id) and Bob's. Between them money moves Monzo to Monzo (`p2p_payment`, the other
+ * side named by account id, user id and bank details) or by Faster Payments (sort code and account
+ * number only): internal transfers, which no spending or income figure may count.
+ */
+export const HOUSEHOLD: Readonly<Record<Profile, HouseholdParty>> = {
+  alice: { accountId: "acc_00009AliceCurrent7Rk2Lm", userId: "user_00009AliceQx7Rk2Lm9WzT", name: "Alice Example" },
+  joint: { accountId: "acc_00009JointHousehold4Tq8", userId: "user_00009AliceQx7Rk2Lm9WzT", name: "Alice & Bob" },
+  bob: { accountId: "acc_00009BobCurrent000Wn5", userId: "user_00009BobHj4Nc8Pq3VsYeKd", name: "Bob Example" },
+};
+
+/** What the joint account pays Bob back on the 15th (his share of the shopping he paid for), by Faster Payments. */
+const JOINT_TO_BOB = 4500;
+
 const PROFILES: Record<Profile, (day: Day) => void> = {
   alice(day) {
     const pots = day.pots;
@@ -305,8 +328,13 @@ const PROFILES: Record<Profile, (day: Day) => void> = {
       day.potMove(pots[ALICE_POTS.emergency], -40000, 9);
       day.potMove(pots[ALICE_POTS.savings], -25000, 9);
     }
+    // Alice's share of the month's bills into the joint account, Monzo to Monzo.
     if (day.dayOfMonth === 26) {
-      day.transfer("Alice & Bob", -120000, 8, { category: "transfers", scheme: "payport_faster_payments" });
+      day.transfer("Alice & Bob", -120000, 8, {
+        category: "transfers",
+        scheme: "p2p_payment",
+        counterparty: monzoCounterparty(HOUSEHOLD.joint),
+      });
     }
     if (day.dayOfMonth === 10 && day.month % 3 === 0) day.potMove(pots[ALICE_POTS.savings], 15000, 12);
     if (day.dayOfMonth === 15 && day.month % 4 === 1) {
@@ -327,7 +355,8 @@ const PROFILES: Record<Profile, (day: Day) => void> = {
         category: "transfers",
         categories: null,
         scheme: "p2p_payment",
-        counterparty: { name: "Bob Example", user_id: "user_00009BobHj4Nc8Pq3VsYeKd" },
+        // Bob's matching credit is added with the household (data.ts): his day cannot see Alice's draws.
+        counterparty: monzoCounterparty(HOUSEHOLD.bob),
         notes: day.pick(["Dinner", "Split with Bob", "Concert tickets"]),
       });
     }
@@ -345,9 +374,18 @@ const PROFILES: Record<Profile, (day: Day) => void> = {
 
   joint(day) {
     const [billsPot] = day.pots;
+    // Alice's share Monzo to Monzo, Bob's by Faster Payments from his current account.
     if (day.dayOfMonth === 26) {
-      day.transfer("Alice Example", 120000, 8, { category: "transfers", scheme: "payport_faster_payments" });
-      day.transfer("Bob Example", 120000, 9, { category: "transfers", scheme: "payport_faster_payments" });
+      day.transfer("Alice Example", 120000, 8, {
+        category: "transfers",
+        scheme: "p2p_payment",
+        counterparty: monzoCounterparty(HOUSEHOLD.alice),
+      });
+      day.transfer("Bob Example", 120000, 9, {
+        category: "transfers",
+        scheme: "payport_faster_payments",
+        counterparty: bankCounterparty(HOUSEHOLD.bob),
+      });
     }
     if (day.dayOfMonth === 1) day.transfer("HALIFAX MORTGAGE", -145000, 5);
     if (day.dayOfMonth === 5) day.transfer("LB HACKNEY COUNCIL TAX", -18900, 5);
@@ -372,6 +410,14 @@ const PROFILES: Record<Profile, (day: Day) => void> = {
         scheme: "mastercard",
       });
     }
+    // Last, so the rows drawn before it are the same with or without it.
+    if (day.dayOfMonth === 15) {
+      day.transfer("Bob Example", -JOINT_TO_BOB, 11, {
+        category: "transfers",
+        scheme: "payport_faster_payments",
+        counterparty: bankCounterparty(HOUSEHOLD.bob),
+      });
+    }
   },
 
   bob(day) {
@@ -382,7 +428,11 @@ const PROFILES: Record<Profile, (day: Day) => void> = {
       if (gigPot) day.potMove(gigPot, -5000, 9);
     }
     if (day.dayOfMonth === 26) {
-      day.transfer("Alice & Bob", -120000, 8, { category: "transfers", scheme: "payport_faster_payments" });
+      day.transfer("Alice & Bob", -120000, 8, {
+        category: "transfers",
+        scheme: "payport_faster_payments",
+        counterparty: bankCounterparty(HOUSEHOLD.joint),
+      });
     }
     if (day.weekday && day.chance(0.8)) day.card("southern", -day.pence(1200, 1900), 7, { declineRate });
     if (day.weekday && day.chance(0.4)) day.card("greggs", -day.pence(250, 650), 12, { declineRate });
@@ -408,6 +458,14 @@ const PROFILES: Record<Profile, (day: Day) => void> = {
     // (a backfill shows it). Last, so the rows drawn before it are the same with or without it.
     if (day.lastWeekdayOfMonth) {
       day.transfer("VANGUARD ISA", -50000, 10, { category: "savings", scheme: "payport_faster_payments" });
+    }
+    // The joint account's payment on the 15th, arriving by Faster Payments. Last, after it too.
+    if (day.dayOfMonth === 15) {
+      day.transfer("Alice & Bob", JOINT_TO_BOB, 11, {
+        category: "transfers",
+        scheme: "payport_faster_payments",
+        counterparty: bankCounterparty(HOUSEHOLD.joint),
+      });
     }
   },
 };

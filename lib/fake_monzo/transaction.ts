@@ -2,7 +2,7 @@
 // the one place that fills in the fields a test or a generator leaves out. See
 // shared/reference/monzo-transactions.md for what each field means and where real payloads vary.
 
-import { objectId } from "./random.ts";
+import { hash, objectId } from "./random.ts";
 import { compareText } from "../shared/compare.ts";
 
 /** A merchant: what `merchant` holds when `expand[]=merchant` is asked, otherwise only its `id` is sent. */
@@ -146,6 +146,32 @@ export function insertTransaction(list: FakeTransaction[], transaction: FakeTran
   let index = list.length;
   while (index > 0 && compareTransactions(list[index - 1], transaction) > 0) index--;
   list.splice(index, 0, transaction);
+}
+
+/** The UK bank details `/accounts` gives an account (sort code `04…`, an eight-digit number), made up from its id. */
+export function ukBankDetails(accountId: string): { sort_code: string; account_number: string } {
+  const digits = String(hash(accountId)).padStart(14, "0");
+  return { account_number: digits.slice(0, 8), sort_code: "04" + digits.slice(8, 12) };
+}
+
+/** One of the household's accounts as the other side of a payment: its id, owner's user id and name. */
+export interface HouseholdParty {
+  readonly accountId: string;
+  readonly userId: string;
+  readonly name: string;
+}
+
+/**
+ * The counterparty of a Monzo-to-Monzo payment (`p2p_payment`) to or from `party`: the other side's
+ * account and user ids, name and bank details, as Monzo gives them.
+ */
+export function monzoCounterparty(party: HouseholdParty): FakeCounterparty {
+  return { account_id: party.accountId, user_id: party.userId, name: party.name, ...ukBankDetails(party.accountId) };
+}
+
+/** The counterparty of a Faster Payments transfer to or from `party`: its name, sort code and account number only. */
+export function bankCounterparty(party: HouseholdParty): FakeCounterparty {
+  return { name: party.name, ...ukBankDetails(party.accountId) };
 }
 
 /** RFC 3339 with milliseconds in UTC, as Monzo writes times. */

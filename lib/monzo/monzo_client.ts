@@ -276,7 +276,12 @@ export function createMonzoClient(options: MonzoClientOptions): MonzoClient {
       return answer.ok ? ok(answer.value.pots) : answer;
     },
     transactions: async (token, query, signal) => {
-      const params: Record<string, string> = { account_id: query.accountId, limit: String(query.limit) };
+      // The merchant expanded gives its name, which rules match on (issue 18); unexpanded it is an id.
+      const params: Record<string, string> = {
+        account_id: query.accountId,
+        limit: String(query.limit),
+        "expand[]": "merchant",
+      };
       if (query.since !== undefined) params.since = query.since;
       if (query.before !== undefined) params.before = query.before;
       const answer = await call(

@@ -1,5 +1,6 @@
 import { z } from "zod/v3";
 import { cutText, hasUnsafeCharacters } from "../shared/hostile_text.ts";
+import { accountNumberOf, sortCodeOf } from "./transaction.ts";
 
 // Only the fields the exporter uses are declared: unknown extra fields (`__proto__` included) are
 // dropped, and a field Monzo stops sending fails here, in one place. Every value is hostile until
@@ -78,6 +79,9 @@ const accountSchema = z.object({
   closed: z.boolean().default(false),
   currency: word(1).optional(),
   owners: z.array(ownerSchema).default([]),
+  // What a bank transfer names it by: an internal transfer is recognised by them (issue 18). Unusable is none.
+  sort_code: z.unknown().transform(sortCodeOf),
+  account_number: z.unknown().transform(accountNumberOf),
   // When it was opened, epoch ms: how far back a full history import goes. Unreadable is unknown, not fatal.
   created: z.unknown().transform((value) => {
     const ms = typeof value === "string" ? Date.parse(value) : NaN;

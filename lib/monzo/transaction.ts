@@ -128,6 +128,73 @@ const potId = z.unknown().transform((metadata): boolean => {
   return value !== undefined && value !== null && value !== "";
 });
 
+/** Longest description or merchant name kept, in code points; longer ones are cut (rules match the kept text). */
+export const MAX_DESCRIPTION_LENGTH = 200;
+
+/** Free text made safe (unsafe characters become U+FFFD, cut to {@link MAX_DESCRIPTION_LENGTH}), or "" when not text. */
+const description = z.unknown().transform((value) =>
+  typeof value === "string" ? cleanText(value, MAX_DESCRIPTION_LENGTH) : ""
+);
+
+/** An id Monzo chose, or null when absent or not one (empty, too long, control characters). */
+function optionalId(value: unknown): string | null {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_ID_LENGTH && !hasUnsafeCharacters(value)
+    ? value
+    : null;
+}
+
+/**
+ * `merchant` is an id, or (with `expand[]=merchant`) an object with a `name` and an `id`: the name when
+ * it is usable text, else the id, else null.
+ */
+const merchant = z.unknown().transform((value): string | null => {
+  if (typeof value === "string") return optionalId(value);
+  if (!isPlainObject(value)) return null;
+  const name: unknown = Object.hasOwn(value, "name") ? Reflect.get(value, "name") : undefined;
+  if (typeof name === "string" && name.trim() !== "") return cleanText(name, MAX_DESCRIPTION_LENGTH);
+  return optionalId(Object.hasOwn(value, "id") ? Reflect.get(value, "id") : undefined);
+});
+
+/** The other side of a transfer, as far as it can name one of the household's own accounts. */
+export interface Counterparty {
+  /** A Monzo account id (Monzo-to-Monzo payments). */
+  readonly accountId: string | null;
+  /** Six digits, without separators (bank transfers). */
+  readonly sortCode: string | null;
+  /** Eight digits (bank transfers). */
+  readonly accountNumber: string | null;
+}
+
+/** A UK sort code as six digits (`04-00-04`, `04 00 04` and `040004` alike), or null when it is not one. */
+export function sortCodeOf(value: unknown): string | null {
+  if (typeof value !== "string" || value.length > 16) return null;
+  const digits = value.replace(/[-\s]/g, "");
+  return /^\d{6}$/.test(digits) ? digits : null;
+}
+
+/** A UK account number as eight digits, or null when it is not one. */
+export function accountNumberOf(value: unknown): string | null {
+  if (typeof value !== "string" || value.length > 16) return null;
+  const digits = value.replace(/\s/g, "");
+  return /^\d{8}$/.test(digits) ? digits : null;
+}
+
+/**
+ * `counterparty` (every field optional: Monzo-to-Monzo payments name `account_id` and `user_id`, bank
+ * transfers `sort_code` and `account_number`), kept only as what can identify an account; null when
+ * it names none (absent, empty, a card payment's `{}`, or nothing usable in it).
+ */
+const counterparty = z.unknown().transform((value): Counterparty | null => {
+  if (!isPlainObject(value)) return null;
+  const field = (key: string): unknown => Object.hasOwn(value, key) ? Reflect.get(value, key) : undefined;
+  const found = {
+    accountId: optionalId(field("account_id")),
+    sortCode: sortCodeOf(field("sort_code")),
+    accountNumber: accountNumberOf(field("account_number")),
+  };
+  return found.accountId === null && found.sortCode === null && found.accountNumber === null ? null : found;
+});
+
 /** A boolean, or null when absent or not a boolean (old rows lack `include_in_spending`). */
 const optionalBoolean = z.unknown().transform((value) => (typeof value === "boolean" ? value : null));
 
@@ -150,6 +217,9 @@ export const transactionSchema = z.object({
   is_load: optionalBoolean.transform((value) => value === true),
   scheme: z.unknown().transform((value) => (typeof value === "string" ? cleanText(value, 64) : null)),
   metadata: potId,
+  description,
+  merchant,
+  counterparty,
 }).transform(({ metadata, ...rest }) => ({ ...rest, has_pot_id: metadata }));
 /** A transaction as read from Monzo (see {@link transactionSchema}). */
 export type Transaction = z.infer<typeof transactionSchema>;
@@ -181,6 +251,12 @@ export interface StoredTransaction {
   readonly potMove: boolean;
   /** A top-up. */
   readonly isLoad: boolean;
+  /** Monzo's description, made safe; "" when none (and in entries stored before it was kept). */
+  readonly description: string;
+  /** The merchant's name when Monzo gives one, else its id; null when none (and in older entries). */
+  readonly merchant: string | null;
+  /** The other side of a transfer, when it names an account; null otherwise (and in older entries). */
+  readonly counterparty: Counterparty | null;
 }
 
 /** The stored form of `tx`, read from account `accountId` (a pot move is `metadata.pot_id` or scheme `uk_retail_pot`). */
@@ -201,6 +277,9 @@ export function toStored(tx: Transaction, accountId: string): StoredTransaction 
     includeInSpending: tx.include_in_spending,
     potMove: tx.has_pot_id || tx.scheme === "uk_retail_pot",
     isLoad: tx.is_load,
+    description: tx.description,
+    merchant: tx.merchant,
+    counterparty: tx.counterparty,
   };
 }
 
@@ -220,7 +299,23 @@ const isSplit = (value: unknown): boolean =>
   Array.isArray(value) && value.length >= 1 && value.length <= MAX_SPLIT_PARTS &&
   value.every((part) => Array.isArray(part) && part.length === 2 && isCategory(part[0]) && isMinor(part[1]));
 
-/** Checks a value read back from the store: the transaction, or null for an old or corrupt entry. */
+// Lengths count UTF-16 units: a text cut to 200 code points can take up to 400 of them, plus the ellipsis.
+const isDescription = (value: unknown): value is string =>
+  value === "" || isText(value, 2 * MAX_DESCRIPTION_LENGTH + 1);
+const isDigits = (value: unknown, length: number): boolean =>
+  value === null || (typeof value === "string" && value.length === length && /^\d+$/.test(value));
+function isCounterparty(value: unknown): value is Counterparty {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const { accountId, sortCode, accountNumber } = value as Record<string, unknown>;
+  return (accountId === null || isText(accountId, MAX_ID_LENGTH)) && isDigits(sortCode, 6) &&
+    isDigits(accountNumber, 8);
+}
+
+/**
+ * Checks a value read back from the store: the transaction, or null for a corrupt entry. Entries
+ * stored before descriptions, merchants and counterparties were kept (none of the three fields) are
+ * read with "" and nulls: their history cannot be read from Monzo again.
+ */
 export function decodeStoredTransaction(value: unknown): StoredTransaction | null {
   if (typeof value !== "object" || value === null) return null;
   const tx = value as Record<string, unknown>;
@@ -229,5 +324,15 @@ export function decodeStoredTransaction(value: unknown): StoredTransaction | nul
     isCategory(tx.category) && (tx.categories === null || isSplit(tx.categories)) &&
     typeof tx.declined === "boolean" && (tx.includeInSpending === null || typeof tx.includeInSpending === "boolean") &&
     typeof tx.potMove === "boolean" && typeof tx.isLoad === "boolean";
-  return valid ? value as StoredTransaction : null;
+  if (!valid) return null;
+  const older = !("description" in tx) && !("merchant" in tx) && !("counterparty" in tx);
+  if (older) return { ...(value as StoredTransaction), description: "", merchant: null, counterparty: null };
+  const newer = isDescription(tx.description) &&
+    (tx.merchant === null || isText(tx.merchant, 2 * MAX_DESCRIPTION_LENGTH + 1)) &&
+    (tx.counterparty === null || isCounterparty(tx.counterparty));
+  if (!newer) return null;
+  const { accountId, sortCode, accountNumber } = (tx.counterparty ?? {}) as Record<string, string | null>;
+  // Rebuilt, so nothing but the three known fields travels on from a stored counterparty.
+  const party = tx.counterparty === null ? null : { accountId, sortCode, accountNumber };
+  return { ...(value as StoredTransaction), counterparty: party };
 }

@@ -3,6 +3,7 @@ import type { Logger } from "../shared/log.ts";
 import { type Problem, problem } from "../shared/problems.ts";
 import { isCurrencyCode } from "../monzo/transaction.ts";
 import type { AccountEntry, StepDefinition } from "./step.ts";
+import type { OwnAccount } from "../spending/classify.ts";
 import { compareText } from "../shared/compare.ts";
 
 /** How often the account list is read again even when nothing suggests it changed. */
@@ -14,6 +15,12 @@ export const REDISCOVER_AFTER_MS = 60 * 60_000;
  * requests per poll, so a hostile or buggy list of thousands would flood both. The oldest are kept.
  */
 export const MAX_ACCOUNTS = 50;
+
+/**
+ * Most accounts remembered as the household's own (closed ones included), for recognising transfers
+ * between them; those first seen are kept, so a flood cannot push out the real ones.
+ */
+export const MAX_OWN_ACCOUNTS = 10 * MAX_ACCOUNTS;
 
 /** Most owners kept per account: a joint account has two; more is Monzo misbehaving. */
 export const MAX_OWNERS = 10;
@@ -35,6 +42,13 @@ export interface DiscoveryMemory {
   readonly complete: boolean;
   /** How many open accounts beyond {@link MAX_ACCOUNTS} were left out at the last discovery. */
   readonly leftOut: number;
+  /**
+   * Every account any login's `/accounts` has listed since the exporter started, closed, skipped and
+   * unexported ones included (at most {@link MAX_OWN_ACCOUNTS}): a transfer to or from one is internal.
+   * It never shrinks while the process runs, so a login that fails for a poll does not turn the
+   * household's transfers back into spending and income.
+   */
+  readonly own: readonly OwnAccount[];
 }
 
 function accountIdProblems(memory: DiscoveryMemory, accountId: string | null): Problem[] {
@@ -96,8 +110,9 @@ export function accountsStep(log: Pick<Logger, "info" | "warn">): StepDefinition
  */
 const discovery: StepDefinition<DiscoveryMemory> = {
   name: "accounts",
-  initial: { accounts: [], discoveredAt: null, discoveredFor: null, complete: false, leftOut: 0 },
+  initial: { accounts: [], discoveredAt: null, discoveredFor: null, complete: false, leftOut: 0, own: [] },
   accounts: (memory) => memory.accounts,
+  ownAccounts: (memory) => memory.own,
   notes: (memory) => memory.leftOut > 0 ? [leftOutNote(memory.leftOut)] : [],
   families: [
     {
@@ -127,6 +142,7 @@ const discovery: StepDefinition<DiscoveryMemory> = {
     }
     const found = new Map<string, AccountEntry & { visibleTo: string[] }>();
     const asked = new Set<string>();
+    const own = new Map(memory.own.map((account) => [account.id, account]));
     const problems: Problem[] = [];
     let complete = true;
     for (const key of context.logins) {
@@ -140,6 +156,14 @@ const discovery: StepDefinition<DiscoveryMemory> = {
       }
       asked.add(key);
       for (const account of answer.value) {
+        if (own.size < MAX_OWN_ACCOUNTS || own.has(account.id)) {
+          const known = own.get(account.id);
+          own.set(account.id, {
+            id: account.id,
+            sortCode: account.sort_code ?? known?.sortCode ?? null,
+            accountNumber: account.account_number ?? known?.accountNumber ?? null,
+          });
+        }
         if (account.closed || SKIPPED_ACCOUNT_TYPES.has(account.type)) continue;
         if (context.accountId !== null && account.id !== context.accountId) continue;
         const seen = found.get(account.id);
@@ -164,7 +188,14 @@ const discovery: StepDefinition<DiscoveryMemory> = {
       }
     }
     const { kept: accounts, leftOut } = bounded([...found.values()]);
-    const next: DiscoveryMemory = { accounts, discoveredAt: context.now(), discoveredFor: keys, complete, leftOut };
+    const next: DiscoveryMemory = {
+      accounts,
+      discoveredAt: context.now(),
+      discoveredFor: keys,
+      complete,
+      leftOut,
+      own: [...own.values()],
+    };
     return {
       memory: next,
       problems: [...problems, ...accountIdProblems(next, context.accountId)],

@@ -5,6 +5,7 @@ import type { DeclaredFamily } from "../shared/metric_family.ts";
 import { isBadAccessToken, type MonzoClient, type MonzoFailure, needsAppApproval } from "../monzo/monzo_client.ts";
 import { loginLink } from "../monzo/oauth.ts";
 import { type AccountEntry, type CallFailure, publishStep, type StepContext, type StepState } from "./step.ts";
+import type { OwnAccount } from "../spending/classify.ts";
 import { type Problem, problem } from "../shared/problems.ts";
 import { err, type Result } from "../shared/result.ts";
 import type { SessionFailure, Sessions } from "../logins/sessions.ts";
@@ -48,6 +49,8 @@ interface PollMemory {
   readonly steps: readonly StepState[];
   /** The discovery step's accounts, for the steps that read accounts. */
   readonly accounts: readonly AccountEntry[];
+  /** Every account the discovery step has seen, for recognising internal transfers. */
+  readonly ownAccounts: readonly OwnAccount[];
   /** No poll calls Monzo before this time, epoch ms; set when Monzo asked the exporter to slow down. */
   readonly backoffUntil: number | null;
   /** Consecutive polls that met a 429, for growing backoff. */
@@ -60,7 +63,14 @@ interface PollMemory {
 export function createPoller(options: PollerOptions): Poller {
   const { snapshot, log } = options;
   const controller = new AbortController();
-  let memory: PollMemory = { steps: options.steps, accounts: [], backoffUntil: null, rateLimitStreak: 0, last: null };
+  let memory: PollMemory = {
+    steps: options.steps,
+    accounts: [],
+    ownAccounts: [],
+    backoffUntil: null,
+    rateLimitStreak: 0,
+    last: null,
+  };
   let running: Promise<void> = Promise.resolve();
   let queued: Promise<void> | null = null;
 
@@ -226,6 +236,7 @@ async function runPoll(
   }
 
   let accounts: readonly AccountEntry[] = before.accounts;
+  let ownAccounts: readonly OwnAccount[] = before.ownAccounts;
   const steps: StepState[] = [];
   for (const step of before.steps) {
     const context: StepContext = {
@@ -235,12 +246,14 @@ async function runPoll(
       accountId: config.accountId,
       logins: usable.filter(works),
       accounts,
+      ownAccounts,
       readerOf: (account) => account.visibleTo.find(works),
       grantedAt: (key) => store.get(key)?.grantedAt ?? null,
       call,
     };
     const next = await step.next(context);
     if (next.accounts) accounts = next.accounts;
+    if (next.ownAccounts) ownAccounts = next.ownAccounts;
     steps.push(next);
     // Shown at once: balances and pots are exported while the transactions step may still be importing.
     if (!signal.aborted) options.snapshot.showSteps([...steps, ...before.steps.slice(steps.length)].map(publishStep));
@@ -255,6 +268,7 @@ async function runPoll(
   return {
     steps,
     accounts,
+    ownAccounts,
     backoffUntil,
     rateLimitStreak: backoffUntil !== null ? before.rateLimitStreak + 1 : 0,
     last: {

@@ -2,6 +2,7 @@ import type { MonzoClient, MonzoFailure } from "../monzo/monzo_client.ts";
 import type { DeclaredFamily, Family } from "../shared/metric_family.ts";
 import type { Problem } from "../shared/problems.ts";
 import type { Result } from "../shared/result.ts";
+import type { OwnAccount } from "../spending/classify.ts";
 
 /** An account found by discovery (or named by `account_id`). */
 export interface AccountEntry {
@@ -37,6 +38,11 @@ export interface StepContext {
   readonly logins: readonly string[];
   /** The accounts to read: the discovery step's list (empty while discovery itself runs). */
   readonly accounts: readonly AccountEntry[];
+  /**
+   * Every account discovery has seen in `/accounts`, closed, skipped and unexported ones included: a
+   * transfer to or from one is internal to the household.
+   */
+  readonly ownAccounts: readonly OwnAccount[];
   /** When login `key` was issued through the browser, epoch ms, if this process saw it happen. */
   grantedAt(key: string): number | null;
   /** A login that can read `account` and still works in this poll. */
@@ -73,6 +79,8 @@ export interface StepDefinition<M> {
   run(context: StepContext, memory: M): Promise<StepRun<M>>;
   /** For the discovery step only: the accounts the other steps read. */
   accounts?(memory: M): readonly AccountEntry[];
+  /** For the discovery step only: every account it has seen (see {@link StepContext.ownAccounts}). */
+  ownAccounts?(memory: M): readonly OwnAccount[];
   /** What the status page says of the step as a whole rather than of one account (accounts left out). */
   notes?(memory: M): readonly string[];
 }
@@ -90,6 +98,8 @@ export interface StepView {
   readonly families: readonly Family[];
   /** The accounts the other steps read, from the discovery step. */
   readonly accounts?: readonly AccountEntry[];
+  /** Every account the discovery step has seen. */
+  readonly ownAccounts?: readonly OwnAccount[];
   /** The step's notes for the status page, besides those on each account's read. */
   readonly notes?: readonly string[];
 }
@@ -125,6 +135,7 @@ function seal<M>(
       samples: family.samples(memory),
     })),
     accounts: definition.accounts?.(memory),
+    ownAccounts: definition.ownAccounts?.(memory),
     notes: definition.notes?.(memory),
     async next(context) {
       const run = await definition.run(context, memory);
@@ -142,6 +153,6 @@ function seal<M>(
 
 /** The published part of a step's state, without the memory that {@link StepState.next} closes over. */
 export function publishStep(step: StepState): StepView {
-  const { name, ok, lastSuccessAt, problems, reads, families, accounts, notes } = step;
-  return { name, ok, lastSuccessAt, problems, reads, families, accounts, notes };
+  const { name, ok, lastSuccessAt, problems, reads, families, accounts, ownAccounts, notes } = step;
+  return { name, ok, lastSuccessAt, problems, reads, families, accounts, ownAccounts, notes };
 }

@@ -9,7 +9,10 @@ import { type Sleep, transactionsStep } from "./transactions_step.ts";
 
 /** What the steps need besides what each poll hands them. */
 export interface StepDependencies {
-  readonly config: Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">;
+  readonly config:
+    & Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">
+    // None and whole unless given (a test's steps).
+    & Partial<Pick<Config, "rules" | "accountShares">>;
   /** The store of transactions, counting starts and the last balances; the balances and transactions steps write it. */
   readonly transactions: TransactionStore;
   /** Where a step's notices go (categories or pots folded into "other", accounts left out, rejected transactions). */

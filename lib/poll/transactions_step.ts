@@ -7,6 +7,8 @@ import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
 import { capCategories, foldedLogLine, foldedNote, unfoldedLogLine } from "../spending/category_cap.ts";
 import { AccountCurrencies } from "../spending/currencies.ts";
 import { budget, type BudgetRow, type CashFlow } from "../spending/rules.ts";
+import { classify, type Counting, type OwnAccount, OwnAccounts } from "../spending/classify.ts";
+import type { Rule } from "../config/rules_config.ts";
 import { type StoredTransaction, toStored } from "../monzo/transaction.ts";
 import type { AccountHistory, TransactionStore } from "../store/transaction_store.ts";
 import type { AccountEntry, AccountRead, StepContext, StepDefinition } from "./step.ts";
@@ -66,6 +68,21 @@ export interface TransactionsConfig {
   /** Monthly budget per category, in major units of `budgetCurrency`. */
   readonly budgets: ReadonlyMap<string, number>;
   readonly budgetCurrency: string;
+  /** The `[[rules]]` tables, in order; none unless given. */
+  readonly rules?: readonly Rule[];
+  /** `[accounts.acc_…] share` per account, in (0, 1]; every account counts whole unless given. */
+  readonly accountShares?: ReadonlyMap<string, number>;
+}
+
+const NO_RULES: readonly Rule[] = [];
+const NO_SHARES: ReadonlyMap<string, number> = new Map();
+
+/** Money moved between the household's own accounts this budget month, per account and currency. */
+export interface InternalRow {
+  readonly accountId: string;
+  readonly currency: string;
+  /** Net, in minor units: positive when more came in from the household's other accounts than went out to them. */
+  readonly netMinor: number;
 }
 
 /** What the transactions step uses besides its store and config. */
@@ -100,6 +117,9 @@ export interface TransactionsMemory {
   readonly importTold: ReadonlyMap<string, number>;
   /** Accounts whose categories this month were folded into "other", and how many: logged once per change. */
   readonly folded: ReadonlyMap<string, number>;
+  readonly internal: readonly InternalRow[];
+  /** Per rule label (in the rules' order), how many stored transactions it decides. */
+  readonly matched: readonly (readonly [string, number])[];
 }
 
 /** Why an account could not be brought up to date. */
@@ -153,6 +173,8 @@ export function transactionsStep(
       rejectedKeys: new Map(),
       importTold: new Map(),
       folded: new Map(),
+      internal: [],
+      matched: [],
     },
     families: families(config),
     async run(context, memory) {
@@ -209,7 +231,24 @@ export function transactionsStep(
           }
         }
       };
-      const ran = await store.session(syncAll);
+      const rules = config.rules ?? NO_RULES;
+      // The accounts known before (kept by the store) and those discovery lists now: the set only grows.
+      const own = new Map<string, OwnAccount>();
+      for (const account of [...store.ownAccounts, ...context.ownAccounts]) own.set(account.id, account);
+      const counting: Counting = {
+        rules,
+        accountShares: config.accountShares ?? NO_SHARES,
+        own: new OwnAccounts(own.values()),
+      };
+      const ran = await store.session(async () => {
+        // Before anything is written: what is written next is counted under the counting of this poll.
+        const recount = await store.setCounting(counting);
+        if (recount.ok) {
+          for (const id of recount.value.restarted) options.log?.warn(recountLogLine(id));
+        }
+        await syncAll();
+        for (const id of store.takeRecounted()) options.log?.warn(recountLogLine(id));
+      });
       if (!ran.ok) {
         // The store itself failed (a disk gone or full): the figures of the last poll stay as they are.
         const reads = new Map(
@@ -231,7 +270,9 @@ export function transactionsStep(
       const inCounted = (of: { accountId: string; currency: string }) =>
         counted.get(of.accountId)?.has(of.currency) ?? false;
       const thisMonth = context.accounts.flatMap((account) => store.recent(account.id, month.start)).filter(inCounted);
-      const capped = capCategories(budget(thisMonth, month), new Set(config.budgets.keys()));
+      // The rules' categories, not Monzo's, are the ones bounded: re-categorising cannot grow the series past it.
+      const capped = capCategories(budget(thisMonth, month, counting), new Set(config.budgets.keys()));
+      const matched = store.rulesMatched;
       noteFolds(options.log, memory.folded, capped.folded, reads);
       const onlyListed = <V>(map: Map<string, V>) => new Map([...map].filter(([id]) => listed.has(id)));
       return {
@@ -250,6 +291,8 @@ export function transactionsStep(
           rejectedKeys: onlyListed(rejectedKeys),
           importTold: onlyListed(importTold),
           folded: capped.folded,
+          internal: internalTransfers(context.accounts, thisMonth, counting),
+          matched: rules.map((rule) => [rule.label, matched.get(rule.label) ?? 0] as const),
         },
         problems,
         reads,
@@ -257,6 +300,35 @@ export function transactionsStep(
       };
     },
   };
+}
+
+/** The log line when an account's counters start again from 0 because the counting changed. */
+function recountLogLine(accountId: string): string {
+  return `The rules, shares or known accounts now count account ${accountId}'s past transactions differently: ` +
+    "monzo_spent_total and monzo_received_total start again from 0 now (a new counting start)";
+}
+
+/**
+ * The net moved this month between each listed account and the household's other accounts, with a
+ * row (0 when nothing moved) for every listed account's own currency.
+ */
+function internalTransfers(
+  accounts: readonly AccountEntry[],
+  thisMonth: readonly StoredTransaction[],
+  counting: Counting,
+): InternalRow[] {
+  const net = new Map<string, { accountId: string; currency: string; netMinor: number }>();
+  const rowOf = (accountId: string, currency: string) => {
+    const key = JSON.stringify([accountId, currency]);
+    let row = net.get(key);
+    if (row === undefined) net.set(key, row = { accountId, currency, netMinor: 0 });
+    return row;
+  };
+  for (const account of accounts) if (account.currency !== undefined) rowOf(account.id, account.currency);
+  for (const tx of thisMonth) {
+    if (classify(tx, counting).kind === "internal") rowOf(tx.accountId, tx.currency).netMinor += tx.amount;
+  }
+  return [...net.values()].sort((a, b) => compareText(a.accountId, b.accountId) || compareText(a.currency, b.currency));
 }
 
 /** The currencies the account's transactions are stored and counted in (lib/spending/currencies.ts). */
@@ -565,7 +637,8 @@ function isWindowClosed(monzo: MonzoFailure): boolean {
 
 /**
  * Writes what was read: new transactions as they are; for one stored already settled, only its
- * category changes, so the cash-flow counters only ever grow.
+ * category changes, so the cash-flow counters only ever grow (a new category that a rule excludes
+ * starts them again from 0 instead: see lib/store/transaction_store.ts).
  */
 async function save(
   store: TransactionStore,
@@ -619,7 +692,8 @@ export function families(config: TransactionsConfig): StepDefinition<Transaction
       labels: [["account_id", row.accountId], ["category", row.category], ["currency", row.currency]],
       value: major(pick(row)),
     }));
-  const COUNTED = "Declined transactions and moves to or from the account's own pots are left out.";
+  const COUNTED = "Declined transactions, moves to or from the account's own pots and transfers between the " +
+    "household's own accounts are left out; the config's [[rules]] and account shares apply.";
   return [
     {
       name: "monzo_spent_total",
@@ -641,7 +715,8 @@ export function families(config: TransactionsConfig): StepDefinition<Transaction
       name: "monzo_counting_start_timestamp_seconds",
       type: "gauge",
       help: "Unix time from which monzo_spent_total and monzo_received_total count: when the exporter's store " +
-        "first held the account; it moves only when the store is made anew (the counters then start from 0).",
+        "first held the account; it moves when the store is made anew, or when the rules, the account shares or " +
+        "the known accounts change what the counters had counted (they then start again from 0, never lower).",
       samples: (memory) =>
         [...memory.stored].flatMap(([id, held]) =>
           held.countingStart === undefined ? [] : [{ labels: [["account_id", id]], value: held.countingStart / 1000 }]
@@ -686,6 +761,25 @@ export function families(config: TransactionsConfig): StepDefinition<Transaction
       // Until pay-day months are wired in, the month is budgetMonth's, whose end is the nominal one; a
       // PaydayMonth's `end` may be an early salary instead, so it is `nominalEnd` that belongs here then.
       samples: (memory) => memory.month === null ? [] : [{ labels: [], value: memory.month.end / 1000 }],
+    },
+    {
+      name: "monzo_internal_transfers_this_month",
+      type: "gauge",
+      help: `Net money moved this budget month between the account and the household's other accounts, ${MONEY}: ` +
+        "positive in, negative out. Such transfers (the counterparty is an account /accounts lists, closed ones " +
+        `included) count in no spending or income figure, though they move the balance. ${FROM_LAST_POLL}`,
+      samples: (memory) =>
+        memory.internal.map((row) => ({
+          labels: [["account_id", row.accountId], ["currency", row.currency]],
+          value: major(row.netMinor),
+        })),
+    },
+    {
+      name: "monzo_rules_matched",
+      type: "gauge",
+      help: "Stored transactions each [[rules]] table decides (the first rule that matches; declined ones, pot " +
+        "moves and internal transfers left out), by the rule's name, else its 1-based index.",
+      samples: (memory) => memory.matched.map(([rule, count]) => ({ labels: [["rule", rule]], value: count })),
     },
     {
       name: "monzo_transactions_stored",

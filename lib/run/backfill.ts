@@ -11,6 +11,7 @@ import type { BackfillRequest } from "../config/backfill_options.ts";
 import { backfillHelp } from "../backfill/help.ts";
 import { type BackfillSummary, type ChunkSink, writeOpenMetrics } from "../backfill/openmetrics.ts";
 import { storeSource } from "../backfill/store_source.ts";
+import { type Counting, type OwnAccount, OwnAccounts } from "../spending/classify.ts";
 import { decodeStoredTransaction } from "../monzo/transaction.ts";
 import { TransactionStore } from "../store/transaction_store.ts";
 import { lockPathFor } from "../store/instance_lock.ts";
@@ -56,6 +57,7 @@ export async function runBackfill(
       untilMs: request.untilMs,
       monthStartDay: config.monthStartDay,
       budgeted: new Set(config.budgets.keys()),
+      counting: countingOf(config, opened.value.store.ownAccounts),
       labels: request.labels,
       help: backfillHelp(config),
     };
@@ -67,6 +69,14 @@ export async function runBackfill(
   } finally {
     opened.value.close();
   }
+}
+
+/**
+ * The rules and shares of `config` and the accounts the exporter has seen (kept in the store): the
+ * figures are counted as the live ones are.
+ */
+function countingOf(config: Config, own: readonly OwnAccount[]): Counting {
+  return { rules: config.rules, accountShares: config.accountShares, own: new OwnAccounts(own) };
 }
 
 /**

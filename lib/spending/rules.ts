@@ -23,10 +23,22 @@
  *    account's currency (never `local_amount`), added as integer minor units and turned into major
  *    units only when shown. Spending is a positive number; a transaction of amount 0 counts nowhere.
  * 6. Each transaction counts once per account, even if it is given twice.
+ * 7. Households and rules (classify.ts): a transfer to or from another of the household's own
+ *    accounts (its counterparty's `account_id`, or sort code and account number, is an account
+ *    `/accounts` lists, closed ones included) counts in no figure, though it still moves the balances;
+ *    so does a transaction a rule excludes. The first `[[rules]]` table whose conditions all match
+ *    decides: `set_category` counts the whole amount in that category (a split is then ignored), and
+ *    `share` times the account's `share` is the fraction counted. Each amount counted (the whole
+ *    amount for the counters, each part for the monthly figures) is multiplied by the share and
+ *    rounded to the nearest minor unit, halves away from zero, so figures stay whole minor units and
+ *    a debit and its refund round alike. None of this is written into the store: it is worked out
+ *    again whenever figures are computed, so a change of rules, shares or known accounts applies to
+ *    the whole history (and restarts the counters: see transaction_store.ts).
  *
  * @module
  */
 import type { BudgetMonth } from "./budget_month.ts";
+import { type Classification, classify, type Counting, shareOf } from "./classify.ts";
 import type { SplitPart, StoredTransaction } from "../monzo/transaction.ts";
 import { compareText } from "../shared/compare.ts";
 
@@ -79,10 +91,12 @@ export function categoryParts(tx: StoredTransaction): readonly SplitPart[] {
 
 /**
  * Cash flow per account and currency (rule 2) of what settled at or after `countingStart` (epoch ms;
- * every settled one when not given), with a row, zeros included, for every pair in the input.
+ * every settled one when not given), under `counting` (rule 7), with a row, zeros included, for every
+ * pair in the input.
  */
 export function cashFlow(
   transactions: Iterable<StoredTransaction>,
+  counting: Counting,
   countingStart: number = Number.NEGATIVE_INFINITY,
 ): CashFlow[] {
   const totals = new Map<string, { accountId: string; currency: string; spentMinor: number; receivedMinor: number }>();
@@ -93,28 +107,40 @@ export function cashFlow(
       row = { accountId: tx.accountId, currency: tx.currency, spentMinor: 0, receivedMinor: 0 };
       totals.set(key, row);
     }
-    if (leftOut(tx) !== null || tx.settledMs === null || tx.settledMs < countingStart) continue;
-    if (isSpending(tx)) row.spentMinor -= tx.amount;
-    else if (tx.amount > 0) row.receivedMinor += tx.amount;
+    if (tx.settledMs === null || tx.settledMs < countingStart) continue;
+    const decided = classify(tx, counting);
+    if (decided.kind !== "counted") continue;
+    const amount = shareOf(tx.amount, decided.share);
+    if (isSpending(tx)) row.spentMinor -= amount;
+    else if (tx.amount > 0) row.receivedMinor += amount;
   }
   return [...totals.values()].sort((a, b) =>
     compareText(a.accountId, b.accountId) || compareText(a.currency, b.currency)
   );
 }
 
+/** The parts a counted transaction counts in under its classification: a rule's category takes the whole amount. */
+function countedParts(tx: StoredTransaction, decided: Classification): readonly SplitPart[] {
+  const parts = decided.category === null ? categoryParts(tx) : [[decided.category, tx.amount] as const];
+  return decided.share === 1 ? parts : parts.map(([category, part]) => [category, shareOf(part, decided.share)]);
+}
+
 /**
- * Budget figures for `month` per account, category and currency (rule 3), with a row for every
- * category that had a counted transaction created in the month.
+ * Budget figures for `month` per account, category and currency (rule 3) under `counting` (rule 7),
+ * with a row for every category that had a counted transaction created in the month. Categories are
+ * those after the rules: the bound on categories (category_cap.ts) is applied to these rows.
  */
-export function budget(transactions: Iterable<StoredTransaction>, month: BudgetMonth): BudgetRow[] {
+export function budget(transactions: Iterable<StoredTransaction>, month: BudgetMonth, counting: Counting): BudgetRow[] {
   const rows = new Map<string, { -readonly [K in keyof BudgetRow]: BudgetRow[K] }>();
   for (const tx of once(transactions)) {
-    if (tx.createdMs < month.start || tx.createdMs >= month.end || leftOut(tx) !== null) continue;
+    if (tx.createdMs < month.start || tx.createdMs >= month.end) continue;
     const spending = isSpending(tx);
     const refund = isRefund(tx);
     // Debits left out of spending (`include_in_spending` false) count nowhere.
     if (!spending && tx.amount <= 0) continue;
-    for (const [category, part] of categoryParts(tx)) {
+    const decided = classify(tx, counting);
+    if (decided.kind !== "counted") continue;
+    for (const [category, part] of countedParts(tx, decided)) {
       if (part === 0) continue;
       const key = JSON.stringify([tx.accountId, tx.currency, category]);
       let row = rows.get(key);

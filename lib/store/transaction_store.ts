@@ -1,5 +1,6 @@
 import { err, ok, type Result } from "../shared/result.ts";
 import { type CashFlow, cashFlow } from "../spending/rules.ts";
+import { classify, type Counting, MONZO_VIEW, type OwnAccount } from "../spending/classify.ts";
 import type { StoredTransaction } from "../monzo/transaction.ts";
 import { hasUnsafeCharacters } from "../shared/hostile_text.ts";
 import { fileErrorMessage } from "../shared/error_message.ts";
@@ -54,6 +55,12 @@ export interface TransactionStoreOptions {
   readonly clock?: Clock;
 }
 
+/** What {@link TransactionStore.setCounting} found. */
+export interface Recount {
+  /** Accounts whose counters started again from 0 (a new counting start, now): the new counting changed their totals. */
+  readonly restarted: readonly string[];
+}
+
 type Mutation = (op: Deno.AtomicOperation) => Deno.AtomicOperation;
 
 // Deno KV commits at most 1,000 mutations at once, and reads at most 10 keys in one getMany.
@@ -67,6 +74,9 @@ const SUMMARY = "summary";
 const HISTORY = "history";
 const COUNTING_START = "counting_start";
 const BALANCE = "balance";
+// Every account `/accounts` has listed (closed ones too): transfers to them stay internal after a restart.
+const OWN_ACCOUNTS = "own_accounts";
+const MAX_OWN_ACCOUNTS = 1_000;
 // A balance read but not yet explained by the stored transactions: kept until a read of them covers its time.
 const UNEXPLAINED_BALANCE = "balance_unexplained";
 // The bounds lib/monzo/monzo_schemas.ts puts on a balance read from Monzo: beyond them, a corrupt entry.
@@ -108,6 +118,13 @@ interface Held {
  * so older history imported later never changes them. A store from before counting starts (or
  * whose counting start is unreadable, or later than now) gets one at open, now, and its totals
  * start again from 0: one counter reset, which Prometheus handles; {@link restarted} names them.
+ *
+ * The totals are what was counted, under a {@link Counting} (rules, shares, the household's own
+ * accounts: lib/spending/classify.ts). Counters never go down: when the counting changes
+ * ({@link setCounting}) the totals of what settled since each counting start are worked out again,
+ * and an account whose totals would change starts counting again, now, from 0 (Prometheus reads a
+ * reset to 0 exactly, but a drop to a lower non-zero value as a spike); so does an account a write
+ * would take below what it counted (a settled transaction re-categorised into a rule that excludes it).
  */
 export class TransactionStore {
   readonly #kv: Deno.Kv;
@@ -118,8 +135,16 @@ export class TransactionStore {
   #recentSince: number;
   readonly #clock: Clock;
   #restarted: string[] = [];
+  /** Accounts whose counters started again because a write would have taken them down; taken by {@link takeRecounted}. */
+  #recounted: string[] = [];
   /** The first error a store operation threw in the running {@link session}, if any. */
   #failure: string | null = null;
+  #counting: Counting = MONZO_VIEW;
+  /** False until {@link setCounting} has worked the totals out under a counting: the kept ones are used as they are. */
+  #counted = false;
+  /** Per rule label, how many stored transactions it decides; kept with every write once counted. */
+  #matched = new Map<string, number>();
+  #own: OwnAccount[] = [];
 
   private constructor(kv: Deno.Kv, options: TransactionStoreOptions) {
     this.#kv = kv;
@@ -174,6 +199,69 @@ export class TransactionStore {
    */
   get restarted(): readonly string[] {
     return this.#restarted;
+  }
+
+  /** Accounts whose counters started again from 0 since the last call, because a write would have taken them down. */
+  takeRecounted(): string[] {
+    const taken = this.#recounted;
+    this.#recounted = [];
+    return taken;
+  }
+
+  /** Every account the exporter has seen in `/accounts` (kept by {@link setCounting}), closed ones too. */
+  get ownAccounts(): readonly OwnAccount[] {
+    return this.#own;
+  }
+
+  /** Per rule label, how many stored transactions the rule decides (first match; left out and internal ones not). */
+  get rulesMatched(): ReadonlyMap<string, number> {
+    return this.#matched;
+  }
+
+  /**
+   * Counts under `counting` from now on. The first time, and whenever the rules, the shares or the
+   * known accounts differ from the last, every stored transaction is read: the rules' matches are
+   * counted, and each account's totals of what settled since its counting start are worked out again;
+   * where they differ from the kept ones, the account's counting start becomes now and its totals 0.
+   * The known accounts are kept, so a transfer stays internal after a restart.
+   */
+  setCounting(counting: Counting): Promise<Result<Recount>> {
+    return this.#use("write", async (kv) => {
+      if (this.#counted && sameCounting(this.#counting, counting)) return ok({ restarted: [] });
+      const now = this.#clock.now();
+      const matched = new Map<string, number>();
+      const restarted: string[] = [];
+      for (const [accountId, held] of this.#held) {
+        const start = held.countingStart ?? now;
+        let again: CashFlow[] = [];
+        let fresh: CashFlow[] = [];
+        for await (const tx of this.transactionsOf(accountId)) {
+          countMatch(matched, tx, counting, 1);
+          again = addFlows(again, cashFlow([tx], counting, start), []);
+          fresh = addFlows(fresh, cashFlow([tx], counting, now), []);
+        }
+        if (held.countingStart === undefined || sameFlows(held.flows, again)) continue;
+        const flows = addFlows(held.flows.map((flow) => ({ ...flow, spentMinor: 0, receivedMinor: 0 })), fresh, []);
+        const committed = await kv.atomic()
+          .set([COUNTING_START, accountId], now)
+          .set([SUMMARY, accountId], { count: held.count, flows })
+          .commit();
+        if (!committed.ok) return err("Cannot write the data store: a write was not committed");
+        held.countingStart = now;
+        held.countingStored = true;
+        held.flows = flows;
+        restarted.push(accountId);
+      }
+      const own = mergeOwn(this.#own, counting.own.accounts);
+      if (own.length !== this.#own.length || own.some((account, i) => !sameOwn(account, this.#own[i]))) {
+        await kv.set([OWN_ACCOUNTS], own);
+        this.#own = own;
+      }
+      this.#counting = counting;
+      this.#counted = true;
+      this.#matched = matched;
+      return ok({ restarted });
+    });
   }
 
   /** The accounts the store holds anything of (transactions, history, a balance), sorted. */
@@ -305,10 +393,11 @@ export class TransactionStore {
       if (!committed.ok) return err("Cannot write the data store: a write was not committed");
       held.countingStored = true;
     }
+    const counting = this.#counting;
     let count = held.count;
     let flows = held.flows;
+    let batches: Array<{ mutations: Mutation[]; summary: { count: number; flows: CashFlow[] } }> = [];
     // Each batch commits whole groups (a transaction and its pending mark) and the totals after them.
-    const batches: Array<{ mutations: Mutation[]; summary: { count: number; flows: CashFlow[] } }> = [];
     const group = (mutations: Mutation[]) => {
       const last = batches[batches.length - 1];
       if (last && last.mutations.length + mutations.length <= BATCH) {
@@ -318,19 +407,40 @@ export class TransactionStore {
         batches.push({ mutations, summary: { count, flows } });
       }
     };
-    for (const tx of change.put ?? []) {
-      const before = previous.get(tx.id);
-      if (!before) count++;
-      flows = addFlows(flows, cashFlow([tx], start), before ? cashFlow([before], start) : []);
-      group([
-        (op) => op.set(txKey(tx), tx),
-        (op) => isPending(tx) ? op.set(pendingKey(tx), true) : op.delete(pendingKey(tx)),
-      ]);
-    }
-    for (const tx of change.remove ?? []) {
-      count--;
-      flows = addFlows(flows, [], cashFlow([tx], start));
-      group([(op) => op.delete(txKey(tx)), (op) => op.delete(pendingKey(tx))]);
+    const fill = (from: number, base: CashFlow[]) => {
+      count = held.count;
+      flows = base;
+      batches = [];
+      for (const tx of change.put ?? []) {
+        const before = previous.get(tx.id);
+        if (!before) count++;
+        flows = addFlows(flows, cashFlow([tx], counting, from), before ? cashFlow([before], counting, from) : []);
+        group([
+          (op) => op.set(txKey(tx), tx),
+          (op) => isPending(tx) ? op.set(pendingKey(tx), true) : op.delete(pendingKey(tx)),
+        ]);
+      }
+      for (const tx of change.remove ?? []) {
+        count--;
+        flows = addFlows(flows, [], cashFlow([tx], counting, from));
+        group([(op) => op.delete(txKey(tx)), (op) => op.delete(pendingKey(tx))]);
+      }
+    };
+    fill(start, held.flows);
+    let restartAt: number | null = null;
+    if (this.#counted && wentDown(held.flows, flows)) {
+      // What was counted would go down (a settled transaction now excluded by a rule): counters start again from 0.
+      restartAt = this.#clock.now();
+      const zeros = held.flows.map((flow) => ({ ...flow, spentMinor: 0, receivedMinor: 0 }));
+      fill(restartAt, zeros);
+      const committed = await kv.atomic()
+        .set([COUNTING_START, accountId], restartAt)
+        .set([SUMMARY, accountId], { count: held.count, flows: zeros })
+        .commit();
+      if (!committed.ok) return err("Cannot write the data store: a write was not committed");
+      // Memory follows what is on disk now, so a batch below that fails is done again from the new start.
+      held.countingStart = restartAt;
+      held.flows = zeros;
     }
     const history = change.history;
     group(history ? [(op) => op.set([HISTORY, accountId], history)] : []);
@@ -343,6 +453,15 @@ export class TransactionStore {
       if (!committed.ok) return err("Cannot write the data store: a write was not committed");
     }
     // Memory follows the store only once it is on disk, so a failed write is simply done again.
+    if (restartAt !== null) this.#recounted.push(accountId);
+    if (this.#counted) {
+      for (const tx of change.put ?? []) {
+        const before = previous.get(tx.id);
+        if (before) countMatch(this.#matched, before, counting, -1);
+        countMatch(this.#matched, tx, counting, 1);
+      }
+      for (const tx of change.remove ?? []) countMatch(this.#matched, tx, counting, -1);
+    }
     held.count = count;
     held.flows = flows;
     if (history) held.history = history;
@@ -394,6 +513,8 @@ export class TransactionStore {
       const start = entry.value;
       if (typeof entry.key[1] === "string" && isEpochMs(start) && start <= now) starts.set(entry.key[1], start);
     }
+    const own = await kv.get([OWN_ACCOUNTS]);
+    this.#own = decodeOwn(own.value);
     for await (const entry of kv.list({ prefix: [BALANCE] })) {
       const balance = decodeBalance(entry.value);
       if (typeof entry.key[1] === "string" && balance) heldOf(accounts, entry.key[1]).balance = balance;
@@ -502,6 +623,72 @@ function addFlows(base: readonly CashFlow[], plus: readonly CashFlow[], minus: r
   apply(plus, 1);
   apply(minus, -1);
   return [...rows.values()].sort((a, b) => compareText(a.currency, b.currency));
+}
+
+/** Adds `sign` to the count of the rule that decides `tx` under `counting`, if one does. */
+function countMatch(matched: Map<string, number>, tx: StoredTransaction, counting: Counting, sign: 1 | -1): void {
+  if (counting.rules.length === 0) return;
+  const decided = classify(tx, counting);
+  if (decided.rule === null || (decided.kind !== "counted" && decided.kind !== "excluded")) return;
+  matched.set(decided.rule.label, (matched.get(decided.rule.label) ?? 0) + sign);
+}
+
+/** Two countings count alike: the same rules and shares (as loaded once at start) and the same known accounts. */
+function sameCounting(a: Counting, b: Counting): boolean {
+  return a.rules === b.rules && a.accountShares === b.accountShares && a.own.key === b.own.key;
+}
+
+/** Per currency, `[spent, received]`. */
+function byCurrency(flows: readonly CashFlow[]): Map<string, [number, number]> {
+  return new Map(flows.map((flow) => [flow.currency, [flow.spentMinor, flow.receivedMinor]]));
+}
+
+/** True when the two give the same figures in every currency (a missing currency is 0). */
+function sameFlows(a: readonly CashFlow[], b: readonly CashFlow[]): boolean {
+  const [x, y] = [byCurrency(a), byCurrency(b)];
+  for (const currency of new Set([...x.keys(), ...y.keys()])) {
+    const [s1, r1] = x.get(currency) ?? [0, 0];
+    const [s2, r2] = y.get(currency) ?? [0, 0];
+    if (s1 !== s2 || r1 !== r2) return false;
+  }
+  return true;
+}
+
+/** True when some figure of `after` is below the one of `before`. */
+function wentDown(before: readonly CashFlow[], after: readonly CashFlow[]): boolean {
+  const later = byCurrency(after);
+  return before.some((flow) => {
+    const [spent, received] = later.get(flow.currency) ?? [0, 0];
+    return spent < flow.spentMinor || received < flow.receivedMinor;
+  });
+}
+
+const sameOwn = (a: OwnAccount, b: OwnAccount | undefined) =>
+  b !== undefined && a.id === b.id && a.sortCode === b.sortCode && a.accountNumber === b.accountNumber;
+
+/** `kept` with `seen` added (the newest details of an account win), in id order, at most {@link MAX_OWN_ACCOUNTS}. */
+function mergeOwn(kept: readonly OwnAccount[], seen: readonly OwnAccount[]): OwnAccount[] {
+  const byId = new Map(kept.map((account) => [account.id, account]));
+  for (const account of seen) {
+    if (byId.size < MAX_OWN_ACCOUNTS || byId.has(account.id)) {
+      const { id, sortCode, accountNumber } = account;
+      byId.set(id, { id, sortCode, accountNumber });
+    }
+  }
+  return [...byId.values()].sort((a, b) => compareText(a.id, b.id));
+}
+
+/** The known accounts read back from the store; anything unusable in it is left out. */
+function decodeOwn(value: unknown): OwnAccount[] {
+  if (!Array.isArray(value)) return [];
+  const digits = (text: unknown, length: number): text is string | null =>
+    text === null || (typeof text === "string" && text.length === length && /^\d+$/.test(text));
+  return value.slice(0, MAX_OWN_ACCOUNTS).flatMap((entry): OwnAccount[] => {
+    if (typeof entry !== "object" || entry === null) return [];
+    const { id, sortCode, accountNumber } = entry as Record<string, unknown>;
+    if (typeof id !== "string" || id === "" || id.length > 256 || hasUnsafeCharacters(id)) return [];
+    return digits(sortCode, 6) && digits(accountNumber, 8) ? [{ id, sortCode, accountNumber }] : [];
+  });
 }
 
 function byCreated(a: StoredTransaction, b: StoredTransaction): number {
