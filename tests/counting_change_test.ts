@@ -12,6 +12,7 @@ import { cashFlow } from "../lib/spending/rules.ts";
 import { decodeStoredTransaction, type StoredTransaction } from "../lib/monzo/transaction.ts";
 import { openKv } from "../lib/store/kv.ts";
 import { TransactionStore } from "../lib/store/transaction_store.ts";
+import { storeSource } from "../lib/backfill/store_source.ts";
 
 const CURRENT = "acc_00009AliceCurrent";
 const JOINT = "acc_00009Joint";
@@ -294,6 +295,34 @@ Deno.test("monzo_rules_matched's counts: each stored transaction for its first m
       // Figures agree with the rules: 100 and 300 at half, 200 whole, the lunch excluded.
       assert.deepEqual(cashFlow(txs, view)[0].spentMinor, 50 + 200 + 150);
       assert.equal(spent(store), 50 + 200 + 150);
+    });
+  });
+});
+
+Deno.test("the counters starting again never move where the live figures began: liveSince and the backfill's end stay at the first counting start", async () => {
+  await withPath(async (path) => {
+    await firstLife(path, MONZO_VIEW, HISTORY);
+    const later = T0 + 100 * HOUR;
+    await withStore(path, later, async (store) => {
+      assert.deepEqual(await recount(store, counting({ rules: [rule(1, { description: /pret/i, exclude: true })] })), [
+        CURRENT,
+      ]);
+      assert.equal(store.countingStart(CURRENT), later);
+      assert.equal(store.liveSince(CURRENT), T0, "a restart of the counters moved where the live figures began");
+      // A settled transaction now excluded restarts them once more, mid-run.
+      await put(store, [tx(150)]);
+      await put(store, [tx(150, { description: "PRET" })]);
+      assert.equal(store.countingStart(CURRENT), later);
+      assert.equal(store.liveSince(CURRENT), T0);
+      assert.ok((await store.saveBalance(CURRENT, { balanceMinor: 1, currency: "GBP", at: later })).ok);
+      assert.ok((await store.markRead(CURRENT, later)).ok);
+      await store.write(CURRENT, { history: { start: T0 - 24 * HOUR, complete: true } });
+    });
+    await withStore(path, later + HOUR, (store) => {
+      assert.equal(store.liveSince(CURRENT), T0, "reopening lost where the live figures began");
+      const { source } = storeSource(store);
+      assert.deepEqual(source.accounts().map((account) => account.countingStart), [T0]);
+      return Promise.resolve();
     });
   });
 });

@@ -15,7 +15,7 @@ export interface StoreSource {
 }
 
 /**
- * The accounts of `store` that have a stored history, a counting start and a saved balance, and their
+ * The accounts of `store` that have a stored history, live figures (their first counting start) and a saved balance, and their
  * transactions as the store lists them (oldest first by creation time, then id).
  */
 export function storeSource(store: TransactionStore): StoreSource {
@@ -23,7 +23,8 @@ export function storeSource(store: TransactionStore): StoreSource {
   const withoutBalance: string[] = [];
   for (const accountId of store.accountIds()) {
     const history = store.history(accountId);
-    const countingStart = store.countingStart(accountId);
+    // Where the live figures began: later starts of the counters again do not move the backfill's end.
+    const countingStart = store.liveSince(accountId);
     if (history === undefined || countingStart === undefined) continue;
     const balance = store.lastBalance(accountId);
     if (balance === undefined) {

@@ -73,6 +73,8 @@ const PENDING = "pending";
 const SUMMARY = "summary";
 const HISTORY = "history";
 const COUNTING_START = "counting_start";
+// The first counting start the store recorded for an account: when its live figures began. Never moved.
+const LIVE_SINCE = "live_since";
 const BALANCE = "balance";
 // Every account `/accounts` has listed (closed ones too): transfers to them stay internal after a restart.
 const OWN_ACCOUNTS = "own_accounts";
@@ -98,6 +100,8 @@ interface Held {
   history: AccountHistory | undefined;
   /** When the counters began, epoch ms: set at the account's first write, or at open for an older store. */
   countingStart: number | undefined;
+  /** The first counting start recorded, kept when the counters start again: where the backfill ends. */
+  liveSince: number | undefined;
   /** False until the counting start is on disk (it is written with the next write). */
   countingStored: boolean;
   balance: StoredBalance | undefined;
@@ -194,6 +198,16 @@ export class TransactionStore {
   }
 
   /**
+   * When the account's live figures began (epoch ms): the first counting start this store recorded.
+   * A later start of the counters again (a changed rule, an older store) does not move it, since
+   * Prometheus holds the live series from then on.
+   */
+  liveSince(accountId: string): number | undefined {
+    const held = this.#held.get(accountId);
+    return held?.liveSince ?? held?.countingStart;
+  }
+
+  /**
    * Accounts whose counting start was missing (an older store), unreadable or later than now at
    * open: it is now, and their totals started again from 0.
    */
@@ -242,8 +256,10 @@ export class TransactionStore {
         }
         if (held.countingStart === undefined || sameFlows(held.flows, again)) continue;
         const flows = addFlows(held.flows.map((flow) => ({ ...flow, spentMinor: 0, receivedMinor: 0 })), fresh, []);
+        held.liveSince ??= held.countingStart;
         const committed = await kv.atomic()
           .set([COUNTING_START, accountId], now)
+          .set([LIVE_SINCE, accountId], held.liveSince)
           .set([SUMMARY, accountId], { count: held.count, flows })
           .commit();
         if (!committed.ok) return err("Cannot write the data store: a write was not committed");
@@ -386,8 +402,10 @@ export class TransactionStore {
     const start = held.countingStart;
     if (!held.countingStored) {
       // On disk before any transaction that its totals depend on; with the totals as they stand.
+      held.liveSince ??= start;
       const committed = await kv.atomic()
         .set([COUNTING_START, accountId], start)
+        .set([LIVE_SINCE, accountId], held.liveSince)
         .set([SUMMARY, accountId], { count: held.count, flows: held.flows })
         .commit();
       if (!committed.ok) return err("Cannot write the data store: a write was not committed");
@@ -431,10 +449,12 @@ export class TransactionStore {
     if (this.#counted && wentDown(held.flows, flows)) {
       // What was counted would go down (a settled transaction now excluded by a rule): counters start again from 0.
       restartAt = this.#clock.now();
+      held.liveSince ??= held.countingStart;
       const zeros = held.flows.map((flow) => ({ ...flow, spentMinor: 0, receivedMinor: 0 }));
       fill(restartAt, zeros);
       const committed = await kv.atomic()
         .set([COUNTING_START, accountId], restartAt)
+        .set([LIVE_SINCE, accountId], held.liveSince ?? restartAt)
         .set([SUMMARY, accountId], { count: held.count, flows: zeros })
         .commit();
       if (!committed.ok) return err("Cannot write the data store: a write was not committed");
@@ -523,6 +543,11 @@ export class TransactionStore {
       const balance = decodeBalance(entry.value);
       if (typeof entry.key[1] === "string" && balance) heldOf(accounts, entry.key[1]).unexplained = balance;
     }
+    const lives = new Map<string, number>();
+    for await (const entry of kv.list({ prefix: [LIVE_SINCE] })) {
+      const since = entry.value;
+      if (typeof entry.key[1] === "string" && isEpochMs(since) && since <= now) lives.set(entry.key[1], since);
+    }
     for await (const entry of kv.list({ prefix: [SUMMARY] })) {
       const summary = decodeSummary(entry.value);
       if (typeof entry.key[1] === "string" && summary) Object.assign(heldOf(accounts, entry.key[1]), summary);
@@ -533,6 +558,8 @@ export class TransactionStore {
     }
     for (const [accountId, held] of accounts) {
       const start = starts.get(accountId);
+      // A store written before live_since was kept: its counting start then is the first one known.
+      held.liveSince = lives.get(accountId) ?? start;
       if (start !== undefined) {
         held.countingStart = start;
         held.countingStored = true;
@@ -600,6 +627,7 @@ function heldOf(accounts: Map<string, Held>, accountId: string): Held {
       newest: undefined,
       history: undefined,
       countingStart: undefined,
+      liveSince: undefined,
       countingStored: false,
       balance: undefined,
       unexplained: undefined,
