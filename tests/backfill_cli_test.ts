@@ -27,6 +27,7 @@ import {
 } from "./helpers/e2e.ts";
 import { taskRunArgs } from "./helpers/tasks.ts";
 import { cannotMount, notRoot, withMount, withReadOnly } from "./helpers/mounts.ts";
+import { storedTransaction } from "./helpers/stored.ts";
 
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -186,23 +187,7 @@ Deno.test("the --backfill options without --backfill are refused, as is --backfi
 
 /** A settled debit on `accountId` created at `createdMs`. */
 function debit(accountId: string, id: string, createdMs: number, amount = -500): StoredTransaction {
-  return {
-    id,
-    accountId,
-    createdMs,
-    settledMs: createdMs + HOUR,
-    amount,
-    currency: "GBP",
-    category: "groceries",
-    categories: null,
-    declined: false,
-    includeInSpending: null,
-    potMove: false,
-    isLoad: false,
-    description: "",
-    merchant: null,
-    counterparty: null,
-  };
+  return storedTransaction({ id, accountId, createdMs, settledMs: createdMs + HOUR, amount });
 }
 
 Deno.test("the store's source: accounts with a history and a saved balance; one with a history but no balance is named; one with only a balance is left out", async () => {

@@ -17,11 +17,11 @@ import { BACKFILLED_NOTE, backfillHelp } from "../lib/backfill/help.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
 import { budget, cashFlow, categoryParts } from "../lib/spending/rules.ts";
 import { type Counting, MONZO_VIEW, OwnAccounts } from "../lib/spending/classify.ts";
-import type { Rule } from "../lib/config/rules_config.ts";
 import type { StoredTransaction } from "../lib/monzo/transaction.ts";
 import { balanceFamilies } from "../lib/poll/balances_step.ts";
 import { FROM_LAST_POLL } from "../lib/shared/metric_family.ts";
 import { binaryExists, explainSkip, PROMTOOL } from "./helpers/e2e.ts";
+import { ruleWith as rule } from "./helpers/stored.ts";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -543,25 +543,6 @@ Deno.test("an account whose history starts at or after its counting start, or af
 });
 
 // ---------------------------------------------------------------- issue 18: the same counting as live
-
-/** A rule with only the given fields set. */
-function rule(index: number, fields: Partial<Rule>): Rule {
-  return {
-    index,
-    label: String(index),
-    description: null,
-    merchant: null,
-    category: null,
-    accountId: null,
-    amountAbove: null,
-    amountBelow: null,
-    id: null,
-    setCategory: null,
-    exclude: false,
-    share: null,
-    ...fields,
-  };
-}
 
 Deno.test("the backfill counts under the live rules and own accounts: a shared rent, an excluded coffee, an internal transfer", async () => {
   const start = Date.UTC(2025, 2, 20, 6);

@@ -2,12 +2,12 @@
 // figures of lib/spending/rules.ts under it. Every transaction goes through transactionSchema and
 // toStored as the sync sends it; every expected figure is worked out by hand beside it.
 import assert from "node:assert/strict";
-import type { Rule } from "../lib/config/rules_config.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
 import { capCategories, MAX_CATEGORIES, OTHER_CATEGORY } from "../lib/spending/category_cap.ts";
 import { classify, type Counting, MONZO_VIEW, OwnAccounts, shareOf } from "../lib/spending/classify.ts";
 import { budget, cashFlow } from "../lib/spending/rules.ts";
 import { type StoredTransaction, toStored, transactionSchema } from "../lib/monzo/transaction.ts";
+import { ruleWith as rule } from "./helpers/stored.ts";
 
 const CURRENT = "acc_00009AliceCurrent";
 const JOINT = "acc_00009Joint";
@@ -38,25 +38,6 @@ function tx(fields: Record<string, unknown> = {}, accountId = CURRENT): StoredTr
     }),
     accountId,
   );
-}
-
-/** A rule with only the given fields set (the config part checks real ones). */
-function rule(index: number, fields: Partial<Rule>): Rule {
-  return {
-    index,
-    label: String(index),
-    description: null,
-    merchant: null,
-    category: null,
-    accountId: null,
-    amountAbove: null,
-    amountBelow: null,
-    id: null,
-    setCategory: null,
-    exclude: false,
-    share: null,
-    ...fields,
-  };
 }
 
 const counting = (fields: Partial<Counting>): Counting => ({ ...MONZO_VIEW, ...fields });

@@ -6,13 +6,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Rule } from "../lib/config/rules_config.ts";
 import { type Counting, MONZO_VIEW, type OwnAccount, OwnAccounts } from "../lib/spending/classify.ts";
 import { cashFlow } from "../lib/spending/rules.ts";
 import { decodeStoredTransaction, type StoredTransaction } from "../lib/monzo/transaction.ts";
 import { openKv } from "../lib/store/kv.ts";
 import { TransactionStore } from "../lib/store/transaction_store.ts";
 import { storeSource } from "../lib/backfill/store_source.ts";
+import { ruleWith as rule } from "./helpers/stored.ts";
 
 const CURRENT = "acc_00009AliceCurrent";
 const JOINT = "acc_00009Joint";
@@ -40,25 +40,6 @@ function tx(n: number, fields: Partial<StoredTransaction> = {}, accountId = CURR
     description: `SHOP ${n}`,
     merchant: null,
     counterparty: null,
-    ...fields,
-  };
-}
-
-/** A rule with only the given fields set. */
-function rule(index: number, fields: Partial<Rule>): Rule {
-  return {
-    index,
-    label: String(index),
-    description: null,
-    merchant: null,
-    category: null,
-    accountId: null,
-    amountAbove: null,
-    amountBelow: null,
-    id: null,
-    setCategory: null,
-    exclude: false,
-    share: null,
     ...fields,
   };
 }

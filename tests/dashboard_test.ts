@@ -38,6 +38,7 @@ import { createExporter } from "../lib/run/exporter.ts";
 import { memoryTokens } from "../lib/logins/token_file.ts";
 import { AWKWARD_INSTANTS } from "./helpers/dates.ts";
 import { TEST_HISTORY_DAYS, TestClock } from "./helpers/harness.ts";
+import { storedTransaction } from "./helpers/stored.ts";
 
 const hasPrometheus = binaryExists(PROMETHEUS);
 if (!hasPrometheus) explainSkip(PROMETHEUS, "the dashboard's queries against a real Prometheus");
@@ -628,23 +629,14 @@ function historyFixture(): { accounts: BackfillAccount[]; transactions: StoredTr
   for (const [n, accountId] of ["acc_history_a", "acc_history_b"].entries()) {
     let i = 0;
     const add = (createdMs: number, amount: number, category: string) =>
-      transactions.push({
+      transactions.push(storedTransaction({
         id: `tx_${accountId}_${String(i++).padStart(6, "0")}`,
         accountId,
         createdMs,
         settledMs: createdMs + DAY_MS,
         amount,
-        currency: "GBP",
         category,
-        categories: null,
-        declined: false,
-        includeInSpending: null,
-        potMove: false,
-        isLoad: false,
-        description: "",
-        merchant: null,
-        counterparty: null,
-      });
+      }));
     for (let t = historyStart + 17 * 60_000 * (n + 1); t < countingStart; t += Math.floor((3 + next() * 9) * HOUR_MS)) {
       add(t, -(100 + Math.floor(next() * 4_900)), HISTORY_CATEGORIES[Math.floor(next() * HISTORY_CATEGORIES.length)]);
     }
