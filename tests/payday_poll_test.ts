@@ -3,6 +3,8 @@
 // the 6th. Times are set on the injected clock, so the test runs the same on any date.
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runBackfill } from "../lib/run/backfill.ts";
 import { HOUSEHOLD } from "../lib/fake_monzo/history.ts";
 import { monzoCounterparty } from "../lib/fake_monzo/transaction.ts";
 import {
@@ -38,14 +40,18 @@ const PAYDAY = { month_start_day: START_DAY, payday_min_amount: 5000 };
 
 /** A settled card payment of `pence` on Alice's account at `at`, in a category nothing else uses. */
 function purchase(h: Harness, at: number, pence: number): void {
-  h.clock.set(at);
-  h.fake.addTransaction(ALICE_CURRENT, { amount: -pence, description: "CORNER SHOP", category: PROBE });
+  h.fake.addTransaction(ALICE_CURRENT, {
+    created: new Date(at).toISOString(),
+    amount: -pence,
+    description: "CORNER SHOP",
+    category: PROBE,
+  });
 }
 
 /** Bob's salary of £6,000 from his employer (an outside bank account) at `at`; its created time, ms. */
 function salary(h: Harness, at: number): number {
-  h.clock.set(at);
   const tx = h.fake.addTransaction(BOB_CURRENT, {
+    created: new Date(at).toISOString(),
     amount: 600_000,
     description: "INITECH LTD SALARY",
     category: "income",
@@ -57,8 +63,12 @@ function salary(h: Harness, at: number): number {
 
 /** £7,000 from Alice's current account into the joint account, Monzo to Monzo, at `at`: both sides. */
 function intoJoint(h: Harness, at: number): void {
-  h.clock.set(at);
-  const fields = { category: "transfers", include_in_spending: false, scheme: "p2p_payment" } as const;
+  const fields = {
+    created: new Date(at).toISOString(),
+    category: "transfers",
+    include_in_spending: false,
+    scheme: "p2p_payment",
+  } as const;
   h.fake.addTransaction(ALICE_CURRENT, {
     ...fields,
     amount: -700_000,
@@ -126,5 +136,40 @@ Deno.test("with payday_min_amount unset a salary in the window changes nothing: 
     assert.equal(sample(exposition, START), FEB_8 / 1000);
     assert.equal(sample(exposition, END), MAR_8 / 1000);
     assert.doesNotMatch(html, /budget month started/);
+  });
+});
+
+Deno.test("the backfill's pay-day month is live's: a salary-started month's figures at the last sample equal the poll's", async () => {
+  await withHarness({ config: PAYDAY }, async (h) => {
+    // Everything lands before the first poll, so the backfill (which ends at the counting start) covers it.
+    h.clock.set(SATURDAY);
+    purchase(h, THURSDAY, 1_111);
+    const paid = salary(h, FRIDAY);
+    purchase(h, SATURDAY - 2 * 3_600_000, 2_222);
+    await logIn(h, ALICE);
+    await logIn(h, BOB);
+    await poll(h);
+    const live = sample(await metrics(h), SPENT_PROBE);
+    assert.equal(live, 22.22);
+    const out = await Deno.makeTempDir({ prefix: "monzo-payday-backfill-" });
+    try {
+      const file = join(out, "history.om");
+      const written = await runBackfill(h.config, { file, labels: [], stepMs: 3_600_000, untilMs: null }, h.clock);
+      assert.ok(written.ok, written.ok ? "" : written.error);
+      const values = new Map<number, number>();
+      for (const line of (await Deno.readTextFile(file)).split("\n")) {
+        if (!line.startsWith(`${SPENT_PROBE} `)) continue;
+        const [, value, at] = line.split(" ");
+        values.set(Number(at) * 1000, Number(value));
+      }
+      // The last sample time, an hour before the poll (the counting start), with nothing created since.
+      assert.equal(values.get(SATURDAY - 3_600_000), live);
+      // Before the salary Thursday's purchase is the month's; from the salary on it is the previous month's.
+      const beforePay = Math.floor(paid / 3_600_000) * 3_600_000;
+      assert.equal(values.get(beforePay), 11.11);
+      assert.equal(values.get(beforePay + 3_600_000) ?? 0, 0);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
   });
 });
