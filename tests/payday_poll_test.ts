@@ -110,6 +110,26 @@ Deno.test("a Friday salary before a Sunday month_start_day starts the month: fig
   });
 });
 
+Deno.test("after the start day has passed the month is still the salary's: its salary and purchases stay held", async () => {
+  await withHarness({ config: PAYDAY }, async (h) => {
+    let paid = 0;
+    await saturday(h, () => {
+      purchase(h, THURSDAY, 1_111);
+      paid = salary(h, FRIDAY);
+      purchase(h, SATURDAY, 2_222);
+    });
+    // Monday 9 March, past the nominal start (Sunday the 8th); the second poll reads nothing again
+    // (the hourly re-read was the first's), so only what the store holds tells the month.
+    h.clock.set(Date.parse("2026-03-09T12:00:00Z"));
+    await poll(h);
+    await poll(h, 10 * 60_000);
+    const exposition = await metrics(h);
+    assert.equal(sample(exposition, START), paid / 1000);
+    assert.equal(sample(exposition, SPENT_PROBE), 22.22);
+    assert.match(await page(h), /The budget month started with the salary of £6,000\.00 on Fri 6 Mar\./);
+  });
+});
+
 Deno.test("an internal transfer above payday_min_amount in the window does not start the month", async () => {
   await withHarness({ config: PAYDAY }, async (h) => {
     const { exposition, html } = await saturday(h, () => {
