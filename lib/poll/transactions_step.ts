@@ -7,7 +7,9 @@ import {
   type BudgetMonth,
   budgetMonth,
   monthStartReason,
+  PAYDAY_WINDOW_DAYS,
   paydayHeldFrom,
+  type PaydayMonth,
   paydayMonth,
   type Salary,
 } from "../spending/budget_month.ts";
@@ -121,8 +123,8 @@ export interface TransactionsMemory {
   /** When each account's budget month and pending transactions were last read again, in this process. */
   readonly rereadAt: ReadonlyMap<string, number>;
   readonly month: ShownMonth | null;
-  /** Why the month started when it did (pay-day months only), for the status page; null otherwise. */
-  readonly monthReason: string | null;
+  /** When the month started and why (pay-day months only), the status page's sentence; null otherwise. */
+  readonly monthNote: string | null;
   readonly flows: readonly CashFlow[];
   readonly rows: readonly BudgetRow[];
   readonly stored: ReadonlyMap<string, StoredFigures>;
@@ -183,7 +185,7 @@ export function transactionsStep(
     initial: {
       rereadAt: new Map(),
       month: null,
-      monthReason: null,
+      monthNote: null,
       flows: [],
       rows: [],
       stored: new Map(),
@@ -195,7 +197,7 @@ export function transactionsStep(
       matched: [],
     },
     families: families(config),
-    notes: (memory) => memory.monthReason === null ? [] : [monthNote(memory.monthReason)],
+    notes: (memory) => memory.monthNote === null ? [] : [memory.monthNote],
     async run(context, memory) {
       const rereadAt = new Map(memory.rereadAt);
       const rejected = new Map(memory.rejected);
@@ -286,7 +288,7 @@ export function transactionsStep(
       // A pay-day month may start up to PAYDAY_WINDOW_DAYS early, and its salary must stay in sight.
       store.forget(heldFrom(now, config));
       let month: ShownMonth;
-      let monthReason: string | null = null;
+      let monthNote: string | null = null;
       if (payday === null) {
         const nominal = budgetMonth(now, config.monthStartDay);
         month = { ...nominal, nominalEnd: nominal.end };
@@ -301,7 +303,7 @@ export function transactionsStep(
         }
         const found = paydayMonth(now, config.monthStartDay, salaries);
         month = found;
-        monthReason = monthStartReason(found, config.monthStartDay);
+        monthNote = monthNoteOf(found, config.monthStartDay);
       }
       const listed = new Set(context.accounts.map((account) => account.id));
       // Only the account's currencies are exported: a store from before the bound may hold others.
@@ -318,7 +320,7 @@ export function transactionsStep(
         memory: {
           rereadAt: onlyListed(rereadAt),
           month,
-          monthReason,
+          monthNote,
           flows: context.accounts.flatMap((account) => store.summary(account.id).flows).filter(inCounted),
           rows: capped.rows,
           stored: new Map(context.accounts.map((account) => [account.id, {
@@ -358,11 +360,12 @@ function heldFrom(now: number, config: TransactionsConfig): number {
     : paydayHeldFrom(now, config.monthStartDay);
 }
 
-/** The status page's sentence on when the budget month started and why. */
-function monthNote(reason: string): string {
-  return reason.startsWith("salary")
-    ? `The budget month started with the ${reason}.`
-    : `The budget month started on ${reason} (no salary in the five days before).`;
+/** The status page's sentence on when the pay-day month started and why. */
+function monthNoteOf(month: PaydayMonth, monthStartDay: number): string {
+  const reason = monthStartReason(month, monthStartDay);
+  return month.startedBy === null
+    ? `The budget month started on ${reason} (no salary in the ${PAYDAY_WINDOW_DAYS} days before).`
+    : `The budget month started with the ${reason}.`;
 }
 
 /** The log line when an account's counters start again from 0 because the counting changed. */
