@@ -13,6 +13,7 @@ import {
   OWN_LABELS,
   writeOpenMetrics,
 } from "../lib/backfill/openmetrics.ts";
+import { paydaySalaries } from "../lib/backfill/timeline.ts";
 import { BACKFILLED_NOTE, backfillHelp } from "../lib/backfill/help.ts";
 import { budgetMonth } from "../lib/spending/budget_month.ts";
 import { budget, cashFlow, categoryParts } from "../lib/spending/rules.ts";
@@ -636,4 +637,60 @@ Deno.test("the backfill counts under the live rules and own accounts: a shared r
     500,
     "the transfer in moved the balance",
   );
+});
+
+Deno.test("the backfill's salaries: the first in each month's window across accounts; none outside a window, internal, small, declined or in another currency", async () => {
+  const account = (accountId: string): BackfillAccount => ({
+    accountId,
+    currency: "GBP",
+    historyStart: Date.UTC(2025, 0, 1),
+    countingStart: Date.UTC(2025, 4, 1),
+    balance: { balanceMinor: 0, at: Date.UTC(2025, 4, 1) },
+  });
+  let n = 0;
+  const credit = (accountId: string, iso: string, amount: number, fields: Partial<StoredTransaction> = {}) => ({
+    id: `tx_${n++}`,
+    accountId,
+    createdMs: Date.parse(iso),
+    settledMs: Date.parse(iso),
+    amount,
+    currency: "GBP",
+    category: "income",
+    categories: null,
+    declined: false,
+    includeInSpending: null,
+    potMove: false,
+    isLoad: false,
+    description: "",
+    merchant: null,
+    counterparty: null,
+    ...fields,
+  });
+  const transactions: StoredTransaction[] = [
+    credit("acc_a", "2025-01-10T09:00:00Z", 400_000), // before the window (20th–24th for the 25th)
+    credit("acc_a", "2025-01-23T09:00:00Z", 300_000),
+    credit("acc_b", "2025-01-22T09:00:00Z", 250_000), // the first of January's window, on the other account
+    credit("acc_a", "2025-02-21T09:00:00Z", 500_000, {
+      counterparty: { accountId: "acc_b", sortCode: null, accountNumber: null },
+    }),
+    credit("acc_b", "2025-02-24T23:30:00Z", 300_000), // 23:30 London (GMT) on the 24th: still the window
+    credit("acc_a", "2025-03-21T09:00:00Z", 199_999),
+    credit("acc_a", "2025-03-22T09:00:00Z", 300_000, { declined: true }),
+    credit("acc_a", "2025-03-23T09:00:00Z", 300_000, { currency: "EUR" }),
+    credit("acc_a", "2025-03-25T00:30:00Z", 300_000), // the start day itself: after the window
+  ];
+  const counting: Counting = {
+    rules: [],
+    accountShares: new Map(),
+    own: new OwnAccounts([
+      { id: "acc_a", sortCode: null, accountNumber: null },
+      { id: "acc_b", sortCode: null, accountNumber: null },
+    ]),
+  };
+  const source = memorySource([account("acc_a"), account("acc_b")], transactions);
+  const found = await paydaySalaries(source, { minMinor: 200_000, currency: "GBP" }, { monthStartDay: 25, counting });
+  assert.deepEqual(found.map((salary) => [new Date(salary.createdMs).toISOString(), salary.amountMinor]), [
+    ["2025-01-22T09:00:00.000Z", 250_000],
+    ["2025-02-24T23:30:00.000Z", 300_000],
+  ]);
 });

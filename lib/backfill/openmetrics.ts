@@ -10,7 +10,7 @@
 import { formatValue, openMetricsHeader, seriesName } from "../exposition/exposition.ts";
 import { type FamilyInfo, type Labels, major } from "../shared/metric_family.ts";
 import type { BackfillAccount, BackfillSource } from "./source.ts";
-import { type Moment, sampleTimes, type Survey, survey, type TimelinePlan, walk } from "./timeline.ts";
+import { type Moment, paydaySalaries, sampleTimes, type Survey, survey, type TimelinePlan, walk } from "./timeline.ts";
 import { compareText } from "../shared/compare.ts";
 
 /** The live families the backfill writes, in the order it writes them. */
@@ -128,6 +128,11 @@ export async function writeOpenMetrics(
   options: OpenMetricsOptions,
   sink: ChunkSink,
 ): Promise<BackfillSummary> {
+  // Salaries on any account start the household's month: found once, before any account is walked.
+  const payday = options.payday ?? null;
+  const plan: OpenMetricsOptions = payday === null
+    ? options
+    : { ...options, salaries: await paydaySalaries(source, payday, options) };
   const out = new ChunkWriter(sink);
   const accounts = [...source.accounts()].sort((a, b) => compareText(a.accountId, b.accountId));
   const extra = [...options.labels].sort(([a], [b]) => compareText(a, b));
@@ -137,7 +142,7 @@ export async function writeOpenMetrics(
   for (const account of accounts) {
     const { first: from, end } = sampleTimes(account, options);
     if (from >= end) continue;
-    surveys.set(account.accountId, await survey(source, account, options));
+    surveys.set(account.accountId, await survey(source, account, plan));
     first = first === null ? from : Math.min(first, from);
     const final = from + Math.floor((end - 1 - from) / options.stepMs) * options.stepMs;
     last = last === null ? final : Math.max(last, final);
@@ -160,7 +165,7 @@ export async function writeOpenMetrics(
         await walk(
           source,
           account,
-          options,
+          plan,
           (moment) => {
             const value = one.value(moment);
             if (value === undefined) return;

@@ -8,7 +8,8 @@
  * @module
  */
 import type { StoredTransaction } from "../monzo/transaction.ts";
-import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
+import { type BudgetMonth, budgetMonth, paydayMonth, type Salary } from "../spending/budget_month.ts";
+import { type PaydayRule, salaryOf } from "../spending/salaries.ts";
 import { capCategories, MAX_CATEGORIES } from "../spending/category_cap.ts";
 import { budget, type BudgetRow, cashFlow } from "../spending/rules.ts";
 import type { Counting } from "../spending/classify.ts";
@@ -27,6 +28,13 @@ export interface TimelinePlan {
   readonly budgeted: ReadonlySet<string>;
   /** The rules, shares and known accounts the figures are counted under (lib/spending/classify.ts), as live. */
   readonly counting: Counting;
+  /** `payday_min_amount` as the salaries' rule; none (or null) when pay-day months are off. */
+  readonly payday?: PaydayRule | null;
+  /**
+   * With pay-day months, the salaries that start months, across every account ({@link paydaySalaries},
+   * found once before the walks); the months are then pay-day months, as live.
+   */
+  readonly salaries?: readonly Salary[] | null;
 }
 
 /** Cash flow of one currency so far, minor units. */
@@ -89,6 +97,7 @@ export async function walk(
 ): Promise<void> {
   const { first, end } = sampleTimes(account, plan);
   const { counting } = plan;
+  const salaries = plan.salaries ?? null;
   const iterator = source.transactions(account.accountId)[Symbol.asyncIterator]();
   let next = await iterator.next();
   let movedSoFar = 0;
@@ -134,7 +143,7 @@ export async function walk(
   for (let at = first; at < end; at += plan.stepMs) {
     // A month is worked out only when the sample time leaves the last one: it is most of the walk's cost otherwise.
     if (month === null || at >= month.end || at < month.start) {
-      month = budgetMonth(at, plan.monthStartDay);
+      month = salaries === null ? budgetMonth(at, plan.monthStartDay) : paydayMonth(at, plan.monthStartDay, salaries);
       rows.clear();
     }
     while (!next.done && next.value.createdMs <= at) {
@@ -202,6 +211,31 @@ export async function survey(source: BackfillSource, account: BackfillAccount, p
     spentRows: ordered(spent),
     receivedRows: ordered(received),
   };
+}
+
+/**
+ * The salaries of every account that start a pay-day month under `rule`: the first in each month's
+ * window, so at most one a month is held however many large credits the history has.
+ */
+export async function paydaySalaries(
+  source: BackfillSource,
+  rule: PaydayRule,
+  plan: Pick<TimelinePlan, "monthStartDay" | "counting">,
+): Promise<Salary[]> {
+  // By the month each starts (its nominal end): the earliest salary in that month's window.
+  const first = new Map<number, Salary>();
+  for (const account of source.accounts()) {
+    for await (const tx of source.transactions(account.accountId)) {
+      const salary = salaryOf(tx, rule, plan.counting);
+      if (salary === null) continue;
+      // Alone, a salary starts a month exactly when it lands in that month's window.
+      const month = paydayMonth(salary.createdMs, plan.monthStartDay, [salary]);
+      if (month.startedBy === null) continue;
+      const held = first.get(month.nominalEnd);
+      if (held === undefined || salary.createdMs < held.createdMs) first.set(month.nominalEnd, salary);
+    }
+  }
+  return [...first.values()].sort((a, b) => a.createdMs - b.createdMs);
 }
 
 function rowKey(currency: string, category: string): string {

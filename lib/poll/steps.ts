@@ -12,7 +12,7 @@ export interface StepDependencies {
   readonly config:
     & Pick<Config, "historyDays" | "monthStartDay" | "budgets" | "budgetCurrency">
     // None and whole unless given (a test's steps).
-    & Partial<Pick<Config, "rules" | "accountShares">>;
+    & Partial<Pick<Config, "rules" | "accountShares" | "paydayMinMinor">>;
   /** The store of transactions, counting starts and the last balances; the balances and transactions steps write it. */
   readonly transactions: TransactionStore;
   /** Where a step's notices go (categories or pots folded into "other", accounts left out, rejected transactions). */

@@ -3,7 +3,17 @@ import type { Logger } from "../shared/log.ts";
 import type { MonzoFailure, RejectedTransaction, TransactionPage, TransactionQuery } from "../monzo/monzo_client.ts";
 import { isoTime, type Problem, problem } from "../shared/problems.ts";
 import { err, ok, type Result } from "../shared/result.ts";
-import { type BudgetMonth, budgetMonth } from "../spending/budget_month.ts";
+import {
+  type BudgetMonth,
+  budgetMonth,
+  monthStartReason,
+  PAYDAY_WINDOW_DAYS,
+  paydayHeldFrom,
+  type PaydayMonth,
+  paydayMonth,
+  type Salary,
+} from "../spending/budget_month.ts";
+import { type PaydayRule, salaryOf } from "../spending/salaries.ts";
 import { capCategories, foldedLogLine, foldedNote, unfoldedLogLine } from "../spending/category_cap.ts";
 import { AccountCurrencies } from "../spending/currencies.ts";
 import { budget, type BudgetRow, type CashFlow } from "../spending/rules.ts";
@@ -72,6 +82,13 @@ export interface TransactionsConfig {
   readonly rules?: readonly Rule[];
   /** `[accounts.acc_…] share` per account, in (0, 1]; every account counts whole unless given. */
   readonly accountShares?: ReadonlyMap<string, number>;
+  /** The smallest credit (minor units of `budgetCurrency`) that starts a pay-day month; null or absent when off. */
+  readonly paydayMinMinor?: number | null;
+}
+
+/** The budget month the figures are for, with its nominal end (a pay-day month's `end` may be an early salary). */
+export interface ShownMonth extends BudgetMonth {
+  readonly nominalEnd: number;
 }
 
 const NO_RULES: readonly Rule[] = [];
@@ -105,7 +122,9 @@ interface StoredFigures {
 export interface TransactionsMemory {
   /** When each account's budget month and pending transactions were last read again, in this process. */
   readonly rereadAt: ReadonlyMap<string, number>;
-  readonly month: BudgetMonth | null;
+  readonly month: ShownMonth | null;
+  /** When the month started and why (pay-day months only), the status page's sentence; null otherwise. */
+  readonly monthNote: string | null;
   readonly flows: readonly CashFlow[];
   readonly rows: readonly BudgetRow[];
   readonly stored: ReadonlyMap<string, StoredFigures>;
@@ -166,6 +185,7 @@ export function transactionsStep(
     initial: {
       rereadAt: new Map(),
       month: null,
+      monthNote: null,
       flows: [],
       rows: [],
       stored: new Map(),
@@ -177,6 +197,7 @@ export function transactionsStep(
       matched: [],
     },
     families: families(config),
+    notes: (memory) => memory.monthNote === null ? [] : [memory.monthNote],
     async run(context, memory) {
       const rereadAt = new Map(memory.rereadAt);
       const rejected = new Map(memory.rejected);
@@ -261,9 +282,29 @@ export function transactionsStep(
           complete: false,
         };
       }
-      const month = budgetMonth(context.now(), config.monthStartDay);
+      const now = context.now();
+      const payday = paydayRuleOf(config);
       // Settled transactions of months that have ended are needed no more: only the store keeps them.
-      store.forget(month.start);
+      // A pay-day month may start up to PAYDAY_WINDOW_DAYS early, and its salary must stay in sight.
+      store.forget(heldFrom(now, config));
+      let month: ShownMonth;
+      let monthNote: string | null = null;
+      if (payday === null) {
+        const nominal = budgetMonth(now, config.monthStartDay);
+        month = { ...nominal, nominalEnd: nominal.end };
+      } else {
+        // Salaries on any account the exporter reads: a household's month starts with whoever is paid first.
+        const salaries: Salary[] = [];
+        for (const account of context.accounts) {
+          for (const tx of store.recent(account.id, heldFrom(now, config))) {
+            const salary = salaryOf(tx, payday, counting);
+            if (salary !== null && salary.createdMs <= now) salaries.push(salary);
+          }
+        }
+        const found = paydayMonth(now, config.monthStartDay, salaries);
+        month = found;
+        monthNote = monthNoteOf(found, config.monthStartDay);
+      }
       const listed = new Set(context.accounts.map((account) => account.id));
       // Only the account's currencies are exported: a store from before the bound may hold others.
       const counted = new Map(context.accounts.map((account) => [account.id, currenciesOf(store, account)]));
@@ -279,6 +320,7 @@ export function transactionsStep(
         memory: {
           rereadAt: onlyListed(rereadAt),
           month,
+          monthNote,
           flows: context.accounts.flatMap((account) => store.summary(account.id).flows).filter(inCounted),
           rows: capped.rows,
           stored: new Map(context.accounts.map((account) => [account.id, {
@@ -300,6 +342,30 @@ export function transactionsStep(
       };
     },
   };
+}
+
+/** `payday_min_amount` as the salaries' rule, or null when pay-day months are off. */
+function paydayRuleOf(config: TransactionsConfig): PaydayRule | null {
+  const minMinor = config.paydayMinMinor ?? null;
+  return minMinor === null ? null : { minMinor, currency: config.budgetCurrency };
+}
+
+/**
+ * The earliest creation time the current month's figures may need: the budget month's start, or with
+ * pay-day months the start of the salary window before the nominal month's start.
+ */
+function heldFrom(now: number, config: TransactionsConfig): number {
+  return paydayRuleOf(config) === null
+    ? budgetMonth(now, config.monthStartDay).start
+    : paydayHeldFrom(now, config.monthStartDay);
+}
+
+/** The status page's sentence on when the pay-day month started and why. */
+function monthNoteOf(month: PaydayMonth, monthStartDay: number): string {
+  const reason = monthStartReason(month, monthStartDay);
+  return month.startedBy === null
+    ? `The budget month started on ${reason} (no salary in the ${PAYDAY_WINDOW_DAYS} days before).`
+    : `The budget month started with the ${reason}.`;
 }
 
 /** The log line when an account's counters start again from 0 because the counting changed. */
@@ -505,7 +571,7 @@ async function rereadRecent(read: PageReader, config: TransactionsConfig): Promi
   const now = context.now();
   const pending = store.pending(accountId);
   const oldestPending = pending[0]?.createdMs ?? now;
-  const from = Math.max(Math.min(budgetMonth(now, config.monthStartDay).start, oldestPending), windowStart(now));
+  const from = Math.max(Math.min(heldFrom(now, config), oldestPending), windowStart(now));
   const fresh = await readWindow(read, from, now);
   if (!fresh.ok) return fresh;
   const seen = fresh.value;
@@ -750,7 +816,8 @@ export function families(config: TransactionsConfig): StepDefinition<Transaction
     {
       name: "monzo_budget_month_start_timestamp_seconds",
       type: "gauge",
-      help: "Unix time at which the current budget month began (00:00 Europe/London on month_start_day).",
+      help: "Unix time at which the current budget month began: 00:00 Europe/London on month_start_day, or " +
+        "with payday_min_amount the created time of a salary in the five days before.",
       samples: (memory) => memory.month === null ? [] : [{ labels: [], value: memory.month.start / 1000 }],
     },
     {
@@ -758,9 +825,8 @@ export function families(config: TransactionsConfig): StepDefinition<Transaction
       type: "gauge",
       help: "Unix time at which the current budget month is due to end: 00:00 Europe/London on the " +
         "month_start_day after the one the month is named for (the nominal end).",
-      // Until pay-day months are wired in, the month is budgetMonth's, whose end is the nominal one; a
-      // PaydayMonth's `end` may be an early salary instead, so it is `nominalEnd` that belongs here then.
-      samples: (memory) => memory.month === null ? [] : [{ labels: [], value: memory.month.end / 1000 }],
+      // A pay-day month's `end` may be an early salary; the nominal end is the one known in advance.
+      samples: (memory) => memory.month === null ? [] : [{ labels: [], value: memory.month.nominalEnd / 1000 }],
     },
     {
       name: "monzo_internal_transfers_this_month",

@@ -58,6 +58,9 @@ export async function runBackfill(
       monthStartDay: config.monthStartDay,
       budgeted: new Set(config.budgets.keys()),
       counting: countingOf(config, opened.value.store.ownAccounts),
+      payday: config.paydayMinMinor === null
+        ? null
+        : { minMinor: config.paydayMinMinor, currency: config.budgetCurrency },
       labels: request.labels,
       help: backfillHelp(config),
     };

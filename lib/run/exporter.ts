@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { budgetMonth } from "../spending/budget_month.ts";
+import { budgetMonth, paydayHeldFrom } from "../spending/budget_month.ts";
 import { type OpenedKv, openKv } from "../store/kv.ts";
 import { createLoginWatch } from "./login_watch.ts";
 import { err, ok, type Result } from "../shared/result.ts";
@@ -93,7 +93,10 @@ export async function createExporter(options: ExporterOptions): Promise<Result<E
   }
   const transactions = await TransactionStore.open(kv, {
     decode: decodeStoredTransaction,
-    recentSince: budgetMonth(clock.now(), config.monthStartDay).start,
+    // A pay-day month may start up to five days before its start day: its salary is held from there.
+    recentSince: config.paydayMinMinor === null
+      ? budgetMonth(clock.now(), config.monthStartDay).start
+      : paydayHeldFrom(clock.now(), config.monthStartDay),
     location: config.dataPath,
     clock,
   });

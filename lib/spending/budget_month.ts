@@ -165,3 +165,12 @@ export function monthStartReason(month: PaydayMonth, monthStartDay: number): str
   const weekday = WEEKDAYS[new Date(Date.UTC(year, wallMonth - 1, day)).getUTCDay()];
   return `salary of ${money(amountMinor, currency)} on ${weekday} ${day} ${MONTHS[wallMonth - 1]}`;
 }
+
+/**
+ * The earliest instant the pay-day month containing `at` may start (00:00 London five days before the
+ * start day of the nominal month containing `at`): what must be held to find its salary. Throws like {@link budgetMonth}.
+ */
+export function paydayHeldFrom(at: number, monthStartDay: number): number {
+  const { year, month } = nominalMonthOf(at, monthStartDay);
+  return londonMidnight(year, month, monthStartDay - PAYDAY_WINDOW_DAYS);
+}
