@@ -306,3 +306,46 @@ Deno.test("money from a closed account of the household is internal too: old tra
     assert.equal(change(received), 1_500);
   });
 });
+
+Deno.test("each rule action and an account's share, through the real poll: excluded counts nowhere, re-categorised moves, shares multiply and round", async () => {
+  const config = {
+    rules: [
+      { name: "drop", description: "^ZZ DROP", exclude: true },
+      { name: "move", description: "^ZZ MOVE", set_category: "zz_to" },
+      { name: "half", description: "^ZZ HALF", share: 0.5 },
+    ],
+    accounts: { [JOINT]: { share: 0.5 } },
+  };
+  await withHarness({ config }, async (h) => {
+    await logIn(h, ALICE);
+    await poll(h);
+    const before = await metrics(h);
+    // Settled card debits now, in categories of their own so that each figure is theirs alone.
+    const pay = (accountId: string, description: string, category: string, amount: number) =>
+      h.fake.addTransaction(accountId, { amount, description, category });
+    pay(ALICE_CURRENT, "ZZ DROP CAFE", "zz_drop", -1_000);
+    pay(ALICE_CURRENT, "ZZ MOVE SHOP", "zz_from", -2_000);
+    pay(ALICE_CURRENT, "ZZ HALF DINNER", "zz_half", -3_001);
+    pay(JOINT, "ZZ SHARED BILL", "zz_joint", -4_000);
+    pay(JOINT, "ZZ HALF RENT", "zz_joint_half", -1_000);
+    await poll(h, 2 * MINUTE);
+    const after = await metrics(h);
+    const month = (accountId: string, category: string) =>
+      sample(after, `monzo_spent_this_month{account_id="${accountId}",category="${category}",currency="GBP"}`);
+    assert.equal(month(ALICE_CURRENT, "zz_drop"), undefined, "an excluded transaction shows in a category");
+    assert.equal(month(ALICE_CURRENT, "zz_from"), undefined, "a re-categorised transaction stays in its old category");
+    assert.equal(month(ALICE_CURRENT, "zz_to"), 20);
+    // 30.01 × 0.5 = 15.005: rounded to the penny, halves away from zero.
+    assert.equal(month(ALICE_CURRENT, "zz_half"), 15.01);
+    assert.equal(month(JOINT, "zz_joint"), 20, "the joint account's share of 0.5 was not applied");
+    assert.equal(month(JOINT, "zz_joint_half"), 2.5, "a rule's share and the account's do not multiply");
+    const total = (text: string, accountId: string) =>
+      sample(text, `monzo_spent_total{account_id="${accountId}",currency="GBP"}`) ?? 0;
+    // The counters take the same figures as they settle: nothing for the excluded one.
+    assert.equal(Math.round((total(after, ALICE_CURRENT) - total(before, ALICE_CURRENT)) * 100), 2_000 + 1_501);
+    assert.equal(Math.round((total(after, JOINT) - total(before, JOINT)) * 100), 2_000 + 250);
+    assert.equal(sample(after, `monzo_rules_matched{rule="drop"}`), 1);
+    assert.equal(sample(after, `monzo_rules_matched{rule="move"}`), 1);
+    assert.equal(sample(after, `monzo_rules_matched{rule="half"}`), 2);
+  });
+});
