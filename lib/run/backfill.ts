@@ -22,6 +22,11 @@ import { describeFileKind } from "../shared/regular_file.ts";
 import { isoTime } from "../shared/problems.ts";
 import { cleanText } from "../shared/hostile_text.ts";
 import { err, ok, type Result } from "../shared/result.ts";
+import { startDemo } from "./demo.ts";
+import { createExporter } from "./exporter.ts";
+import { memoryTokens } from "../logins/token_file.ts";
+import { createLogger } from "../shared/log.ts";
+import { VERSION } from "../shared/version.ts";
 
 /** The store opened for reading, and how to let go of it. */
 interface OpenedStore {
@@ -89,11 +94,6 @@ function countingOf(config: Config, own: readonly OwnAccount[]): Counting {
 export async function runDemoBackfill(request: BackfillRequest, clock: Clock = systemClock): Promise<Result<string>> {
   const target = await checkTarget(request.file);
   if (!target.ok) return target;
-  const { startDemo } = await import("./demo.ts");
-  const { createExporter } = await import("./exporter.ts");
-  const { memoryTokens } = await import("../logins/token_file.ts");
-  const { createLogger } = await import("../shared/log.ts");
-  const { VERSION } = await import("../shared/version.ts");
   // The demo's own lines (its logins, its poll) are kept back: the summary is this mode's one line.
   const lines: string[] = [];
   const quiet = createLogger({ sink: (line) => lines.push(line) });

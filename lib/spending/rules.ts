@@ -60,13 +60,6 @@ export interface BudgetRow {
   readonly receivedMinor: number;
 }
 
-/** Why a transaction is left out of every figure (rule 1), or null when it counts. */
-export function leftOut(tx: StoredTransaction): "declined" | "pot_move" | null {
-  if (tx.declined) return "declined";
-  if (tx.potMove) return "pot_move";
-  return null;
-}
-
 // A debit that counts as spending: `include_in_spending` true or absent.
 function isSpending(tx: StoredTransaction): boolean {
   return tx.amount < 0 && tx.includeInSpending !== false;
