@@ -153,15 +153,19 @@ const BREAKAGES: ReadonlyArray<{ alert: string; field: "expr" | "for"; from: str
   {
     alert: "MonzoBudgetPace",
     field: "expr",
-    from: "(time() - max(monzo_budget_month_start_timestamp_seconds))",
-    to: "(max(monzo_budget_month_end_timestamp_seconds) - time())",
+    from: "(time() - max by (job) (monzo_budget_month_start_timestamp_seconds))",
+    to: "(max by (job) (monzo_budget_month_end_timestamp_seconds) - time())",
   },
   {
     alert: "MonzoBudgetPace",
     field: "expr",
-    from: "sum by (category, currency) (monzo_spent_this_month)",
-    to: "max by (category, currency) (monzo_spent_this_month)",
+    from: "sum by (job, category, currency) (monzo_spent_this_month)",
+    to: "max by (job, category, currency) (monzo_spent_this_month)",
   },
+  // Both budget alerts per job: two exporters' months, spending and budgets taken together.
+  { alert: "MonzoBudgetPace", field: "expr", from: /by \(job\) /g, to: "" },
+  { alert: "MonzoBudgetPace", field: "expr", from: /\(job, /g, to: "(" },
+  { alert: "MonzoBudgetExceeded", field: "expr", from: /\(job, /g, to: "(" },
   { alert: "MonzoBalanceLow", field: "expr", from: "monzo_balance <", to: "monzo_balance <=" },
   { alert: "MonzoBalanceLow", field: "expr", from: /unless[^]*$/, to: "" },
 ];

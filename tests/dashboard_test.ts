@@ -945,12 +945,8 @@ function rounded(values: ReadonlyMap<string, number>): [string, number][] {
   );
 }
 
-/** The Pace row's panels' queries at each moment against what they should show, as one line per difference. */
-async function paceProblems(
-  dashboard: Dashboard,
-  fixture: ReturnType<typeof paceFixture>,
-  prometheus: string,
-): Promise<string[]> {
+/** The Pace row's panels' queries, template variables filled: projected, its budget, and per day. */
+function paceQueries(dashboard: Dashboard): PaceQueries {
   const values = grafanaValues(".*", ".*");
   const target = (title: string, refId: string) => {
     const panel = queryPanels(dashboard).find((p) => p.title === title);
@@ -958,28 +954,57 @@ async function paceProblems(
     assert.ok(found, `no panel "${title}" with a query ${refId}`);
     return substitute(found.expr, values);
   };
+  return { projected: target(PROJECTED, "A"), budgets: target(PROJECTED, "B"), perDay: target(PER_DAY, "A") };
+}
+
+/** The pace queries one reader shows: the dashboard's (with the budget beside) or the README's. */
+interface PaceQueries {
+  readonly projected: string;
+  readonly budgets?: string;
+  readonly perDay: string;
+  /** Where the queries answer per `job` (the README's), the job whose rows are read. */
+  readonly job?: string;
+}
+
+/** The README's two pace queries, from the `promql` block after "**Pace.**": projected, then per day. */
+async function readmePaceQueries(): Promise<PaceQueries> {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const after = readme.slice(readme.indexOf("**Pace.**"));
+  const block = /```promql\n([\s\S]*?)```/.exec(after)?.[1];
+  assert.ok(block, "the README's Pace paragraph has no promql block");
+  // Each expression starts at a line that is not indented; its continuation lines are.
+  const exprs = block.trimEnd().split(/\n(?=\S)/);
+  assert.equal(exprs.length, 2, `the README's Pace block holds ${exprs.length} queries, not 2`);
+  return { projected: exprs[0], perDay: exprs[1], job: JOB };
+}
+
+/** Pace queries at each moment against what they should show, as one line per difference. */
+async function paceProblems(
+  queries: PaceQueries,
+  fixture: ReturnType<typeof paceFixture>,
+  prometheus: string,
+): Promise<string[]> {
   const problems: string[] = [];
   for (const moment of fixture.moments) {
     const want = paceExpected(fixture, moment);
-    const checks: [string, string, Map<string, number>][] = [
-      [PROJECTED, "A", want.projected],
-      [PROJECTED, "B", want.budgets],
-      [PER_DAY, "A", want.perDay],
+    const checks: [string, string | undefined, Map<string, number>][] = [
+      ["projected", queries.projected, want.projected],
+      ["budget", queries.budgets, want.budgets],
+      ["per day", queries.perDay, want.perDay],
     ];
-    for (const [title, refId, expected] of checks) {
-      const expr = target(title, refId);
+    for (const [what, expr, expected] of checks) {
+      if (expr === undefined) continue;
       let got: [string, number][];
       try {
-        got = byCategory(await queryAt(prometheus, expr, moment.at / 1000));
+        const answer = await queryAt(prometheus, expr, moment.at / 1000);
+        got = byCategory(queries.job === undefined ? answer : answer.filter((one) => one.metric.job === queries.job));
       } catch (error) {
-        problems.push(`${moment.name}, "${title}" ${refId}: ${error instanceof Error ? error.message : error}`);
+        problems.push(`${moment.name}, ${what}: ${error instanceof Error ? error.message : error}`);
         continue;
       }
       const expectedRows = rounded(expected);
       if (JSON.stringify(got) !== JSON.stringify(expectedRows)) {
-        problems.push(
-          `${moment.name}, "${title}" ${refId}: ${JSON.stringify(got)} != ${JSON.stringify(expectedRows)}`,
-        );
+        problems.push(`${moment.name}, ${what}: ${JSON.stringify(got)} != ${JSON.stringify(expectedRows)}`);
       }
     }
   }
@@ -1001,7 +1026,8 @@ function breakQuery(dashboard: Dashboard, title: string, refId: string, from: st
 }
 
 Deno.test({
-  name: "the Pace row reads known series in a real Prometheus: projected month-end spending (accounts summed, " +
+  name:
+    "the Pace row and the README's pace queries read known series in a real Prometheus: projected month-end spending (accounts summed, " +
     "over the fraction of the month gone) beside the budget, and what is left per day to the month's end, 0 over budget",
   ignore: !hasPrometheus || !hasPromtool,
   async fn() {
@@ -1022,7 +1048,9 @@ Deno.test({
       const started = await startBackfilledPrometheus(dir, file);
       prometheus = started.process;
 
-      assert.deepEqual(await paceProblems(dashboard, fixture, started.url), []);
+      assert.deepEqual(await paceProblems(paceQueries(dashboard), fixture, started.url), []);
+      // The README's queries, which users copy, show the same.
+      assert.deepEqual(await paceProblems(await readmePaceQueries(), fixture, started.url), []);
 
       // And each way of getting it wrong is caught.
       const broken: [string, Dashboard][] = [
@@ -1096,7 +1124,7 @@ Deno.test({
       ];
       const missed = [];
       for (const [how, dashboardBroken] of broken) {
-        if ((await paceProblems(dashboardBroken, fixture, started.url)).length === 0) missed.push(how);
+        if ((await paceProblems(paceQueries(dashboardBroken), fixture, started.url)).length === 0) missed.push(how);
       }
       assert.deepEqual(missed, [], "broken queries the check does not catch");
     } catch (error) {
