@@ -22,6 +22,7 @@ import {
   logIn,
   metrics,
   MINUTE,
+  page,
   poll,
   sample,
   T0,
@@ -347,5 +348,29 @@ Deno.test("each rule action and an account's share, through the real poll: exclu
     assert.equal(sample(after, `monzo_rules_matched{rule="drop"}`), 1);
     assert.equal(sample(after, `monzo_rules_matched{rule="move"}`), 1);
     assert.equal(sample(after, `monzo_rules_matched{rule="half"}`), 2);
+  });
+});
+
+Deno.test("a share for no account of the logged-in users is said on the status page and logged once per change", async () => {
+  const typo = "acc_00009JointHousehold4Tq9";
+  const config = { accounts: { [BOB_CURRENT]: { share: 0.5 }, [typo]: { share: 0.5 }, [JOINT]: { share: 0.5 } } };
+  await withHarness({ config }, async (h) => {
+    const said = () => h.lines.filter((line) => line.includes("counts nothing"));
+    const noteOn = async () => /<p class="wait">([^<]*counts nothing[^<]*)<\/p>/.exec(await page(h))?.[1] ?? "";
+    await logIn(h, ALICE);
+    await poll(h);
+    await poll(h, MINUTE);
+    // Alice's login lists her accounts and the joint one, not Bob's: his share and the typo count nothing yet.
+    const before = await noteOn();
+    assert.ok(before.includes(`[accounts.${BOB_CURRENT}]`) && before.includes(`[accounts.${typo}]`), before);
+    assert.ok(!before.includes(`[accounts.${JOINT}]`), before);
+    assert.equal(said().length, 1, "logged once, not at every poll");
+    assert.ok(said()[0].includes(BOB_CURRENT) && said()[0].includes(typo));
+    // Bob logs in: only the typo is left, said again because what is said changed.
+    await logIn(h, BOB);
+    await poll(h, MINUTE);
+    const after = await noteOn();
+    assert.ok(after.includes(`[accounts.${typo}]`) && !after.includes(BOB_CURRENT), after);
+    assert.equal(said().length, 2);
   });
 });

@@ -272,6 +272,28 @@ Deno.test("[accounts.acc_…] share loads into accountShares; a bad one names th
   await refused(`accounts = 0.5\n`, "accounts must be tables");
 });
 
+Deno.test("with account_id set, a share or a rule's account_id naming another account is refused, naming it", async () => {
+  const only = `account_id = "acc_0000Mine"\n`;
+  // The exported account itself may have a share and rules.
+  const config = await loadOk(
+    `${only}[accounts.acc_0000Mine]\nshare = 0.5\n[[rules]]\naccount_id = "acc_0000Mine"\nexclude = true\n`,
+  );
+  assert.equal(config.accountShares.get("acc_0000Mine"), 0.5);
+  await refused(
+    `${only}[accounts.acc_0000Joint]\nshare = 0.5\n`,
+    "accounts.acc_0000Joint is not exported",
+    "account_id = acc_0000Mine",
+    "count nothing",
+  );
+  await refused(
+    `${only}${second('account_id = "acc_0000Joint"', "exclude = true")}`,
+    "rules[2].account_id acc_0000Joint is not exported",
+    "never match",
+  );
+  // Without account_id every account may be exported: both load.
+  await loadOk(`[accounts.acc_0000Joint]\nshare = 0.5\n${second('account_id = "acc_0000Joint"', "exclude = true")}`);
+});
+
 Deno.test("payday_min_amount is kept in minor units; a bad one is named", async () => {
   assert.equal((await loadOk(`payday_min_amount = 1500\n`)).paydayMinMinor, 150_000);
   assert.equal((await loadOk(`payday_min_amount = 2150.57\n`)).paydayMinMinor, 215_057);

@@ -232,6 +232,8 @@ export function configFromObject(
   const parsed = configFileSchema.safeParse(merged);
   if (!parsed.success) return err(describeIssue(firstIssue(parsed.error.issues), merged));
   const file = parsed.data;
+  const unexported = unexportedAccount(file.account_id ?? null, file.accounts, file.rules);
+  if (unexported !== null) return err(unexported);
   return ok({
     path: options.path,
     accountId: file.account_id ?? null,
@@ -260,6 +262,24 @@ export function configFromObject(
     fromEnv,
     webConfigFile: file.web_config_file === undefined ? null : besideFile(options.path, file.web_config_file),
   });
+}
+
+/**
+ * With `account_id` set only that account is read, so a share or a rule's `account_id` naming another
+ * would silently count nothing: the line saying so, or null.
+ */
+function unexportedAccount(
+  accountId: string | null,
+  shares: ReadonlyMap<string, number>,
+  rules: readonly Rule[],
+): string | null {
+  if (accountId === null) return null;
+  const why = `is not exported (account_id = ${accountId} exports only that account)`;
+  for (const id of shares.keys()) {
+    if (id !== accountId) return `accounts.${id} ${why}, so its share would count nothing`;
+  }
+  const rule = rules.find((one) => one.accountId !== null && one.accountId !== accountId);
+  return rule ? `rules[${rule.index}].account_id ${rule.accountId} ${why}, so the rule would never match` : null;
 }
 
 /**

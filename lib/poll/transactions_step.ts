@@ -125,6 +125,8 @@ export interface TransactionsMemory {
   readonly month: ShownMonth | null;
   /** When the month started and why (pay-day months only), the status page's sentence; null otherwise. */
   readonly monthNote: string | null;
+  /** The `[accounts.acc_…]` shares naming no account of the logged-in users (a typo?), in the config's order. */
+  readonly unknownShares: readonly string[];
   readonly flows: readonly CashFlow[];
   readonly rows: readonly BudgetRow[];
   readonly stored: ReadonlyMap<string, StoredFigures>;
@@ -186,6 +188,7 @@ export function transactionsStep(
       rereadAt: new Map(),
       month: null,
       monthNote: null,
+      unknownShares: [],
       flows: [],
       rows: [],
       stored: new Map(),
@@ -197,7 +200,10 @@ export function transactionsStep(
       matched: [],
     },
     families: families(config),
-    notes: (memory) => memory.monthNote === null ? [] : [memory.monthNote],
+    notes: (memory) => [
+      ...(memory.monthNote === null ? [] : [memory.monthNote]),
+      ...(memory.unknownShares.length === 0 ? [] : [unknownSharesLine(memory.unknownShares)]),
+    ],
     async run(context, memory) {
       const rereadAt = new Map(memory.rereadAt);
       const rejected = new Map(memory.rejected);
@@ -256,6 +262,13 @@ export function transactionsStep(
       // The accounts known before (kept by the store) and those discovery lists now: the set only grows.
       const own = new Map<string, OwnAccount>();
       for (const account of [...store.ownAccounts, ...context.ownAccounts]) own.set(account.id, account);
+      // Once anyone's accounts are listed, a share for none of them counts nothing: said, not silently ignored.
+      const unknownShares = context.accounts.length === 0
+        ? []
+        : [...(config.accountShares ?? NO_SHARES).keys()].filter((id) => !own.has(id));
+      if (unknownShares.length > 0 && unknownShares.join() !== memory.unknownShares.join()) {
+        options.log?.warn(unknownSharesLine(unknownShares));
+      }
       const counting: Counting = {
         rules,
         accountShares: config.accountShares ?? NO_SHARES,
@@ -321,6 +334,7 @@ export function transactionsStep(
           rereadAt: onlyListed(rereadAt),
           month,
           monthNote,
+          unknownShares,
           flows: context.accounts.flatMap((account) => store.summary(account.id).flows).filter(inCounted),
           rows: capped.rows,
           stored: new Map(context.accounts.map((account) => [account.id, {
@@ -366,6 +380,14 @@ function monthNoteOf(month: PaydayMonth, monthStartDay: number): string {
   return month.startedBy === null
     ? `The budget month started on ${reason} (no salary in the ${PAYDAY_WINDOW_DAYS} days before).`
     : `The budget month started with the ${reason}.`;
+}
+
+/** The status page's and the log's sentence on shares for accounts nobody logged in holds. */
+function unknownSharesLine(accountIds: readonly string[]): string {
+  const tables = accountIds.map((id) => `[accounts.${id}]`).join(", ");
+  const names = accountIds.length === 1 ? "share names" : "shares name";
+  return `The config's ${tables} ${names} no account of the logged-in users, so it counts nothing: check the ` +
+    "account id, or log in the member who holds the account.";
 }
 
 /** The log line when an account's counters start again from 0 because the counting changed. */
