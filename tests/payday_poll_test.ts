@@ -5,8 +5,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runBackfill } from "../lib/run/backfill.ts";
-import { createExporter } from "../lib/run/exporter.ts";
-import { memoryTokens } from "../lib/logins/token_file.ts";
 import { HOUSEHOLD } from "../lib/fake_monzo/history.ts";
 import { monzoCounterparty } from "../lib/fake_monzo/transaction.ts";
 import {
@@ -20,6 +18,7 @@ import {
   metrics,
   page,
   poll,
+  restarted,
   sample,
   withHarness,
 } from "./helpers/harness.ts";
@@ -143,25 +142,16 @@ Deno.test("a restart inside a salary-started month keeps it: the store holds the
     // Monday 9 March, past the nominal start: a new exporter on the same store and logins, and Monzo
     // answers no transactions request, so only what the restart loads from the store tells the month.
     h.clock.set(Date.parse("2026-03-09T12:00:00Z"));
-    await h.exporter.close();
-    const again = await createExporter({
-      config: h.config,
-      build: { version: "0.0.0-test", mode: "live" },
-      clock: h.clock,
-      sink: () => {},
-      sleep: () => Promise.resolve(),
-      persistence: memoryTokens(h.exporter.store.logins().map((login) => ({ ...login, grantedAt: undefined }))),
-    });
-    assert.ok(again.ok, again.ok ? "" : again.error);
+    const again = await restarted(h);
     try {
       h.fake.fault({ kind: "status", path: "/transactions", status: 500 });
-      await again.value.poller.poll();
-      const exposition = await (await again.value.app.request("/metrics")).text();
+      await again.poller.poll();
+      const exposition = await (await again.app.request("/metrics")).text();
       assert.equal(sample(exposition, START), paid / 1000);
       assert.equal(sample(exposition, SPENT_PROBE), 22.22);
       assert.equal(sample(exposition, END), APR_8 / 1000);
     } finally {
-      await again.value.close();
+      await again.close();
     }
   });
 });

@@ -17,7 +17,13 @@ import {
   TEST_HISTORY_DAYS,
 } from "../../lib/fake_monzo/mod.ts";
 import { makeTransaction, rfc3339 } from "../../lib/fake_monzo/transaction.ts";
-import { decodeLogins, type StoredLogin, tokenFile, type TokenPersistence } from "../../lib/logins/token_file.ts";
+import {
+  decodeLogins,
+  memoryTokens,
+  type StoredLogin,
+  tokenFile,
+  type TokenPersistence,
+} from "../../lib/logins/token_file.ts";
 
 /** The OAuth client id the fake accepts and the exporter's config names. */
 export const CLIENT_ID = "oauth2client_00009E2eTestClient";
@@ -180,6 +186,29 @@ export async function withHarness(options: HarnessOptions, body: (h: Harness) =>
     await fake.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * A restart: closes the harness' exporter and starts another on the same config, data store, logins and
+ * clock. The caller closes the one returned.
+ */
+export async function restarted(h: Harness): Promise<Exporter> {
+  const logins = h.exporter.store.logins().map((login) => ({ ...login, grantedAt: undefined }));
+  await h.exporter.close();
+  const again = await createExporter({
+    config: h.config,
+    build: { version: "0.0.0-test", mode: "live" },
+    clock: h.clock,
+    sink: (line) => h.lines.push(line),
+    sleep: (ms) => {
+      h.pauses.push(ms);
+      h.clock.advance(ms);
+      return Promise.resolve();
+    },
+    persistence: memoryTokens(logins),
+  });
+  assert.ok(again.ok, again.ok ? "" : again.error);
+  return again.value;
 }
 
 /** Remembers the tokens the fake holds now, so later checks can look for every one of them. */
