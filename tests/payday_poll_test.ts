@@ -95,14 +95,20 @@ async function saturday(h: Harness, events: () => void): Promise<{ exposition: s
   return { exposition: await metrics(h), html: await page(h) };
 }
 
+/** {@link saturday} with a purchase on Thursday, Bob's salary on Friday and a purchase on Saturday; the salary's time too. */
+async function salaryMonth(h: Harness): Promise<{ paid: number; exposition: string; html: string }> {
+  let paid = 0;
+  const seen = await saturday(h, () => {
+    purchase(h, THURSDAY, 1_111);
+    paid = salary(h, FRIDAY);
+    purchase(h, SATURDAY, 2_222);
+  });
+  return { paid, ...seen };
+}
+
 Deno.test("a Friday salary before a Sunday month_start_day starts the month: figures, start, end and the status page", async () => {
   await withHarness({ config: PAYDAY }, async (h) => {
-    let paid = 0;
-    const { exposition, html } = await saturday(h, () => {
-      purchase(h, THURSDAY, 1_111);
-      paid = salary(h, FRIDAY);
-      purchase(h, SATURDAY, 2_222);
-    });
+    const { paid, exposition, html } = await salaryMonth(h);
     // The purchase the day before the salary is the previous month's: only Saturday's counts.
     assert.equal(sample(exposition, SPENT_PROBE), 22.22);
     assert.equal(sample(exposition, START), paid / 1000);
@@ -113,12 +119,7 @@ Deno.test("a Friday salary before a Sunday month_start_day starts the month: fig
 
 Deno.test("after the start day has passed the month is still the salary's: its salary and purchases stay held", async () => {
   await withHarness({ config: PAYDAY }, async (h) => {
-    let paid = 0;
-    await saturday(h, () => {
-      purchase(h, THURSDAY, 1_111);
-      paid = salary(h, FRIDAY);
-      purchase(h, SATURDAY, 2_222);
-    });
+    const { paid } = await salaryMonth(h);
     // Monday 9 March, past the nominal start (Sunday the 8th); the second poll reads nothing again
     // (the hourly re-read was the first's), so only what the store holds tells the month.
     h.clock.set(Date.parse("2026-03-09T12:00:00Z"));
@@ -133,12 +134,7 @@ Deno.test("after the start day has passed the month is still the salary's: its s
 
 Deno.test("a restart inside a salary-started month keeps it: the store holds the salary from before the start day", async () => {
   await withHarness({ config: PAYDAY }, async (h) => {
-    let paid = 0;
-    await saturday(h, () => {
-      purchase(h, THURSDAY, 1_111);
-      paid = salary(h, FRIDAY);
-      purchase(h, SATURDAY, 2_222);
-    });
+    const { paid } = await salaryMonth(h);
     // Monday 9 March, past the nominal start: a new exporter on the same store and logins, and Monzo
     // answers no transactions request, so only what the restart loads from the store tells the month.
     h.clock.set(Date.parse("2026-03-09T12:00:00Z"));
