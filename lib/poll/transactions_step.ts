@@ -385,9 +385,9 @@ function monthNoteOf(month: PaydayMonth, monthStartDay: number): string {
 /** The status page's and the log's sentence on shares for accounts nobody logged in holds. */
 function unknownSharesLine(accountIds: readonly string[]): string {
   const tables = accountIds.map((id) => `[accounts.${id}]`).join(", ");
-  const names = accountIds.length === 1 ? "share names" : "shares name";
-  return `The config's ${tables} ${names} no account of the logged-in users, so it counts nothing: check the ` +
-    "account id, or log in the member who holds the account.";
+  const one = accountIds.length === 1;
+  return `The config's ${tables} ${one ? "share names" : "shares name"} no account of the logged-in users, so ` +
+    `${one ? "it counts" : "they count"} nothing: check the account id, or log in the member who holds the account.`;
 }
 
 /** The log line when an account's counters start again from 0 because the counting changed. */
