@@ -22,7 +22,7 @@ import type { StoredTransaction } from "../lib/monzo/transaction.ts";
 import { balanceFamilies } from "../lib/poll/balances_step.ts";
 import { FROM_LAST_POLL } from "../lib/shared/metric_family.ts";
 import { binaryExists, explainSkip, PROMTOOL } from "./helpers/e2e.ts";
-import { ruleWith as rule } from "./helpers/stored.ts";
+import { ruleWith as rule, storedTransaction } from "./helpers/stored.ts";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -648,24 +648,15 @@ Deno.test("the backfill's salaries: the first in each month's window across acco
     balance: { balanceMinor: 0, at: Date.UTC(2025, 4, 1) },
   });
   let n = 0;
-  const credit = (accountId: string, iso: string, amount: number, fields: Partial<StoredTransaction> = {}) => ({
-    id: `tx_${n++}`,
-    accountId,
-    createdMs: Date.parse(iso),
-    settledMs: Date.parse(iso),
-    amount,
-    currency: "GBP",
-    category: "income",
-    categories: null,
-    declined: false,
-    includeInSpending: null,
-    potMove: false,
-    isLoad: false,
-    description: "",
-    merchant: null,
-    counterparty: null,
-    ...fields,
-  });
+  const credit = (accountId: string, iso: string, amount: number, fields: Partial<StoredTransaction> = {}) =>
+    storedTransaction({
+      id: `tx_${n++}`,
+      accountId,
+      createdMs: Date.parse(iso),
+      amount,
+      category: "income",
+      ...fields,
+    });
   const transactions: StoredTransaction[] = [
     credit("acc_a", "2025-01-10T09:00:00Z", 400_000), // before the window (20th–24th for the 25th)
     credit("acc_a", "2025-01-23T09:00:00Z", 300_000),

@@ -12,7 +12,7 @@ import { decodeStoredTransaction, type StoredTransaction } from "../lib/monzo/tr
 import { openKv } from "../lib/store/kv.ts";
 import { TransactionStore } from "../lib/store/transaction_store.ts";
 import { storeSource } from "../lib/backfill/store_source.ts";
-import { ruleWith as rule } from "./helpers/stored.ts";
+import { ruleWith as rule, storedTransaction } from "./helpers/stored.ts";
 
 const CURRENT = "acc_00009AliceCurrent";
 const JOINT = "acc_00009Joint";
@@ -24,24 +24,15 @@ const HOUSEHOLD: OwnAccount[] = [...ALICE_ONLY, { id: JOINT, sortCode: "040004",
 /** Transaction `n` on `accountId`, created `n` hours after T0 and settled a minute later. */
 function tx(n: number, fields: Partial<StoredTransaction> = {}, accountId = CURRENT): StoredTransaction {
   const createdMs = T0 + n * HOUR;
-  return {
+  return storedTransaction({
     id: `tx_${String(n).padStart(8, "0")}`,
     accountId,
     createdMs,
     settledMs: createdMs + 60_000,
     amount: -100 * n,
-    currency: "GBP",
-    category: "groceries",
-    categories: null,
-    declined: false,
-    includeInSpending: null,
-    potMove: false,
-    isLoad: false,
     description: `SHOP ${n}`,
-    merchant: null,
-    counterparty: null,
     ...fields,
-  };
+  });
 }
 
 const counting = (fields: Partial<Counting>): Counting => ({ ...MONZO_VIEW, ...fields });
